@@ -1,0 +1,427 @@
+// Verifiers, result-type inference, folders and canonicalizations of kiln ops.
+#include "dialects/Kiln/KilnDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseMap.h"
+
+using namespace mlir;
+using namespace kiln;
+
+#define GET_OP_CLASSES
+#include "dialects/Kiln/KilnOps.cpp.inc"
+
+namespace {
+
+/// A shape as `[2, ?, 4]`, for diagnostics.
+std::string shapeText(ArrayRef<int64_t> shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "[";
+  llvm::interleaveComma(shape, os, [&](int64_t d) {
+    if (ShapedType::isDynamic(d))
+      os << "?";
+    else
+      os << d;
+  });
+  os << "]";
+  return text;
+}
+
+/// Two dimensions conflict only when both are known and differ.
+bool dimsConflict(int64_t a, int64_t b) {
+  return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+}
+
+bool shapesConflict(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  if (a.size() != b.size())
+    return true;
+  for (auto [x, y] : llvm::zip_equal(a, b))
+    if (dimsConflict(x, y))
+      return true;
+  return false;
+}
+
+/// Emits an error at `loc` prefixed like an op verifier's (`'kiln.x' op ...`), so that
+/// diagnostics from type inference and from verifiers read alike. Inference may run
+/// without a location (then errors are only reported as failure).
+struct OpErrorEmitter {
+  std::optional<Location> loc;
+  StringRef opName;
+
+  InFlightDiagnostic operator()() const {
+    if (!loc)
+      return InFlightDiagnostic();
+    return mlir::emitError(*loc) << "'" << opName << "' op ";
+  }
+};
+
+/// A packed tensor's innermost dimension must hold whole blocks of its scheme.
+LogicalResult verifyPackedShape(RankedTensorType type, QuantType quant,
+                                function_ref<InFlightDiagnostic()> emitError) {
+  if (type.getRank() == 0)
+    return emitError() << "a quantized tensor needs at least one dimension, got a scalar";
+  int64_t inner = type.getShape().back();
+  int64_t block = quant.getBlockElements();
+  if (!ShapedType::isDynamic(inner) && inner % block != 0)
+    return emitError() << "innermost dimension " << inner << " is not a multiple of the "
+                       << stringifyQuantScheme(quant.getScheme()) << " block size " << block;
+  return success();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// WeightOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  if (getName().empty())
+    return emitOpError("needs a non-empty name");
+  if (getSource().empty())
+    return emitOpError("needs a non-empty source file");
+  auto type = cast<RankedTensorType>(getType());
+  Type element = type.getElementType();
+  if (auto quant = dyn_cast<QuantType>(element))
+    return verifyPackedShape(type, quant, [&] { return emitOpError(); });
+  if (!isa<FloatType, IntegerType>(element))
+    return emitOpError("expects a float, integer or !kiln.quant element type, got ")
+           << element;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// DequantizeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DequantizeOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  auto input = cast<RankedTensorType>(adaptor.getInput().getType());
+  auto quant = dyn_cast<QuantType>(input.getElementType());
+  if (!quant)
+    return emitError() << "expects an input with a !kiln.quant element type, got "
+                       << input;
+  if (failed(verifyPackedShape(input, quant, emitError)))
+    return failure();
+
+  StringRef scheme = stringifyQuantScheme(quant.getScheme());
+  Value scales = adaptor.getScales();
+  Value zeroPoints = adaptor.getZeroPoints();
+  if (!quant.isGroupWise()) {
+    if (scales || zeroPoints)
+      return emitError() << scheme
+                         << " keeps its scales inside its blocks; it takes no scales "
+                            "or zero_points operand";
+  } else {
+    if (!scales)
+      return emitError() << "group-wise " << scheme << " needs a scales operand";
+    SmallVector<int64_t> expected(input.getShape());
+    if (!ShapedType::isDynamic(expected.back()))
+      expected.back() /= quant.getGroupSize();
+    auto scalesType = cast<RankedTensorType>(scales.getType());
+    if (shapesConflict(scalesType.getShape(), expected))
+      return emitError() << "expects scales of shape " << shapeText(expected)
+                         << " (one per group of " << quant.getGroupSize() << "), got "
+                         << shapeText(scalesType.getShape());
+    if (zeroPoints) {
+      auto zeroType = cast<RankedTensorType>(zeroPoints.getType());
+      if (shapesConflict(zeroType.getShape(), expected))
+        return emitError() << "expects zero_points shaped like scales "
+                           << shapeText(expected) << ", got "
+                           << shapeText(zeroType.getShape());
+    }
+  }
+  inferredReturnTypes.push_back(
+      RankedTensorType::get(input.getShape(), Float32Type::get(context)));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RmsNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RmsNormOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto weight = cast<RankedTensorType>(getWeight().getType());
+  if (input.getRank() == 0)
+    return emitOpError("expects an input with at least one dimension");
+  if (weight.getRank() != 1)
+    return emitOpError("expects a 1-D weight, got rank ") << weight.getRank();
+  if (dimsConflict(weight.getDimSize(0), input.getShape().back()))
+    return emitOpError("weight has ")
+           << weight.getDimSize(0) << " elements but the innermost dimension has "
+           << input.getShape().back();
+  if (weight.getElementType() != input.getElementType())
+    return emitOpError("weight element type ")
+           << weight.getElementType() << " differs from input element type "
+           << input.getElementType();
+  if (!(getEpsilon().convertToDouble() >= 0.0))
+    return emitOpError("epsilon must be non-negative, got ")
+           << getEpsilon().convertToDouble();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto positions = cast<RankedTensorType>(getPositions().getType());
+  if (input.getRank() < 3)
+    return emitOpError("expects input of rank >= 3 ([..., seq, heads, head_dim]), got rank ")
+           << input.getRank();
+  int64_t seq = input.getDimSize(input.getRank() - 3);
+  int64_t headDim = input.getShape().back();
+  if (!ShapedType::isDynamic(headDim) && headDim % 2 != 0)
+    return emitOpError("head_dim ") << headDim << " must be even to rotate pairs";
+  if (std::optional<int64_t> rotary = getRotaryDim()) {
+    if (*rotary <= 0 || *rotary % 2 != 0)
+      return emitOpError("rotary_dim must be positive and even, got ") << *rotary;
+    if (!ShapedType::isDynamic(headDim) && *rotary > headDim)
+      return emitOpError("rotary_dim ") << *rotary << " exceeds head_dim " << headDim;
+  }
+  if (positions.getRank() != 1)
+    return emitOpError("expects 1-D positions, got rank ") << positions.getRank();
+  if (dimsConflict(positions.getDimSize(0), seq))
+    return emitOpError("has ") << positions.getDimSize(0) << " positions for " << seq
+                               << " tokens";
+  if (!(getTheta().convertToDouble() > 0.0))
+    return emitOpError("theta must be positive, got ") << getTheta().convertToDouble();
+  if (!(getFreqScale().convertToDouble() > 0.0))
+    return emitOpError("freq_scale must be positive, got ")
+           << getFreqScale().convertToDouble();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  auto q = cast<RankedTensorType>(adaptor.getQuery().getType());
+  auto k = cast<RankedTensorType>(adaptor.getKey().getType());
+  auto v = cast<RankedTensorType>(adaptor.getValue().getType());
+  int64_t rank = q.getRank();
+  if (rank < 3 || k.getRank() != rank || v.getRank() != rank)
+    return emitError() << "expects query, key and value of one rank >= 3 "
+                          "([..., seq, heads, head_dim]), got ranks "
+                       << q.getRank() << ", " << k.getRank() << ", " << v.getRank();
+  if (k.getElementType() != q.getElementType() || v.getElementType() != q.getElementType())
+    return emitError() << "expects query, key and value of one element type, got "
+                       << q.getElementType() << ", " << k.getElementType() << ", "
+                       << v.getElementType();
+  ArrayRef<int64_t> qs = q.getShape(), ks = k.getShape(), vs = v.getShape();
+  if (shapesConflict(qs.drop_back(3), ks.drop_back(3)) ||
+      shapesConflict(qs.drop_back(3), vs.drop_back(3)))
+    return emitError() << "batch dimensions differ: query " << shapeText(qs) << ", key "
+                       << shapeText(ks) << ", value " << shapeText(vs);
+  int64_t seq = qs[rank - 3], qHeads = qs[rank - 2], headDim = qs[rank - 1];
+  int64_t keys = ks[rank - 3], kvHeads = ks[rank - 2];
+  if (dimsConflict(keys, vs[rank - 3]))
+    return emitError() << "key has " << keys << " positions but value has "
+                       << vs[rank - 3];
+  if (dimsConflict(kvHeads, vs[rank - 2]))
+    return emitError() << "key has " << kvHeads << " heads but value has " << vs[rank - 2];
+  if (dimsConflict(headDim, ks[rank - 1]))
+    return emitError() << "query head_dim " << headDim << " differs from key head_dim "
+                       << ks[rank - 1];
+  if (!ShapedType::isDynamic(qHeads) && !ShapedType::isDynamic(kvHeads) &&
+      (kvHeads == 0 || qHeads % kvHeads != 0))
+    return emitError() << "query heads (" << qHeads
+                       << ") must be a multiple of key/value heads (" << kvHeads << ")";
+  if (Value mask = adaptor.getMask()) {
+    auto m = cast<RankedTensorType>(mask.getType());
+    SmallVector<int64_t> expected{seq, keys};
+    if (m.getElementType() != q.getElementType() || shapesConflict(m.getShape(), expected))
+      return emitError() << "expects a mask of shape " << shapeText(expected) << " and type "
+                         << q.getElementType() << ", got " << m;
+  }
+  if (std::optional<APFloat> scale = adaptor.getScale())
+    if (!(scale->convertToDouble() > 0.0))
+      return emitError() << "scale must be positive, got " << scale->convertToDouble();
+  SmallVector<int64_t> shape(qs);
+  shape.back() = vs.back();
+  inferredReturnTypes.push_back(RankedTensorType::get(shape, q.getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GatherOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatherOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  auto table = cast<RankedTensorType>(adaptor.getTable().getType());
+  auto indices = cast<RankedTensorType>(adaptor.getIndices().getType());
+  int64_t axis = adaptor.getAxis();
+  if (axis < 0 || axis >= table.getRank())
+    return emitError() << "axis " << axis << " is out of range for a rank-"
+                       << table.getRank() << " table";
+  Type element = table.getElementType();
+  if (auto quant = dyn_cast<QuantType>(element)) {
+    if (axis != 0)
+      return emitError() << "a quantized table is packed along its innermost dimension; "
+                            "it can only be gathered along axis 0, got axis "
+                         << axis;
+    if (failed(verifyPackedShape(table, quant, emitError)))
+      return failure();
+    element = Float32Type::get(context);
+  }
+  SmallVector<int64_t> shape(table.getShape().take_front(axis));
+  llvm::append_range(shape, indices.getShape());
+  llvm::append_range(shape, table.getShape().drop_front(axis + 1));
+  inferredReturnTypes.push_back(RankedTensorType::get(shape, element));
+  return success();
+}
+
+// Gathering from a splat table gives a splat of the result's shape.
+OpFoldResult GatherOp::fold(FoldAdaptor adaptor) {
+  auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getTable());
+  auto resultType = cast<RankedTensorType>(getType());
+  if (!splat || !resultType.hasStaticShape() ||
+      splat.getElementType() != resultType.getElementType())
+    return {};
+  return SplatElementsAttr::get(resultType, splat.getSplatValue<Attribute>());
+}
+
+//===----------------------------------------------------------------------===//
+// DispatchOp
+//===----------------------------------------------------------------------===//
+
+YieldOp DispatchOp::getYield() { return cast<YieldOp>(getBody().front().getTerminator()); }
+
+LogicalResult DispatchOp::verifyRegions() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError("body has ")
+           << body.getNumArguments() << " arguments but the dispatch has "
+           << getInputs().size() << " inputs";
+  for (auto [i, arg, input] : llvm::enumerate(body.getArguments(), getInputs()))
+    if (arg.getType() != input.getType())
+      return emitOpError("body argument #")
+             << i << " has type " << arg.getType() << " but input #" << i << " has type "
+             << input.getType();
+  auto yield = dyn_cast<YieldOp>(body.back());
+  if (!yield)
+    return emitOpError("body must end in kiln.yield");
+  if (yield.getValues().size() != getNumResults())
+    return emitOpError("body yields ")
+           << yield.getValues().size() << " values but the dispatch has "
+           << getNumResults() << " results";
+  for (auto [i, value, result] : llvm::enumerate(yield.getValues(), getResults()))
+    if (value.getType() != result.getType())
+      return emitOpError("yielded value #")
+             << i << " has type " << value.getType() << " but result #" << i
+             << " has type " << result.getType();
+  return success();
+}
+
+namespace {
+
+/// Creates a dispatch with `inputs` and `resultTypes` that takes over `op`'s body.
+DispatchOp rebuildDispatch(PatternRewriter &rewriter, DispatchOp op, ValueRange inputs,
+                           TypeRange resultTypes) {
+  rewriter.setInsertionPoint(op);
+  auto rebuilt = DispatchOp::create(rewriter, op.getLoc(), resultTypes, inputs);
+  rebuilt->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  rewriter.inlineRegionBefore(op.getBody(), rebuilt.getBody(), rebuilt.getBody().end());
+  return rebuilt;
+}
+
+/// Drops results nobody uses, and results that merely return one of the inputs (their
+/// users read the input directly instead).
+struct DropDeadOrForwardedResults : OpRewritePattern<DispatchOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DispatchOp op, PatternRewriter &rewriter) const override {
+    Block &body = op.getBody().front();
+    YieldOp yield = op.getYield();
+    SmallVector<Value> keptValues;
+    SmallVector<Type> keptTypes;
+    SmallVector<Value> replacements(op.getNumResults());
+    SmallVector<int> forwardedInput(op.getNumResults(), -1);
+    for (auto [i, value] : llvm::enumerate(yield.getValues())) {
+      auto arg = dyn_cast<BlockArgument>(value);
+      if (arg && arg.getOwner() == &body)
+        forwardedInput[i] = arg.getArgNumber();
+      else if (!op.getResult(i).use_empty()) {
+        keptValues.push_back(value);
+        keptTypes.push_back(value.getType());
+      }
+    }
+    if (keptValues.size() == op.getNumResults())
+      return rewriter.notifyMatchFailure(op, "every result is live and computed");
+
+    SmallVector<Value> inputs(op.getInputs());
+    DispatchOp rebuilt = rebuildDispatch(rewriter, op, inputs, keptTypes);
+    rewriter.modifyOpInPlace(yield, [&] { yield.getValuesMutable().assign(keptValues); });
+    unsigned next = 0;
+    for (auto [i, result] : llvm::enumerate(op.getResults())) {
+      if (forwardedInput[i] >= 0)
+        rewriter.replaceAllUsesWith(result, inputs[forwardedInput[i]]);
+      else if (!result.use_empty())
+        rewriter.replaceAllUsesWith(result, rebuilt.getResult(next++));
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+/// Drops inputs the body never reads and merges inputs passed more than once.
+struct DropDeadOrDuplicateInputs : OpRewritePattern<DispatchOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DispatchOp op, PatternRewriter &rewriter) const override {
+    Block &body = op.getBody().front();
+    llvm::SmallDenseMap<Value, unsigned> firstIndex;
+    SmallVector<unsigned> leader(op.getInputs().size());
+    for (auto [i, input] : llvm::enumerate(op.getInputs()))
+      leader[i] = firstIndex.try_emplace(input, i).first->second;
+
+    llvm::BitVector erase(op.getInputs().size());
+    SmallVector<Value> keptInputs;
+    for (auto [i, input] : llvm::enumerate(op.getInputs())) {
+      bool used = false;
+      for (auto [j, other] : llvm::enumerate(body.getArguments()))
+        used |= leader[j] == i && !other.use_empty();
+      if (leader[i] != i || !used)
+        erase.set(i);
+      else
+        keptInputs.push_back(input);
+    }
+    if (erase.none())
+      return rewriter.notifyMatchFailure(op, "every input is distinct and read");
+
+    for (auto [i, arg] : llvm::enumerate(body.getArguments()))
+      if (leader[i] != i)
+        rewriter.replaceAllUsesWith(arg, body.getArgument(leader[i]));
+    DispatchOp rebuilt = rebuildDispatch(rewriter, op, keptInputs, op.getResultTypes());
+    rewriter.modifyOpInPlace(rebuilt, [&] { rebuilt.getBody().front().eraseArguments(erase); });
+    rewriter.replaceOp(op, rebuilt.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void DispatchOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                             MLIRContext *context) {
+  patterns.add<DropDeadOrForwardedResults, DropDeadOrDuplicateInputs>(context);
+}

@@ -1,0 +1,190 @@
+// Operations of the kiln dialect.
+#ifndef KILN_OPS_TD
+#define KILN_OPS_TD
+
+include "KilnDialect.td"
+include "KilnTypes.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def Kiln_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def Kiln_IndexTensor : RankedTensorOf<[AnySignlessInteger]>;
+
+//===----------------------------------------------------------------------===//
+// Weights and quantization
+//===----------------------------------------------------------------------===//
+
+def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
+  let summary = "a named constant whose bytes live outside the IR";
+  let description = [{
+    A model parameter stored in an external file: `source` names the file (the model
+    file or a weights section), `offset` is the byte offset of its first element, and
+    the result type gives shape and element type. A quantized weight has a
+    `!kiln.quant` element type and is stored packed. Weights of gigabytes never become
+    MLIR attributes; the artifact writer copies or maps the bytes.
+
+    ```mlir
+    %w = kiln.weight "blk.0.attn_q.weight" from "model.gguf"[4096]
+           : tensor<64x64x!kiln.quant<q4_0>>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, StrAttr:$source,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset);
+  let results = (outs AnyStaticShapeTensor:$result);
+  let assemblyFormat = "$name `from` $source `[` $offset `]` attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_DequantizeOp : Kiln_Op<"dequantize", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "unpacks a quantized tensor into f32";
+  let description = [{
+    Turns a tensor with a `!kiln.quant` element type into the f32 tensor of the same
+    shape. Block formats carry their scales; the group-wise formats take `scales`
+    (and optionally `zero_points`) shaped like the input with the innermost dimension
+    divided by the group size. Fusion puts this op inside the consuming matmul's
+    kernel, so packed weights are never materialized as floats in memory.
+
+    ```mlir
+    %f = kiln.dequantize %w scales(%s : tensor<64x2xf32>) : tensor<64x256x!kiln.quant<int4, group = 128>>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       Optional<Kiln_FloatTensor>:$scales,
+                       Optional<AnyRankedTensor>:$zero_points);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input (`scales` `(` $scales^ `:` type($scales) `)`)?
+    (`zero_points` `(` $zero_points^ `:` type($zero_points) `)`)?
+    attr-dict `:` type($input)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer building blocks
+//===----------------------------------------------------------------------===//
+
+def Kiln_RmsNormOp : Kiln_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "root-mean-square normalization over the innermost dimension";
+  let description = [{
+    `result = input / sqrt(mean(input^2, axis=-1) + epsilon) * weight`, where `weight`
+    is a vector as long as the innermost dimension (RMSNorm, Zhang & Sennrich 2019).
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
+                       DefaultValuedAttr<F32Attr, "1e-6">:$epsilon);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
+  let hasVerifier = 1;
+}
+
+def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding";
+  let description = [{
+    Rotates pairs of elements of each head vector by an angle proportional to the
+    token position (RoFormer, Su et al. 2021). `input` is `[..., seq, heads, head_dim]`,
+    `positions` a vector of `seq` integer positions. Pair `i` of `rotary_dim` (default:
+    all of `head_dim`) turns by `position * freq_scale * theta^(-2i/rotary_dim)`.
+    `interleaved` pairs adjacent elements (GGUF llama); `neox` pairs element `i` with
+    `i + rotary_dim/2` (Hugging Face, GPT-NeoX, Gemma).
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_IndexTensor:$positions,
+                       F64Attr:$theta,
+                       DefaultValuedAttr<F64Attr, "1.0">:$freq_scale,
+                       OptionalAttr<I64Attr>:$rotary_dim,
+                       DefaultValuedAttr<Kiln_RopeModeAttr, "::kiln::RopeMode::interleaved">:$mode);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_AttentionOp : Kiln_Op<"attention", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "scaled dot-product attention with grouped-query heads";
+  let description = [{
+    `softmax(Q K^T * scale + mask) V` per head. `query` is `[..., S, Hq, D]`, `key`
+    `[..., T, Hkv, D]`, `value` `[..., T, Hkv, Dv]`, the result `[..., S, Hq, Dv]`.
+    The head counts are the shapes' head dimensions (so they cannot disagree with the
+    data): `Hq` must be a multiple of `Hkv`, and query head `h` reads key/value head
+    `h / (Hq / Hkv)` (grouped-query attention; `Hkv == Hq` is multi-head, `Hkv == 1`
+    multi-query). `causal` masks key `j` from query `i` when `j > i + (T - S)`, which
+    is the right rule when the last `S` of `T` positions are the queries. `mask`, if
+    given, is an additive `[S, T]` bias. `scale` defaults to `1/sqrt(D)`.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, Optional<Kiln_FloatTensor>:$mask,
+                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)? attr-dict
+    `:` type($query) `,` type($key) `,` type($value)
+  }];
+}
+
+def Kiln_GatherOp : Kiln_Op<"gather", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "selects slices of a table by integer indices (embedding lookup)";
+  let description = [{
+    `result[p..., i..., s...] = table[p..., indices[i...], s...]` along `axis`: the
+    result shape is `table.shape[:axis] + indices.shape + table.shape[axis+1:]`. A
+    quantized table (a packed token embedding) yields f32 rows, dequantized on the
+    fly; only `axis = 0` is allowed then, since blocks run along the innermost
+    dimension. Indices outside the table are clamped by kernels, never read out of
+    bounds.
+  }];
+  let arguments = (ins AnyRankedTensor:$table, Kiln_IndexTensor:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $indices `]` attr-dict `:` type($table) `,` type($indices)
+  }];
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+def Kiln_DispatchOp : Kiln_Op<"dispatch", [IsolatedFromAbove, SingleBlock,
+    RecursiveMemoryEffects]> {
+  let summary = "a region of ops that becomes exactly one kernel";
+  let description = [{
+    The unit of code generation: the backend turns each dispatch into one kernel
+    (one Halide pipeline), the memory planner gives its results arena slots and the
+    runtime launches it once. The region is isolated from above: everything it reads
+    comes in through `inputs`, which become the entry block's arguments in order, and
+    `kiln.yield` returns its results.
+
+    ```mlir
+    %r = kiln.dispatch ins(%a, %b : tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> {
+    ^bb0(%x: tensor<4xf32>, %y: tensor<4xf32>):
+      %s = arith.addf %x, %y : tensor<4xf32>
+      kiln.yield %s : tensor<4xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<AnyType>:$inputs);
+  let results = (outs Variadic<AnyType>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    (`ins` `(` $inputs^ `:` type($inputs) `)`)? (`->` type($results)^)?
+    attr-dict-with-keyword $body
+  }];
+  let hasRegionVerifier = 1;
+  let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// The terminator of the body.
+    YieldOp getYield();
+  }];
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator, ReturnLike,
+    HasParent<"DispatchOp">]> {
+  let summary = "returns the results of a kiln.dispatch";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
+#endif // KILN_OPS_TD

@@ -1,0 +1,66 @@
+/* The one table of kiln's quantization formats, shared by the frontends, the compiler,
+ * the kernels and the runtime. Adding a format is adding a row (and an enum value, which
+ * the kiln dialect's QuantScheme mirrors). Plain C so the runtime can use it. */
+#ifndef KILN_QUANT_FORMATS_H
+#define KILN_QUANT_FORMATS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum kiln_quant_scheme {
+  KILN_QUANT_Q8_0 = 0,
+  KILN_QUANT_Q4_0 = 1,
+  KILN_QUANT_Q4_K = 2,
+  KILN_QUANT_Q6_K = 3,
+  KILN_QUANT_INT8 = 4, /* group-wise, scales in a separate tensor */
+  KILN_QUANT_INT4 = 5, /* group-wise, scales in a separate tensor */
+  KILN_QUANT_SCHEME_COUNT
+} kiln_quant_scheme;
+
+typedef struct kiln_quant_format {
+  const char *name;
+  /* Logical elements per block; 0 for group-wise formats, whose group size is chosen
+   * per tensor. */
+  int32_t block_elements;
+  /* Bytes per block including its inline scales; 0 for group-wise formats, whose
+   * size follows from bits_per_value. */
+  int32_t block_bytes;
+  int32_t bits_per_value;
+} kiln_quant_format;
+
+/* Block layouts follow ggml's definitions (ggml-common.h):
+ *   q8_0: f16 scale + 32 x int8                                   = 34 bytes / 32
+ *   q4_0: f16 scale + 16 bytes of nibbles                         = 18 bytes / 32
+ *   q4_k: f16 d + f16 dmin + 12 bytes of 6-bit scales/mins + 128 bytes of nibbles
+ *                                                                 = 144 bytes / 256
+ *   q6_k: 128 bytes low nibbles + 64 bytes high bits + 16 int8 scales + f16 d
+ *                                                                 = 210 bytes / 256 */
+static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
+    {"q8_0", 32, 34, 8},
+    {"q4_0", 32, 18, 4},
+    {"q4_k", 256, 144, 4},
+    {"q6_k", 256, 210, 6},
+    {"int8", 0, 0, 8},
+    {"int4", 0, 0, 4},
+};
+
+/* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when
+ * `elements` is not a whole number of blocks. Group-wise formats count only the
+ * packed values (their scales are separate tensors). */
+static inline int64_t kiln_quant_packed_bytes(kiln_quant_scheme scheme, int64_t elements) {
+  const kiln_quant_format *f = &kiln_quant_formats[scheme];
+  if (f->block_elements == 0)
+    return (elements * f->bits_per_value + 7) / 8;
+  if (elements % f->block_elements != 0)
+    return -1;
+  return elements / f->block_elements * f->block_bytes;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_QUANT_FORMATS_H */
