@@ -17,9 +17,6 @@ def FormDispatches : Pass<"kiln-form-dispatches", "mlir::func::FuncOp"> {
     dispatch is a later pass's job.
   }];
   let dependentDialects = ["kiln::KilnDialect"];
-  let statistics = [
-    Statistic<"numDispatches", "num-dispatches", "kiln.dispatch regions formed">,
-  ];
 }
 
 #endif // KILN_COMPILER_PASSES_TD

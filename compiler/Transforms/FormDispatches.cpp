@@ -42,7 +42,7 @@ bool isCheapToClone(Operation *op) {
   return false;
 }
 
-DispatchOp wrapInDispatch(RewriterBase &rewriter, Operation *op) {
+void wrapInDispatch(RewriterBase &rewriter, Operation *op) {
   llvm::SetVector<Value> inputs;
   for (Value operand : op->getOperands()) {
     Operation *producer = operand.getDefiningOp();
@@ -60,13 +60,19 @@ DispatchOp wrapInDispatch(RewriterBase &rewriter, Operation *op) {
                                      ValueRange(inputs.getArrayRef()).getTypes(), argLocs);
   IRMapping mapping;
   mapping.map(inputs.getArrayRef(), body->getArguments());
+  llvm::SetVector<Operation *> cloned;
   for (Value operand : op->getOperands())
-    if (!mapping.contains(operand))
+    if (!mapping.contains(operand)) {
+      cloned.insert(operand.getDefiningOp());
       rewriter.clone(*operand.getDefiningOp(), mapping);
+    }
   Operation *kernel = rewriter.clone(*op, mapping);
   YieldOp::create(rewriter, op->getLoc(), kernel->getResults());
   rewriter.replaceOp(op, dispatch.getResults());
-  return dispatch;
+  // Producers now rematerialized in every kernel that reads them may be dead outside.
+  for (Operation *producer : cloned)
+    if (producer->use_empty())
+      rewriter.eraseOp(producer);
 }
 
 struct FormDispatchesPass : kiln::impl::FormDispatchesBase<FormDispatchesPass> {
@@ -80,7 +86,6 @@ struct FormDispatchesPass : kiln::impl::FormDispatchesBase<FormDispatchesPass> {
     IRRewriter rewriter(&getContext());
     for (Operation *op : kernels)
       wrapInDispatch(rewriter, op);
-    numDispatches += kernels.size();
   }
 };
 

@@ -18,6 +18,9 @@ def Kiln_Dialect : Dialect {
   }];
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;
+  // Folded kiln ops become arith.constant.
+  let hasConstantMaterializer = 1;
+  let dependentDialects = ["mlir::arith::ArithDialect"];
 }
 
 class Kiln_Op<string mnemonic, list<Trait> traits = []>

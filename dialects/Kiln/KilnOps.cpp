@@ -270,7 +270,9 @@ LogicalResult GatherOp::inferReturnTypes(
   OpErrorEmitter emitError{location, getOperationName()};
   auto table = cast<RankedTensorType>(adaptor.getTable().getType());
   auto indices = cast<RankedTensorType>(adaptor.getIndices().getType());
-  int64_t axis = adaptor.getAxis();
+  // While parsing, default-valued attributes are not populated yet.
+  IntegerAttr axisAttr = adaptor.getAxisAttr();
+  int64_t axis = axisAttr ? axisAttr.getInt() : 0;
   if (axis < 0 || axis >= table.getRank())
     return emitError() << "axis " << axis << " is out of range for a rank-"
                        << table.getRank() << " table";

@@ -138,7 +138,7 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure,
                        DefaultValuedAttr<I64Attr, "0">:$axis);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $table `[` $indices `]` attr-dict `:` type($table) `,` type($indices)
+    $table `[` $indices `]` (`axis` `=` $axis^)? attr-dict `:` type($table) `,` type($indices)
   }];
   let hasFolder = 1;
 }

@@ -1,0 +1,393 @@
+// Every verifier and type-inference error of the kiln dialect.
+// RUN: kiln-opt %s -split-input-file -verify-diagnostics --allow-unregistered-dialect
+
+// expected-error @+1 {{q4_0 has a fixed block size of 32 elements; it takes no group size}}
+func.func private @f() -> tensor<32x!kiln.quant<q4_0, group = 64>>
+
+// -----
+
+// expected-error @+1 {{group-wise scheme int4 needs a positive group size, got 0}}
+func.func private @f() -> tensor<32x!kiln.quant<int4>>
+
+// -----
+
+// expected-error @+1 {{unknown quantization scheme 'q3_k'; expected one of q8_0, q4_0, q4_k, q6_k, int8, int4}}
+func.func private @f() -> tensor<32x!kiln.quant<q3_k>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op needs a non-empty name}}
+%0 = kiln.weight "" from "m.gguf"[0] : tensor<4xf32>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op needs a non-empty source file}}
+%0 = kiln.weight "w" from ""[0] : tensor<4xf32>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op attribute 'offset' failed to satisfy constraint}}
+%0 = kiln.weight "w" from "m.gguf"[-8] : tensor<4xf32>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op innermost dimension 48 is not a multiple of the q4_0 block size 32}}
+%0 = kiln.weight "w" from "m.gguf"[0] : tensor<2x48x!kiln.quant<q4_0>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op a quantized tensor needs at least one dimension, got a scalar}}
+%0 = kiln.weight "w" from "m.gguf"[0] : tensor<!kiln.quant<q8_0>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op expects a float, integer or !kiln.quant element type, got 'index'}}
+%0 = kiln.weight "w" from "m.gguf"[0] : tensor<4xindex>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op result #0 must be statically shaped tensor}}
+%0 = kiln.weight "w" from "m.gguf"[0] : tensor<?x4xf32>
+
+// -----
+
+func.func @f(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'kiln.dequantize' op expects an input with a !kiln.quant element type, got 'tensor<4x32xf32>'}}
+  %0 = kiln.dequantize %x : tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x40x!kiln.quant<q8_0>>) {
+  // expected-error @+1 {{'kiln.dequantize' op innermost dimension 40 is not a multiple of the q8_0 block size 32}}
+  %0 = kiln.dequantize %x : tensor<4x40x!kiln.quant<q8_0>>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x32x!kiln.quant<q4_0>>, %s: tensor<4x1xf32>) {
+  // expected-error @+1 {{'kiln.dequantize' op q4_0 keeps its scales inside its blocks; it takes no scales or zero_points operand}}
+  %0 = kiln.dequantize %x scales(%s : tensor<4x1xf32>) : tensor<4x32x!kiln.quant<q4_0>>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x256x!kiln.quant<int4, group = 128>>) {
+  // expected-error @+1 {{'kiln.dequantize' op group-wise int4 needs a scales operand}}
+  %0 = kiln.dequantize %x : tensor<4x256x!kiln.quant<int4, group = 128>>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x256x!kiln.quant<int4, group = 128>>, %s: tensor<4x3xf32>) {
+  // expected-error @+1 {{'kiln.dequantize' op expects scales of shape [4, 2] (one per group of 128), got [4, 3]}}
+  %0 = kiln.dequantize %x scales(%s : tensor<4x3xf32>) : tensor<4x256x!kiln.quant<int4, group = 128>>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x256x!kiln.quant<int8, group = 128>>, %s: tensor<4x2xf32>, %z: tensor<2x4xi8>) {
+  // expected-error @+1 {{'kiln.dequantize' op expects zero_points shaped like scales [4, 2], got [2, 4]}}
+  %0 = kiln.dequantize %x scales(%s : tensor<4x2xf32>) zero_points(%z : tensor<2x4xi8>) : tensor<4x256x!kiln.quant<int8, group = 128>>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %w: tensor<1xf32>) {
+  // expected-error @+1 {{'kiln.rms_norm' op expects an input with at least one dimension}}
+  %0 = kiln.rms_norm %x, %w : tensor<f32>, tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>, %w: tensor<1x8xf32>) {
+  // expected-error @+1 {{'kiln.rms_norm' op expects a 1-D weight, got rank 2}}
+  %0 = kiln.rms_norm %x, %w : tensor<2x8xf32>, tensor<1x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>, %w: tensor<6xf32>) {
+  // expected-error @+1 {{'kiln.rms_norm' op weight has 6 elements but the innermost dimension has 8}}
+  %0 = kiln.rms_norm %x, %w : tensor<2x8xf32>, tensor<6xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>, %w: tensor<8xf16>) {
+  // expected-error @+1 {{'kiln.rms_norm' op weight element type 'f16' differs from input element type 'f32'}}
+  %0 = kiln.rms_norm %x, %w : tensor<2x8xf32>, tensor<8xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'kiln.rms_norm' op epsilon must be non-negative, got -1.000000e+00}}
+  %0 = kiln.rms_norm %x, %w {epsilon = -1.0 : f32} : tensor<2x8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x64xf32>, %p: tensor<7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op expects input of rank >= 3 ([..., seq, heads, head_dim]), got rank 2}}
+  %0 = kiln.rope %x, %p {theta = 10000.0} : tensor<7x64xf32>, tensor<7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x63xf32>, %p: tensor<7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op head_dim 63 must be even to rotate pairs}}
+  %0 = kiln.rope %x, %p {theta = 10000.0} : tensor<7x4x63xf32>, tensor<7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op rotary_dim must be positive and even, got 31}}
+  %0 = kiln.rope %x, %p {theta = 10000.0, rotary_dim = 31} : tensor<7x4x64xf32>, tensor<7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op rotary_dim 128 exceeds head_dim 64}}
+  %0 = kiln.rope %x, %p {theta = 10000.0, rotary_dim = 128} : tensor<7x4x64xf32>, tensor<7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<1x7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op expects 1-D positions, got rank 2}}
+  %0 = kiln.rope %x, %p {theta = 10000.0} : tensor<7x4x64xf32>, tensor<1x7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<6xi32>) {
+  // expected-error @+1 {{'kiln.rope' op has 6 positions for 7 tokens}}
+  %0 = kiln.rope %x, %p {theta = 10000.0} : tensor<7x4x64xf32>, tensor<6xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<7xf32>) {
+  // expected-error @+1 {{'kiln.rope' op operand #1 must be ranked tensor of signless integer values}}
+  %0 = kiln.rope %x, %p {theta = 10000.0} : tensor<7x4x64xf32>, tensor<7xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op theta must be positive, got 0.000000e+00}}
+  %0 = kiln.rope %x, %p {theta = 0.0} : tensor<7x4x64xf32>, tensor<7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<7x4x64xf32>, %p: tensor<7xi32>) {
+  // expected-error @+1 {{'kiln.rope' op freq_scale must be positive, got -2.000000e+00}}
+  %0 = kiln.rope %x, %p {theta = 10000.0, freq_scale = -2.0} : tensor<7x4x64xf32>, tensor<7xi32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x64xf32>, %k: tensor<9x64xf32>, %v: tensor<9x64xf32>) {
+  // expected-error @+1 {{'kiln.attention' op expects query, key and value of one rank >= 3 ([..., seq, heads, head_dim]), got ranks 2, 2, 2}}
+  %0 = kiln.attention %q, %k, %v : tensor<5x64xf32>, tensor<9x64xf32>, tensor<9x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf16>, %v: tensor<9x2x64xf16>) {
+  // expected-error @+1 {{'kiln.attention' op expects query, key and value of one element type, got 'f32', 'f16', 'f16'}}
+  %0 = kiln.attention %q, %k, %v : tensor<5x8x64xf32>, tensor<9x2x64xf16>, tensor<9x2x64xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x5x8x64xf32>, %k: tensor<3x9x2x64xf32>, %v: tensor<3x9x2x64xf32>) {
+  // expected-error @+1 {{'kiln.attention' op batch dimensions differ: query [2, 5, 8, 64], key [3, 9, 2, 64], value [3, 9, 2, 64]}}
+  %0 = kiln.attention %q, %k, %v : tensor<2x5x8x64xf32>, tensor<3x9x2x64xf32>, tensor<3x9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<10x2x64xf32>) {
+  // expected-error @+1 {{'kiln.attention' op key has 9 positions but value has 10}}
+  %0 = kiln.attention %q, %k, %v : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<10x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x4x64xf32>) {
+  // expected-error @+1 {{'kiln.attention' op key has 2 heads but value has 4}}
+  %0 = kiln.attention %q, %k, %v : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x4x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x32xf32>, %v: tensor<9x2x64xf32>) {
+  // expected-error @+1 {{'kiln.attention' op query head_dim 64 differs from key head_dim 32}}
+  %0 = kiln.attention %q, %k, %v : tensor<5x8x64xf32>, tensor<9x2x32xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x6x64xf32>, %k: tensor<9x4x64xf32>, %v: tensor<9x4x64xf32>) {
+  // expected-error @+1 {{'kiln.attention' op query heads (6) must be a multiple of key/value heads (4)}}
+  %0 = kiln.attention %q, %k, %v : tensor<5x6x64xf32>, tensor<9x4x64xf32>, tensor<9x4x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %m: tensor<9x5xf32>) {
+  // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] and type 'f32', got 'tensor<9x5xf32>'}}
+  %0 = kiln.attention %q, %k, %v mask(%m : tensor<9x5xf32>) : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>) {
+  // Attributes in the attribute dictionary are checked when the op is verified, where
+  // MLIR follows a failed inference with a second error.
+  // expected-error @+2 {{'kiln.attention' op scale must be positive, got -1.000000e+00}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v {scale = -1.0} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>) {
+  // expected-error @+2 {{'kiln.attention' op inferred type(s) 'tensor<5x8x64xf32>' are incompatible with return type(s) of operation 'tensor<5x64xf32>'}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = "kiln.attention"(%q, %k, %v) : (tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>) -> tensor<5x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%t: tensor<100x16xf32>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'kiln.gather' op axis 2 is out of range for a rank-2 table}}
+  %0 = kiln.gather %t[%i] axis = 2 : tensor<100x16xf32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @f(%t: tensor<100x32x!kiln.quant<q8_0>>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'kiln.gather' op a quantized table is packed along its innermost dimension; it can only be gathered along axis 0, got axis 1}}
+  %0 = kiln.gather %t[%i] axis = 1 : tensor<100x32x!kiln.quant<q8_0>>, tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @f(%t: tensor<100x16xf32>, %i: tensor<4xi32>) {
+  // expected-error @+2 {{'kiln.gather' op inferred type(s) 'tensor<4x16xf32>' are incompatible with return type(s) of operation 'tensor<16x4xf32>'}}
+  // expected-error @+1 {{'kiln.gather' op failed to infer returned types}}
+  %0 = "kiln.gather"(%t, %i) : (tensor<100x16xf32>, tensor<4xi32>) -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.dispatch' op body has 0 arguments but the dispatch has 1 inputs}}
+  %0 = kiln.dispatch ins(%a : tensor<4xf32>) -> tensor<4xf32> {
+    %c = "test.make"() : () -> tensor<4xf32>
+    kiln.yield %c : tensor<4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.dispatch' op body argument #0 has type 'tensor<8xf32>' but input #0 has type 'tensor<4xf32>'}}
+  %0 = kiln.dispatch ins(%a : tensor<4xf32>) -> tensor<8xf32> {
+  ^bb0(%x: tensor<8xf32>):
+    kiln.yield %x : tensor<8xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.dispatch' op body must end in kiln.yield}}
+  kiln.dispatch ins(%a : tensor<4xf32>) {
+  ^bb0(%x: tensor<4xf32>):
+    "test.terminator"() : () -> ()
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.dispatch' op body yields 1 values but the dispatch has 2 results}}
+  %0:2 = kiln.dispatch ins(%a : tensor<4xf32>) -> tensor<4xf32>, tensor<4xf32> {
+  ^bb0(%x: tensor<4xf32>):
+    kiln.yield %x : tensor<4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.dispatch' op yielded value #0 has type 'tensor<4xf32>' but result #0 has type 'tensor<4xf16>'}}
+  %0 = kiln.dispatch ins(%a : tensor<4xf32>) -> tensor<4xf16> {
+  ^bb0(%x: tensor<4xf32>):
+    kiln.yield %x : tensor<4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // The region is isolated: values from outside must come in as inputs.
+  // expected-note @+1 {{required by region isolation constraints}}
+  %0 = kiln.dispatch -> tensor<4xf32> {
+    // expected-error @+1 {{using value defined outside the region}}
+    kiln.yield %a : tensor<4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.yield' op expects parent op 'kiln.dispatch'}}
+  "kiln.yield"(%a) : (tensor<4xf32>) -> ()
+}

@@ -1,0 +1,93 @@
+// Every kiln op parses, prints and parses again, in both the custom and generic forms.
+// RUN: kiln-opt %s --allow-unregistered-dialect | kiln-opt --allow-unregistered-dialect | FileCheck %s
+// RUN: kiln-opt %s --allow-unregistered-dialect --mlir-print-op-generic | kiln-opt --allow-unregistered-dialect | FileCheck %s
+
+// CHECK-LABEL: func.func @weights
+func.func @weights() -> (tensor<64x64x!kiln.quant<q4_0>>, tensor<4x256x!kiln.quant<int4, group = 128>>, tensor<8xf16>) {
+  // CHECK: kiln.weight "blk.0.attn_q.weight" from "model.gguf"[4096] : tensor<64x64x!kiln.quant<q4_0>>
+  %q = kiln.weight "blk.0.attn_q.weight" from "model.gguf"[4096] : tensor<64x64x!kiln.quant<q4_0>>
+  // CHECK: kiln.weight "w" from "w.bin"[0] : tensor<4x256x!kiln.quant<int4, group = 128>>
+  %g = kiln.weight "w" from "w.bin"[0] : tensor<4x256x!kiln.quant<int4, group = 128>>
+  // CHECK: kiln.weight "bias" from "model.safetensors"[128] : tensor<8xf16>
+  %b = kiln.weight "bias" from "model.safetensors"[128] : tensor<8xf16>
+  return %q, %g, %b : tensor<64x64x!kiln.quant<q4_0>>, tensor<4x256x!kiln.quant<int4, group = 128>>, tensor<8xf16>
+}
+
+// CHECK-LABEL: func.func @dequantize
+func.func @dequantize(%q8: tensor<2x32x!kiln.quant<q8_0>>, %k4: tensor<2x256x!kiln.quant<q4_k>>,
+                      %k6: tensor<?x512x!kiln.quant<q6_k>>, %i8: tensor<3x64x!kiln.quant<int8, group = 32>>,
+                      %s: tensor<3x2xf32>, %z: tensor<3x2xi8>) {
+  // CHECK: kiln.dequantize %{{.*}} : tensor<2x32x!kiln.quant<q8_0>>
+  %0 = kiln.dequantize %q8 : tensor<2x32x!kiln.quant<q8_0>>
+  // CHECK: kiln.dequantize %{{.*}} : tensor<2x256x!kiln.quant<q4_k>>
+  %1 = kiln.dequantize %k4 : tensor<2x256x!kiln.quant<q4_k>>
+  // CHECK: kiln.dequantize %{{.*}} : tensor<?x512x!kiln.quant<q6_k>>
+  %2 = kiln.dequantize %k6 : tensor<?x512x!kiln.quant<q6_k>>
+  // CHECK: kiln.dequantize %{{.*}} scales(%{{.*}} : tensor<3x2xf32>) zero_points(%{{.*}} : tensor<3x2xi8>) : tensor<3x64x!kiln.quant<int8, group = 32>>
+  %3 = kiln.dequantize %i8 scales(%s : tensor<3x2xf32>) zero_points(%z : tensor<3x2xi8>) : tensor<3x64x!kiln.quant<int8, group = 32>>
+  // The result is f32 of the input's shape, dynamic dimensions included.
+  // CHECK: "test.use"(%{{.*}}, %{{.*}}) : (tensor<?x512xf32>, tensor<3x64xf32>) -> ()
+  "test.use"(%2, %3) : (tensor<?x512xf32>, tensor<3x64xf32>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @rms_norm
+func.func @rms_norm(%x: tensor<4x?x64xf32>, %w: tensor<64xf32>) -> tensor<4x?x64xf32> {
+  // CHECK: kiln.rms_norm %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32} : tensor<4x?x64xf32>, tensor<64xf32>
+  %0 = kiln.rms_norm %x, %w {epsilon = 1.0e-5 : f32} : tensor<4x?x64xf32>, tensor<64xf32>
+  return %0 : tensor<4x?x64xf32>
+}
+
+// CHECK-LABEL: func.func @rope
+func.func @rope(%x: tensor<1x7x4x64xf32>, %pos: tensor<7xi32>) -> (tensor<1x7x4x64xf32>, tensor<1x7x4x64xf32>) {
+  // CHECK: kiln.rope %{{.*}}, %{{.*}} {theta = 1.000000e+04 : f64} : tensor<1x7x4x64xf32>, tensor<7xi32>
+  %0 = kiln.rope %x, %pos {theta = 10000.0} : tensor<1x7x4x64xf32>, tensor<7xi32>
+  // CHECK: kiln.rope %{{.*}}, %{{.*}} {freq_scale = 2.500000e-01 : f64, mode = #kiln.rope_mode<neox>, rotary_dim = 32 : i64, theta = 1.000000e+06 : f64}
+  %1 = kiln.rope %x, %pos {theta = 1.0e6, freq_scale = 0.25, rotary_dim = 32, mode = #kiln.rope_mode<neox>} : tensor<1x7x4x64xf32>, tensor<7xi32>
+  return %0, %1 : tensor<1x7x4x64xf32>, tensor<1x7x4x64xf32>
+}
+
+// CHECK-LABEL: func.func @attention
+func.func @attention(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x32xf32>,
+                     %mask: tensor<5x9xf32>) -> (tensor<5x8x32xf32>, tensor<5x8x32xf32>) {
+  // Grouped-query attention: 8 query heads share 2 key/value heads.
+  // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} {causal} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
+  %0 = kiln.attention %q, %k, %v {causal} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
+  // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<5x9xf32>) {scale = 1.250000e-01 : f64}
+  %1 = kiln.attention %q, %k, %v mask(%mask : tensor<5x9xf32>) {scale = 0.125} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
+  return %0, %1 : tensor<5x8x32xf32>, tensor<5x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @gather
+func.func @gather(%table: tensor<100x16xf16>, %ids: tensor<2x3xi64>, %packed: tensor<100x64x!kiln.quant<q8_0>>,
+                  %t3: tensor<4x5x6xf32>, %i1: tensor<7xi32>) -> (tensor<2x3x16xf16>, tensor<2x3x64xf32>, tensor<4x7x6xf32>) {
+  // CHECK: kiln.gather %{{.*}}[%{{.*}}] : tensor<100x16xf16>, tensor<2x3xi64>
+  %0 = kiln.gather %table[%ids] : tensor<100x16xf16>, tensor<2x3xi64>
+  // A packed table gives f32 rows.
+  // CHECK: kiln.gather %{{.*}}[%{{.*}}] : tensor<100x64x!kiln.quant<q8_0>>, tensor<2x3xi64>
+  %1 = kiln.gather %packed[%ids] : tensor<100x64x!kiln.quant<q8_0>>, tensor<2x3xi64>
+  // CHECK: kiln.gather %{{.*}}[%{{.*}}] axis = 1 : tensor<4x5x6xf32>, tensor<7xi32>
+  %2 = kiln.gather %t3[%i1] axis = 1 : tensor<4x5x6xf32>, tensor<7xi32>
+  return %0, %1, %2 : tensor<2x3x16xf16>, tensor<2x3x64xf32>, tensor<4x7x6xf32>
+}
+
+// CHECK-LABEL: func.func @dispatch
+func.func @dispatch(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: %[[R:.*]] = kiln.dispatch ins(%{{.*}}, %{{.*}} : tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK-NEXT: ^bb0(%[[X:.*]]: tensor<4xf32>, %[[Y:.*]]: tensor<4xf32>):
+  // CHECK-NEXT:   %[[S:.*]] = arith.addf %[[X]], %[[Y]] : tensor<4xf32>
+  // CHECK-NEXT:   kiln.yield %[[S]] : tensor<4xf32>
+  // CHECK-NEXT: }
+  %r = kiln.dispatch ins(%a, %b : tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%x: tensor<4xf32>, %y: tensor<4xf32>):
+    %s = arith.addf %x, %y : tensor<4xf32>
+    kiln.yield %s : tensor<4xf32>
+  }
+  // A dispatch without inputs or results, with attributes.
+  // CHECK: kiln.dispatch attributes {kernel = "side_effect"} {
+  kiln.dispatch attributes {kernel = "side_effect"} {
+    "test.side_effect"() : () -> ()
+    kiln.yield
+  }
+  return %r : tensor<4xf32>
+}
