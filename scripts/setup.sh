@@ -17,7 +17,7 @@ PACKAGES=(
   # ONNX import and its conformance data
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   # serialization, JSON, tuning database, unit tests
-  libflatbuffers-dev flatbuffers-compiler nlohmann-json3-dev libsqlite3-dev
+  libflatbuffers-dev flatbuffers-compiler nlohmann-json3-dev libsqlite3-dev libxxhash-dev
   libgtest-dev libgmock-dev
 )
 
@@ -37,6 +37,8 @@ else
 fi
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+# Paths relative to the clone, so a fresh clone elsewhere still hits the cache.
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 mkdir -p "$CCACHE_DIR"
 ccache --max-size=5G >/dev/null
 

@@ -1,6 +1,7 @@
 // kiln-compile: ahead-of-time compilation of a model file through kiln's pipeline.
 #include "compiler/Pipelines.h"
 #include "compiler/Registration.h"
+#include "frontends/ModelImport.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -10,7 +11,6 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -51,30 +51,21 @@ int main(int argc, char **argv) {
       argc, argv,
       "kiln-compile: compiles a model ahead of time\n\n"
       "  kiln-compile model.mlir --target=host -o out.mlir\n\n"
-      "Input formats by extension: .mlir (kiln IR).\n");
+      "The input format follows the file's extension.\n");
 
   if (target != "host")
     return fail("unknown target '" + target + "'; known targets: host");
-  llvm::StringRef extension = llvm::sys::path::extension(inputPath);
-  if (extension != ".mlir")
-    return fail(inputPath + ": unsupported input format '" + extension +
-                "'; kiln-compile reads: .mlir");
 
   DialectRegistry registry;
   kiln::registerDialects(registry);
   MLIRContext context(registry);
-
-  std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputPath, &error);
-  if (!input)
-    return fail(error);
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = kiln::importModelFile(inputPath, context, sourceMgr);
   if (!module)
     return 1;
 
+  std::string error;
   PassManager pm(&context);
   if (printIrAfterAll) {
     context.disableMultithreading();

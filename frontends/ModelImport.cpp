@@ -1,0 +1,31 @@
+// Dispatches a model file to its frontend by extension.
+#include "frontends/ModelImport.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+
+llvm::StringRef kiln::supportedModelExtensions() { return ".mlir"; }
+
+OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &context,
+                                            llvm::SourceMgr &sourceMgr) {
+  Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
+  llvm::StringRef extension = llvm::sys::path::extension(path);
+  if (extension == ".mlir") {
+    std::string error;
+    std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(path, &error);
+    if (!input) {
+      emitError(fileLoc) << error;
+      return nullptr;
+    }
+    sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+    return parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+  emitError(fileLoc) << "unsupported input format '" << extension
+                     << "'; kiln reads: " << supportedModelExtensions();
+  return nullptr;
+}

@@ -1,0 +1,29 @@
+// Reads a model file of any supported format into kiln IR, choosing the frontend by
+// the file's extension.
+#ifndef KILN_FRONTENDS_MODELIMPORT_H
+#define KILN_FRONTENDS_MODELIMPORT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringRef.h"
+
+namespace llvm {
+class SourceMgr;
+} // namespace llvm
+
+namespace kiln {
+
+/// The extensions importModelFile understands, for help texts: ".mlir, .onnx".
+llvm::StringRef supportedModelExtensions();
+
+/// Imports `path` into a new module in `context`. On failure, returns null after
+/// reporting what went wrong through the context's diagnostic handler (with the file
+/// and, where the format has one, the position or node). `sourceMgr` keeps text
+/// inputs alive for diagnostics that point into them.
+mlir::OwningOpRef<mlir::ModuleOp> importModelFile(llvm::StringRef path,
+                                                  mlir::MLIRContext &context,
+                                                  llvm::SourceMgr &sourceMgr);
+
+} // namespace kiln
+
+#endif // KILN_FRONTENDS_MODELIMPORT_H
