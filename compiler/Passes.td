@@ -19,4 +19,33 @@ def FormDispatches : Pass<"kiln-form-dispatches", "mlir::func::FuncOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def FuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Merges elementwise producer dispatches into their only consumer";
+  let description = [{
+    A dispatch computing only elementwise `linalg.generic`s (all loops parallel, every
+    indexing map a projected permutation) whose results are read by exactly one other
+    dispatch is moved into that consumer when the consumer is elementwise too, or reads
+    the values only as the initial value of its outputs (a fill feeding a matmul): the
+    consumer's kernel computes them inline instead of reading them from memory, so a
+    chain of elementwise ops becomes one kernel. Producers with several consumers, or
+    whose result is returned, stay separate (recomputing them would duplicate work).
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+def PlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Assigns every dispatch result an offset in one arena";
+  let description = [{
+    Liveness over the dispatch order: a result lives from its dispatch to its last
+    reader (through reshapes, which alias their source), or to the end when returned.
+    Results are placed greedily, first fit by offset, each aligned to 64 bytes; a
+    dispatch's results never overlap its inputs. Writes `kiln.arena_offsets` (one per
+    result) on each dispatch and `kiln.arena_size` and `kiln.arena_lower_bound` (the
+    largest set of simultaneously live bytes) on the function.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "64", "Byte alignment of every offset">,
+  ];
+}
+
 #endif // KILN_COMPILER_PASSES_TD

@@ -3,6 +3,7 @@
 
 #include "compiler/Passes.h"
 
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -13,10 +14,16 @@ void kiln::buildDefaultPipeline(OpPassManager &pm) {
   // Canonicalize and fold what the frontend produced.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // Form kernels: one kiln.dispatch per kernel op. (Decomposition, quantization, fusion,
-  // memory planning and schedule selection slot in around this step.)
+  // Decompose: every named linalg op becomes a linalg.generic, the one form the
+  // backends translate. (Quantization will slot in here.)
+  pm.addNestedPass<func::FuncOp>(createLinalgGeneralizeNamedOpsPass());
+  // Form kernels, then fuse elementwise chains into one kernel each.
   pm.addNestedPass<func::FuncOp>(createFormDispatches());
   pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createFuseElementwise());
+  pm.addPass(createCanonicalizerPass());
+  // Plan memory over the final dispatch order. (Schedule selection slots in after.)
+  pm.addNestedPass<func::FuncOp>(createPlanMemory());
 }
 
 void kiln::registerPipelines() {

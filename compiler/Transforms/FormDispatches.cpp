@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace kiln {
@@ -24,6 +25,9 @@ bool isKernelOp(Operation *op) {
   if (isa<linalg::LinalgOp, linalg::SoftmaxOp>(op))
     return true;
   if (isa<RmsNormOp, RopeOp, AttentionOp, GatherOp, DequantizeOp>(op))
+    return true;
+  // Data movement that needs a kernel; reshapes do not (they view their source's bytes).
+  if (isa<tensor::ExtractSliceOp, tensor::InsertSliceOp, tensor::ConcatOp, tensor::PadOp>(op))
     return true;
   bool elementwise = isa<arith::ArithDialect, math::MathDialect>(op->getDialect()) &&
                      !isa<arith::ConstantOp>(op);
@@ -43,8 +47,12 @@ bool isCheapToClone(Operation *op) {
 }
 
 void wrapInDispatch(RewriterBase &rewriter, Operation *op) {
+  // Values the op reads: its operands and those its regions capture from outside
+  // (canonicalization hoists constants out of linalg bodies).
+  llvm::SetVector<Value> reads(op->getOperands().begin(), op->getOperands().end());
+  getUsedValuesDefinedAbove(op->getRegions(), reads);
   llvm::SetVector<Value> inputs;
-  for (Value operand : op->getOperands()) {
+  for (Value operand : reads) {
     Operation *producer = operand.getDefiningOp();
     if (!producer || !isCheapToClone(producer))
       inputs.insert(operand);
@@ -61,7 +69,7 @@ void wrapInDispatch(RewriterBase &rewriter, Operation *op) {
   IRMapping mapping;
   mapping.map(inputs.getArrayRef(), body->getArguments());
   llvm::SetVector<Operation *> cloned;
-  for (Value operand : op->getOperands())
+  for (Value operand : reads)
     if (!mapping.contains(operand)) {
       cloned.insert(operand.getDefiningOp());
       rewriter.clone(*operand.getDefiningOp(), mapping);

@@ -1,4 +1,6 @@
 // kiln-compile: ahead-of-time compilation of a model file through kiln's pipeline.
+#include "backends/Backend.h"
+#include "compiler/ArtifactEmitter.h"
 #include "compiler/Pipelines.h"
 #include "compiler/Registration.h"
 #include "frontends/ModelImport.h"
@@ -11,6 +13,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -20,18 +23,25 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class Emit { Mlir };
+enum class Emit { Artifact, Mlir, HalideStmt };
 
 cl::OptionCategory category("kiln-compile options");
 cl::opt<std::string> inputPath(cl::Positional, cl::Required, cl::desc("<model file>"),
                                cl::cat(category));
-cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
-                                cl::value_desc("path"), cl::init("-"), cl::cat(category));
-cl::opt<std::string> target("target", cl::desc("Target to compile for"),
+cl::opt<std::string> outputPath(
+    "o", cl::desc("Output file ('-' for stdout; default: <model>.kiln for artifacts, stdout "
+                  "otherwise)"),
+    cl::value_desc("path"), cl::cat(category));
+cl::opt<std::string> target("target",
+                            cl::desc("Target to compile for: host (this CPU, its features "
+                                     "detected), arm-64-linux, or a Halide target string"),
                             cl::init("host"), cl::cat(category));
-cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Mlir),
-                   cl::values(clEnumValN(Emit::Mlir, "mlir",
-                                         "kiln IR after the pipeline")),
+cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Artifact),
+                   cl::values(clEnumValN(Emit::Artifact, "artifact",
+                                         "a .kiln artifact for kiln-run and the runtime (default)"),
+                              clEnumValN(Emit::Mlir, "mlir", "kiln IR after the pipeline"),
+                              clEnumValN(Emit::HalideStmt, "halide-stmt",
+                                         "the lowered Halide statements of every kernel")),
                    cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
@@ -50,22 +60,26 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "kiln-compile: compiles a model ahead of time\n\n"
-      "  kiln-compile model.mlir --target=host -o out.mlir\n\n"
+      "  kiln-compile model.onnx -o model.kiln          compile for this CPU\n"
+      "  kiln-compile model.onnx --emit=mlir            print kiln IR after the pipeline\n\n"
       "The input format follows the file's extension.\n");
 
-  if (target != "host")
-    return fail("unknown target '" + target + "'; known targets: host");
+  std::string error;
+  std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error);
+  if (!backend)
+    return fail(error);
 
   DialectRegistry registry;
   kiln::registerDialects(registry);
   MLIRContext context(registry);
+  // Diagnostics point at the model's ops; dumping whole kernels would bury them.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module = kiln::importModelFile(inputPath, context, sourceMgr);
   if (!module)
     return 1;
 
-  std::string error;
   PassManager pm(&context);
   if (printIrAfterAll) {
     context.disableMultithreading();
@@ -77,10 +91,36 @@ int main(int argc, char **argv) {
   if (failed(pm.run(*module)))
     return 1;
 
-  std::unique_ptr<llvm::ToolOutputFile> output = openOutputFile(outputPath, &error);
-  if (!output)
+  std::string output = outputPath;
+  if (output.empty())
+    output = emit == Emit::Artifact ? llvm::sys::path::stem(inputPath).str() + ".kiln" : "-";
+
+  if (emit == Emit::Artifact) {
+    FailureOr<kiln::ArtifactSummary> summary = kiln::emitArtifact(
+        *module, *backend, output, llvm::sys::path::parent_path(inputPath));
+    if (failed(summary))
+      return 1;
+    llvm::errs() << "kiln-compile: wrote " << output << " for " << backend->target() << ": "
+                 << summary->kernels << " kernels, arena " << summary->arenaBytes
+                 << " bytes (lower bound " << summary->arenaLowerBound << "), weights "
+                 << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";
+    return 0;
+  }
+
+  std::string text;
+  if (emit == Emit::HalideStmt) {
+    FailureOr<std::string> kernels = kiln::printKernels(*module, *backend);
+    if (failed(kernels))
+      return 1;
+    text = std::move(*kernels);
+  }
+  std::unique_ptr<llvm::ToolOutputFile> file = openOutputFile(output, &error);
+  if (!file)
     return fail(error);
-  module->print(output->os());
-  output->keep();
+  if (emit == Emit::Mlir)
+    module->print(file->os());
+  else
+    file->os() << text;
+  file->keep();
   return 0;
 }

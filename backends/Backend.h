@@ -1,0 +1,56 @@
+// The one interface every code-generation backend implements, and the registry that
+// picks a backend for a target. Nothing outside backends/<name>/ knows a backend exists.
+#ifndef KILN_BACKENDS_BACKEND_H
+#define KILN_BACKENDS_BACKEND_H
+
+#include "dialects/Kiln/KilnDialect.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+/// Machine code for one device, as the runtime loads it.
+struct CodeObject {
+  std::string device; // "cpu"
+  std::string target; // the backend's resolved target, e.g. a Halide target string
+  std::string format; // "elf-shared-object"
+  std::vector<char> bytes;
+};
+
+/// A kernel as the runtime calls it: `<name>_argv(void **args)`.
+struct KernelInfo {
+  std::string name;
+  unsigned numArgs = 0;
+  std::string schedule; // the schedule's knobs, for reports
+};
+
+class Backend {
+public:
+  virtual ~Backend();
+
+  /// "cpu", "cuda", ...
+  virtual llvm::StringRef name() const = 0;
+  /// The concrete target this backend compiles for (host features resolved).
+  virtual std::string target() const = 0;
+  /// Whether `op` (inside a dispatch) can be lowered; emits an error at `op` if not.
+  virtual mlir::LogicalResult supports(mlir::Operation *op) const = 0;
+  /// Lowers `dispatch` into kernel `name` with its default schedule.
+  virtual mlir::FailureOr<KernelInfo> addKernel(DispatchOp dispatch, llvm::StringRef name) = 0;
+  /// The lowered form of every kernel added so far, for humans (Halide statements).
+  virtual mlir::FailureOr<std::string> printKernels(mlir::Location loc) = 0;
+  /// Compiles every kernel added so far into one code object.
+  virtual mlir::FailureOr<CodeObject> emitCodeObject(mlir::Location loc) = 0;
+};
+
+/// Creates the backend that handles `target` ("host", "arm-64-linux", or another
+/// target string a backend accepts); on failure returns null and says why in `error`.
+std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error);
+
+/// The targets users can name, for --help and errors.
+std::string describeTargets();
+
+} // namespace kiln
+
+#endif // KILN_BACKENDS_BACKEND_H

@@ -1,0 +1,42 @@
+// The table of backends: adding one is adding a row.
+#include "backends/Backend.h"
+
+#include "backends/cpu/CpuBackend.h"
+
+namespace kiln {
+
+Backend::~Backend() = default;
+
+namespace {
+struct BackendEntry {
+  const char *name;
+  const char *targets; // for help texts
+  bool (*handles)(llvm::StringRef target);
+  std::unique_ptr<Backend> (*create)(llvm::StringRef target, std::string &error);
+};
+
+const BackendEntry kBackends[] = {
+    {"cpu", "host, arm-64-linux, or a Halide CPU target string", cpu::handlesTarget,
+     cpu::createCpuBackend},
+};
+} // namespace
+
+std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error) {
+  for (const BackendEntry &entry : kBackends)
+    if (entry.handles(target))
+      return entry.create(target, error);
+  error = "unknown target '" + target.str() + "'; known targets: " + describeTargets();
+  return nullptr;
+}
+
+std::string describeTargets() {
+  std::string text;
+  for (const BackendEntry &entry : kBackends) {
+    if (!text.empty())
+      text += "; ";
+    text += std::string(entry.name) + ": " + entry.targets;
+  }
+  return text;
+}
+
+} // namespace kiln

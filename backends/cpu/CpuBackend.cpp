@@ -1,0 +1,195 @@
+// CPU code generation: each dispatch becomes a Halide pipeline compiled ahead of time;
+// all kernels plus one Halide runtime are linked into a shared object the kiln runtime
+// loads from memory.
+#include "backends/cpu/CpuBackend.h"
+
+#include "backends/halide/DispatchLowering.h"
+#include "backends/halide/KernelSchedule.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+#include <Halide.h>
+
+using namespace mlir;
+
+namespace kiln::cpu {
+
+namespace {
+
+std::optional<Halide::Target> parseTarget(llvm::StringRef target) {
+  if (target == "host")
+    return Halide::get_host_target();
+  if (!Halide::Target::validate_target_string(target.str()))
+    return std::nullopt;
+  Halide::Target parsed(target.str());
+  if (parsed.has_gpu_feature() || parsed.os == Halide::Target::NoOS)
+    return std::nullopt;
+  return parsed;
+}
+
+/// Removes a directory tree when it goes out of scope.
+struct TemporaryDirectory {
+  llvm::SmallString<128> path;
+  ~TemporaryDirectory() {
+    if (!path.empty())
+      llvm::sys::fs::remove_directories(path);
+  }
+};
+
+std::string pathIn(const llvm::Twine &directory, llvm::StringRef file) {
+  llvm::SmallString<128> path;
+  llvm::sys::path::append(path, directory, file);
+  return std::string(path);
+}
+
+/// Runs `program args...`, capturing its output into `log`.
+LogicalResult runTool(Location loc, llvm::StringRef program, llvm::ArrayRef<std::string> args,
+                      llvm::StringRef logPath) {
+  std::vector<llvm::StringRef> argv{program};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath, logPath};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(program, argv, std::nullopt, redirects, 0, 0, &error);
+  if (rc == 0)
+    return success();
+  auto log = llvm::MemoryBuffer::getFile(logPath);
+  InFlightDiagnostic diag = emitError(loc) << "linking the CPU code object with '" << program
+                                           << "' failed (exit code " << rc << ")";
+  if (!error.empty())
+    diag << ": " << error;
+  if (log && (*log)->getBufferSize())
+    diag << ":\n" << (*log)->getBuffer();
+  return failure();
+}
+
+class CpuBackend : public Backend {
+public:
+  explicit CpuBackend(Halide::Target target) : halideTarget(target) {}
+
+  llvm::StringRef name() const override { return "cpu"; }
+  std::string target() const override { return halideTarget.to_string(); }
+
+  LogicalResult supports(Operation *op) const override { return success(); }
+
+  FailureOr<KernelInfo> addKernel(DispatchOp dispatch, llvm::StringRef name) override {
+    FailureOr<halide::LoweredKernel> kernel = halide::lowerDispatch(dispatch, name);
+    if (failed(kernel))
+      return failure();
+    halide::KernelSchedule schedule = halide::defaultSchedule(*kernel, halideTarget);
+    try {
+      halide::applySchedule(*kernel, schedule);
+    } catch (const Halide::Error &error) {
+      return dispatch.emitOpError("schedule '") << schedule.str() << "' is invalid: " << error.what();
+    }
+    KernelInfo info{name.str(), static_cast<unsigned>(kernel->inputs.size() + kernel->outputs.size()),
+                    schedule.str()};
+    kernels.push_back(std::move(*kernel));
+    return info;
+  }
+
+  FailureOr<std::string> printKernels(Location loc) override {
+    TemporaryDirectory dir;
+    if (llvm::sys::fs::createUniqueDirectory("kiln-stmt", dir.path))
+      return emitError(loc) << "cannot create a temporary directory";
+    std::string text;
+    try {
+      for (halide::LoweredKernel &kernel : kernels) {
+        std::string path = pathIn(dir.path, kernel.name + ".stmt");
+        kernel.pipeline().compile_to_lowered_stmt(path, kernel.arguments(), Halide::Text,
+                                                  codeTarget());
+        auto buffer = llvm::MemoryBuffer::getFile(path);
+        if (!buffer)
+          return emitError(loc) << "cannot read " << path;
+        text += (*buffer)->getBuffer();
+      }
+    } catch (const Halide::Error &error) {
+      return emitError(loc) << "Halide failed to lower the kernels: " << error.what();
+    }
+    return text;
+  }
+
+  FailureOr<CodeObject> emitCodeObject(Location loc) override {
+    TemporaryDirectory dir;
+    if (llvm::sys::fs::createUniqueDirectory("kiln-cpu", dir.path))
+      return emitError(loc) << "cannot create a temporary directory";
+    std::string kernelsObject = pathIn(dir.path, "kernels.o");
+    std::string runtimeObject = pathIn(dir.path, "halide_runtime.o");
+    std::string library = pathIn(dir.path, "kernels.so");
+    try {
+      std::vector<Halide::Module> modules;
+      for (halide::LoweredKernel &kernel : kernels)
+        modules.push_back(kernel.pipeline().compile_to_module(
+            kernel.arguments(), kernel.name, codeTarget(), Halide::LinkageType::ExternalPlusArgv));
+      if (modules.empty())
+        return emitError(loc) << "the program has no kernels to compile";
+      Halide::link_modules("kiln_kernels", modules)
+          .compile({{Halide::OutputFileType::object, kernelsObject}});
+      Halide::compile_standalone_runtime(runtimeObject, halideTarget);
+    } catch (const Halide::Error &error) {
+      return emitError(loc) << "Halide failed to compile the kernels: " << error.what();
+    }
+    if (failed(link(loc, {kernelsObject, runtimeObject}, library, pathIn(dir.path, "link.log"))))
+      return failure();
+    auto bytes = llvm::MemoryBuffer::getFile(library);
+    if (!bytes)
+      return emitError(loc) << "cannot read the linked code object " << library;
+    CodeObject object{"cpu", target(), "elf-shared-object", {}};
+    object.bytes.assign((*bytes)->getBufferStart(), (*bytes)->getBufferEnd());
+    return object;
+  }
+
+private:
+  /// Kernels share one standalone Halide runtime, so they are compiled without their own.
+  Halide::Target codeTarget() const { return halideTarget.with_feature(Halide::Target::NoRuntime); }
+
+  bool isHost() const {
+    Halide::Target host = Halide::get_host_target();
+    return halideTarget.os == host.os && halideTarget.arch == host.arch &&
+           halideTarget.bits == host.bits;
+  }
+
+  /// A host code object links libm (the kernels call expf & co.); a cross-compiled one
+  /// is linked with lld alone and resolves libc/libm when loaded on its machine.
+  LogicalResult link(Location loc, std::vector<std::string> objects, const std::string &output,
+                     const std::string &logPath) {
+    std::vector<std::string> args{"-shared", "-o", output};
+    args.insert(args.end(), objects.begin(), objects.end());
+    if (isHost()) {
+      llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName("cc");
+      if (!cc)
+        cc = llvm::sys::findProgramByName("clang-22");
+      if (!cc)
+        return emitError(loc) << "no C compiler driver ('cc' or 'clang-22') on PATH to link "
+                                 "the CPU code object";
+      args.push_back("-lm");
+      return runTool(loc, *cc, args, logPath);
+    }
+    llvm::ErrorOr<std::string> lld =
+        llvm::sys::findProgramByName("ld.lld", {"/usr/lib/llvm-22/bin"});
+    if (!lld)
+      return emitError(loc) << "ld.lld (lld-22) is needed to link code for " << target();
+    return runTool(loc, *lld, args, logPath);
+  }
+
+  Halide::Target halideTarget;
+  std::vector<halide::LoweredKernel> kernels;
+};
+
+} // namespace
+
+bool handlesTarget(llvm::StringRef target) { return parseTarget(target).has_value(); }
+
+std::unique_ptr<Backend> createCpuBackend(llvm::StringRef target, std::string &error) {
+  std::optional<Halide::Target> parsed = parseTarget(target);
+  if (!parsed) {
+    error = "'" + target.str() + "' is not a CPU target";
+    return nullptr;
+  }
+  return std::make_unique<CpuBackend>(*parsed);
+}
+
+} // namespace kiln::cpu

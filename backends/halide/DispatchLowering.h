@@ -1,0 +1,41 @@
+// Translates one kiln.dispatch region into a Halide pipeline (the algorithm only; the
+// schedule is applied separately from a KernelSchedule).
+#ifndef KILN_BACKENDS_HALIDE_DISPATCHLOWERING_H
+#define KILN_BACKENDS_HALIDE_DISPATCHLOWERING_H
+
+#include "dialects/Kiln/KilnDialect.h"
+
+#include <Halide.h>
+#include <string>
+#include <vector>
+
+namespace kiln::halide {
+
+/// A Func of the kernel with the static shape of the tensor it computes (MLIR order,
+/// outermost first; Halide's argument order is the reverse).
+struct Stage {
+  Halide::Func func;
+  std::vector<int64_t> shape;
+  bool isOutput = false;
+};
+
+/// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),
+/// one output Func per dispatch result (in order), and the stages a schedule must place
+/// (outputs and every reduction; pure intermediate stages are inlined).
+struct LoweredKernel {
+  std::string name;
+  std::vector<Halide::ImageParam> inputs;
+  std::vector<Halide::Func> outputs;
+  std::vector<Stage> stages;
+
+  Halide::Pipeline pipeline() const { return Halide::Pipeline(outputs); }
+  std::vector<Halide::Argument> arguments() const;
+};
+
+/// Builds the Halide algorithm for `dispatch`, or emits an error at the first op it
+/// cannot translate (naming the op) and fails.
+mlir::FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, llvm::StringRef name);
+
+} // namespace kiln::halide
+
+#endif // KILN_BACKENDS_HALIDE_DISPATCHLOWERING_H

@@ -1,0 +1,45 @@
+// Schedules as data: the named knobs of a kernel's schedule, its search space, the
+// heuristic default, and how a schedule is applied to a lowered kernel.
+#ifndef KILN_BACKENDS_HALIDE_KERNELSCHEDULE_H
+#define KILN_BACKENDS_HALIDE_KERNELSCHEDULE_H
+
+#include "backends/halide/DispatchLowering.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::halide {
+
+/// One named integer knob and the values the autotuner may give it.
+struct Knob {
+  std::string name;
+  std::vector<int64_t> values;
+};
+
+/// How a kernel runs. Every field is a knob of the schedule space.
+struct KernelSchedule {
+  /// SIMD lanes along the innermost output dimension (1: scalar code).
+  int64_t vectorWidth = 8;
+  /// Parallelize the outermost output dimension across threads (0 or 1).
+  int64_t parallel = 1;
+  /// Outermost rows per parallel task.
+  int64_t parallelGrain = 1;
+  /// Unroll factor of the innermost reduction loop (1: none).
+  int64_t reductionUnroll = 1;
+
+  /// The knobs and their candidate values, in field order.
+  static std::vector<Knob> space();
+  /// "vector_width=8 parallel=1 ..." for reports and the tuning database.
+  std::string str() const;
+};
+
+/// A sensible schedule without tuning: native vector width of the output type,
+/// parallel when there is enough work to amortize the thread pool.
+KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target &target);
+
+/// Places every stage of `kernel` according to `schedule`.
+void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule);
+
+} // namespace kiln::halide
+
+#endif // KILN_BACKENDS_HALIDE_KERNELSCHEDULE_H

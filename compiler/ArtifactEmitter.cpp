@@ -1,0 +1,302 @@
+// Module → .kiln: one buffer per value, one kernel per dispatch, in program order.
+#include "compiler/ArtifactEmitter.h"
+
+#include "backends/Backend.h"
+#include "dialects/Kiln/KilnDialect.h"
+#include "kiln/quant_formats.h"
+#include "runtime/src/ArtifactWriter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+namespace art = kiln::artifact;
+
+namespace kiln {
+
+namespace {
+
+constexpr const char *kCompilerVersion = "kiln 0.1.0";
+
+std::optional<art::DType> toDType(Type type) {
+  if (type.isF32())
+    return art::DType::F32;
+  if (type.isF64())
+    return art::DType::F64;
+  if (type.isF16())
+    return art::DType::F16;
+  if (type.isBF16())
+    return art::DType::BF16;
+  if (type.isInteger(1))
+    return art::DType::Bool;
+  if (type.isInteger(8))
+    return art::DType::I8;
+  if (type.isInteger(16))
+    return art::DType::I16;
+  if (type.isInteger(32))
+    return art::DType::I32;
+  if (type.isInteger(64))
+    return art::DType::I64;
+  return std::nullopt;
+}
+
+/// Little-endian bytes of a dense constant, one byte per i1.
+std::vector<char> constantBytes(DenseElementsAttr attr) {
+  std::vector<char> bytes;
+  Type element = attr.getElementType();
+  auto append = [&](const APInt &bits) {
+    unsigned width = std::max(8u, bits.getBitWidth());
+    APInt wide = bits.getBitWidth() == 1 ? bits.zext(8) : bits;
+    for (unsigned b = 0; b < width / 8; ++b)
+      bytes.push_back(static_cast<char>(wide.extractBitsAsZExtValue(8, b * 8)));
+  };
+  if (isa<FloatType>(element)) {
+    for (APFloat value : attr.getValues<APFloat>())
+      append(value.bitcastToAPInt());
+  } else {
+    for (APInt value : attr.getValues<APInt>())
+      append(value);
+  }
+  return bytes;
+}
+
+class Emitter {
+public:
+  Emitter(Backend &backend, StringRef baseDirectory)
+      : backend(backend), baseDirectory(baseDirectory.str()) {}
+
+  FailureOr<ArtifactSummary> emit(ModuleOp module, StringRef path);
+  LogicalResult lowerKernels(func::FuncOp func);
+
+private:
+  FailureOr<func::FuncOp> entryFunction(ModuleOp module);
+  FailureOr<uint32_t> addBuffer(Operation *owner, Value value, art::BufferKind kind,
+                                uint32_t index, uint64_t offset);
+  FailureOr<uint32_t> bufferOf(Operation *user, Value value);
+  FailureOr<uint64_t> addWeightBytes(WeightOp weight);
+
+  Backend &backend;
+  std::string baseDirectory; // relative weight sources are found here
+  art::ArtifactWriter writer;
+  llvm::DenseMap<Value, uint32_t> buffers;
+  llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> files;
+  std::map<std::tuple<std::string, int64_t, uint64_t>, uint64_t> weightOffsets;
+  ArtifactSummary summary;
+};
+
+FailureOr<func::FuncOp> Emitter::entryFunction(ModuleOp module) {
+  SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+  llvm::erase_if(funcs, [](func::FuncOp f) { return f.isExternal(); });
+  if (funcs.size() != 1)
+    return module.emitError("expected exactly one function with a body to compile, found ")
+           << funcs.size();
+  return funcs.front();
+}
+
+FailureOr<uint32_t> Emitter::addBuffer(Operation *owner, Value value, art::BufferKind kind,
+                                       uint32_t index, uint64_t offset) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  std::optional<art::DType> dtype = type ? toDType(type.getElementType()) : std::nullopt;
+  if (!type || !type.hasStaticShape() || !dtype)
+    return owner->emitOpError("produces a value of type ")
+           << value.getType() << ", which an artifact cannot hold (expected a statically "
+           << "shaped tensor of f16/bf16/f32/f64/i1/i8/i16/i32/i64)";
+  art::BufferDesc buffer;
+  buffer.type.dtype = *dtype;
+  buffer.type.shape.assign(type.getShape().begin(), type.getShape().end());
+  buffer.kind = kind;
+  buffer.index = index;
+  buffer.offset = offset;
+  buffer.size = art::byteSize(buffer.type);
+  auto &all = writer.program().buffers;
+  all.push_back(buffer);
+  uint32_t id = static_cast<uint32_t>(all.size() - 1);
+  buffers[value] = id;
+  return id;
+}
+
+FailureOr<uint32_t> Emitter::bufferOf(Operation *user, Value value) {
+  auto it = buffers.find(value);
+  if (it != buffers.end())
+    return it->second;
+  return user->emitOpError("reads a value the artifact emitter has no buffer for");
+}
+
+FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
+  auto type = cast<RankedTensorType>(weight.getType());
+  uint64_t size;
+  if (auto quant = dyn_cast<QuantType>(type.getElementType())) {
+    int64_t bytes = kiln_quant_packed_bytes(static_cast<kiln_quant_scheme>(quant.getScheme()),
+                                            type.getNumElements());
+    if (bytes < 0)
+      return weight.emitOpError("does not hold whole quantization blocks");
+    size = static_cast<uint64_t>(bytes);
+  } else {
+    size = static_cast<uint64_t>(type.getNumElements()) *
+           ((type.getElementTypeBitWidth() + 7) / 8);
+  }
+  auto key = std::make_tuple(weight.getSource().str(), static_cast<int64_t>(weight.getOffset()), size);
+  auto cached = weightOffsets.find(key);
+  if (cached != weightOffsets.end())
+    return cached->second;
+
+  llvm::SmallString<256> source(weight.getSource());
+  if (llvm::sys::path::is_relative(source) && !baseDirectory.empty()) {
+    source = baseDirectory;
+    llvm::sys::path::append(source, weight.getSource());
+  }
+  std::unique_ptr<llvm::MemoryBuffer> &file = files[source];
+  if (!file) {
+    auto opened = llvm::MemoryBuffer::getFile(source, /*IsText=*/false,
+                                              /*RequiresNullTerminator=*/false);
+    if (!opened)
+      return weight.emitOpError("cannot read its source '")
+             << source << "': " << opened.getError().message();
+    file = std::move(*opened);
+  }
+  uint64_t offset = weight.getOffset();
+  if (offset > file->getBufferSize() || size > file->getBufferSize() - offset)
+    return weight.emitOpError("needs bytes [")
+           << offset << ", " << offset + size << ") of '" << weight.getSource()
+           << "', which has only " << file->getBufferSize() << " bytes";
+  uint64_t at = writer.addWeights(file->getBufferStart() + offset, size);
+  summary.weightBytes += size;
+  weightOffsets[key] = at;
+  return at;
+}
+
+LogicalResult Emitter::lowerKernels(func::FuncOp func) {
+  unsigned index = 0;
+  WalkResult result = func.walk([&](DispatchOp dispatch) {
+    if (failed(backend.addKernel(dispatch, "kiln_k" + std::to_string(index++))))
+      return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
+}
+
+FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
+  FailureOr<func::FuncOp> entry = entryFunction(module);
+  if (failed(entry))
+    return failure();
+  func::FuncOp func = *entry;
+  if (!func.getBody().hasOneBlock())
+    return func.emitOpError("needs a single block to be compiled");
+  // Kernels first: an op no backend can compile is the likelier, and cheaper, error.
+  if (failed(lowerKernels(func)))
+    return failure();
+
+  art::ProgramDesc &program = writer.program();
+  program.compilerVersion = kCompilerVersion;
+  program.target = backend.target();
+  program.arenaAlignment = 64;
+  if (auto size = func->getAttrOfType<IntegerAttr>("kiln.arena_size"))
+    program.arenaSize = size.getInt();
+  if (auto bound = func->getAttrOfType<IntegerAttr>("kiln.arena_lower_bound"))
+    summary.arenaLowerBound = bound.getInt();
+  summary.arenaBytes = program.arenaSize;
+
+  art::EntryPointDesc entryPoint;
+  entryPoint.name = func.getSymName().str();
+  for (BlockArgument arg : func.getArguments()) {
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "kiln.name");
+    FailureOr<uint32_t> id = addBuffer(func, arg, art::BufferKind::Input, arg.getArgNumber(), 0);
+    if (failed(id))
+      return failure();
+    entryPoint.inputs.push_back(
+        {name ? name.str() : "input_" + std::to_string(arg.getArgNumber()), *id});
+  }
+
+  unsigned kernelIndex = 0;
+  for (Operation &op : func.front()) {
+    if (auto weight = dyn_cast<WeightOp>(op)) {
+      FailureOr<uint64_t> offset = addWeightBytes(weight);
+      if (failed(offset) || failed(addBuffer(weight, weight.getResult(), art::BufferKind::Weight, 0, *offset)))
+        return failure();
+    } else if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+      auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+      if (!dense)
+        continue; // scalars only feed kernels, which rematerialize them
+      std::vector<char> bytes = constantBytes(dense);
+      uint64_t offset = writer.addWeights(bytes.data(), bytes.size());
+      summary.weightBytes += bytes.size();
+      if (failed(addBuffer(constant, constant.getResult(), art::BufferKind::Weight, 0, offset)))
+        return failure();
+    } else if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
+      FailureOr<uint32_t> source = bufferOf(&op, op.getOperand(0));
+      if (failed(source) ||
+          failed(addBuffer(&op, op.getResult(0), art::BufferKind::Alias, *source, 0)))
+        return failure();
+    } else if (auto dispatch = dyn_cast<DispatchOp>(op)) {
+      auto offsets = dispatch->getAttrOfType<DenseI64ArrayAttr>("kiln.arena_offsets");
+      if (!offsets || offsets.size() != static_cast<int64_t>(dispatch.getNumResults()))
+        return dispatch.emitOpError("has no memory plan (run kiln-plan-memory first)");
+      art::DispatchDesc call;
+      call.kernel = kernelIndex;
+      for (Value input : dispatch.getInputs()) {
+        FailureOr<uint32_t> id = bufferOf(dispatch, input);
+        if (failed(id))
+          return failure();
+        call.args.push_back(*id);
+      }
+      for (auto [result, offset] : llvm::zip(dispatch.getResults(), offsets.asArrayRef())) {
+        FailureOr<uint32_t> id =
+            addBuffer(dispatch, result, art::BufferKind::Arena, 0, static_cast<uint64_t>(offset));
+        if (failed(id))
+          return failure();
+        call.args.push_back(*id);
+      }
+      program.kernels.push_back({"kiln_k" + std::to_string(kernelIndex),
+                                 static_cast<uint32_t>(call.args.size())});
+      entryPoint.dispatches.push_back(call);
+      ++kernelIndex;
+    } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+        FailureOr<uint32_t> id = bufferOf(ret, value);
+        if (failed(id))
+          return failure();
+        auto name = func.getResultAttrOfType<StringAttr>(i, "kiln.name");
+        entryPoint.outputs.push_back({name ? name.str() : "output_" + std::to_string(i), *id});
+      }
+    } else {
+      return op.emitOpError("cannot be compiled into an artifact: only kiln.dispatch, "
+                            "kiln.weight, constants and reshapes may appear outside kernels");
+    }
+  }
+  program.entryPoints.push_back(std::move(entryPoint));
+  summary.kernels = kernelIndex;
+
+  FailureOr<CodeObject> code = backend.emitCodeObject(func.getLoc());
+  if (failed(code))
+    return failure();
+  summary.codeBytes = code->bytes.size();
+  writer.addCodeObject(code->device, code->target, code->format,
+                       std::vector<uint8_t>(code->bytes.begin(), code->bytes.end()));
+
+  art::ArtifactError error = writer.writeFile(path.str());
+  if (error)
+    return emitError(func.getLoc()) << "cannot write the artifact '" << path
+                                    << "': " << error.message;
+  return summary;
+}
+
+} // namespace
+
+FailureOr<ArtifactSummary> emitArtifact(ModuleOp module, Backend &backend, StringRef path,
+                                        StringRef weightDirectory) {
+  return Emitter(backend, weightDirectory).emit(module, path);
+}
+
+FailureOr<std::string> printKernels(ModuleOp module, Backend &backend) {
+  Emitter emitter(backend, "");
+  for (func::FuncOp func : module.getOps<func::FuncOp>())
+    if (!func.isExternal() && failed(emitter.lowerKernels(func)))
+      return failure();
+  return backend.printKernels(module.getLoc());
+}
+
+} // namespace kiln

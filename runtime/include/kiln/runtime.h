@@ -1,0 +1,189 @@
+/* kiln's runtime C API: load a compiled .kiln artifact, inspect its entry points, and
+ * run them. C11; no exceptions, no C++ types cross this boundary.
+ *
+ * Objects and ownership
+ *   kiln_runtime  process-level settings (thread count). Immutable once created.
+ *   kiln_module   a loaded, validated artifact: program, weights (zero-copy when loaded
+ *                 from a file) and the CPU code object. Immutable; share it freely
+ *                 across threads.
+ *   kiln_session  one entry point's working memory (arena, inputs). Use a session from
+ *                 one thread at a time; create one session per concurrent caller.
+ * Every handle returned through an `out_*` pointer belongs to the caller, who releases
+ * it with the matching kiln_*_release. Releasing drops the caller's reference only:
+ * a module keeps its runtime alive and a session keeps its module alive, so handles
+ * may be released in any order. kiln_*_release(NULL) does nothing.
+ *
+ * Errors
+ *   Every fallible call returns a kiln_status: NULL means success; otherwise the caller
+ *   owns the status and frees it with kiln_status_free. On failure `out_*` parameters
+ *   are left untouched. Bad input (a corrupt artifact, a wrong input size) is always
+ *   reported as a status, never by aborting. */
+#ifndef KILN_RUNTIME_H
+#define KILN_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(KILN_RUNTIME_BUILDING)
+#define KILN_API __attribute__((visibility("default")))
+#else
+#define KILN_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status ------------------------------------------------------------------- */
+
+typedef enum kiln_error {
+  KILN_ERROR_NONE = 0,           /* only reported for a NULL (success) status */
+  KILN_ERROR_INVALID_ARGUMENT,   /* a bad parameter: NULL handle, wrong byte size, ... */
+  KILN_ERROR_NOT_FOUND,          /* no entry point / input with that name or index */
+  KILN_ERROR_INVALID_ARTIFACT,   /* the artifact is truncated, corrupt or inconsistent */
+  KILN_ERROR_UNSUPPORTED,        /* a valid artifact this runtime or host cannot run */
+  KILN_ERROR_IO,                 /* the file could not be opened, read or mapped */
+  KILN_ERROR_OUT_OF_MEMORY,
+  KILN_ERROR_FAILED_PRECONDITION,/* e.g. running before every input was set */
+  KILN_ERROR_KERNEL_FAILED,      /* a kernel returned a non-zero error code */
+  KILN_ERROR_INTERNAL
+} kiln_error;
+
+typedef struct kiln_status_object *kiln_status;
+
+/* The status's code; KILN_ERROR_NONE for NULL. */
+KILN_API kiln_error kiln_status_code(kiln_status status);
+/* The status's message, owned by the status (valid until kiln_status_free); "ok" for
+ * NULL. */
+KILN_API const char *kiln_status_message(kiln_status status);
+/* Frees a status; NULL is fine. */
+KILN_API void kiln_status_free(kiln_status status);
+
+/* ---- element types -------------------------------------------------------------- */
+
+/* Mirrors kiln.artifact.DType in runtime/schema/artifact.fbs (same numbering). */
+typedef enum kiln_dtype {
+  KILN_DTYPE_F32 = 0,
+  KILN_DTYPE_F64,
+  KILN_DTYPE_F16,
+  KILN_DTYPE_BF16,
+  KILN_DTYPE_I8,
+  KILN_DTYPE_I16,
+  KILN_DTYPE_I32,
+  KILN_DTYPE_I64,
+  KILN_DTYPE_U8,
+  KILN_DTYPE_U16,
+  KILN_DTYPE_U32,
+  KILN_DTYPE_U64,
+  KILN_DTYPE_BOOL, /* one byte per element, 0 or 1 */
+  KILN_DTYPE_COUNT
+} kiln_dtype;
+
+/* Bytes per element; 0 for a value outside the enum. */
+KILN_API size_t kiln_dtype_size(kiln_dtype dtype);
+/* "f32", "bf16", "i64", "bool", ...; "invalid" for a value outside the enum. A static
+ * string. */
+KILN_API const char *kiln_dtype_name(kiln_dtype dtype);
+
+/* ---- runtime -------------------------------------------------------------------- */
+
+typedef struct kiln_runtime kiln_runtime;
+typedef struct kiln_module kiln_module;
+typedef struct kiln_session kiln_session;
+
+typedef struct kiln_runtime_options {
+  /* Worker threads for the kernels of every module loaded by this runtime; 0 means
+   * one per online CPU. */
+  int32_t num_threads;
+} kiln_runtime_options;
+
+/* Fills `options` with the defaults. */
+KILN_API void kiln_runtime_options_init(kiln_runtime_options *options);
+
+/* `options` may be NULL (defaults); it is read during the call only. */
+KILN_API kiln_status kiln_runtime_create(const kiln_runtime_options *options,
+                                         kiln_runtime **out_runtime);
+KILN_API void kiln_runtime_release(kiln_runtime *runtime);
+
+/* ---- modules -------------------------------------------------------------------- */
+
+/* Maps the file read-only and validates all of it (checksums included); weights are
+ * used in place from the mapping. The file must not be modified or truncated while
+ * the module is alive. */
+KILN_API kiln_status kiln_module_load_file(kiln_runtime *runtime, const char *path,
+                                           kiln_module **out_module);
+
+typedef enum kiln_load_mode {
+  /* The module copies the bytes; the caller may free them when the call returns. */
+  KILN_LOAD_COPY = 0,
+  /* The module uses the bytes in place (zero-copy weights). They must start at a
+   * 64-byte aligned address, stay unmodified and outlive the module and every
+   * session created from it. */
+  KILN_LOAD_BORROW = 1
+} kiln_load_mode;
+
+KILN_API kiln_status kiln_module_load_memory(kiln_runtime *runtime, const void *data,
+                                             size_t byte_size, kiln_load_mode mode,
+                                             kiln_module **out_module);
+KILN_API void kiln_module_release(kiln_module *module);
+
+/* Strings returned below are owned by the module and live as long as it does. */
+KILN_API const char *kiln_module_target(const kiln_module *module);
+KILN_API size_t kiln_module_entry_point_count(const kiln_module *module);
+/* NULL when `entry_point` is out of range. */
+KILN_API const char *kiln_module_entry_point_name(const kiln_module *module,
+                                                  size_t entry_point);
+KILN_API kiln_status kiln_module_find_entry_point(const kiln_module *module,
+                                                  const char *name,
+                                                  size_t *out_entry_point);
+/* 0 when `entry_point` is out of range. */
+KILN_API size_t kiln_module_input_count(const kiln_module *module, size_t entry_point);
+KILN_API size_t kiln_module_output_count(const kiln_module *module, size_t entry_point);
+
+/* One input or output of an entry point. `name` and `shape` are owned by the module. */
+typedef struct kiln_tensor_info {
+  const char *name;
+  kiln_dtype dtype;
+  size_t rank;
+  const int64_t *shape; /* `rank` extents, outermost first (row-major) */
+  size_t byte_size;     /* product(shape) * kiln_dtype_size(dtype) */
+} kiln_tensor_info;
+
+KILN_API kiln_status kiln_module_input_info(const kiln_module *module, size_t entry_point,
+                                            size_t input, kiln_tensor_info *out_info);
+KILN_API kiln_status kiln_module_output_info(const kiln_module *module,
+                                             size_t entry_point, size_t output,
+                                             kiln_tensor_info *out_info);
+
+/* ---- sessions ------------------------------------------------------------------- */
+
+/* Allocates the entry point's arena and input buffers (zero-filled). */
+KILN_API kiln_status kiln_session_create(kiln_module *module, size_t entry_point,
+                                         kiln_session **out_session);
+KILN_API void kiln_session_release(kiln_session *session);
+
+/* Copies `byte_size` bytes (dense, row-major) into input `input`; `byte_size` must
+ * equal the input's byte size. The session does not keep `data`. */
+KILN_API kiln_status kiln_session_set_input(kiln_session *session, size_t input,
+                                            const void *data, size_t byte_size);
+KILN_API kiln_status kiln_session_set_input_by_name(kiln_session *session,
+                                                    const char *name, const void *data,
+                                                    size_t byte_size);
+
+/* Runs the entry point's kernels in order. Every input must have been set (inputs
+ * keep their values across runs). */
+KILN_API kiln_status kiln_session_run(kiln_session *session);
+
+/* The bytes of output `output` from the last successful run, owned by the session:
+ * valid until the session's next run or set_input, or its release. */
+KILN_API kiln_status kiln_session_output(kiln_session *session, size_t output,
+                                         const void **out_data, size_t *out_byte_size);
+/* Copies output `output` into `dst`, which must hold exactly its byte size. */
+KILN_API kiln_status kiln_session_copy_output(kiln_session *session, size_t output,
+                                              void *dst, size_t dst_byte_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_RUNTIME_H */

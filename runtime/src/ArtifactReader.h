@@ -1,0 +1,57 @@
+// Validation of a .kiln artifact's bytes: the file layout (ArtifactFormat.h), checksums,
+// the flatbuffers program (artifact.fbs) and every index, offset and size in it. The
+// runtime loads only what this accepts; the writer, tests and tools call it too.
+#ifndef KILN_RUNTIME_ARTIFACTREADER_H
+#define KILN_RUNTIME_ARTIFACTREADER_H
+
+#include "ArtifactFormat.h"
+#include "artifact_generated.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::artifact {
+
+// What went wrong, for a person to read; empty means nothing did.
+struct [[nodiscard]] ArtifactError {
+  std::string message;
+  explicit operator bool() const { return !message.empty(); }
+};
+
+// XXH64 with seed 0, the checksum of the header and of every section.
+uint64_t checksum(const void *data, size_t size);
+
+// "program", "weights", "code", or "unknown".
+const char *sectionKindName(uint32_t kind);
+
+struct ByteRange {
+  const uint8_t *data = nullptr;
+  uint64_t size = 0;
+};
+
+// A validated artifact, as views into the bytes given to validateArtifact (valid as
+// long as those bytes are).
+struct ArtifactView {
+  const Program *program = nullptr;
+  ByteRange weights; // empty when there is no weights section
+  // The CPU code object; null (and cpuCodeBytes empty) only when there are no kernels.
+  const CodeObject *cpuCode = nullptr;
+  ByteRange cpuCodeBytes;
+  // For each buffer id, the id of the non-alias buffer whose bytes it views (itself for
+  // a non-alias buffer).
+  std::vector<uint32_t> storage;
+};
+
+// Checks everything the runtime relies on before it touches any of it. On success
+// fills `view` (when non-null).
+ArtifactError validateArtifact(const uint8_t *data, size_t size, ArtifactView *view);
+
+// The byte size of a tensor of `type`: its element count times the element size, with
+// every Halide stride fitting in int32. An error names what is wrong.
+ArtifactError tensorByteSize(const TensorType *type, uint64_t *bytes);
+
+} // namespace kiln::artifact
+
+#endif // KILN_RUNTIME_ARTIFACTREADER_H

@@ -1,0 +1,157 @@
+// Loading a CPU code object from memory: memfd_create, write, dlopen of
+// /proc/self/fd/N, dlsym of each kernel; and the host CPU check that turns a would-be
+// SIGILL into an error.
+#include "CodeObject.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace kiln::runtime {
+namespace {
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    size_t end = text.find(separator, start);
+    parts.push_back(text.substr(start, end - start));
+    if (end == std::string_view::npos)
+      return parts;
+    start = end + 1;
+  }
+}
+
+#if defined(__x86_64__)
+// Halide's x86 ISA features and what each needs; features not listed (large_buffers,
+// no_runtime, ...) do not depend on the CPU.
+bool hostHasX86Feature(std::string_view feature) {
+  bool skylake = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vl");
+  bool cannonlake = skylake && __builtin_cpu_supports("avx512ifma") &&
+                    __builtin_cpu_supports("avx512vbmi");
+  struct Row {
+    std::string_view name;
+    bool present;
+  };
+  const Row rows[] = {
+      {"sse41", bool(__builtin_cpu_supports("sse4.1"))},
+      {"avx", bool(__builtin_cpu_supports("avx"))},
+      {"avx2", bool(__builtin_cpu_supports("avx2"))},
+      {"fma", bool(__builtin_cpu_supports("fma"))},
+      {"fma4", bool(__builtin_cpu_supports("fma4"))},
+      {"f16c", bool(__builtin_cpu_supports("f16c"))},
+      {"avx512", __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd")},
+      {"avx512_skylake", skylake},
+      {"avx512_cannonlake", cannonlake},
+      {"avx512_sapphirerapids", cannonlake && __builtin_cpu_supports("avx512bf16") &&
+                                    __builtin_cpu_supports("avx512vnni")},
+  };
+  for (const Row &row : rows)
+    if (row.name == feature)
+      return row.present;
+  return true;
+}
+#endif
+
+} // namespace
+
+Error checkHostSupportsTarget(std::string_view target) {
+  if (target.empty() || target.substr(0, 4) == "host")
+    return {};
+  std::vector<std::string_view> parts = split(target, '-');
+  auto unsupported = [&](const std::string &why) {
+    return error(KILN_ERROR_UNSUPPORTED, "code object target \"", std::string(target),
+                 "\" cannot run here: ", why);
+  };
+  if (parts.size() < 3)
+    return unsupported("it is not arch-bits-os[-features]");
+#if defined(__x86_64__)
+  if (parts[0] != "x86" || parts[1] != "64")
+    return unsupported("this host is x86-64");
+#elif defined(__aarch64__)
+  if (parts[0] != "arm" || parts[1] != "64")
+    return unsupported("this host is arm-64");
+#endif
+  if (parts[2] != "linux")
+    return unsupported("this host runs linux");
+#if defined(__x86_64__)
+  for (size_t i = 3; i < parts.size(); ++i) {
+    if (!hostHasX86Feature(parts[i]))
+      return unsupported(cat("this CPU lacks ", std::string(parts[i])));
+  }
+#endif
+  return {};
+}
+
+CodeObject::~CodeObject() {
+  if (handle)
+    dlclose(handle);
+  for (int fd : fds)
+    close(fd);
+}
+
+Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
+  uint32_t count = view.program->kernels() ? view.program->kernels()->size() : 0;
+  if (!view.cpuCode)
+    return {};
+  std::string where = cat("code object (section ", view.cpuCode->section(), ")");
+  if (auto err = checkHostSupportsTarget(
+          view.cpuCode->target() ? view.cpuCode->target()->string_view() : ""))
+    return err;
+  const artifact::ByteRange &bytes = view.cpuCodeBytes;
+  const char elfMagic[4] = {0x7f, 'E', 'L', 'F'};
+  if (bytes.size < sizeof elfMagic || std::memcmp(bytes.data, elfMagic, sizeof elfMagic) != 0)
+    return error(KILN_ERROR_INVALID_ARTIFACT, where, " is not an ELF file");
+
+  int fd = memfd_create("kiln-code-object", MFD_CLOEXEC);
+  if (fd < 0)
+    return error(KILN_ERROR_IO, "memfd_create failed: ", std::strerror(errno));
+  fds.push_back(fd);
+  for (uint64_t done = 0; done < bytes.size;) {
+    ssize_t n = write(fd, bytes.data + done, bytes.size - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return error(KILN_ERROR_IO, "writing the ", where, " to a memfd failed: ",
+                   std::strerror(errno));
+    done += uint64_t(n);
+  }
+  // The loader identifies objects by path. An object loaded from a memfd whose number
+  // this one now reuses can still be resident (dlclose may keep it), and dlopen would
+  // hand back that object; move to a fresh descriptor number until the path is free.
+  std::string path;
+  for (;;) {
+    path = cat("/proc/self/fd/", fds.back());
+    void *stale = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (!stale)
+      break;
+    dlclose(stale);
+    int next = fcntl(fds.back(), F_DUPFD_CLOEXEC, 0);
+    if (next < 0)
+      return error(KILN_ERROR_IO, "dup of the code object memfd failed: ",
+                   std::strerror(errno));
+    fds.push_back(next);
+  }
+  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return error(KILN_ERROR_INVALID_ARTIFACT, where, " could not be loaded: ", dlerror());
+
+  kernels.resize(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string symbol = cat(view.program->kernels()->Get(i)->name()->str(), "_argv");
+    kernels[i] = reinterpret_cast<KernelFn>(dlsym(handle, symbol.c_str()));
+    if (!kernels[i])
+      return error(KILN_ERROR_INVALID_ARTIFACT, where, " has no symbol ", symbol,
+                   " for kernel ", i);
+  }
+  if (auto setThreads =
+          reinterpret_cast<int (*)(int)>(dlsym(handle, "halide_set_num_threads")))
+    setThreads(numThreads);
+  return {};
+}
+
+} // namespace kiln::runtime

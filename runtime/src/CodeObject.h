@@ -1,0 +1,44 @@
+// A CPU code object (an ELF shared object) loaded from the artifact's bytes with
+// memfd_create + dlopen, and its kernels' `<name>_argv` entry points.
+#ifndef KILN_RUNTIME_CODEOBJECT_H
+#define KILN_RUNTIME_CODEOBJECT_H
+
+#include "ArtifactReader.h"
+#include "RuntimeError.h"
+
+#include <string_view>
+#include <vector>
+
+namespace kiln::runtime {
+
+// Halide's AOT argv ABI: one halide_buffer_t* per argument; non-zero means failure.
+using KernelFn = int (*)(void **args);
+
+class CodeObject {
+public:
+  CodeObject() = default;
+  CodeObject(const CodeObject &) = delete;
+  CodeObject &operator=(const CodeObject &) = delete;
+  ~CodeObject();
+
+  // Loads the view's CPU code object (if any), resolves every kernel, and sets the
+  // Halide runtime's thread count when the object exports halide_set_num_threads.
+  Error load(const artifact::ArtifactView &view, int numThreads);
+
+  KernelFn kernel(uint32_t index) const { return kernels[index]; }
+
+private:
+  void *handle = nullptr;
+  // The memfd stays open while the object is loaded: its /proc/self/fd path is the
+  // name the dynamic loader knows the object by, and must not be reused meanwhile.
+  std::vector<int> fds;
+  std::vector<KernelFn> kernels;
+};
+
+// Whether this machine can run code built for a Halide target string such as
+// "x86-64-linux-avx2-fma-f16c-sse41": architecture, bit width, OS, ISA features.
+Error checkHostSupportsTarget(std::string_view target);
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_CODEOBJECT_H

@@ -1,0 +1,671 @@
+// The C API of runtime/include/kiln/runtime.h: statuses, runtimes, modules (validated
+// artifact + loaded code object) and sessions (arena, inputs, prepared kernel
+// arguments). C++ inside; every entry point catches what C++ could throw.
+#include "kiln/runtime.h"
+
+#include "ArtifactReader.h"
+#include "CodeObject.h"
+#include "DTypeTable.h"
+#include "RuntimeError.h"
+
+#include <HalideRuntime.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <new>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using kiln::cat;
+using kiln::runtime::Error;
+using kiln::runtime::error;
+namespace artifact = kiln::artifact;
+
+// ---- status -----------------------------------------------------------------------
+
+struct kiln_status_object {
+  kiln_error code;
+  const char *message; // points just past the object, or at a literal for kOutOfMemory
+};
+
+namespace {
+
+// Returned when even a status cannot be allocated; kiln_status_free skips it.
+kiln_status_object kOutOfMemory = {KILN_ERROR_OUT_OF_MEMORY, "out of memory"};
+
+kiln_status makeStatus(const Error &err) {
+  size_t length = err.message.size();
+  auto *status =
+      static_cast<kiln_status_object *>(std::malloc(sizeof(kiln_status_object) + length + 1));
+  if (!status)
+    return &kOutOfMemory;
+  char *text = reinterpret_cast<char *>(status + 1);
+  std::memcpy(text, err.message.c_str(), length + 1);
+  status->code = err.code;
+  status->message = text;
+  return status;
+}
+
+// Runs an API call's body; C++ exceptions (allocation failure) become statuses.
+template <typename Body> kiln_status guarded(Body &&body) noexcept {
+  try {
+    Error err = body();
+    return err ? makeStatus(err) : nullptr;
+  } catch (const std::bad_alloc &) {
+    return &kOutOfMemory;
+  } catch (...) {
+    return makeStatus(Error{KILN_ERROR_INTERNAL, "unexpected C++ exception in kiln"});
+  }
+}
+
+Error nullArgument(const char *name) {
+  return error(KILN_ERROR_INVALID_ARGUMENT, name, " is NULL");
+}
+
+// "f32[2x3]"
+std::string describe(kiln_dtype dtype, const std::vector<int64_t> &shape) {
+  std::string text = cat(kiln_dtype_name(dtype), "[");
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += cat(i ? "x" : "", shape[i]);
+  return text + "]";
+}
+
+template <typename T> void retain(T *object) { object->refs.fetch_add(1); }
+template <typename T> void release(T *object) {
+  if (object && object->refs.fetch_sub(1) == 1)
+    delete object;
+}
+
+} // namespace
+
+extern "C" {
+
+kiln_error kiln_status_code(kiln_status status) {
+  return status ? status->code : KILN_ERROR_NONE;
+}
+
+const char *kiln_status_message(kiln_status status) {
+  return status ? status->message : "ok";
+}
+
+void kiln_status_free(kiln_status status) {
+  if (status != &kOutOfMemory)
+    std::free(status);
+}
+
+size_t kiln_dtype_size(kiln_dtype dtype) {
+  return unsigned(dtype) < KILN_DTYPE_COUNT ? kiln::runtime::kDTypes[dtype].bytes : 0;
+}
+
+const char *kiln_dtype_name(kiln_dtype dtype) {
+  return unsigned(dtype) < KILN_DTYPE_COUNT ? kiln::runtime::kDTypes[dtype].name
+                                            : "invalid";
+}
+
+} // extern "C"
+
+// ---- runtime ----------------------------------------------------------------------
+
+struct kiln_runtime {
+  std::atomic<int> refs{1};
+  int numThreads = 1;
+};
+
+extern "C" {
+
+void kiln_runtime_options_init(kiln_runtime_options *options) {
+  if (options)
+    *options = kiln_runtime_options{0};
+}
+
+kiln_status kiln_runtime_create(const kiln_runtime_options *options,
+                                kiln_runtime **out_runtime) {
+  return guarded([&]() -> Error {
+    if (!out_runtime)
+      return nullArgument("out_runtime");
+    kiln_runtime_options defaults;
+    kiln_runtime_options_init(&defaults);
+    if (!options)
+      options = &defaults;
+    if (options->num_threads < 0)
+      return error(KILN_ERROR_INVALID_ARGUMENT, "num_threads is ", options->num_threads,
+                   " (must be 0 for one per CPU, or positive)");
+    auto *runtime = new kiln_runtime;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    runtime->numThreads = options->num_threads ? options->num_threads
+                                               : int(cpus > 0 ? cpus : 1);
+    *out_runtime = runtime;
+    return {};
+  });
+}
+
+void kiln_runtime_release(kiln_runtime *runtime) { release(runtime); }
+
+} // extern "C"
+
+// ---- modules ----------------------------------------------------------------------
+
+namespace {
+
+// The artifact's bytes and how to give them back.
+class ArtifactBytes {
+public:
+  enum class Owner { Borrowed, Malloc, Mmap };
+  ArtifactBytes() = default;
+  ArtifactBytes(const ArtifactBytes &) = delete;
+  ArtifactBytes &operator=(const ArtifactBytes &) = delete;
+  ~ArtifactBytes() {
+    if (owner == Owner::Malloc)
+      std::free(const_cast<uint8_t *>(data));
+    else if (owner == Owner::Mmap)
+      munmap(const_cast<uint8_t *>(data), size);
+  }
+  void assign(const uint8_t *bytes, size_t count, Owner how) {
+    data = bytes;
+    size = count;
+    owner = how;
+  }
+  const uint8_t *data = nullptr;
+  size_t size = 0;
+
+private:
+  Owner owner = Owner::Borrowed;
+};
+
+struct TensorInfo {
+  const char *name;
+  kiln_dtype dtype;
+  std::vector<int64_t> shape;
+  size_t bytes;
+  uint32_t buffer;
+};
+
+struct EntryInfo {
+  const char *name;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+};
+
+TensorInfo tensorInfo(const artifact::Program &program, const artifact::Value &value) {
+  const artifact::Buffer &buffer = *program.buffers()->Get(value.buffer());
+  const artifact::TensorType &type = *buffer.type();
+  std::vector<int64_t> shape;
+  if (type.shape())
+    shape.assign(type.shape()->begin(), type.shape()->end());
+  return TensorInfo{value.name()->c_str(), kiln_dtype(type.dtype()), std::move(shape),
+                    size_t(buffer.size()), value.buffer()};
+}
+
+} // namespace
+
+struct kiln_module {
+  // Declaration order is destruction order reversed: the code object is unloaded
+  // before the bytes go, and the runtime is released last.
+  std::atomic<int> refs{1};
+  std::unique_ptr<kiln_runtime, void (*)(kiln_runtime *)> runtime{nullptr,
+                                                                  kiln_runtime_release};
+  ArtifactBytes bytes;
+  artifact::ArtifactView view;
+  kiln::runtime::CodeObject code;
+  std::vector<EntryInfo> entries;
+
+  Error load(kiln_runtime *owner) {
+    retain(owner);
+    runtime.reset(owner);
+    if (auto err = artifact::validateArtifact(bytes.data, bytes.size, &view))
+      return error(KILN_ERROR_INVALID_ARTIFACT, err.message);
+    if (auto err = code.load(view, owner->numThreads))
+      return err;
+    const artifact::Program &program = *view.program;
+    if (program.entry_points())
+      for (const artifact::EntryPoint *entry : *program.entry_points()) {
+        EntryInfo info{entry->name()->c_str(), {}, {}};
+        if (entry->inputs())
+          for (const artifact::Value *v : *entry->inputs())
+            info.inputs.push_back(tensorInfo(program, *v));
+        if (entry->outputs())
+          for (const artifact::Value *v : *entry->outputs())
+            info.outputs.push_back(tensorInfo(program, *v));
+        entries.push_back(std::move(info));
+      }
+    return {};
+  }
+};
+
+namespace {
+
+// Validates the module's bytes and loads its code; on success hands the module to the
+// caller. `where` (a path, or empty) prefixes error messages.
+Error finishLoad(std::unique_ptr<kiln_module> module, kiln_runtime *runtime,
+                 const char *where, kiln_module **out_module) {
+  Error err = module->load(runtime);
+  if (err) {
+    if (*where)
+      err.message = cat(where, ": ", err.message);
+    return err;
+  }
+  *out_module = module.release();
+  return {};
+}
+
+const EntryInfo *findEntry(const kiln_module *module, size_t entry_point) {
+  return module && entry_point < module->entries.size() ? &module->entries[entry_point]
+                                                        : nullptr;
+}
+
+void fillInfo(const TensorInfo &info, kiln_tensor_info *out) {
+  *out = kiln_tensor_info{info.name, info.dtype, info.shape.size(), info.shape.data(),
+                          info.bytes};
+}
+
+Error tensorLookup(const kiln_module *module, size_t entry_point, size_t index, bool input,
+                   kiln_tensor_info *out_info) {
+  if (!module)
+    return nullArgument("module");
+  if (!out_info)
+    return nullArgument("out_info");
+  const EntryInfo *entry = findEntry(module, entry_point);
+  if (!entry)
+    return error(KILN_ERROR_NOT_FOUND, "entry point ", entry_point,
+                 " does not exist (the module has ", module->entries.size(), ")");
+  const std::vector<TensorInfo> &list = input ? entry->inputs : entry->outputs;
+  if (index >= list.size())
+    return error(KILN_ERROR_NOT_FOUND, "entry point ", entry->name, " has ", list.size(),
+                 input ? " inputs" : " outputs", "; there is no number ", index);
+  fillInfo(list[index], out_info);
+  return {};
+}
+
+} // namespace
+
+extern "C" {
+
+kiln_status kiln_module_load_file(kiln_runtime *runtime, const char *path,
+                                  kiln_module **out_module) {
+  return guarded([&]() -> Error {
+    if (!runtime)
+      return nullArgument("runtime");
+    if (!path)
+      return nullArgument("path");
+    if (!out_module)
+      return nullArgument("out_module");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return error(KILN_ERROR_IO, "cannot open ", path, ": ", std::strerror(errno));
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      close(fd);
+      return error(KILN_ERROR_IO, "cannot read ", path, ": not a regular file");
+    }
+    auto module = std::make_unique<kiln_module>();
+    size_t size = size_t(info.st_size);
+    void *map = size ? mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+    int mapErrno = errno;
+    close(fd);
+    if (map == MAP_FAILED)
+      return error(KILN_ERROR_IO, "cannot map ", path, ": ", std::strerror(mapErrno));
+    if (map)
+      module->bytes.assign(static_cast<const uint8_t *>(map), size,
+                           ArtifactBytes::Owner::Mmap);
+    return finishLoad(std::move(module), runtime, path, out_module);
+  });
+}
+
+kiln_status kiln_module_load_memory(kiln_runtime *runtime, const void *data,
+                                    size_t byte_size, kiln_load_mode mode,
+                                    kiln_module **out_module) {
+  return guarded([&]() -> Error {
+    if (!runtime)
+      return nullArgument("runtime");
+    if (!out_module)
+      return nullArgument("out_module");
+    if (!data && byte_size)
+      return nullArgument("data");
+    if (mode != KILN_LOAD_COPY && mode != KILN_LOAD_BORROW)
+      return error(KILN_ERROR_INVALID_ARGUMENT, "unknown load mode ", int(mode));
+    if (mode == KILN_LOAD_BORROW && reinterpret_cast<uintptr_t>(data) % 64 != 0)
+      return error(KILN_ERROR_INVALID_ARGUMENT, "KILN_LOAD_BORROW needs 64-byte aligned data");
+    auto module = std::make_unique<kiln_module>();
+    const auto *bytes = static_cast<const uint8_t *>(data);
+    if (mode == KILN_LOAD_BORROW || byte_size == 0) {
+      module->bytes.assign(bytes, byte_size, ArtifactBytes::Owner::Borrowed);
+    } else {
+      // Exactly byte_size bytes (so sanitizers see any overread), 64-byte aligned like
+      // a mapping so weights keep their alignment.
+      void *copy = nullptr;
+      if (posix_memalign(&copy, 64, byte_size) != 0)
+        return error(KILN_ERROR_OUT_OF_MEMORY, "cannot copy the artifact's ", byte_size,
+                     " bytes");
+      std::memcpy(copy, bytes, byte_size);
+      module->bytes.assign(static_cast<const uint8_t *>(copy), byte_size,
+                           ArtifactBytes::Owner::Malloc);
+    }
+    return finishLoad(std::move(module), runtime, "", out_module);
+  });
+}
+
+void kiln_module_release(kiln_module *module) { release(module); }
+
+const char *kiln_module_target(const kiln_module *module) {
+  return module && module->view.program->target() ? module->view.program->target()->c_str()
+                                                  : "";
+}
+
+size_t kiln_module_entry_point_count(const kiln_module *module) {
+  return module ? module->entries.size() : 0;
+}
+
+const char *kiln_module_entry_point_name(const kiln_module *module, size_t entry_point) {
+  const EntryInfo *entry = findEntry(module, entry_point);
+  return entry ? entry->name : nullptr;
+}
+
+kiln_status kiln_module_find_entry_point(const kiln_module *module, const char *name,
+                                         size_t *out_entry_point) {
+  return guarded([&]() -> Error {
+    if (!module)
+      return nullArgument("module");
+    if (!name)
+      return nullArgument("name");
+    if (!out_entry_point)
+      return nullArgument("out_entry_point");
+    for (size_t i = 0; i < module->entries.size(); ++i)
+      if (std::strcmp(module->entries[i].name, name) == 0) {
+        *out_entry_point = i;
+        return {};
+      }
+    return error(KILN_ERROR_NOT_FOUND, "the module has no entry point named \"", name, "\"");
+  });
+}
+
+size_t kiln_module_input_count(const kiln_module *module, size_t entry_point) {
+  const EntryInfo *entry = findEntry(module, entry_point);
+  return entry ? entry->inputs.size() : 0;
+}
+
+size_t kiln_module_output_count(const kiln_module *module, size_t entry_point) {
+  const EntryInfo *entry = findEntry(module, entry_point);
+  return entry ? entry->outputs.size() : 0;
+}
+
+kiln_status kiln_module_input_info(const kiln_module *module, size_t entry_point,
+                                   size_t input, kiln_tensor_info *out_info) {
+  return guarded([&] { return tensorLookup(module, entry_point, input, true, out_info); });
+}
+
+kiln_status kiln_module_output_info(const kiln_module *module, size_t entry_point,
+                                    size_t output, kiln_tensor_info *out_info) {
+  return guarded([&] { return tensorLookup(module, entry_point, output, false, out_info); });
+}
+
+} // extern "C"
+
+// ---- sessions ---------------------------------------------------------------------
+
+struct kiln_session {
+  std::atomic<int> refs{1};
+  std::unique_ptr<kiln_module, void (*)(kiln_module *)> module{nullptr, kiln_module_release};
+  const EntryInfo *entry = nullptr;
+  const artifact::EntryPoint *entryPoint = nullptr;
+
+  // One anonymous mapping: the arena first, then each input, 64-byte aligned. mmap
+  // rather than malloc: zero-filled, page aligned, and a huge arena_size fails cleanly.
+  uint8_t *memory = nullptr;
+  size_t memorySize = 0;
+  std::vector<uint8_t *> inputs;
+  std::vector<bool> inputSet;
+
+  // halide_buffer_t per buffer id the entry uses (slot[id] indexes `buffers`), their
+  // dimension arrays, and each dispatch's argv.
+  std::vector<int32_t> slot;
+  std::vector<halide_buffer_t> buffers;
+  std::vector<halide_dimension_t> dims;
+  std::vector<std::vector<void *>> argv;
+  bool hasRun = false;
+
+  ~kiln_session() {
+    if (memory)
+      munmap(memory, memorySize);
+  }
+
+  uint8_t *host(uint32_t id) const {
+    const artifact::ArtifactView &view = module->view;
+    const artifact::Buffer &storage = *view.program->buffers()->Get(view.storage[id]);
+    switch (storage.kind()) {
+    case artifact::BufferKind::Input:
+      return inputs[storage.index()];
+    case artifact::BufferKind::Weight:
+      return const_cast<uint8_t *>(view.weights.data) + storage.offset();
+    case artifact::BufferKind::Arena:
+      return memory + storage.offset();
+    case artifact::BufferKind::Alias:
+      break; // storage is never an alias (validated)
+    }
+    return nullptr;
+  }
+
+  Error allocate() {
+    uint64_t size = module->view.program->arena_size();
+    std::vector<uint64_t> offsets;
+    for (const TensorInfo &input : entry->inputs) {
+      size = (size + 63) / 64 * 64;
+      offsets.push_back(size);
+      if (__builtin_add_overflow(size, uint64_t(input.bytes), &size))
+        return error(KILN_ERROR_OUT_OF_MEMORY, "the session's memory size overflows");
+    }
+    memorySize = size_t(size ? size : 1);
+    void *map = mmap(nullptr, memorySize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (map == MAP_FAILED)
+      return error(KILN_ERROR_OUT_OF_MEMORY, "cannot allocate the session's ", size,
+                   " bytes (arena ", module->view.program->arena_size(),
+                   " + inputs): ", std::strerror(errno));
+    memory = static_cast<uint8_t *>(map);
+    for (uint64_t offset : offsets)
+      inputs.push_back(memory + offset);
+    inputSet.assign(inputs.size(), false);
+    return {};
+  }
+
+  // One halide_buffer_t per buffer the entry point uses (dimensions innermost first,
+  // as Halide numbers them), and each dispatch's argv pointing at them.
+  void prepareBuffers() {
+    const artifact::Program &p = *module->view.program;
+    std::vector<uint32_t> used;
+    for (const TensorInfo &output : entry->outputs)
+      used.push_back(output.buffer);
+    if (entryPoint->dispatches())
+      for (const artifact::Dispatch *d : *entryPoint->dispatches())
+        used.insert(used.end(), d->args()->begin(), d->args()->end());
+    slot.assign(p.buffers()->size(), -1);
+    size_t rankTotal = 0;
+    for (uint32_t id : used)
+      if (slot[id] < 0) {
+        slot[id] = int32_t(buffers.size());
+        buffers.emplace_back();
+        const artifact::TensorType &type = *p.buffers()->Get(id)->type();
+        rankTotal += type.shape() ? type.shape()->size() : 0;
+      }
+    dims.resize(rankTotal);
+    halide_dimension_t *nextDim = dims.data();
+    for (uint32_t id = 0; id < slot.size(); ++id) {
+      if (slot[id] < 0)
+        continue;
+      const artifact::TensorType &type = *p.buffers()->Get(id)->type();
+      const kiln::runtime::DTypeInfo &dtype = *kiln::runtime::findDType(type.dtype());
+      int32_t rank = type.shape() ? int32_t(type.shape()->size()) : 0;
+      halide_buffer_t &b = buffers[size_t(slot[id])];
+      b = halide_buffer_t{};
+      b.host = host(id);
+      b.type = halide_type_t(dtype.halideCode, dtype.halideBits);
+      b.dimensions = rank;
+      b.dim = rank ? nextDim : nullptr;
+      int64_t stride = 1; // fits int32: validated by tensorByteSize
+      for (int32_t d = 0; d < rank; ++d) {
+        int64_t extent = type.shape()->Get(uint32_t(rank - 1 - d));
+        nextDim[d] = halide_dimension_t(0, int32_t(extent), int32_t(stride));
+        stride *= extent;
+      }
+      nextDim += rank;
+    }
+    if (entryPoint->dispatches())
+      for (const artifact::Dispatch *d : *entryPoint->dispatches()) {
+        std::vector<void *> args;
+        for (uint32_t id : *d->args())
+          args.push_back(&buffers[size_t(slot[id])]);
+        argv.push_back(std::move(args));
+      }
+  }
+
+  Error setInput(size_t index, const void *data, size_t byte_size) {
+    if (index >= entry->inputs.size())
+      return error(KILN_ERROR_NOT_FOUND, "entry point ", entry->name, " has ",
+                   entry->inputs.size(), " inputs; there is no input ", index);
+    const TensorInfo &input = entry->inputs[index];
+    if (byte_size != input.bytes)
+      return error(KILN_ERROR_INVALID_ARGUMENT, "input ", index, " (", input.name,
+                   ") of entry point ", entry->name, " is ", describe(input.dtype, input.shape),
+                   ", ", input.bytes, " bytes; got ", byte_size, " bytes");
+    if (!data && byte_size)
+      return nullArgument("data");
+    if (byte_size)
+      std::memcpy(inputs[index], data, byte_size);
+    inputSet[index] = true;
+    return {};
+  }
+
+  Error run() {
+    for (size_t i = 0; i < inputSet.size(); ++i)
+      if (!inputSet[i])
+        return error(KILN_ERROR_FAILED_PRECONDITION, "input ", i, " (",
+                     entry->inputs[i].name, ") of entry point ", entry->name,
+                     " has not been set");
+    hasRun = false;
+    const artifact::Program &p = *module->view.program;
+    for (size_t d = 0; d < argv.size(); ++d) {
+      uint32_t kernel = entryPoint->dispatches()->Get(uint32_t(d))->kernel();
+      // Kernels may set dirty flags; each call starts from clean buffers.
+      for (void *arg : argv[d])
+        static_cast<halide_buffer_t *>(arg)->flags = 0;
+      int result = module->code.kernel(kernel)(argv[d].data());
+      if (result != 0)
+        return error(KILN_ERROR_KERNEL_FAILED, "entry point ", entry->name, ": dispatch ", d,
+                     ": kernel ", p.kernels()->Get(kernel)->name()->c_str(),
+                     " failed with error ", result);
+    }
+    hasRun = true;
+    return {};
+  }
+
+  Error output(size_t index, const void **data, size_t *size) const {
+    if (index >= entry->outputs.size())
+      return error(KILN_ERROR_NOT_FOUND, "entry point ", entry->name, " has ",
+                   entry->outputs.size(), " outputs; there is no output ", index);
+    if (!hasRun)
+      return error(KILN_ERROR_FAILED_PRECONDITION,
+                   "outputs are read after a successful kiln_session_run");
+    *data = host(entry->outputs[index].buffer);
+    *size = entry->outputs[index].bytes;
+    return {};
+  }
+};
+
+extern "C" {
+
+kiln_status kiln_session_create(kiln_module *module, size_t entry_point,
+                                kiln_session **out_session) {
+  return guarded([&]() -> Error {
+    if (!module)
+      return nullArgument("module");
+    if (!out_session)
+      return nullArgument("out_session");
+    const EntryInfo *entry = findEntry(module, entry_point);
+    if (!entry)
+      return error(KILN_ERROR_NOT_FOUND, "entry point ", entry_point,
+                   " does not exist (the module has ", module->entries.size(), ")");
+    std::unique_ptr<kiln_session> session(new kiln_session);
+    retain(module);
+    session->module.reset(module);
+    session->entry = entry;
+    session->entryPoint = module->view.program->entry_points()->Get(uint32_t(entry_point));
+    if (auto err = session->allocate())
+      return err;
+    session->prepareBuffers();
+    *out_session = session.release();
+    return {};
+  });
+}
+
+void kiln_session_release(kiln_session *session) { release(session); }
+
+kiln_status kiln_session_set_input(kiln_session *session, size_t input, const void *data,
+                                   size_t byte_size) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    return session->setInput(input, data, byte_size);
+  });
+}
+
+kiln_status kiln_session_set_input_by_name(kiln_session *session, const char *name,
+                                           const void *data, size_t byte_size) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    if (!name)
+      return nullArgument("name");
+    const std::vector<TensorInfo> &inputs = session->entry->inputs;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (std::strcmp(inputs[i].name, name) == 0)
+        return session->setInput(i, data, byte_size);
+    return error(KILN_ERROR_NOT_FOUND, "entry point ", session->entry->name,
+                 " has no input named \"", name, "\"");
+  });
+}
+
+kiln_status kiln_session_run(kiln_session *session) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    return session->run();
+  });
+}
+
+kiln_status kiln_session_output(kiln_session *session, size_t output,
+                                const void **out_data, size_t *out_byte_size) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    if (!out_data || !out_byte_size)
+      return nullArgument(!out_data ? "out_data" : "out_byte_size");
+    return session->output(output, out_data, out_byte_size);
+  });
+}
+
+kiln_status kiln_session_copy_output(kiln_session *session, size_t output, void *dst,
+                                     size_t dst_byte_size) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    const void *data = nullptr;
+    size_t size = 0;
+    if (auto err = session->output(output, &data, &size))
+      return err;
+    if (dst_byte_size != size)
+      return error(KILN_ERROR_INVALID_ARGUMENT, "output ", output, " (",
+                   session->entry->outputs[output].name, ") is ", size, " bytes; dst holds ",
+                   dst_byte_size);
+    if (!dst && size)
+      return nullArgument("dst");
+    if (size)
+      std::memcpy(dst, data, size);
+    return {};
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,133 @@
+// kiln-fuse-elementwise: elementwise chains become one dispatch.
+// RUN: kiln-opt %s --kiln-fuse-elementwise --split-input-file | FileCheck %s
+
+#id = affine_map<(d0) -> (d0)>
+#scalar = affine_map<(d0) -> ()>
+
+// CHECK-LABEL: func.func @chain_becomes_one_dispatch
+// CHECK-SAME: (%[[X:.*]]: tensor<8xf32>, %[[Y:.*]]: tensor<8xf32>)
+func.func @chain_becomes_one_dispatch(%x: tensor<8xf32>, %y: tensor<8xf32>) -> tensor<8xf32> {
+  // CHECK: %[[R:.*]] = kiln.dispatch ins(%[[X]], %[[Y]] : tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  // CHECK: linalg.generic
+  // CHECK: math.exp
+  // CHECK: linalg.generic
+  // CHECK: arith.addf
+  // CHECK: kiln.yield
+  // CHECK-NOT: kiln.dispatch
+  // CHECK: return %[[R]]
+  %a = kiln.dispatch ins(%x : tensor<8xf32>) -> tensor<8xf32> {
+  ^bb0(%i: tensor<8xf32>):
+    %e = tensor.empty() : tensor<8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%i : tensor<8xf32>) outs(%e : tensor<8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %v = math.exp %in : f32
+      linalg.yield %v : f32
+    } -> tensor<8xf32>
+    kiln.yield %g : tensor<8xf32>
+  }
+  %b = kiln.dispatch ins(%a, %y : tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32> {
+  ^bb0(%i: tensor<8xf32>, %j: tensor<8xf32>):
+    %e = tensor.empty() : tensor<8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel"]} ins(%i, %j : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %v = arith.addf %in, %in2 : f32
+      linalg.yield %v : f32
+    } -> tensor<8xf32>
+    kiln.yield %g : tensor<8xf32>
+  }
+  return %b : tensor<8xf32>
+}
+
+// -----
+
+#id = affine_map<(d0) -> (d0)>
+
+// A producer read by two consumers stays separate: fusing would compute it twice.
+// CHECK-LABEL: func.func @shared_producer_stays
+func.func @shared_producer_stays(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  // CHECK-COUNT-3: kiln.dispatch
+  %a = kiln.dispatch ins(%x : tensor<8xf32>) -> tensor<8xf32> {
+  ^bb0(%i: tensor<8xf32>):
+    %e = tensor.empty() : tensor<8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%i : tensor<8xf32>) outs(%e : tensor<8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %v = math.exp %in : f32
+      linalg.yield %v : f32
+    } -> tensor<8xf32>
+    kiln.yield %g : tensor<8xf32>
+  }
+  %b = kiln.dispatch ins(%a : tensor<8xf32>) -> tensor<8xf32> {
+  ^bb0(%i: tensor<8xf32>):
+    %e = tensor.empty() : tensor<8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%i : tensor<8xf32>) outs(%e : tensor<8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %v = math.sqrt %in : f32
+      linalg.yield %v : f32
+    } -> tensor<8xf32>
+    kiln.yield %g : tensor<8xf32>
+  }
+  %c = kiln.dispatch ins(%a : tensor<8xf32>) -> tensor<8xf32> {
+  ^bb0(%i: tensor<8xf32>):
+    %e = tensor.empty() : tensor<8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%i : tensor<8xf32>) outs(%e : tensor<8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %v = math.log %in : f32
+      linalg.yield %v : f32
+    } -> tensor<8xf32>
+    kiln.yield %g : tensor<8xf32>
+  }
+  return %b, %c : tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+#mk = affine_map<(m, n, k) -> (m, k)>
+#kn = affine_map<(m, n, k) -> (k, n)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+#fill = affine_map<(d0, d1) -> ()>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+
+// A fill feeding only a matmul's accumulator is computed inside the matmul kernel;
+// an elementwise op feeding the matmul's operand is not (the matmul reads each element
+// many times).
+// CHECK-LABEL: func.func @fill_fuses_into_reduction_init
+func.func @fill_fuses_into_reduction_init(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) -> tensor<4x16xf32> {
+  // CHECK: kiln.dispatch
+  // CHECK: math.exp
+  // CHECK: kiln.yield
+  // CHECK: kiln.dispatch
+  // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
+  // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+  // CHECK: kiln.yield
+  // CHECK-NOT: kiln.dispatch
+  %ea = kiln.dispatch ins(%a : tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%i: tensor<4x8xf32>):
+    %e = tensor.empty() : tensor<4x8xf32>
+    %g = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%i : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %v = math.exp %in : f32
+      linalg.yield %v : f32
+    } -> tensor<4x8xf32>
+    kiln.yield %g : tensor<4x8xf32>
+  }
+  %acc = kiln.dispatch -> tensor<4x16xf32> {
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<4x16xf32>
+    %f = linalg.generic {indexing_maps = [#fill, #id2], iterator_types = ["parallel", "parallel"]} ins(%zero : f32) outs(%e : tensor<4x16xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      linalg.yield %in : f32
+    } -> tensor<4x16xf32>
+    kiln.yield %f : tensor<4x16xf32>
+  }
+  %mm = kiln.dispatch ins(%ea, %b, %acc : tensor<4x8xf32>, tensor<8x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> {
+  ^bb0(%x: tensor<4x8xf32>, %y: tensor<8x16xf32>, %z: tensor<4x16xf32>):
+    %g = linalg.generic {indexing_maps = [#mk, #kn, #mn], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %y : tensor<4x8xf32>, tensor<8x16xf32>) outs(%z : tensor<4x16xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %p = arith.mulf %in, %in2 : f32
+      %s = arith.addf %out, %p : f32
+      linalg.yield %s : f32
+    } -> tensor<4x16xf32>
+    kiln.yield %g : tensor<4x16xf32>
+  }
+  return %mm : tensor<4x16xf32>
+}

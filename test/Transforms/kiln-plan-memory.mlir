@@ -1,0 +1,66 @@
+// kiln-plan-memory: arena offsets from liveness over the dispatch order.
+// RUN: kiln-opt %s --kiln-plan-memory --split-input-file --verify-diagnostics --allow-unregistered-dialect | FileCheck %s
+
+// Three 4 KiB values in a chain: %a dies when %c is computed, so %c reuses %a's slot
+// while %b (read by %c) stays put. Arena = 2 slots = the largest live set.
+// CHECK-LABEL: func.func @chain_reuses_dead_slots
+// CHECK-SAME: kiln.arena_lower_bound = 8192 : i64, kiln.arena_size = 8192 : i64
+func.func @chain_reuses_dead_slots(%x: tensor<1024xf32>) -> tensor<1024xf32> {
+  // CHECK: kiln.dispatch {{.*}} attributes {kiln.arena_offsets = array<i64: 0>}
+  %a = kiln.dispatch ins(%x : tensor<1024xf32>) -> tensor<1024xf32> {
+  ^bb0(%i: tensor<1024xf32>):
+    kiln.yield %i : tensor<1024xf32>
+  }
+  // CHECK: kiln.dispatch {{.*}} attributes {kiln.arena_offsets = array<i64: 4096>}
+  %b = kiln.dispatch ins(%a : tensor<1024xf32>) -> tensor<1024xf32> {
+  ^bb0(%i: tensor<1024xf32>):
+    kiln.yield %i : tensor<1024xf32>
+  }
+  // CHECK: kiln.dispatch {{.*}} attributes {kiln.arena_offsets = array<i64: 0>}
+  %c = kiln.dispatch ins(%b : tensor<1024xf32>) -> tensor<1024xf32> {
+  ^bb0(%i: tensor<1024xf32>):
+    kiln.yield %i : tensor<1024xf32>
+  }
+  return %c : tensor<1024xf32>
+}
+
+// -----
+
+// A reshape views its source: the source stays live as long as the view is read.
+// Sizes are rounded up to the 64-byte alignment (i1 takes a byte per element).
+// CHECK-LABEL: func.func @reshape_extends_liveness
+// CHECK-SAME: kiln.arena_lower_bound = 20 : i64, kiln.arena_size = 192 : i64
+func.func @reshape_extends_liveness(%x: tensor<3xi1>) -> tensor<10xi1> {
+  // CHECK: kiln.arena_offsets = array<i64: 0>
+  %a = kiln.dispatch ins(%x : tensor<3xi1>) -> tensor<2x3xi1> {
+  ^bb0(%i: tensor<3xi1>):
+    %e = "test.make"() : () -> tensor<2x3xi1>
+    kiln.yield %e : tensor<2x3xi1>
+  }
+  %v = tensor.collapse_shape %a [[0, 1]] : tensor<2x3xi1> into tensor<6xi1>
+  // CHECK: kiln.arena_offsets = array<i64: 64>
+  %b = kiln.dispatch ins(%x : tensor<3xi1>) -> tensor<4xi1> {
+  ^bb0(%i: tensor<3xi1>):
+    %e = "test.make"() : () -> tensor<4xi1>
+    kiln.yield %e : tensor<4xi1>
+  }
+  // CHECK: kiln.arena_offsets = array<i64: 128>
+  %c = kiln.dispatch ins(%v, %b : tensor<6xi1>, tensor<4xi1>) -> tensor<10xi1> {
+  ^bb0(%i: tensor<6xi1>, %j: tensor<4xi1>):
+    %e = "test.make"() : () -> tensor<10xi1>
+    kiln.yield %e : tensor<10xi1>
+  }
+  return %c : tensor<10xi1>
+}
+
+// -----
+
+func.func @unsized_result(%x: tensor<4xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{'kiln.dispatch' op has a result of type 'tensor<?xf32>' whose size in bytes is not known}}
+  %a = kiln.dispatch ins(%x : tensor<4xf32>) -> tensor<?xf32> {
+  ^bb0(%i: tensor<4xf32>):
+    %e = "test.make"() : () -> tensor<?xf32>
+    kiln.yield %e : tensor<?xf32>
+  }
+  return %a : tensor<?xf32>
+}
