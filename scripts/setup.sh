@@ -9,7 +9,7 @@ BUILD_DIR="${KILN_BUILD_DIR:-$ROOT/build}"
 
 PACKAGES=(
   # toolchain
-  cmake ninja-build ccache g++ clang-22 lld-22 libclang-rt-22-dev python3
+  cmake ninja-build ccache g++ clang-22 lld-22 libclang-rt-22-dev python3 python3-venv
   # MLIR / LLVM 22 and its test tools (lit, FileCheck, not)
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   # kernel generation
@@ -42,8 +42,20 @@ export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 mkdir -p "$CCACHE_DIR"
 ccache --max-size=5G >/dev/null
 
-if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22
+# The test oracles (numpy, onnx, onnxruntime) live in a venv outside the clone, keyed
+# by the requirements' hash, so a fresh clone reuses it and a change rebuilds it.
+REQUIREMENTS="$ROOT/test/requirements.txt"
+VENV_KEY="$(sha256sum "$REQUIREMENTS" | cut -c1-16)"
+KILN_VENV="${KILN_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln/venv-$VENV_KEY}"
+if [[ ! -x "$KILN_VENV/bin/python" ]]; then
+  echo "kiln setup: creating the test venv $KILN_VENV"
+  rm -rf "$KILN_VENV.partial"
+  /usr/bin/python3 -m venv "$KILN_VENV.partial"
+  "$KILN_VENV.partial/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  mv "$KILN_VENV.partial" "$KILN_VENV"
 fi
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+  -DKILN_TEST_PYTHON="$KILN_VENV/bin/python" >/dev/null
 cmake --build "$BUILD_DIR"

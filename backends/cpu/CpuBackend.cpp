@@ -13,6 +13,8 @@
 #include "llvm/Support/Program.h"
 
 #include <Halide.h>
+#include <cstdlib>
+#include <unistd.h>
 
 using namespace mlir;
 
@@ -128,7 +130,7 @@ public:
         return emitError(loc) << "the program has no kernels to compile";
       Halide::link_modules("kiln_kernels", modules)
           .compile({{Halide::OutputFileType::object, kernelsObject}});
-      Halide::compile_standalone_runtime(runtimeObject, halideTarget);
+      runtimeObject = standaloneRuntime(dir.path);
     } catch (const Halide::Error &error) {
       return emitError(loc) << "Halide failed to compile the kernels: " << error.what();
     }
@@ -150,6 +152,35 @@ private:
     Halide::Target host = Halide::get_host_target();
     return halideTarget.os == host.os && halideTarget.arch == host.arch &&
            halideTarget.bits == host.bits;
+  }
+
+  /// Halide's runtime for this target: the same bytes for every program, and most of
+  /// the compile time of a small one, so it is built once and kept in
+  /// $XDG_CACHE_HOME/kiln (or ~/.cache/kiln); without a cache it goes to `scratch`.
+  std::string standaloneRuntime(llvm::StringRef scratch) const {
+    llvm::SmallString<256> cache;
+    if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+      cache = xdg;
+    else if (const char *home = std::getenv("HOME"); home && *home)
+      llvm::sys::path::append(cache, home, ".cache");
+    if (!cache.empty()) {
+      llvm::sys::path::append(cache, "kiln", "halide-runtime");
+      if (!llvm::sys::fs::create_directories(cache)) {
+        std::string cached = pathIn(cache, "halide14-" + halideTarget.to_string() + ".o");
+        if (llvm::sys::fs::exists(cached))
+          return cached;
+        // Written under a unique name, then renamed: concurrent compiles never see a
+        // partial object.
+        std::string partial = cached + "." + std::to_string(::getpid()) + ".partial";
+        Halide::compile_standalone_runtime(partial, halideTarget);
+        if (!llvm::sys::fs::rename(partial, cached))
+          return cached;
+        llvm::sys::fs::remove(partial);
+      }
+    }
+    std::string object = pathIn(scratch, "halide_runtime.o");
+    Halide::compile_standalone_runtime(object, halideTarget);
+    return object;
   }
 
   /// A host code object links libm (the kernels call expf & co.); a cross-compiled one
