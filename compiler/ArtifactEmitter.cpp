@@ -270,12 +270,15 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
   program.entryPoints.push_back(std::move(entryPoint));
   summary.kernels = kernelIndex;
 
-  FailureOr<CodeObject> code = backend.emitCodeObject(func.getLoc());
-  if (failed(code))
-    return failure();
-  summary.codeBytes = code->bytes.size();
-  writer.addCodeObject(code->device, code->target, code->format,
-                       std::vector<uint8_t>(code->bytes.begin(), code->bytes.end()));
+  // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
+  if (summary.kernels != 0) {
+    FailureOr<CodeObject> code = backend.emitCodeObject(func.getLoc());
+    if (failed(code))
+      return failure();
+    summary.codeBytes = code->bytes.size();
+    writer.addCodeObject(code->device, code->target, code->format,
+                         std::vector<uint8_t>(code->bytes.begin(), code->bytes.end()));
+  }
 
   art::ArtifactError error = writer.writeFile(path.str());
   if (error)

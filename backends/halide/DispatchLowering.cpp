@@ -491,12 +491,14 @@ LogicalResult KernelBuilder::lowerExtractSlice(tensor::ExtractSliceOp op) {
 LogicalResult KernelBuilder::lowerConcat(tensor::ConcatOp op) {
   std::vector<Var> vars = makeVars(op.getType().getRank(), "k");
   uint64_t dim = op.getDim();
+  // select(i >= start_k, input_k(i - start_k), <inputs before k>), reads clamped so
+  // bounds inference never asks an input for rows it does not have.
   Expr result;
-  int64_t end = op.getType().getDimSize(dim);
-  // Build from the last input backwards: select(i >= start_k, input_k, earlier...).
-  for (Value input : llvm::reverse(op.getInputs())) {
+  int64_t start = 0;
+  for (Value input : op.getInputs()) {
     int64_t extent = cast<RankedTensorType>(input.getType()).getDimSize(dim);
-    int64_t start = end - extent;
+    if (extent == 0)
+      continue;
     std::vector<Expr> index = asExprs(vars);
     index[dim] = clampIndex(vars[dim] - static_cast<int>(start), extent);
     FailureOr<Expr> value = read(op, input, index);
@@ -504,7 +506,7 @@ LogicalResult KernelBuilder::lowerConcat(tensor::ConcatOp op) {
       return failure();
     result = result.defined() ? Halide::select(vars[dim] >= static_cast<int>(start), *value, result)
                               : *value;
-    end = start;
+    start += extent;
   }
   define(op.getResult(), vars, result);
   return success();
