@@ -1,0 +1,478 @@
+// The C API end to end: loading (file and memory), introspection, sessions, running
+// the TestKernels.c code object, and every error a caller can provoke.
+#include "TestArtifacts.h"
+#include "kiln/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+using namespace kiln::artifact;
+
+namespace {
+
+const std::vector<uint8_t> &code() {
+  static const std::vector<uint8_t> bytes = kiln::test::readFile(KILN_TEST_KERNELS_PATH);
+  return bytes;
+}
+
+// Owning wrappers so a failed assertion leaks nothing.
+struct StatusFree {
+  void operator()(kiln_status_object *s) const { kiln_status_free(s); }
+};
+using Status = std::unique_ptr<kiln_status_object, StatusFree>;
+struct RuntimeRelease {
+  void operator()(kiln_runtime *r) const { kiln_runtime_release(r); }
+};
+struct ModuleRelease {
+  void operator()(kiln_module *m) const { kiln_module_release(m); }
+};
+struct SessionRelease {
+  void operator()(kiln_session *s) const { kiln_session_release(s); }
+};
+using Runtime = std::unique_ptr<kiln_runtime, RuntimeRelease>;
+using Module = std::unique_ptr<kiln_module, ModuleRelease>;
+using Session = std::unique_ptr<kiln_session, SessionRelease>;
+
+#define EXPECT_OK(call)                                                                   \
+  do {                                                                                    \
+    Status status_(call);                                                                 \
+    ASSERT_EQ(status_, nullptr) << kiln_status_message(status_.get());                    \
+  } while (0)
+
+Runtime makeRuntime(int threads = 2) {
+  kiln_runtime_options options;
+  kiln_runtime_options_init(&options);
+  options.num_threads = threads;
+  kiln_runtime *runtime = nullptr;
+  Status status(kiln_runtime_create(&options, &runtime));
+  EXPECT_EQ(status, nullptr) << kiln_status_message(status.get());
+  return Runtime(runtime);
+}
+
+// Loads `file` (copied); on failure returns null and the status in `error`.
+Module load(kiln_runtime *runtime, const std::vector<uint8_t> &file, Status *error = nullptr) {
+  kiln_module *module = nullptr;
+  Status status(kiln_module_load_memory(runtime, file.data(), file.size(), KILN_LOAD_COPY,
+                                        &module));
+  if (error)
+    *error = std::move(status);
+  else
+    EXPECT_EQ(status, nullptr) << kiln_status_message(status.get());
+  return Module(module);
+}
+
+Session session(kiln_module *module, size_t entry = 0) {
+  kiln_session *s = nullptr;
+  Status status(kiln_session_create(module, entry, &s));
+  EXPECT_EQ(status, nullptr) << kiln_status_message(status.get());
+  return Session(s);
+}
+
+std::string message(const Status &status) { return kiln_status_message(status.get()); }
+
+std::vector<uint8_t> addArtifact() { return kiln::test::makeAddArtifact(code()).serialize(); }
+
+std::vector<uint8_t> singleKernel(const std::string &kernel, std::vector<TensorDesc> inputs,
+                                  std::vector<TensorDesc> outputs) {
+  return kiln::test::makeSingleKernelArtifact(code(), kernel, inputs, outputs).serialize();
+}
+
+const float kA[6] = {1, 2, 3, 4, 5, 6};
+const float kB[6] = {0.5f, 0.25f, 0, -1, -2, 10};
+
+void runAdd(kiln_session *s) {
+  EXPECT_OK(kiln_session_set_input(s, 0, kA, sizeof kA));
+  EXPECT_OK(kiln_session_set_input_by_name(s, "b", kB, sizeof kB));
+  EXPECT_OK(kiln_session_run(s));
+}
+
+// Exact comparison: the test kernels do one f32 addition per element, and every input
+// here is exactly representable, so sums are exact.
+void expectSums(kiln_session *s) {
+  float out[6];
+  EXPECT_OK(kiln_session_copy_output(s, 0, out, sizeof out));
+  for (int k = 0; k < 6; ++k)
+    EXPECT_EQ(out[k], kA[k] + kB[k] + 100.0f + float(k)) << "element " << k;
+}
+
+} // namespace
+
+TEST(RuntimeApi, null_status_is_ok) {
+  EXPECT_EQ(kiln_status_code(nullptr), KILN_ERROR_NONE);
+  EXPECT_STREQ(kiln_status_message(nullptr), "ok");
+  kiln_status_free(nullptr);
+}
+
+TEST(RuntimeApi, dtype_sizes_and_names_follow_the_schema) {
+  EXPECT_EQ(kiln_dtype_size(KILN_DTYPE_F32), 4u);
+  EXPECT_EQ(kiln_dtype_size(KILN_DTYPE_BF16), 2u);
+  EXPECT_EQ(kiln_dtype_size(KILN_DTYPE_U64), 8u);
+  EXPECT_EQ(kiln_dtype_size(KILN_DTYPE_BOOL), 1u);
+  EXPECT_EQ(kiln_dtype_size(KILN_DTYPE_COUNT), 0u);
+  EXPECT_STREQ(kiln_dtype_name(KILN_DTYPE_I16), "i16");
+  EXPECT_STREQ(kiln_dtype_name(KILN_DTYPE_BOOL), "bool");
+  EXPECT_STREQ(kiln_dtype_name(KILN_DTYPE_COUNT), "invalid");
+  EXPECT_EQ(int(KILN_DTYPE_BOOL), int(DType::Bool));
+}
+
+TEST(RuntimeApi, rejects_negative_thread_count) {
+  kiln_runtime_options options{-1};
+  kiln_runtime *runtime = nullptr;
+  Status status(kiln_runtime_create(&options, &runtime));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(runtime, nullptr);
+}
+
+TEST(RuntimeApi, introspects_entry_points_and_signatures) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  ASSERT_TRUE(module);
+  EXPECT_STREQ(kiln_module_target(module.get()), "x86-64-linux");
+  ASSERT_EQ(kiln_module_entry_point_count(module.get()), 1u);
+  EXPECT_STREQ(kiln_module_entry_point_name(module.get(), 0), "main");
+  EXPECT_EQ(kiln_module_entry_point_name(module.get(), 1), nullptr);
+  size_t index = 9;
+  EXPECT_OK(kiln_module_find_entry_point(module.get(), "main", &index));
+  EXPECT_EQ(index, 0u);
+  Status missing(kiln_module_find_entry_point(module.get(), "nope", &index));
+  EXPECT_EQ(kiln_status_code(missing.get()), KILN_ERROR_NOT_FOUND);
+
+  ASSERT_EQ(kiln_module_input_count(module.get(), 0), 2u);
+  ASSERT_EQ(kiln_module_output_count(module.get(), 0), 3u);
+  EXPECT_EQ(kiln_module_input_count(module.get(), 5), 0u);
+  kiln_tensor_info info;
+  EXPECT_OK(kiln_module_input_info(module.get(), 0, 1, &info));
+  EXPECT_STREQ(info.name, "b");
+  EXPECT_EQ(info.dtype, KILN_DTYPE_F32);
+  ASSERT_EQ(info.rank, 2u);
+  EXPECT_EQ(info.shape[0], 2);
+  EXPECT_EQ(info.shape[1], 3);
+  EXPECT_EQ(info.byte_size, 24u);
+  EXPECT_OK(kiln_module_output_info(module.get(), 0, 1, &info));
+  EXPECT_STREQ(info.name, "sum_flat");
+  ASSERT_EQ(info.rank, 1u);
+  EXPECT_EQ(info.shape[0], 6);
+  Status outOfRange(kiln_module_output_info(module.get(), 0, 3, &info));
+  EXPECT_EQ(kiln_status_code(outOfRange.get()), KILN_ERROR_NOT_FOUND);
+}
+
+TEST(RuntimeApi, runs_dispatches_through_the_arena_and_weights) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  runAdd(s.get());
+  expectSums(s.get());
+}
+
+TEST(RuntimeApi, alias_output_views_the_bytes_of_its_target) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  runAdd(s.get());
+  const void *sum = nullptr, *flat = nullptr;
+  size_t sumBytes = 0, flatBytes = 0;
+  EXPECT_OK(kiln_session_output(s.get(), 0, &sum, &sumBytes));
+  EXPECT_OK(kiln_session_output(s.get(), 1, &flat, &flatBytes));
+  EXPECT_EQ(sum, flat);
+  EXPECT_EQ(sumBytes, flatBytes);
+}
+
+TEST(RuntimeApi, weight_output_reads_the_weights_section) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  runAdd(s.get());
+  float bias[6];
+  EXPECT_OK(kiln_session_copy_output(s.get(), 2, bias, sizeof bias));
+  for (int k = 0; k < 6; ++k)
+    EXPECT_EQ(bias[k], 100.0f + float(k));
+}
+
+TEST(RuntimeApi, rejects_wrong_input_size_naming_the_expected_shape) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  Status status(kiln_session_set_input(s.get(), 0, kA, 16));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(message(status),
+            "input 0 (a) of entry point main is f32[2x3], 24 bytes; got 16 bytes");
+  Status byName(kiln_session_set_input_by_name(s.get(), "c", kA, sizeof kA));
+  EXPECT_EQ(kiln_status_code(byName.get()), KILN_ERROR_NOT_FOUND);
+  Status index(kiln_session_set_input(s.get(), 2, kA, sizeof kA));
+  EXPECT_EQ(kiln_status_code(index.get()), KILN_ERROR_NOT_FOUND);
+}
+
+TEST(RuntimeApi, run_requires_every_input) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  EXPECT_OK(kiln_session_set_input(s.get(), 0, kA, sizeof kA));
+  Status status(kiln_session_run(s.get()));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_FAILED_PRECONDITION);
+  EXPECT_EQ(message(status), "input 1 (b) of entry point main has not been set");
+}
+
+TEST(RuntimeApi, outputs_need_a_successful_run) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  const void *data = nullptr;
+  size_t size = 0;
+  Status status(kiln_session_output(s.get(), 0, &data, &size));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_FAILED_PRECONDITION);
+}
+
+TEST(RuntimeApi, copy_output_checks_the_destination_size) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  runAdd(s.get());
+  float small[2];
+  Status status(kiln_session_copy_output(s.get(), 0, small, sizeof small));
+  EXPECT_EQ(message(status), "output 0 (sum) is 24 bytes; dst holds 8");
+}
+
+TEST(RuntimeApi, loads_from_a_file_with_mmap) {
+  std::string path = ::testing::TempDir() + "/runtime-api.kiln";
+  ArtifactError err = kiln::test::makeAddArtifact(code()).writeFile(path);
+  ASSERT_FALSE(err) << err.message;
+  Runtime runtime = makeRuntime();
+  kiln_module *module = nullptr;
+  EXPECT_OK(kiln_module_load_file(runtime.get(), path.c_str(), &module));
+  Module owned(module);
+  Session s = session(module);
+  runAdd(s.get());
+  expectSums(s.get());
+}
+
+TEST(RuntimeApi, reports_missing_file) {
+  Runtime runtime = makeRuntime();
+  kiln_module *module = nullptr;
+  Status status(kiln_module_load_file(runtime.get(), "/nonexistent/x.kiln", &module));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_IO);
+  EXPECT_NE(message(status).find("cannot open /nonexistent/x.kiln"), std::string::npos);
+}
+
+TEST(RuntimeApi, reports_truncated_file_with_its_path) {
+  std::vector<uint8_t> file = addArtifact();
+  std::string path = ::testing::TempDir() + "/truncated.kiln";
+  FILE *out = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(out, nullptr);
+  std::fwrite(file.data(), 1, 1000, out);
+  std::fclose(out);
+  Runtime runtime = makeRuntime();
+  kiln_module *module = nullptr;
+  Status status(kiln_module_load_file(runtime.get(), path.c_str(), &module));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARTIFACT);
+  EXPECT_EQ(message(status).rfind(path + ": artifact truncated: section", 0), 0u)
+      << message(status);
+  EXPECT_EQ(module, nullptr);
+}
+
+TEST(RuntimeApi, borrows_aligned_memory_and_rejects_unaligned) {
+  std::vector<uint8_t> file = addArtifact();
+  void *aligned = nullptr;
+  ASSERT_EQ(posix_memalign(&aligned, 64, file.size() + 1), 0);
+  std::unique_ptr<void, void (*)(void *)> owner(aligned, std::free);
+  std::memcpy(aligned, file.data(), file.size());
+  Runtime runtime = makeRuntime();
+  kiln_module *module = nullptr;
+  EXPECT_OK(kiln_module_load_memory(runtime.get(), aligned, file.size(), KILN_LOAD_BORROW,
+                                    &module));
+  Module owned(module);
+  Session s = session(module);
+  runAdd(s.get());
+  expectSums(s.get());
+
+  auto *shifted = static_cast<uint8_t *>(aligned) + 1;
+  std::memmove(shifted, aligned, file.size());
+  kiln_module *unaligned = nullptr;
+  Status status(kiln_module_load_memory(runtime.get(), shifted, file.size(), KILN_LOAD_BORROW,
+                                        &unaligned));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(RuntimeApi, handles_may_be_released_in_any_order) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  module.reset();
+  runtime.reset();
+  runAdd(s.get());
+  expectSums(s.get());
+}
+
+TEST(RuntimeApi, passes_dimensions_innermost_first) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), singleKernel("transpose", {{DType::F32, {2, 3}}},
+                                                   {{DType::F32, {3, 2}}}));
+  Session s = session(module.get());
+  const float in[6] = {1, 2, 3, 4, 5, 6}; // [[1 2 3] [4 5 6]]
+  EXPECT_OK(kiln_session_set_input(s.get(), 0, in, sizeof in));
+  EXPECT_OK(kiln_session_run(s.get()));
+  float out[6];
+  EXPECT_OK(kiln_session_copy_output(s.get(), 0, out, sizeof out));
+  const float expected[6] = {1, 4, 2, 5, 3, 6}; // [[1 4] [2 5] [3 6]]
+  for (int k = 0; k < 6; ++k)
+    EXPECT_EQ(out[k], expected[k]) << "element " << k;
+}
+
+TEST(RuntimeApi, maps_every_dtype_to_its_halide_type) {
+  // {dtype, Halide type code (0 int, 1 uint, 2 float, 4 bfloat), bits}
+  const struct {
+    DType dtype;
+    int32_t code, bits;
+  } rows[] = {{DType::F32, 2, 32}, {DType::F64, 2, 64}, {DType::F16, 2, 16},
+              {DType::BF16, 4, 16}, {DType::I8, 0, 8},  {DType::I16, 0, 16},
+              {DType::I32, 0, 32}, {DType::I64, 0, 64}, {DType::U8, 1, 8},
+              {DType::U16, 1, 16}, {DType::U32, 1, 32}, {DType::U64, 1, 64},
+              {DType::Bool, 1, 1}};
+  static_assert(sizeof rows / sizeof rows[0] == KILN_DTYPE_COUNT, "one row per dtype");
+  Runtime runtime = makeRuntime();
+  for (const auto &row : rows) {
+    Module module = load(runtime.get(), singleKernel("describe", {{row.dtype, {4, 5}}},
+                                                     {{DType::I32, {5}}}));
+    ASSERT_TRUE(module);
+    Session s = session(module.get());
+    std::vector<uint8_t> zeros(20 * kiln_dtype_size(kiln_dtype(row.dtype)));
+    EXPECT_OK(kiln_session_set_input(s.get(), 0, zeros.data(), zeros.size()));
+    EXPECT_OK(kiln_session_run(s.get()));
+    int32_t described[5];
+    EXPECT_OK(kiln_session_copy_output(s.get(), 0, described, sizeof described));
+    std::string name = kiln_dtype_name(kiln_dtype(row.dtype));
+    EXPECT_EQ(described[0], row.code) << name;
+    EXPECT_EQ(described[1], row.bits) << name;
+    EXPECT_EQ(described[2], 2) << name;
+    EXPECT_EQ(described[3], 5) << name << ": dim[0] is the innermost axis";
+    EXPECT_EQ(described[4], 1) << name;
+  }
+}
+
+TEST(RuntimeApi, gives_each_module_the_runtime_thread_count) {
+  std::vector<uint8_t> file = singleKernel("threads", {}, {{DType::I32, {1}}});
+  Runtime three = makeRuntime(3), five = makeRuntime(5);
+  // Two loads of the same code object are separate objects with separate state.
+  Module a = load(three.get(), file), b = load(five.get(), file);
+  for (auto [module, expected] : {std::pair{a.get(), 3}, std::pair{b.get(), 5}}) {
+    Session s = session(module);
+    EXPECT_OK(kiln_session_run(s.get()));
+    int32_t threads = 0;
+    EXPECT_OK(kiln_session_copy_output(s.get(), 0, &threads, sizeof threads));
+    EXPECT_EQ(threads, expected);
+  }
+}
+
+TEST(RuntimeApi, reloads_code_objects_many_times) {
+  std::vector<uint8_t> file = singleKernel("threads", {}, {{DType::I32, {1}}});
+  for (int i = 0; i < 50; ++i) {
+    Runtime runtime = makeRuntime(i + 1);
+    Module module = load(runtime.get(), file);
+    ASSERT_TRUE(module);
+    Session s = session(module.get());
+    EXPECT_OK(kiln_session_run(s.get()));
+    int32_t threads = 0;
+    EXPECT_OK(kiln_session_copy_output(s.get(), 0, &threads, sizeof threads));
+    ASSERT_EQ(threads, i + 1) << "load " << i << " saw another load's code object";
+  }
+}
+
+TEST(RuntimeApi, reports_kernel_failure_naming_the_kernel) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), singleKernel("fail", {}, {{DType::F32, {1}}}));
+  Session s = session(module.get());
+  Status status(kiln_session_run(s.get()));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_KERNEL_FAILED);
+  EXPECT_EQ(message(status),
+            "entry point main: dispatch 0: kernel fail failed with error -3");
+  const void *data = nullptr;
+  size_t size = 0;
+  Status output(kiln_session_output(s.get(), 0, &data, &size));
+  EXPECT_EQ(kiln_status_code(output.get()), KILN_ERROR_FAILED_PRECONDITION);
+}
+
+TEST(RuntimeApi, reports_missing_kernel_symbol) {
+  Runtime runtime = makeRuntime();
+  Status status;
+  Module module = load(runtime.get(), singleKernel("absent", {}, {{DType::F32, {1}}}), &status);
+  EXPECT_FALSE(module);
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARTIFACT);
+  EXPECT_EQ(message(status), "code object (section 2) has no symbol absent_argv for kernel 0");
+}
+
+TEST(RuntimeApi, rejects_code_object_that_is_not_elf) {
+  ArtifactWriter writer;
+  writer.addCodeObject("cpu", "x86-64-linux", "elf-shared-object", {1, 2, 3, 4, 5});
+  writer.program().kernels = {{"add", 0}};
+  Runtime runtime = makeRuntime();
+  Status status;
+  Module module = load(runtime.get(), writer.serialize(), &status);
+  EXPECT_EQ(message(status), "code object (section 2) is not an ELF file");
+}
+
+TEST(RuntimeApi, rejects_code_for_another_architecture) {
+  ArtifactWriter writer = kiln::test::makeAddArtifact(code());
+  writer.program().codeObjects[0].target = "arm-64-linux";
+  Runtime runtime = makeRuntime();
+  Status status;
+  Module module = load(runtime.get(), writer.serialize(), &status);
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_UNSUPPORTED);
+  EXPECT_NE(message(status).find("cannot run here"), std::string::npos);
+}
+
+TEST(RuntimeApi, checks_the_code_object_target_against_the_host) {
+  Runtime runtime = makeRuntime();
+  for (auto [target, runs] : {std::pair{"x86-64-linux-sse41-no_runtime", true},
+                              std::pair{"host", true}, std::pair{"x86-64-windows", false},
+                              std::pair{"x86", false}}) {
+    ArtifactWriter writer = kiln::test::makeAddArtifact(code());
+    writer.program().codeObjects[0].target = target;
+    Status status;
+    Module module = load(runtime.get(), writer.serialize(), &status);
+    EXPECT_EQ(bool(module), runs) << target << ": " << message(status);
+    if (!runs)
+      EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_UNSUPPORTED) << target;
+  }
+}
+
+TEST(RuntimeApi, invalid_artifact_is_an_error_not_a_crash) {
+  std::vector<uint8_t> file = addArtifact();
+  file[file.size() / 2] ^= 0xff;
+  Runtime runtime = makeRuntime();
+  Status status;
+  Module module = load(runtime.get(), file, &status);
+  EXPECT_FALSE(module);
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARTIFACT);
+}
+
+TEST(RuntimeApi, null_arguments_are_errors) {
+  Runtime runtime = makeRuntime();
+  kiln_module *module = nullptr;
+  Status a(kiln_module_load_memory(nullptr, "x", 1, KILN_LOAD_COPY, &module));
+  Status b(kiln_module_load_memory(runtime.get(), nullptr, 10, KILN_LOAD_COPY, &module));
+  Status c(kiln_session_run(nullptr));
+  Status d(kiln_module_load_file(runtime.get(), nullptr, &module));
+  for (const Status *s : {&a, &b, &c, &d})
+    EXPECT_EQ(kiln_status_code(s->get()), KILN_ERROR_INVALID_ARGUMENT);
+  kiln_module_release(nullptr);
+  kiln_session_release(nullptr);
+  kiln_runtime_release(nullptr);
+}
+
+TEST(RuntimeApi, sessions_of_one_module_run_concurrently) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  auto work = [&] {
+    Session s = session(module.get());
+    for (int i = 0; i < 200; ++i) {
+      runAdd(s.get());
+      expectSums(s.get());
+    }
+  };
+  std::thread first(work), second(work);
+  first.join();
+  second.join();
+}

@@ -1,0 +1,89 @@
+/* Test fixture standing in for compiler output: a few kernels with Halide's AOT argv
+ * ABI (one halide_buffer_t* per argument), built into the code object that test
+ * artifacts embed. Each checks the buffers it is given and returns non-zero if they
+ * are not what the runtime promised. */
+#include <HalideRuntime.h>
+
+#include <stdint.h>
+
+static int threads_set;
+
+/* Halide's runtime exports this; the kiln runtime calls it after loading. */
+int halide_set_num_threads(int n) {
+  int old = threads_set;
+  threads_set = n;
+  return old;
+}
+
+/* Dense f32 with Halide's innermost-first dimensions (dim[0].stride == 1). */
+static int64_t dense_f32_elements(const halide_buffer_t *b) {
+  if (b->type.code != halide_type_float || b->type.bits != 32 || !b->host)
+    return -1;
+  int64_t elements = 1;
+  for (int i = 0; i < b->dimensions; ++i) {
+    if (b->dim[i].min != 0 || b->dim[i].stride != elements)
+      return -1;
+    elements *= b->dim[i].extent;
+  }
+  return elements;
+}
+
+int add_argv(void **args) {
+  const halide_buffer_t *a = args[0], *b = args[1], *out = args[2];
+  int64_t n = dense_f32_elements(out);
+  if (n < 0 || dense_f32_elements(a) != n || dense_f32_elements(b) != n)
+    return -1;
+  const float *x = (const float *)a->host, *y = (const float *)b->host;
+  float *z = (float *)out->host;
+  for (int64_t i = 0; i < n; ++i)
+    z[i] = x[i] + y[i];
+  return 0;
+}
+
+int scale2_argv(void **args) {
+  const halide_buffer_t *in = args[0], *out = args[1];
+  int64_t n = dense_f32_elements(out);
+  if (n < 0 || dense_f32_elements(in) != n)
+    return -1;
+  for (int64_t i = 0; i < n; ++i)
+    ((float *)out->host)[i] = 2.0f * ((const float *)in->host)[i];
+  return 0;
+}
+
+/* out[c][r] = in[r][c], addressed through the dimensions the runtime built. */
+int transpose_argv(void **args) {
+  const halide_buffer_t *in = args[0], *out = args[1];
+  if (dense_f32_elements(in) < 0 || dense_f32_elements(out) < 0 || in->dimensions != 2 ||
+      out->dimensions != 2 || in->dim[0].extent != out->dim[1].extent ||
+      in->dim[1].extent != out->dim[0].extent)
+    return -1;
+  for (int32_t r = 0; r < in->dim[1].extent; ++r)
+    for (int32_t c = 0; c < in->dim[0].extent; ++c)
+      ((float *)out->host)[c * out->dim[1].stride + r * out->dim[0].stride] =
+          ((const float *)in->host)[r * in->dim[1].stride + c * in->dim[0].stride];
+  return 0;
+}
+
+/* out (i32[5]) = type code, bits, dimensions, dim[0].extent, dim[0].stride of args[0]. */
+int describe_argv(void **args) {
+  const halide_buffer_t *in = args[0], *out = args[1];
+  int32_t *o = (int32_t *)out->host;
+  o[0] = in->type.code;
+  o[1] = in->type.bits;
+  o[2] = in->dimensions;
+  o[3] = in->dimensions ? in->dim[0].extent : 0;
+  o[4] = in->dimensions ? in->dim[0].stride : 0;
+  return 0;
+}
+
+/* out (i32[1]) = the thread count last given to halide_set_num_threads. */
+int threads_argv(void **args) {
+  const halide_buffer_t *out = args[0];
+  *(int32_t *)out->host = threads_set;
+  return 0;
+}
+
+int fail_argv(void **args) {
+  (void)args;
+  return -3;
+}
