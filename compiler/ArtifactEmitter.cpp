@@ -226,6 +226,12 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
       summary.weightBytes += bytes.size();
       if (failed(addBuffer(constant, constant.getResult(), art::BufferKind::Weight, 0, offset)))
         return failure();
+    } else if (auto empty = dyn_cast<tensor::EmptyOp>(op);
+               empty && empty.getType().hasStaticShape() && empty.getType().getNumElements() == 0) {
+      // A tensor without elements (a zero-sized Split output) needs no bytes.
+      if (failed(addBuffer(empty, empty.getResult(), art::BufferKind::Weight, 0,
+                           writer.addWeights(nullptr, 0))))
+        return failure();
     } else if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
       FailureOr<uint32_t> source = bufferOf(&op, op.getOperand(0));
       if (failed(source) ||

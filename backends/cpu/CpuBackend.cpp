@@ -15,6 +15,9 @@
 #include <Halide.h>
 #include <cstdlib>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 using namespace mlir;
 
@@ -22,9 +25,23 @@ namespace kiln::cpu {
 
 namespace {
 
+/// Halide 14 takes any CPU with AVX512-BF16 for a Sapphire Rapids, and LLVM then emits
+/// AVX512-FP16 instructions (e.g. for 16-bit moves) that AMD Zen 4 does not have: keep
+/// that feature only where CPUID reports AVX512-FP16 (leaf 7, EDX bit 23).
+Halide::Target hostTarget() {
+  Halide::Target host = Halide::get_host_target();
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  bool hasFp16 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 23));
+  if (!hasFp16 && host.has_feature(Halide::Target::AVX512_SapphireRapids))
+    host = host.without_feature(Halide::Target::AVX512_SapphireRapids);
+#endif
+  return host;
+}
+
 std::optional<Halide::Target> parseTarget(llvm::StringRef target) {
   if (target == "host")
-    return Halide::get_host_target();
+    return hostTarget();
   if (!Halide::Target::validate_target_string(target.str()))
     return std::nullopt;
   Halide::Target parsed(target.str());
@@ -149,7 +166,7 @@ private:
   Halide::Target codeTarget() const { return halideTarget.with_feature(Halide::Target::NoRuntime); }
 
   bool isHost() const {
-    Halide::Target host = Halide::get_host_target();
+    Halide::Target host = hostTarget();
     return halideTarget.os == host.os && halideTarget.arch == host.arch &&
            halideTarget.bits == host.bits;
   }

@@ -214,7 +214,7 @@ LogicalResult KernelBuilder::lowerConstant(arith::ConstantOp op) {
   Expr element;
   Halide::Type htype = *toHalideType(type.getElementType());
   if (splat.getElementType().isIntOrIndex())
-    element = htype.is_bool() ? Expr(splat.getSplatValue<APInt>().getBoolValue())
+    element = htype.is_bool() ? Halide::Internal::make_bool(splat.getSplatValue<APInt>().getBoolValue())
                               : Halide::Internal::make_const(htype, static_cast<int64_t>(
                                                    splat.getSplatValue<APInt>().getSExtValue()));
   else
@@ -524,7 +524,7 @@ LogicalResult KernelBuilder::lowerPad(tensor::PadOp op) {
   std::vector<int64_t> srcShape = shapeOf(op.getSource());
   std::vector<Var> vars = makeVars(srcShape.size(), "p");
   std::vector<Expr> index;
-  Expr inside = Expr(true);
+  Expr inside = Halide::Internal::const_true();
   for (unsigned d = 0; d < srcShape.size(); ++d) {
     Expr shifted = vars[d] - static_cast<int>(op.getStaticLow()[d]);
     inside = inside && shifted >= 0 && shifted < static_cast<int>(srcShape[d]);

@@ -93,9 +93,9 @@ Expr floatCompare(arith::CmpFPredicate predicate, const Expr &a, const Expr &b) 
   Expr unordered = Halide::is_nan(a) || Halide::is_nan(b);
   switch (predicate) {
   case arith::CmpFPredicate::AlwaysFalse:
-    return Expr(false);
+    return Halide::Internal::const_false();
   case arith::CmpFPredicate::AlwaysTrue:
-    return Expr(true);
+    return Halide::Internal::const_true();
   case arith::CmpFPredicate::OEQ:
     return !unordered && a == b;
   case arith::CmpFPredicate::OGT:
@@ -135,7 +135,7 @@ Expr propagateNaN(const Expr &a, const Expr &b, const Expr &result) {
 
 } // namespace
 
-FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> x) {
+FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> operands) {
   if (op->getNumResults() != 1)
     return op->emitOpError("cannot be lowered to a Halide expression: expected one result");
   Type resultType = op->getResult(0).getType();
@@ -143,6 +143,13 @@ FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> x) {
   if (!type)
     return op->emitOpError("has a result type the Halide backend cannot hold: ") << resultType;
   bool isBool = type->is_bool();
+  // Half-precision arithmetic is computed in f32 and rounded once at the end (Halide 14
+  // cannot generate every f16 operation on x86); a bitcast must see the raw bits.
+  std::vector<Expr> x(operands.begin(), operands.end());
+  if (!isa<arith::BitcastOp>(op))
+    for (Expr &e : x)
+      if (e.type().is_float() && e.type().bits() == 16)
+        e = Halide::cast(Halide::Float(32), e);
 
   using namespace arith;
   std::optional<Expr> e =
@@ -153,7 +160,7 @@ FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> x) {
               return Halide::Internal::make_const(*type, f.getValueAsDouble());
             if (auto i = dyn_cast<IntegerAttr>(value)) {
               if (isBool)
-                return Expr(i.getValue().getBoolValue());
+                return Halide::Internal::make_bool(i.getValue().getBoolValue());
               return Halide::Internal::make_const(*type, static_cast<int64_t>(i.getValue().getSExtValue()));
             }
             return std::nullopt;
