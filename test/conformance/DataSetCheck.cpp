@@ -21,6 +21,13 @@ constexpr tools::Tolerance kTolerance{1e-3, 1e-5};
 
 TestResult fail(const std::string &reason) { return {TestStatus::Fail, reason}; }
 
+// The suite's bfloat16 tensors are stored as their uint16 bit patterns (numpy has no
+// bfloat16); read such data as the bf16 the model declares.
+void relabelBFloat16(TestTensor &data, const tools::TensorSlot &slot) {
+  if (slot.dtype == KILN_DTYPE_BF16 && data.dtype == KILN_DTYPE_U16)
+    data.dtype = KILN_DTYPE_BF16;
+}
+
 } // namespace
 
 TestResult checkDataSets(const std::string &artifactPath, const std::string &testDirectory,
@@ -44,7 +51,11 @@ TestResult checkDataSets(const std::string &artifactPath, const std::string &tes
   if (!session)
     return fail(session.error().message);
 
-  for (const DataSet &dataSet : *dataSets) {
+  for (DataSet &dataSet : *dataSets) {
+    for (size_t i = 0; i < dataSet.inputs.size() && i < inputSlots.size(); ++i)
+      relabelBFloat16(dataSet.inputs[i], inputSlots[i]);
+    for (size_t i = 0; i < dataSet.outputs.size() && i < outputSlots.size(); ++i)
+      relabelBFloat16(dataSet.outputs[i], outputSlots[i]);
     // Name the data set only when there are several to tell apart.
     std::string where = dataSets->size() > 1 ? dataSet.name + ": " : "";
     if (dataSet.inputs.size() != inputSlots.size())
