@@ -1,6 +1,8 @@
 // Dispatches a model file to its frontend by extension.
 #include "frontends/ModelImport.h"
 
+#include "frontends/onnx/OnnxImporter.h"
+
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
@@ -9,7 +11,7 @@
 
 using namespace mlir;
 
-llvm::StringRef kiln::supportedModelExtensions() { return ".mlir"; }
+llvm::StringRef kiln::supportedModelExtensions() { return ".mlir, .onnx"; }
 
 OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &context,
                                             llvm::SourceMgr &sourceMgr) {
@@ -25,6 +27,8 @@ OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &c
     sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
     return parseSourceFile<ModuleOp>(sourceMgr, &context);
   }
+  if (extension == ".onnx")
+    return importOnnx(path, context);
   emitError(fileLoc) << "unsupported input format '" << extension
                      << "'; kiln reads: " << supportedModelExtensions();
   return nullptr;

@@ -207,7 +207,18 @@ FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> operands) {
                                      *type);
           })
           .Case([&](ExtFOp) { return Halide::cast(*type, x[0]); })
-          .Case([&](TruncFOp) { return Halide::cast(*type, x[0]); })
+          .Case([&](TruncFOp trunc) -> std::optional<Expr> {
+            std::optional<RoundingMode> mode = trunc.getRoundingmode();
+            if (!mode || *mode == RoundingMode::to_nearest_even)
+              return Halide::cast(*type, x[0]);
+            // f32 -> bf16 toward zero keeps the high half of the bits.
+            if (*mode == RoundingMode::toward_zero && type->is_bfloat() &&
+                operands[0].type() == Halide::Float(32))
+              return Halide::reinterpret(
+                  *type, Halide::cast(Halide::UInt(16),
+                                      Halide::reinterpret(Halide::UInt(32), operands[0]) >> 16));
+            return std::nullopt;
+          })
           .Case([&](ExtSIOp) -> Expr {
             if (x[0].type().is_bool())
               return Halide::select(x[0], Halide::cast(*type, -1), Halide::cast(*type, 0));
