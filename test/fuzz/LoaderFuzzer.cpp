@@ -2,7 +2,9 @@
 // never crash. Each input is tried as given (exercising the layout and checksum
 // checks) and with its program and weights checksums recomputed, so mutations reach
 // the flatbuffers verifier and the program checks behind the checksums. Code sections
-// are never resealed: a mutated ELF would test the system's dynamic loader, not kiln.
+// are never resealed, and since libFuzzer can still forge a checksum from comparison
+// feedback, this build never dlopens a code object (KILN_FUZZING_BUILD): a mutated ELF
+// would test the system's dynamic loader, not kiln.
 #include "ArtifactFormat.h"
 #include "ArtifactReader.h"
 #include "kiln/runtime.h"
