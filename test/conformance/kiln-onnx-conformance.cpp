@@ -2,6 +2,7 @@
 // its data sets through the runtime in a child process, and reports pass / fail /
 // unsupported per test, totals, a JSON summary and a check against a baseline.
 #include "CompileCache.h"
+#include "NumberOption.h"
 #include "DataSetCheck.h"
 #include "Subprocess.h"
 #include "TestResult.h"
@@ -28,6 +29,7 @@ using namespace kiln::conformance;
 using kiln::tools::Error;
 using kiln::tools::Expected;
 using kiln::tools::MaybeError;
+using kiln::tools::parseCount;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -79,17 +81,6 @@ std::string usage() {
          "any other compile error, a crash, a timeout or a wrong result makes it 'fail'.\n"
          "Floats match within rtol 1e-3, atol 1e-5; integers and bools exactly.\n"
          "Exit status: 0 done, 1 fewer passes than the baseline, 2 a usage or setup error.\n";
-}
-
-Expected<int> parseCount(const std::string &option, const std::string &value, int minimum) {
-  char *end = nullptr;
-  errno = 0;
-  long number = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno != 0 || number < minimum ||
-      number > std::numeric_limits<int>::max())
-    return Error{option + " expects an integer >= " + std::to_string(minimum) + ", got '" +
-                 value + "'"};
-  return static_cast<int>(number);
 }
 
 Expected<ConformanceOptions> parseOptions(int argc, char **argv) {

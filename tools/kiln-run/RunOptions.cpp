@@ -2,6 +2,7 @@
 #include "RunOptions.h"
 
 #include "Npy.h"
+#include "NumberOption.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -28,17 +29,6 @@ Expected<double> parseTolerance(const std::string &option, const std::string &va
       number == std::numeric_limits<double>::infinity())
     return Error{option + " expects a finite non-negative number, got '" + value + "'"};
   return number;
-}
-
-Expected<int> parseCount(const std::string &option, const std::string &value, int minimum) {
-  char *end = nullptr;
-  errno = 0;
-  long number = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno != 0 || number < minimum ||
-      number > std::numeric_limits<int>::max())
-    return Error{option + " expects an integer >= " + std::to_string(minimum) + ", got '" +
-                 value + "'"};
-  return static_cast<int>(number);
 }
 
 } // namespace
