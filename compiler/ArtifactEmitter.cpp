@@ -3,7 +3,6 @@
 
 #include "backends/Backend.h"
 #include "dialects/Kiln/KilnDialect.h"
-#include "kiln/quant_formats.h"
 #include "runtime/src/ArtifactWriter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -100,14 +99,19 @@ FailureOr<func::FuncOp> Emitter::entryFunction(ModuleOp module) {
 FailureOr<uint32_t> Emitter::addBuffer(Operation *owner, Value value, art::BufferKind kind,
                                        uint32_t index, uint64_t offset) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
-  std::optional<art::DType> dtype = type ? toDType(type.getElementType()) : std::nullopt;
+  auto quant = type ? dyn_cast<QuantType>(type.getElementType()) : QuantType();
+  // Packed tensors are stored as bytes whose innermost dimension counts bytes.
+  std::optional<art::DType> dtype =
+      quant ? art::DType::U8 : type ? toDType(type.getElementType()) : std::nullopt;
   if (!type || !type.hasStaticShape() || !dtype)
     return owner->emitOpError("produces a value of type ")
            << value.getType() << ", which an artifact cannot hold (expected a statically "
-           << "shaped tensor of f16/bf16/f32/f64/i1/i8/i16/i32/i64)";
+           << "shaped tensor of f16/bf16/f32/f64/i1/i8/i16/i32/i64 or !kiln.quant)";
   art::BufferDesc buffer;
   buffer.type.dtype = *dtype;
-  buffer.type.shape.assign(type.getShape().begin(), type.getShape().end());
+  SmallVector<int64_t> shape =
+      quant ? quant.getPackedShape(type.getShape()) : SmallVector<int64_t>(type.getShape());
+  buffer.type.shape.assign(shape.begin(), shape.end());
   buffer.kind = kind;
   buffer.index = index;
   buffer.offset = offset;
@@ -130,8 +134,8 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   uint64_t size;
   if (auto quant = dyn_cast<QuantType>(type.getElementType())) {
-    int64_t bytes = kiln_quant_packed_bytes(static_cast<kiln_quant_scheme>(quant.getScheme()),
-                                            type.getNumElements());
+    SmallVector<int64_t> shape = quant.getPackedShape(type.getShape());
+    int64_t bytes = shape.back() < 0 ? -1 : type.getNumElements() / type.getShape().back() * shape.back();
     if (bytes < 0)
       return weight.emitOpError("does not hold whole quantization blocks");
     size = static_cast<uint64_t>(bytes);

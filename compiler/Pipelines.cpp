@@ -14,8 +14,9 @@ void kiln::buildDefaultPipeline(OpPassManager &pm) {
   // Canonicalize and fold what the frontend produced.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // Decompose: every named linalg op becomes a linalg.generic, the one form the
-  // backends translate. (Quantization will slot in here.)
+  // Decompose: elementwise arith/math on tensors and every named linalg op become
+  // linalg.generic, the one form the backends translate. (Quantization slots in here.)
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createLinalgGeneralizeNamedOpsPass());
   // Form kernels, then fuse elementwise chains into one kernel each.
   pm.addNestedPass<func::FuncOp>(createFormDispatches());

@@ -48,6 +48,86 @@ Expr clampIndex(const Expr &index, int64_t extent) {
   return Halide::clamp(index, 0, static_cast<int>(extent - 1));
 }
 
+/// A quantized tensor as bytes: `bytes(byte, row...)` in Halide order.
+struct PackedTensor {
+  Func bytes;
+  QuantType quant;
+};
+
+Expr byteAt(const PackedTensor &p, const std::vector<Expr> &rows, Expr byte) {
+  std::vector<Expr> at{std::move(byte)};
+  at.insert(at.end(), rows.rbegin(), rows.rend());
+  return Halide::cast(Halide::Int(32), p.bytes(at));
+}
+
+Expr halfAt(const PackedTensor &p, const std::vector<Expr> &rows, const Expr &byte) {
+  Expr bits = Halide::cast(Halide::UInt(16), byteAt(p, rows, byte)) |
+              (Halide::cast(Halide::UInt(16), byteAt(p, rows, byte + 1)) << 8);
+  return Halide::cast(Halide::Float(32), Halide::reinterpret(Halide::Float(16), bits));
+}
+
+/// The value of column `col` in the row `rows` (outer indices, MLIR order) of a packed
+/// tensor, decoded as ggml lays the blocks out (ggml-quants.c dequantize_row_*), or for
+/// the group-wise formats from `scale` and `zeroPoint` (null: implicit).
+Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Expr &col,
+                  const Expr &scale, const Expr &zeroPoint) {
+  switch (p.quant.getScheme()) {
+  case QuantScheme::q8_0: {
+    Expr base = (col / 32) * 34;
+    Expr q = Halide::cast(Halide::Int(8), Halide::cast(Halide::UInt(8), byteAt(p, rows, base + 2 + col % 32)));
+    return halfAt(p, rows, base) * Halide::cast(Halide::Float(32), q);
+  }
+  case QuantScheme::q4_0: {
+    Expr base = (col / 32) * 18, j = col % 32;
+    Expr byte = byteAt(p, rows, base + 2 + j % 16);
+    Expr nibble = Halide::select(j < 16, byte & 15, byte >> 4);
+    return halfAt(p, rows, base) * Halide::cast(Halide::Float(32), nibble - 8);
+  }
+  case QuantScheme::q4_k: {
+    // 256 values: d, dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32,
+    // then 128 bytes holding two sub-blocks each (low nibbles, then high nibbles).
+    Expr base = (col / 256) * 144, e = col % 256;
+    Expr chunk = e / 64, high = (e % 64) / 32, l = e % 32;
+    Expr sub = chunk * 2 + high;
+    Expr scales = base + 4;
+    auto scaleByte = [&](const Expr &k) { return byteAt(p, rows, scales + k); };
+    Expr sc = Halide::select(sub < 4, scaleByte(sub) & 63,
+                             (scaleByte(sub + 4) & 15) | ((scaleByte(sub - 4) >> 6) << 4));
+    Expr mn = Halide::select(sub < 4, scaleByte(sub + 4) & 63,
+                             (scaleByte(sub + 4) >> 4) | ((scaleByte(sub) >> 6) << 4));
+    Expr byte = byteAt(p, rows, base + 16 + chunk * 32 + l);
+    Expr nibble = Halide::select(high == 0, byte & 15, byte >> 4);
+    Expr d = halfAt(p, rows, base), dmin = halfAt(p, rows, base + 2);
+    return d * Halide::cast(Halide::Float(32), sc) * Halide::cast(Halide::Float(32), nibble) -
+           dmin * Halide::cast(Halide::Float(32), mn);
+  }
+  case QuantScheme::q6_k: {
+    // 256 values: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales, d.
+    Expr base = (col / 256) * 210, e = col % 256;
+    Expr half = e / 128, r = e % 128, quarter = r / 32, l = r % 32;
+    Expr lowByte = byteAt(p, rows, base + half * 64 + l + (quarter % 2) * 32);
+    Expr low = Halide::select(quarter >= 2, lowByte >> 4, lowByte & 15);
+    Expr highBits = (byteAt(p, rows, base + 128 + half * 32 + l) >> (quarter * 2)) & 3;
+    Expr q = (low | (highBits << 4)) - 32;
+    Expr scaleByte = byteAt(p, rows, base + 192 + half * 8 + l / 16 + quarter * 2);
+    Expr sc = Halide::cast(Halide::Int(8), Halide::cast(Halide::UInt(8), scaleByte));
+    return halfAt(p, rows, base + 208) * Halide::cast(Halide::Float(32), sc) *
+           Halide::cast(Halide::Float(32), q);
+  }
+  case QuantScheme::int8: {
+    Expr q = Halide::cast(Halide::Float(32),
+                          Halide::cast(Halide::Int(8), Halide::cast(Halide::UInt(8), byteAt(p, rows, col))));
+    return (zeroPoint.defined() ? q - zeroPoint : q) * scale;
+  }
+  case QuantScheme::int4: {
+    Expr byte = byteAt(p, rows, col / 2);
+    Expr q = Halide::cast(Halide::Float(32), Halide::select(col % 2 == 0, byte & 15, byte >> 4));
+    return (q - (zeroPoint.defined() ? zeroPoint : Expr(8.0f))) * scale;
+  }
+  }
+  llvm_unreachable("unknown quantization scheme");
+}
+
 class KernelBuilder {
 public:
   KernelBuilder(DispatchOp dispatch, StringRef name) : dispatch(dispatch) {
@@ -66,6 +146,14 @@ private:
   LogicalResult lowerConcat(tensor::ConcatOp op);
   LogicalResult lowerPad(tensor::PadOp op);
   LogicalResult lowerGather(GatherOp op);
+  LogicalResult lowerDequantize(DequantizeOp op);
+  LogicalResult lowerRmsNorm(RmsNormOp op);
+  LogicalResult lowerRope(RopeOp op);
+  LogicalResult lowerAttention(AttentionOp op);
+
+  /// A reduction stage over `extent` values of the innermost input dimension; the
+  /// schedule places it (computed once per row, never inlined per element).
+  Func reductionStage(Value result, const std::string &name, ArrayRef<int64_t> shape);
 
   /// The value of `tensor` at `index` (MLIR order).
   FailureOr<Expr> read(Operation *user, Value tensor, ArrayRef<Expr> index);
@@ -80,6 +168,8 @@ private:
   DispatchOp dispatch;
   LoweredKernel kernel;
   llvm::DenseMap<Value, Func> tensors;
+  /// Packed quantized tensors: their bytes, read through dequantizeAt.
+  llvm::DenseMap<Value, PackedTensor> packed;
   llvm::DenseMap<Value, Expr> scalars;
   unsigned nextFunc = 0;
 };
@@ -119,18 +209,22 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
   Block &body = dispatch.getBody().front();
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
     auto type = dyn_cast<RankedTensorType>(arg.getType());
+    auto quant = type ? dyn_cast<QuantType>(type.getElementType()) : QuantType();
     std::optional<Halide::Type> element =
-        type ? toHalideType(type.getElementType()) : std::nullopt;
+        quant ? Halide::UInt(8) : type ? toHalideType(type.getElementType()) : std::nullopt;
     if (!type || !type.hasStaticShape() || !element)
       return dispatch.emitOpError("input #")
              << i << " has type " << arg.getType()
              << ", which the Halide backend cannot consume (expected a statically shaped "
-                "tensor of f16, bf16, f32, f64 or i1 to i64)";
+                "tensor of f16, bf16, f32, f64, i1 to i64 or !kiln.quant)";
+    // A packed tensor arrives as its bytes: the innermost dimension counts bytes.
+    SmallVector<int64_t> shape =
+        quant ? quant.getPackedShape(type.getShape()) : SmallVector<int64_t>(type.getShape());
     Halide::ImageParam param(*element, type.getRank(), kernel.name + "_in" + std::to_string(i));
     // Inputs are dense row-major buffers of exactly this shape.
     int64_t stride = 1;
     for (int d = 0; d < type.getRank(); ++d) {
-      int64_t extent = type.getShape()[type.getRank() - 1 - d];
+      int64_t extent = shape[type.getRank() - 1 - d];
       param.dim(d).set_bounds(0, static_cast<int>(extent)).set_stride(static_cast<int>(stride));
       stride *= extent;
     }
@@ -141,7 +235,10 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
       wrapper() = param();
     else
       wrapper(vars) = param(vars);
-    tensors[arg] = wrapper;
+    if (quant)
+      packed[arg] = {wrapper, quant};
+    else
+      tensors[arg] = wrapper;
   }
 
   for (Operation &op : body.without_terminator())
@@ -192,6 +289,10 @@ LogicalResult KernelBuilder::lowerOp(Operation *op) {
       .Case([&](tensor::ConcatOp concat) { return lowerConcat(concat); })
       .Case([&](tensor::PadOp pad) { return lowerPad(pad); })
       .Case([&](GatherOp gather) { return lowerGather(gather); })
+      .Case([&](DequantizeOp dequantize) { return lowerDequantize(dequantize); })
+      .Case([&](RmsNormOp norm) { return lowerRmsNorm(norm); })
+      .Case([&](RopeOp rope) { return lowerRope(rope); })
+      .Case([&](AttentionOp attention) { return lowerAttention(attention); })
       .Default([](Operation *op) {
         return op->emitOpError("is not supported by the Halide backend");
       });
@@ -539,9 +640,6 @@ LogicalResult KernelBuilder::lowerPad(tensor::PadOp op) {
 
 LogicalResult KernelBuilder::lowerGather(GatherOp op) {
   auto table = cast<RankedTensorType>(op.getTable().getType());
-  if (isa<QuantType>(table.getElementType()))
-    return op.emitOpError("gathers from a quantized table, which the Halide backend does not "
-                          "support yet");
   int64_t axis = op.getAxis();
   int64_t indexRank = cast<RankedTensorType>(op.getIndices().getType()).getRank();
   std::vector<Var> vars = makeVars(cast<RankedTensorType>(op.getType()).getRank(), "g");
@@ -553,10 +651,208 @@ LogicalResult KernelBuilder::lowerGather(GatherOp op) {
   // Out-of-range indices are clamped, never read out of bounds.
   tableAt.push_back(clampIndex(Halide::cast(Halide::Int(32), *index), table.getDimSize(axis)));
   tableAt.insert(tableAt.end(), vars.begin() + axis + indexRank, vars.end());
+  auto packedTable = packed.find(op.getTable());
+  if (packedTable != packed.end()) {
+    // A packed embedding table: dequantize only the gathered rows (axis 0, verified).
+    std::vector<Expr> rows(tableAt.begin(), tableAt.end() - 1);
+    define(op.getResult(), vars,
+           dequantizeAt(packedTable->second, rows, tableAt.back(), Expr(), Expr()));
+    return success();
+  }
   FailureOr<Expr> value = read(op, op.getTable(), tableAt);
   if (failed(value))
     return failure();
   define(op.getResult(), vars, *value);
+  return success();
+}
+
+Func KernelBuilder::reductionStage(Value result, const std::string &name,
+                                   ArrayRef<int64_t> shape) {
+  Func f(kernel.name + "_" + name + std::to_string(nextFunc++));
+  kernel.stages.push_back({f, shape.vec(), /*isOutput=*/false});
+  return f;
+}
+
+LogicalResult KernelBuilder::lowerDequantize(DequantizeOp op) {
+  auto it = packed.find(op.getInput());
+  if (it == packed.end())
+    return op.emitOpError("dequantizes a tensor that is not a kernel input, which the Halide "
+                          "backend does not support");
+  auto type = cast<RankedTensorType>(op.getType());
+  QuantType quant = it->second.quant;
+  std::vector<Var> vars = makeVars(type.getRank(), "q");
+  std::vector<Expr> rows(vars.begin(), vars.end() - 1);
+  Expr col = vars.back();
+  Expr scale, zeroPoint;
+  if (quant.isGroupWise()) {
+    std::vector<Expr> groupAt = rows;
+    groupAt.push_back(col / static_cast<int>(quant.getGroupSize()));
+    FailureOr<Expr> s = read(op, op.getScales(), groupAt);
+    if (failed(s))
+      return failure();
+    scale = Halide::cast(Halide::Float(32), *s);
+    if (op.getZeroPoints()) {
+      FailureOr<Expr> z = read(op, op.getZeroPoints(), groupAt);
+      if (failed(z))
+        return failure();
+      zeroPoint = Halide::cast(Halide::Float(32), *z);
+    }
+  }
+  define(op.getResult(), vars, dequantizeAt(it->second, rows, col, scale, zeroPoint));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerRmsNorm(RmsNormOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getInput());
+  int64_t width = shape.back();
+  std::vector<Var> vars = makeVars(shape.size(), "n");
+  std::vector<Var> rowVars(vars.begin(), vars.end() - 1);
+  std::vector<int64_t> rowShape(shape.begin(), shape.end() - 1);
+  Halide::RDom k(0, static_cast<int>(width), "rms_k");
+  std::vector<Expr> atK = asExprs(rowVars);
+  atK.push_back(k);
+  FailureOr<Expr> xk = read(op, op.getInput(), atK);
+  if (failed(xk))
+    return failure();
+  // Sum of squares per row, in f32 whatever the storage type.
+  Func sumSquares = reductionStage(op.getResult(), "sumsq", rowShape);
+  std::vector<Var> rowArgs = reversed(ArrayRef<Var>(rowVars));
+  sumSquares(rowArgs) = 0.0f;
+  Expr xf = Halide::cast(Halide::Float(32), *xk);
+  sumSquares(asExprs(rowArgs)) += xf * xf;
+
+  FailureOr<Expr> x = read(op, op.getInput(), asExprs(vars));
+  FailureOr<Expr> w = read(op, op.getWeight(), {Expr(vars.back())});
+  if (failed(x) || failed(w))
+    return failure();
+  Expr meanSquare = sumSquares(rowArgs) / static_cast<float>(width);
+  Expr inverse = 1.0f / Halide::sqrt(meanSquare + op.getEpsilon().convertToFloat());
+  define(op.getResult(), vars,
+         Halide::cast(Halide::Float(32), *x) * inverse * Halide::cast(Halide::Float(32), *w));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerRope(RopeOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getInput());
+  size_t rank = shape.size();
+  int64_t headDim = shape.back();
+  int64_t rotary = op.getRotaryDim().value_or(headDim);
+  bool neox = op.getMode() == RopeMode::neox;
+  std::vector<Var> vars = makeVars(rank, "e");
+  Expr c = vars.back();
+  Expr pair = neox ? c % static_cast<int>(rotary / 2) : c / 2;
+  Expr partner = neox ? Halide::select(c < static_cast<int>(rotary / 2), c + static_cast<int>(rotary / 2),
+                                        c - static_cast<int>(rotary / 2))
+                      : (c ^ 1);
+  Expr first = neox ? c < static_cast<int>(rotary / 2) : (c % 2 == 0);
+  FailureOr<Expr> position = read(op, op.getPositions(), {Expr(vars[rank - 3])});
+  if (failed(position))
+    return failure();
+  // angle = position * freq_scale * theta^(-2 pair / rotary_dim), in f32 as llama.cpp
+  // computes it.
+  Expr exponent = -2.0f * Halide::cast(Halide::Float(32), pair) / static_cast<float>(rotary);
+  Expr angle = Halide::cast(Halide::Float(32), *position) *
+               static_cast<float>(op.getFreqScale().convertToDouble()) *
+               Halide::pow(static_cast<float>(op.getTheta().convertToDouble()), exponent);
+  std::vector<Expr> at = asExprs(vars);
+  std::vector<Expr> partnerAt = at;
+  partnerAt.back() = Halide::clamp(partner, 0, static_cast<int>(headDim - 1));
+  FailureOr<Expr> x = read(op, op.getInput(), at);
+  FailureOr<Expr> y = read(op, op.getInput(), partnerAt);
+  if (failed(x) || failed(y))
+    return failure();
+  Expr xf = Halide::cast(Halide::Float(32), *x), yf = Halide::cast(Halide::Float(32), *y);
+  Expr rotated = xf * Halide::cos(angle) +
+                 Halide::select(first, -yf, yf) * Halide::sin(angle);
+  define(op.getResult(), vars, Halide::select(c < static_cast<int>(rotary), rotated, xf));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
+  std::vector<int64_t> qShape = shapeOf(op.getQuery()), kShape = shapeOf(op.getKey());
+  std::vector<int64_t> outShape = shapeOf(op.getResult());
+  size_t rank = qShape.size();
+  int64_t seq = qShape[rank - 3], heads = qShape[rank - 2], headDim = qShape[rank - 1];
+  int64_t keys = kShape[rank - 3], kvHeads = kShape[rank - 2];
+  int64_t group = heads / kvHeads;
+  float scale = op.getScale() ? static_cast<float>(op.getScale()->convertToDouble())
+                              : 1.0f / std::sqrt(static_cast<float>(headDim));
+
+  // Index spaces, MLIR order: scores are [..., S, Hq, T]; the output [..., S, Hq, Dv].
+  std::vector<Var> sv = makeVars(rank, "a"); // [..., s, h, t]
+  std::vector<Var> batch(sv.begin(), sv.end() - 3);
+  Var s = sv[rank - 3], h = sv[rank - 2], t = sv[rank - 1];
+  Expr kvHead = h / static_cast<int>(group);
+  std::vector<int64_t> scoreShape(qShape.begin(), qShape.end() - 1);
+  scoreShape.push_back(keys);
+  std::vector<int64_t> rowShape(scoreShape.begin(), scoreShape.end() - 1);
+
+  auto at = [&](std::initializer_list<Expr> tail) {
+    std::vector<Expr> index = asExprs(batch);
+    index.insert(index.end(), tail);
+    return index;
+  };
+  Halide::RDom d(0, static_cast<int>(headDim), "att_d");
+  FailureOr<Expr> q = read(op, op.getQuery(), at({s, h, d}));
+  FailureOr<Expr> k = read(op, op.getKey(), at({t, kvHead, d}));
+  if (failed(q) || failed(k))
+    return failure();
+  Func dot = reductionStage(op.getResult(), "dot", scoreShape);
+  std::vector<Var> scoreArgs = reversed(ArrayRef<Var>(sv));
+  dot(scoreArgs) = 0.0f;
+  dot(asExprs(scoreArgs)) += Halide::cast(Halide::Float(32), *q) * Halide::cast(Halide::Float(32), *k);
+
+  Expr score = dot(scoreArgs) * scale;
+  if (Value mask = op.getMask()) {
+    FailureOr<Expr> m = read(op, mask, {Expr(s), Expr(t)});
+    if (failed(m))
+      return failure();
+    score += Halide::cast(Halide::Float(32), *m);
+  }
+  if (op.getCausal())
+    score = Halide::select(t > s + static_cast<int>(keys - seq), Halide::Float(32).min(), score);
+  Func scores(kernel.name + "_scores" + std::to_string(nextFunc++));
+  scores(scoreArgs) = score;
+
+  // Softmax over t, then the weighted sum of values.
+  std::vector<Var> rowVars(sv.begin(), sv.end() - 1);
+  std::vector<Var> rowArgs = reversed(ArrayRef<Var>(rowVars));
+  Halide::RDom tr(0, static_cast<int>(keys), "att_t");
+  auto withT = [&](const Expr &tt) {
+    std::vector<Expr> args{tt};
+    args.insert(args.end(), rowArgs.begin(), rowArgs.end());
+    return args;
+  };
+  Func rowMax = reductionStage(op.getResult(), "max", rowShape);
+  rowMax(rowArgs) = Halide::Float(32).min();
+  rowMax(asExprs(rowArgs)) = Halide::max(rowMax(rowArgs), scores(withT(tr)));
+  Func weights(kernel.name + "_weights" + std::to_string(nextFunc++));
+  weights(scoreArgs) = Halide::exp(scores(scoreArgs) - rowMax(rowArgs));
+  kernel.stages.push_back({weights, scoreShape, /*isOutput=*/false});
+  Func total = reductionStage(op.getResult(), "sum", rowShape);
+  total(rowArgs) = 0.0f;
+  total(asExprs(rowArgs)) += weights(withT(tr));
+
+  std::vector<Var> ov = makeVars(rank, "o"); // [..., s, h, dv]
+  std::vector<Expr> outRow(ov.begin(), ov.end() - 1);
+  std::vector<Expr> vAt(ov.begin(), ov.end() - 3);
+  vAt.push_back(tr);
+  vAt.push_back(ov[rank - 2] / static_cast<int>(group));
+  vAt.push_back(ov[rank - 1]);
+  FailureOr<Expr> v = read(op, op.getValue(), vAt);
+  if (failed(v))
+    return failure();
+  Func context = reductionStage(op.getResult(), "context", outShape);
+  std::vector<Var> outArgs = reversed(ArrayRef<Var>(ov));
+  context(outArgs) = 0.0f;
+  std::vector<Expr> weightAt{tr};
+  for (auto it = outRow.rbegin(); it != outRow.rend(); ++it)
+    weightAt.push_back(*it);
+  context(asExprs(outArgs)) += weights(weightAt) * Halide::cast(Halide::Float(32), *v);
+  std::vector<Expr> totalAt(outRow.rbegin(), outRow.rend());
+  Type element = cast<RankedTensorType>(op.getType()).getElementType();
+  define(op.getResult(), ov,
+         Halide::cast(*toHalideType(element), context(outArgs) / total(totalAt)));
   return success();
 }
 

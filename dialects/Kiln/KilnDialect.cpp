@@ -61,6 +61,19 @@ int64_t QuantType::getBlockElements() const {
   return isGroupWise() ? getGroupSize() : formatOf(getScheme()).block_elements;
 }
 
+int64_t QuantType::getPackedBytes(int64_t elements) const {
+  if (isGroupWise() && elements % getGroupSize() != 0)
+    return -1;
+  return kiln_quant_packed_bytes(static_cast<kiln_quant_scheme>(getScheme()), elements);
+}
+
+SmallVector<int64_t> QuantType::getPackedShape(ArrayRef<int64_t> shape) const {
+  SmallVector<int64_t> packed(shape);
+  if (!packed.empty())
+    packed.back() = getPackedBytes(packed.back());
+  return packed;
+}
+
 LogicalResult QuantType::verify(function_ref<InFlightDiagnostic()> emitError,
                                 QuantScheme scheme, int64_t groupSize) {
   StringRef name = stringifyQuantScheme(scheme);

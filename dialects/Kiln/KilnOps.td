@@ -41,9 +41,12 @@ def Kiln_DequantizeOp : Kiln_Op<"dequantize", [Pure, AttrSizedOperandSegments,
   let summary = "unpacks a quantized tensor into f32";
   let description = [{
     Turns a tensor with a `!kiln.quant` element type into the f32 tensor of the same
-    shape. Block formats carry their scales; the group-wise formats take `scales`
-    (and optionally `zero_points`) shaped like the input with the innermost dimension
-    divided by the group size. Fusion puts this op inside the consuming matmul's
+    shape. Block formats carry their scales (layouts as in ggml: `q8_0`, `q4_0`,
+    `q4_k`, `q6_k`); the group-wise formats take `scales` (and optionally
+    `zero_points`) shaped like the input with the innermost dimension divided by the
+    group size: `value = (q - zero_point) * scale`. `int8` values are signed bytes
+    (implicit zero point 0); `int4` values are unsigned nibbles, two per byte, the even
+    element in the low nibble (implicit zero point 8). Fusion puts this op inside the consuming matmul's
     kernel, so packed weights are never materialized as floats in memory.
 
     ```mlir

@@ -49,6 +49,11 @@ def Kiln_QuantType : TypeDef<Kiln_Dialect, "Quant"> {
     int64_t getBlockElements() const;
     /// Whether scales live in a separate tensor rather than inside the blocks.
     bool isGroupWise() const;
+    /// Bytes that `elements` values (whole blocks) occupy packed; -1 for partial blocks.
+    int64_t getPackedBytes(int64_t elements) const;
+    /// The shape of the packed bytes of a `shape`-shaped tensor: the innermost
+    /// dimension counts bytes instead of values.
+    ::llvm::SmallVector<int64_t> getPackedShape(::llvm::ArrayRef<int64_t> shape) const;
   }];
 }
 

@@ -1,0 +1,247 @@
+"""End-to-end numerics of kiln's named ops and packed weights: kiln IR written here
+(weights in a side file), compiled by kiln-compile, run by kiln-run, compared with
+numpy references written from the ops' definitions, and with the `gguf` package's
+dequantization (an independent implementation of ggml's block formats).
+
+usage: kiln_ops_vs_numpy.py BIN_DIR WORK_DIR
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+from gguf import GGMLQuantizationType as GT
+from gguf import quants
+
+rng = np.random.default_rng(20261123)
+
+
+class Case:
+    """One kiln function: its IR text, the weights file it reads, inputs and expected outputs."""
+
+    def __init__(self, name, work):
+        self.name, self.work = name, work
+        self.weights = bytearray()
+        self.weights_path = os.path.join(work, name + ".weights")
+        self.inputs, self.expected = {}, {}
+
+    def weight(self, data: bytes) -> int:
+        offset = len(self.weights)
+        self.weights += data
+        return offset
+
+
+def mlir_type(shape, element="f32"):
+    return "tensor<" + "x".join(str(d) for d in shape) + ("x" if shape else "") + element + ">"
+
+
+def random_blocks(qtype, rows, cols):
+    """Random bytes forming valid ggml blocks (finite f16 scales)."""
+    block, size = quants.GGML_QUANT_SIZES[qtype]
+    blocks = rows * cols // block
+    data = rng.integers(0, 256, (blocks, size), dtype=np.uint8)
+
+    def set_half(offset, low, high):
+        data[:, offset:offset + 2] = rng.uniform(low, high, blocks).astype(np.float16).view(np.uint8).reshape(blocks, 2)
+
+    if qtype in (GT.Q8_0, GT.Q4_0):
+        set_half(0, 0.01, 0.1)
+    elif qtype == GT.Q4_K:
+        set_half(0, 0.01, 0.1)
+        set_half(2, 0.0, 0.05)
+    elif qtype == GT.Q6_K:
+        set_half(208, 0.001, 0.01)
+    return data.reshape(rows, cols // block * size)
+
+
+def dequantize_case(work, scheme, qtype, rows, cols):
+    c = Case("dequantize_" + scheme, work)
+    packed = random_blocks(qtype, rows, cols)
+    offset = c.weight(packed.tobytes())
+    c.expected["y"] = quants.dequantize(packed, qtype).astype(np.float32)
+    t = mlir_type([rows, cols], f"!kiln.quant<{scheme}>")
+    c.ir = f'''func.func @main() -> ({mlir_type([rows, cols])} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
+  %y = kiln.dequantize %w : {t}
+  return %y : {mlir_type([rows, cols])}
+}}'''
+    return c
+
+
+def grouped_case(work, scheme, rows, cols, group, zero_points):
+    c = Case(f"dequantize_{scheme}_g{group}" + ("_zp" if zero_points else ""), work)
+    scales = rng.uniform(0.01, 0.1, (rows, cols // group)).astype(np.float32)
+    if scheme == "int8":
+        q = rng.integers(-128, 128, (rows, cols), dtype=np.int8)
+        packed, values = q.view(np.uint8), q.astype(np.float32)
+        zp = rng.integers(-3, 4, (rows, cols // group)).astype(np.float32)
+        implicit = 0.0
+    else:
+        q = rng.integers(0, 16, (rows, cols), dtype=np.uint8)
+        packed, values = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8), q.astype(np.float32)
+        zp = rng.integers(6, 11, (rows, cols // group)).astype(np.float32)
+        implicit = 8.0
+    offset = c.weight(packed.tobytes())
+    c.inputs["scales"] = scales
+    zero = np.repeat(zp, group, axis=1) if zero_points else implicit
+    c.expected["y"] = ((values - zero) * np.repeat(scales, group, axis=1)).astype(np.float32)
+    t = mlir_type([rows, cols], f"!kiln.quant<{scheme}, group = {group}>")
+    st = mlir_type([rows, cols // group])
+    zp_arg = f', %z: {st} {{kiln.name = "zero_points"}}' if zero_points else ""
+    zp_use = f" zero_points(%z : {st})" if zero_points else ""
+    if zero_points:
+        c.inputs["zero_points"] = zp
+    c.ir = f'''func.func @main(%s: {st} {{kiln.name = "scales"}}{zp_arg}) -> ({mlir_type([rows, cols])} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
+  %y = kiln.dequantize %w scales(%s : {st}){zp_use} : {t}
+  return %y : {mlir_type([rows, cols])}
+}}'''
+    return c
+
+
+def gather_case(work, scheme, qtype):
+    c = Case("gather_" + scheme, work)
+    rows, cols = 50, 256
+    packed = random_blocks(qtype, rows, cols)
+    offset = c.weight(packed.tobytes())
+    ids = np.array([[3, 49, 0], [7, 7, 12]], np.int32)
+    c.inputs["ids"] = ids
+    c.expected["y"] = quants.dequantize(packed, qtype).astype(np.float32)[ids]
+    t = mlir_type([rows, cols], f"!kiln.quant<{scheme}>")
+    c.ir = f'''func.func @main(%ids: tensor<2x3xi32> {{kiln.name = "ids"}}) -> (tensor<2x3x256xf32> {{kiln.name = "y"}}) {{
+  %t = kiln.weight "embd" from "{c.weights_path}"[{offset}] : {t}
+  %y = kiln.gather %t[%ids] : {t}, tensor<2x3xi32>
+  return %y : tensor<2x3x256xf32>
+}}'''
+    return c
+
+
+def rms_norm_case(work):
+    c = Case("rms_norm", work)
+    x = rng.standard_normal((4, 3, 64)).astype(np.float32)
+    w = rng.standard_normal(64).astype(np.float32)
+    offset = c.weight(w.tobytes())
+    eps = 1e-5
+    c.inputs["x"] = x
+    c.expected["y"] = (x / np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=-1, keepdims=True) + eps) * w).astype(np.float32)
+    c.ir = f'''func.func @main(%x: tensor<4x3x64xf32> {{kiln.name = "x"}}) -> (tensor<4x3x64xf32> {{kiln.name = "y"}}) {{
+  %w = kiln.weight "norm" from "{c.weights_path}"[{offset}] : tensor<64xf32>
+  %y = kiln.rms_norm %x, %w {{epsilon = 1.0e-5 : f32}} : tensor<4x3x64xf32>, tensor<64xf32>
+  return %y : tensor<4x3x64xf32>
+}}'''
+    return c
+
+
+def rope_reference(x, positions, theta, rotary, neox, freq_scale):
+    out = x.astype(np.float64).copy()
+    half = rotary // 2
+    inv = theta ** (-2.0 * np.arange(half) / rotary)
+    angle = positions[:, None].astype(np.float64) * freq_scale * inv[None, :]  # [S, half]
+    cos, sin = np.cos(angle)[:, None, :], np.sin(angle)[:, None, :]
+    if neox:
+        a, b = x[..., :half], x[..., half:rotary]
+        out[..., :half] = a * cos - b * sin
+        out[..., half:rotary] = b * cos + a * sin
+    else:
+        a, b = x[..., 0:rotary:2], x[..., 1:rotary:2]
+        out[..., 0:rotary:2] = a * cos - b * sin
+        out[..., 1:rotary:2] = a * sin + b * cos
+    return out.astype(np.float32)
+
+
+def rope_case(work, neox, rotary):
+    c = Case(f"rope_{'neox' if neox else 'interleaved'}_{rotary}", work)
+    x = rng.standard_normal((5, 3, 16)).astype(np.float32)
+    positions = np.array([0, 1, 2, 30, 511], np.int64)
+    c.inputs.update(x=x, positions=positions)
+    c.expected["y"] = rope_reference(x, positions, 10000.0, rotary, neox, 0.5)
+    mode = "neox" if neox else "interleaved"
+    c.ir = f'''func.func @main(%x: tensor<5x3x16xf32> {{kiln.name = "x"}}, %p: tensor<5xi64> {{kiln.name = "positions"}}) -> (tensor<5x3x16xf32> {{kiln.name = "y"}}) {{
+  %y = kiln.rope %x, %p {{theta = 10000.0, freq_scale = 0.5, rotary_dim = {rotary}, mode = #kiln.rope_mode<{mode}>}} : tensor<5x3x16xf32>, tensor<5xi64>
+  return %y : tensor<5x3x16xf32>
+}}'''
+    return c
+
+
+def attention_case(work, with_mask):
+    c = Case("attention" + ("_mask" if with_mask else "_causal"), work)
+    s, t, hq, hkv, d, dv = 5, 7, 4, 2, 16, 8
+    q = rng.standard_normal((s, hq, d)).astype(np.float32)
+    k = rng.standard_normal((t, hkv, d)).astype(np.float32)
+    v = rng.standard_normal((t, hkv, dv)).astype(np.float32)
+    c.inputs.update(q=q, k=k, v=v)
+    kk, vv = np.repeat(k, hq // hkv, axis=1), np.repeat(v, hq // hkv, axis=1)
+    scores = np.einsum("shd,thd->hst", q, kk) / np.sqrt(d)
+    if with_mask:
+        mask = rng.standard_normal((s, t)).astype(np.float32)
+        c.inputs["mask"] = mask
+        scores = scores + mask[None]
+    else:
+        causal = np.arange(t)[None, :] > np.arange(s)[:, None] + (t - s)
+        scores = np.where(causal[None], -np.inf, scores)
+    p = np.exp(scores - scores.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    c.expected["y"] = np.einsum("hst,thd->shd", p, vv).astype(np.float32)
+    mask_arg = ', %m: tensor<5x7xf32> {kiln.name = "mask"}' if with_mask else ""
+    mask_use = " mask(%m : tensor<5x7xf32>)" if with_mask else ""
+    attrs = "" if with_mask else " {causal}"
+    c.ir = f'''func.func @main(%q: tensor<5x4x16xf32> {{kiln.name = "q"}}, %k: tensor<7x2x16xf32> {{kiln.name = "k"}}, %v: tensor<7x2x8xf32> {{kiln.name = "v"}}{mask_arg}) -> (tensor<5x4x8xf32> {{kiln.name = "y"}}) {{
+  %y = kiln.attention %q, %k, %v{mask_use}{attrs} : tensor<5x4x16xf32>, tensor<7x2x16xf32>, tensor<7x2x8xf32>
+  return %y : tensor<5x4x8xf32>
+}}'''
+    return c
+
+
+# Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
+# keys, a block scale times a small integer), so f32 results agree to ~1e-6 relative.
+RTOL, ATOL = 1e-5, 1e-5
+
+
+def run(case, bin_dir):
+    with open(case.weights_path, "wb") as f:
+        f.write(case.weights)
+    mlir = os.path.join(case.work, case.name + ".mlir")
+    with open(mlir, "w") as f:
+        f.write(case.ir + "\n")
+    artifact = os.path.join(case.work, case.name + ".kiln")
+    compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), mlir, "-o", artifact],
+                              capture_output=True, text=True)
+    if compiled.returncode != 0:
+        print(f"FAIL {case.name}: kiln-compile failed:\n{compiled.stderr}")
+        return False
+    args = [os.path.join(bin_dir, "kiln-run"), artifact, "--quiet", "--rtol", str(RTOL),
+            "--atol", str(ATOL)]
+    for key, data in case.inputs.items():
+        path = os.path.join(case.work, f"{case.name}.{key}.npy")
+        np.save(path, data)
+        args += ["--input", f"{key}={path}"]
+    for key, data in case.expected.items():
+        path = os.path.join(case.work, f"{case.name}.{key}.expected.npy")
+        np.save(path, data)
+        args += ["--compare", f"{key}={path}"]
+    ran = subprocess.run(args, capture_output=True, text=True)
+    if ran.returncode != 0:
+        print(f"FAIL {case.name} (rtol {RTOL}, atol {ATOL}):\n{ran.stdout}{ran.stderr}")
+        return False
+    print(f"PASS {case.name}")
+    return True
+
+
+def main():
+    bin_dir, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    cases = [dequantize_case(work, s, q, 4, 512) for s, q in
+             (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
+    cases += [grouped_case(work, "int8", 3, 128, 32, False), grouped_case(work, "int8", 3, 128, 32, True),
+              grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
+    cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q6_k", GT.Q6_K)]
+    cases += [rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
+              rope_case(work, True, 8), attention_case(work, False), attention_case(work, True)]
+    results = [run(case, bin_dir) for case in cases]
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
