@@ -1,6 +1,6 @@
 # cmake -P script behind examples.embed_uses_the_installed_runtime: install the
 # runtime component into a fresh prefix, build this example against it as a separate
-# project, and run it on a freshly written test artifact.
+# project, and run it on a freshly written test artifact and on a compiled model.
 cmake_policy(VERSION 3.20)
 
 function(run)
@@ -26,4 +26,16 @@ message("${output}")
 set(expected "input 1 b: f32\\[2x3\\] \\(24 bytes\\).*\nsum: 100 101.5 103 104.5 106 107.5\n")
 if(failed OR NOT output MATCHES "${expected}")
   message(FATAL_ERROR "kiln-embed failed (${failed}) or printed something else")
+endif()
+
+# The same program on real compiler output: the bundled MLP, whose softmax output has
+# ten probabilities (the first eight are printed).
+run(${KILN_COMPILE} ${MODEL} -o ${WORK_DIR}/mlp.kiln)
+execute_process(COMMAND ${WORK_DIR}/build/kiln-embed ${WORK_DIR}/mlp.kiln
+  RESULT_VARIABLE failed OUTPUT_VARIABLE output)
+message("${output}")
+set(number "[0-9.e+-]+")
+set(expected "output 0 probs: f32\\[1x10\\] \\(40 bytes\\).*\nprobs:( ${number})+ \\.\\.\\.\n")
+if(failed OR NOT output MATCHES "${expected}")
+  message(FATAL_ERROR "kiln-embed on the compiled MLP failed (${failed}) or printed something else")
 endif()
