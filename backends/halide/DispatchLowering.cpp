@@ -250,24 +250,25 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     if (!type || !tensors.count(value))
       return dispatch.emitOpError("result #") << i << " is not a tensor the kernel computes";
     Func f = tensors[value];
-    // An output Func must be distinct from the inputs and the other outputs.
-    bool shared = isa<BlockArgument>(value) ||
+    // An output Func must be distinct from the inputs and the other outputs; a
+    // reduction gets its own output Func too, so that the schedule may compute it
+    // tile by tile into the output (its accumulators then stay in registers).
+    auto reduction = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == f.name(); });
+    bool shared = isa<BlockArgument>(value) || reduction != kernel.stages.end() ||
                   llvm::any_of(kernel.outputs, [&](const Func &o) { return o.name() == f.name(); });
     if (shared) {
       std::vector<Var> vars = makeVars(type.getRank(), "o");
       Func copy(kernel.name + "_out" + std::to_string(i));
       copy(reversed(ArrayRef<Var>(vars))) = f(reversed(ArrayRef<Var>(vars)));
+      if (reduction != kernel.stages.end() && reduction->tiledInto.empty())
+        reduction->tiledInto = copy.name();
       f = copy;
     }
     for (int d = 0; d < type.getRank(); ++d)
       f.output_buffer().dim(d).set_bounds(
           0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
     kernel.outputs.push_back(f);
-    auto stage = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == f.name(); });
-    if (stage != kernel.stages.end())
-      stage->isOutput = true;
-    else
-      kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true});
+    kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, ""});
   }
   return std::move(kernel);
 }
@@ -386,7 +387,7 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   bool isReduction = !reductionDims.empty();
   Halide::RDom rdom;
   if (isReduction) {
-    rdom = Halide::RDom(reductionRanges, op->getName().getStringRef().str());
+    rdom = Halide::RDom(reductionRanges, "red");
     for (auto [i, d] : llvm::enumerate(reductionDims))
       loops[d] = rdom[i];
   }
@@ -525,7 +526,7 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   else
     reductionFunc(lhsExprs) = Halide::Tuple(values);
   std::vector<int64_t> shape = shapeOf(op->getResult(0));
-  kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false});
+  kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, ""});
   if (numOutputs == 1) {
     tensors[op->getResult(0)] = reductionFunc;
     return success();
@@ -669,7 +670,7 @@ LogicalResult KernelBuilder::lowerGather(GatherOp op) {
 Func KernelBuilder::reductionStage(Value result, const std::string &name,
                                    ArrayRef<int64_t> shape) {
   Func f(kernel.name + "_" + name + std::to_string(nextFunc++));
-  kernel.stages.push_back({f, shape.vec(), /*isOutput=*/false});
+  kernel.stages.push_back({f, shape.vec(), /*isOutput=*/false, ""});
   return f;
 }
 
@@ -828,7 +829,7 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   rowMax(asExprs(rowArgs)) = Halide::max(rowMax(rowArgs), scores(withT(tr)));
   Func weights(kernel.name + "_weights" + std::to_string(nextFunc++));
   weights(scoreArgs) = Halide::exp(scores(scoreArgs) - rowMax(rowArgs));
-  kernel.stages.push_back({weights, scoreShape, /*isOutput=*/false});
+  kernel.stages.push_back({weights, scoreShape, /*isOutput=*/false, ""});
   Func total = reductionStage(op.getResult(), "sum", rowShape);
   total(rowArgs) = 0.0f;
   total(asExprs(rowArgs)) += weights(withT(tr));

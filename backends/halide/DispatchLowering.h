@@ -17,6 +17,8 @@ struct Stage {
   Halide::Func func;
   std::vector<int64_t> shape;
   bool isOutput = false;
+  /// For a reduction whose only reader is an output copying it: that output's name.
+  std::string tiledInto;
 };
 
 /// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),

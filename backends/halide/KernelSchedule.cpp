@@ -1,6 +1,7 @@
 // The schedule knobs of a kernel, the heuristic default, and their application.
 #include "backends/halide/KernelSchedule.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace kiln::halide {
@@ -40,15 +41,54 @@ std::vector<Knob> KernelSchedule::space() {
   return {{"vector_width", {1, 4, 8, 16, 32}},
           {"parallel", {0, 1}},
           {"parallel_grain", {1, 2, 4, 8, 16}},
-          {"reduction_unroll", {1, 2, 4, 8}}};
+          {"reduction_unroll", {1, 2, 4, 8}},
+          {"tile_vectors", {0, 1, 2, 4}},
+          {"tile_rows", {1, 2, 4, 6, 8}}};
 }
 
 std::string KernelSchedule::str() const {
   std::ostringstream os;
   os << "vector_width=" << vectorWidth << " parallel=" << parallel
-     << " parallel_grain=" << parallelGrain << " reduction_unroll=" << reductionUnroll;
+     << " parallel_grain=" << parallelGrain << " reduction_unroll=" << reductionUnroll
+     << " tile_vectors=" << tileVectors << " tile_rows=" << tileRows;
   return os.str();
 }
+
+namespace {
+/// Computes `reduction` tile by tile inside `output`: output tiles of
+/// tileVectors*vectorWidth x tileRows, the reduction's pure and update definitions
+/// vectorized along the columns and unrolled along the rows with the reduction loops
+/// outside them, so the tile's accumulators live in registers. Returns false (and
+/// schedules nothing) when the output is too small for one tile.
+bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedule &schedule) {
+  int64_t width = schedule.tileVectors * schedule.vectorWidth, rows = schedule.tileRows;
+  const std::vector<int64_t> &shape = output.shape;
+  if (width <= 0 || rows <= 0 || shape.size() < 2 || shape.back() < width ||
+      shape[shape.size() - 2] < rows)
+    return false;
+  Halide::Func &out = output.func, &red = reduction.func;
+  std::vector<Halide::Var> args = out.args();
+  Halide::Var xo("xo"), yo("yo"), xi("xi"), yi("yi");
+  out.tile(args[0], args[1], xo, yo, xi, yi, static_cast<int>(width), static_cast<int>(rows))
+      .vectorize(xi, static_cast<int>(schedule.vectorWidth))
+      .unroll(yi);
+  if (schedule.parallel && elements(shape) >= kParallelThreshold)
+    out.parallel(args.size() > 2 ? args.back() : Halide::VarOrRVar(yo));
+  red.compute_at(out, xo);
+  std::vector<Halide::Var> inner = red.args();
+  red.vectorize(inner[0], static_cast<int>(schedule.vectorWidth)).unroll(inner[1]);
+  for (int u = 0; u < red.num_update_definitions(); ++u) {
+    Halide::Stage update = red.update(u);
+    std::vector<Halide::VarOrRVar> order{inner[0], inner[1]};
+    for (const Halide::RVar &r : red.rvars(u))
+      order.push_back(r);
+    for (size_t d = 2; d < inner.size(); ++d)
+      order.push_back(inner[d]);
+    update.reorder(order).vectorize(inner[0], static_cast<int>(schedule.vectorWidth)).unroll(inner[1]);
+  }
+  return true;
+}
+} // namespace
 
 KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target &target) {
   KernelSchedule schedule;
@@ -62,8 +102,21 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
 }
 
 void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
+  std::vector<std::string> tiled;
+  for (Stage &stage : kernel.stages) {
+    if (stage.tiledInto.empty())
+      continue;
+    auto output = std::find_if(kernel.stages.begin(), kernel.stages.end(),
+                               [&](const Stage &s) { return s.func.name() == stage.tiledInto; });
+    if (output != kernel.stages.end() && tileReductionIntoOutput(stage, *output, schedule)) {
+      tiled.push_back(stage.func.name());
+      tiled.push_back(output->func.name());
+    }
+  }
   for (Stage &stage : kernel.stages) {
     Halide::Func &f = stage.func;
+    if (std::find(tiled.begin(), tiled.end(), f.name()) != tiled.end())
+      continue;
     if (!stage.isOutput)
       f.compute_root();
     std::vector<Halide::Var> args = f.args();

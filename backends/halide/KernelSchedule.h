@@ -26,6 +26,10 @@ struct KernelSchedule {
   int64_t parallelGrain = 1;
   /// Unroll factor of the innermost reduction loop (1: none).
   int64_t reductionUnroll = 1;
+  /// Output tile (columns in vectors, rows) that a reduction feeding an output is
+  /// computed in, so its accumulators stay in registers; 0 computes it whole first.
+  int64_t tileVectors = 2;
+  int64_t tileRows = 4;
 
   /// The knobs and their candidate values, in field order.
   static std::vector<Knob> space();
