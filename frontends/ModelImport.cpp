@@ -14,7 +14,8 @@ using namespace mlir;
 llvm::StringRef kiln::supportedModelExtensions() { return ".mlir, .onnx"; }
 
 OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &context,
-                                            llvm::SourceMgr &sourceMgr) {
+                                            llvm::SourceMgr &sourceMgr,
+                                            const ImportOptions &options) {
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
   llvm::StringRef extension = llvm::sys::path::extension(path);
   if (extension == ".mlir") {

@@ -16,13 +16,20 @@ namespace kiln {
 /// The extensions importModelFile understands, for help texts: ".mlir, .onnx".
 llvm::StringRef supportedModelExtensions();
 
+/// Choices a model file cannot make itself.
+struct ImportOptions {
+  /// Tokens per forward pass for language models (GGUF); 0 picks the frontend's default.
+  int64_t sequenceLength = 0;
+};
+
 /// Imports `path` into a new module in `context`. On failure, returns null after
 /// reporting what went wrong through the context's diagnostic handler (with the file
 /// and, where the format has one, the position or node). `sourceMgr` keeps text
 /// inputs alive for diagnostics that point into them.
 mlir::OwningOpRef<mlir::ModuleOp> importModelFile(llvm::StringRef path,
                                                   mlir::MLIRContext &context,
-                                                  llvm::SourceMgr &sourceMgr);
+                                                  llvm::SourceMgr &sourceMgr,
+                                                  const ImportOptions &options = {});
 
 } // namespace kiln
 

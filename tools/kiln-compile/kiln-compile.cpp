@@ -43,6 +43,10 @@ cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Artifact),
                               clEnumValN(Emit::HalideStmt, "halide-stmt",
                                          "the lowered Halide statements of every kernel")),
                    cl::cat(category));
+cl::opt<int64_t> seqLen("seq-len",
+                        cl::desc("Tokens per forward pass when compiling a language model "
+                                 "(GGUF); default: the frontend's"),
+                        cl::init(0), cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -76,7 +80,10 @@ int main(int argc, char **argv) {
   context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = kiln::importModelFile(inputPath, context, sourceMgr);
+  kiln::ImportOptions importOptions;
+  importOptions.sequenceLength = seqLen;
+  OwningOpRef<ModuleOp> module =
+      kiln::importModelFile(inputPath, context, sourceMgr, importOptions);
   if (!module)
     return 1;
 
