@@ -27,8 +27,11 @@ def FuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     dispatch is moved into that consumer when the consumer is elementwise too, or reads
     the values only as the initial value of its outputs (a fill feeding a matmul): the
     consumer's kernel computes them inline instead of reading them from memory, so a
-    chain of elementwise ops becomes one kernel. Producers with several consumers, or
-    whose result is returned, stay separate (recomputing them would duplicate work).
+    chain of elementwise ops becomes one kernel. A dispatch that only dequantizes
+    packed weights is moved into its only reader whatever that reader is, so kernels
+    read packed weights directly and no f32 copy of them is ever stored. Producers with
+    several consumers, or whose result is returned, stay separate (recomputing them
+    would duplicate work).
   }];
   let dependentDialects = ["kiln::KilnDialect"];
 }

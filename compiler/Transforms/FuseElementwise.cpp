@@ -34,6 +34,19 @@ bool isElementwise(DispatchOp dispatch) {
   return hasGeneric;
 }
 
+/// A dispatch that only unpacks packed weights. Fused into its reader, the kernel reads
+/// the packed bytes straight from the weights section and no f32 copy of the weights
+/// ever exists; the price is unpacking again wherever the reader reuses an element.
+bool isDequantize(DispatchOp dispatch) {
+  bool hasDequantize = false;
+  for (Operation &op : dispatch.getBody().front().without_terminator()) {
+    if (!isa<DequantizeOp>(op))
+      return false;
+    hasDequantize = true;
+  }
+  return hasDequantize;
+}
+
 /// Every read of `producer`'s results inside `consumer` is the initial value of a
 /// generic's output: read once per output point, so inlining costs nothing extra.
 bool feedsOnlyInits(DispatchOp producer, DispatchOp consumer) {
@@ -106,8 +119,11 @@ struct FuseElementwisePass : kiln::impl::FuseElementwiseBase<FuseElementwisePass
         bool elementwiseConsumer = isElementwise(consumer);
         for (Value input : consumer.getInputs()) {
           auto producer = input.getDefiningOp<DispatchOp>();
-          if (producer && isElementwise(producer) && feedsOnly(producer, consumer) &&
-              (elementwiseConsumer || feedsOnlyInits(producer, consumer))) {
+          if (!producer || !feedsOnly(producer, consumer))
+            continue;
+          if (isDequantize(producer) ||
+              (isElementwise(producer) &&
+               (elementwiseConsumer || feedsOnlyInits(producer, consumer)))) {
             fuse(rewriter, producer, consumer);
             changed = true;
             return WalkResult::interrupt();

@@ -131,3 +131,38 @@ func.func @fill_fuses_into_reduction_init(%a: tensor<4x8xf32>, %b: tensor<8x16xf
   }
   return %mm : tensor<4x16xf32>
 }
+
+// -----
+
+#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+
+// Unpacking a weight moves into the matmul that reads it: the kernel reads the packed
+// bytes, and no f32 copy of the weight is stored.
+// CHECK-LABEL: func.func @dequantize_fuses_into_its_reader
+// CHECK-SAME: (%[[A:.*]]: tensor<4x32xf32>, %[[Z:.*]]: tensor<4x8xf32>)
+func.func @dequantize_fuses_into_its_reader(%a: tensor<4x32xf32>, %z: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  // CHECK: %[[W:.*]] = kiln.weight
+  // CHECK: kiln.dispatch ins(%[[W]], %[[A]], %[[Z]] : tensor<8x32x!kiln.quant<q4_0>>, tensor<4x32xf32>, tensor<4x8xf32>)
+  // CHECK: kiln.dequantize
+  // CHECK: linalg.generic
+  // CHECK-NOT: kiln.dispatch
+  %w = kiln.weight "w" from "m.gguf"[0] : tensor<8x32x!kiln.quant<q4_0>>
+  %wf = kiln.dispatch ins(%w : tensor<8x32x!kiln.quant<q4_0>>) -> tensor<8x32xf32> {
+  ^bb0(%p: tensor<8x32x!kiln.quant<q4_0>>):
+    %d = kiln.dequantize %p : tensor<8x32x!kiln.quant<q4_0>>
+    kiln.yield %d : tensor<8x32xf32>
+  }
+  %mm = kiln.dispatch ins(%a, %wf, %z : tensor<4x32xf32>, tensor<8x32xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%x: tensor<4x32xf32>, %y: tensor<8x32xf32>, %acc: tensor<4x8xf32>):
+    %g = linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %y : tensor<4x32xf32>, tensor<8x32xf32>) outs(%acc : tensor<4x8xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %p = arith.mulf %in, %in2 : f32
+      %s = arith.addf %out, %p : f32
+      linalg.yield %s : f32
+    } -> tensor<4x8xf32>
+    kiln.yield %g : tensor<4x8xf32>
+  }
+  return %mm : tensor<4x8xf32>
+}

@@ -24,6 +24,7 @@ class Case:
         self.weights = bytearray()
         self.weights_path = os.path.join(work, name + ".weights")
         self.inputs, self.expected = {}, {}
+        self.rtol, self.atol = RTOL, ATOL
 
     def weight(self, data: bytes) -> int:
         offset = len(self.weights)
@@ -95,6 +96,34 @@ def grouped_case(work, scheme, rows, cols, group, zero_points):
   %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
   %y = kiln.dequantize %w scales(%s : {st}){zp_use} : {t}
   return %y : {mlir_type([rows, cols])}
+}}'''
+    return c
+
+
+def matmul_case(work, scheme, qtype):
+    """A packed weight read by a matmul: the dequantization runs inside the matmul kernel."""
+    c = Case("matmul_" + scheme, work)
+    packed = random_blocks(qtype, 64, 512)
+    offset = c.weight(packed.tobytes())
+    x = rng.standard_normal((3, 512)).astype(np.float32)
+    c.inputs["x"] = x
+    w = quants.dequantize(packed, qtype).astype(np.float64)
+    c.expected["y"] = (x.astype(np.float64) @ w.T).astype(np.float32)
+    # A 512-term f32 sum errs by up to ~512 ulps of the sum of the terms' magnitudes
+    # (random K-quant blocks give weights up to ~90), so the bound scales with it.
+    c.atol = float(64 * np.finfo(np.float32).eps * (np.abs(x) @ np.abs(w).T).max())
+    t = mlir_type([64, 512], f"!kiln.quant<{scheme}>")
+    c.ir = f'''#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+func.func @main(%x: tensor<3x512xf32> {{kiln.name = "x"}}) -> (tensor<3x64xf32> {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
+  %wf = kiln.dequantize %w : {t}
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<3x64xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<3x64xf32>) -> tensor<3x64xf32>
+  %y = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %wf : tensor<3x512xf32>, tensor<64x512xf32>) outs(%acc : tensor<3x64xf32>) -> tensor<3x64xf32>
+  return %y : tensor<3x64xf32>
 }}'''
     return c
 
@@ -193,7 +222,8 @@ def attention_case(work, with_mask):
 
 
 # Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
-# keys, a block scale times a small integer), so f32 results agree to ~1e-6 relative.
+# keys, a block scale times a small integer) compared with float64 references, so f32
+# rounding stays near 1e-6 relative. Cases with long sums set their own bound.
 RTOL, ATOL = 1e-5, 1e-5
 
 
@@ -209,8 +239,8 @@ def run(case, bin_dir):
     if compiled.returncode != 0:
         print(f"FAIL {case.name}: kiln-compile failed:\n{compiled.stderr}")
         return False
-    args = [os.path.join(bin_dir, "kiln-run"), artifact, "--quiet", "--rtol", str(RTOL),
-            "--atol", str(ATOL)]
+    args = [os.path.join(bin_dir, "kiln-run"), artifact, "--quiet", "--rtol", str(case.rtol),
+            "--atol", str(case.atol)]
     for key, data in case.inputs.items():
         path = os.path.join(case.work, f"{case.name}.{key}.npy")
         np.save(path, data)
@@ -221,7 +251,7 @@ def run(case, bin_dir):
         args += ["--compare", f"{key}={path}"]
     ran = subprocess.run(args, capture_output=True, text=True)
     if ran.returncode != 0:
-        print(f"FAIL {case.name} (rtol {RTOL}, atol {ATOL}):\n{ran.stdout}{ran.stderr}")
+        print(f"FAIL {case.name} (rtol {case.rtol}, atol {case.atol:.3g}):\n{ran.stdout}{ran.stderr}")
         return False
     print(f"PASS {case.name}")
     return True
@@ -235,6 +265,7 @@ def main():
     cases += [grouped_case(work, "int8", 3, 128, 32, False), grouped_case(work, "int8", 3, 128, 32, True),
               grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
     cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q6_k", GT.Q6_K)]
+    cases += [matmul_case(work, "q4_0", GT.Q4_0), matmul_case(work, "q4_k", GT.Q4_K)]
     cases += [rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8), attention_case(work, False), attention_case(work, True)]
     results = [run(case, bin_dir) for case in cases]
