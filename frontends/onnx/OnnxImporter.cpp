@@ -455,6 +455,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   addTensorLowerings(table);
   addNeuralNetLowerings(table);
   addReductionLowerings(table);
+  addResizeLowerings(table);
   bool missing = false;
   for (auto [index, node] : llvm::enumerate(graph.node())) {
     bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";

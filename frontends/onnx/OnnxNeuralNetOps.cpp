@@ -1,5 +1,5 @@
-// ONNX neural-network ops: MatMul, Gemm, Einsum, Conv, pooling and normalizations, as
-// linalg.generic contractions and reductions.
+// ONNX neural-network ops: MatMul, Gemm, Einsum, Conv, ConvTranspose, pooling and
+// normalizations, as linalg.generic contractions and reductions.
 #include "frontends/onnx/OnnxLinalgBuilders.h"
 #include "frontends/onnx/OnnxNodeImporter.h"
 
@@ -325,6 +325,18 @@ FailureOr<Window> resolveWindow(NodeImporter &n, llvm::ArrayRef<int64_t> spatial
   return w;
 }
 
+/// Adds a [M] bias to an N x M x spatial tensor.
+Value addChannelBias(OpBuilder &b, Location loc, Value x, Value bias) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> biasShape(type.getRank() - 1, 1);
+  biasShape[0] = type.getDimSize(1);
+  bias = buildReshape(b, loc, bias, biasShape);
+  return buildElementwise(b, loc, type.getShape(), type.getElementType(), {x, bias},
+                          [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                            return arith::AddFOp::create(nb, nloc, args[0], args[1]);
+                          });
+}
+
 LogicalResult lowerConv(NodeImporter &n) {
   llvm::ArrayRef<int64_t> x = n.inputShape(0), wShape = n.inputShape(1);
   if (x.size() < 3 || wShape.size() != x.size())
@@ -382,13 +394,163 @@ LogicalResult lowerConv(NodeImporter &n) {
   Value bias = n.input(2);
   if (!bias)
     return failure();
-  SmallVector<int64_t> biasShape(spatialRank + 1, 1);
-  biasShape[0] = filters;
-  bias = buildReshape(b, loc, bias, biasShape);
-  return n.setOutput(0, buildElementwise(b, loc, outShape, type, {conv, bias},
-                                         [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
-                                           return arith::AddFOp::create(nb, nloc, args[0], args[1]);
-                                         }));
+  return n.setOutput(0, addChannelBias(b, loc, conv, bias));
+}
+
+/// ConvTranspose, the scatter of each input element times the kernel into the output,
+/// written as a gather: output position o (after the begin padding, p = o + pad) sums
+/// the taps k whose input position (p - k * dilation) / stride is integral and inside
+/// the input. The input is zero-padded so that every tap reads in bounds, and the body
+/// drops the taps whose position is not a multiple of the stride.
+LogicalResult lowerConvTranspose(NodeImporter &n) {
+  llvm::ArrayRef<int64_t> x = n.inputShape(0), wShape = n.inputShape(1);
+  if (x.size() < 3 || wShape.size() != x.size())
+    return n.error() << "expects N x C x spatial input and matching weights";
+  if (!isFloat(n.inputElementType(0)))
+    return n.unsupported("input type " + onnxTypeName(n.inputOnnxType(0)));
+  int64_t group = n.intAttr("group", 1);
+  int64_t channels = x[1], perGroupOut = wShape[1];
+  if (group <= 0 || wShape[0] != channels || channels % group != 0)
+    return n.error() << "channel counts do not match group " << group;
+  int64_t perGroupIn = channels / group, filters = perGroupOut * group;
+  size_t rank = x.size() - 2;
+  auto spatialAttr = [&](llvm::StringRef name, int64_t fallback)
+      -> FailureOr<SmallVector<int64_t>> {
+    std::vector<int64_t> values = n.intsAttr(name);
+    if (values.empty())
+      return SmallVector<int64_t>(rank, fallback);
+    if (values.size() != rank)
+      return n.error() << name << " do not match the spatial rank", failure();
+    return SmallVector<int64_t>(values.begin(), values.end());
+  };
+  FailureOr<SmallVector<int64_t>> strides = spatialAttr("strides", 1),
+                                  dilations = spatialAttr("dilations", 1),
+                                  outputPadding = spatialAttr("output_padding", 0);
+  if (failed(strides) || failed(dilations) || failed(outputPadding))
+    return failure();
+  std::vector<int64_t> kernelAttr = n.intsAttr("kernel_shape");
+  if (!kernelAttr.empty() && llvm::ArrayRef<int64_t>(kernelAttr) != wShape.drop_front(2))
+    return n.error() << "kernel_shape does not match the weights";
+  std::string autoPad = n.stringAttr("auto_pad", "NOTSET");
+  if (autoPad != "NOTSET" && autoPad != "VALID" && autoPad != "SAME_UPPER" &&
+      autoPad != "SAME_LOWER")
+    return n.unsupported("auto_pad '" + autoPad + "'");
+  std::vector<int64_t> pads = n.intsAttr("pads"), outputShape = n.intsAttr("output_shape");
+  if (outputShape.size() == rank + 2)
+    outputShape.erase(outputShape.begin(), outputShape.begin() + 2);
+  if (!outputShape.empty() && outputShape.size() != rank)
+    return n.error() << "output_shape does not match the spatial rank";
+  if (autoPad == "NOTSET" && outputShape.empty() && !pads.empty() && pads.size() != 2 * rank)
+    return n.error() << "pads do not match the spatial rank";
+  // Per spatial dim: the begin padding and the output size.
+  SmallVector<int64_t> padBegin(rank, 0), output(rank, 0), extents(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t s = (*strides)[i], in = x[2 + i];
+    extents[i] = (wShape[2 + i] - 1) * (*dilations)[i] + 1;
+    int64_t full = s * (in - 1) + (*outputPadding)[i] + extents[i];
+    bool same = autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER";
+    if (!outputShape.empty() || same) {
+      // The total padding trims the full output to the requested size; when the
+      // request is larger, the output grows at the end.
+      output[i] = outputShape.empty() ? in * s : outputShape[i];
+      int64_t total = std::max<int64_t>(full - output[i], 0);
+      padBegin[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else {
+      int64_t begin = pads.empty() || autoPad == "VALID" ? 0 : pads[i];
+      int64_t end = pads.empty() || autoPad == "VALID" ? 0 : pads[i + rank];
+      padBegin[i] = begin;
+      output[i] = full - begin - end;
+    }
+    if (output[i] <= 0 || (*strides)[i] <= 0 || (*dilations)[i] <= 0)
+      return n.error() << "computes an empty output along spatial dim " << i;
+  }
+  Value input = n.input(0), weight = n.input(1);
+  if (!input || !weight)
+    return failure();
+  OpBuilder &b = n.builder();
+  Location loc = n.loc();
+  MLIRContext *context = b.getContext();
+  Type type = n.inputElementType(0);
+  // Input position of tap k at output o: (o + padBegin - k * d) / s. Pad the input so
+  // that the floor of every such position, shifted by the low padding, is in bounds.
+  SmallVector<int64_t> low = {0, 0}, high = {0, 0};
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t s = (*strides)[i];
+    int64_t lowest = llvm::divideFloorSigned(padBegin[i] - (extents[i] - 1), s);
+    int64_t highest = llvm::divideFloorSigned(output[i] - 1 + padBegin[i], s);
+    low.push_back(std::max<int64_t>(-lowest, 0));
+    high.push_back(std::max<int64_t>(highest - (x[2 + i] - 1), 0));
+  }
+  input = buildPad(b, loc, input, low, high, scalarConstant(b, loc, type, 0));
+  // Loops: n, m, o_1..o_s (parallel), c, k_1..k_s (reduction).
+  int64_t numLoops = 3 + 2 * rank;
+  auto dim = [&](int64_t i) { return getAffineDimExpr(i, context); };
+  int64_t cLoop = 2 + rank;
+  // Output channel m belongs to group m / (M / group) and reads its input channels.
+  AffineExpr channel = dim(cLoop), filter = dim(1);
+  if (group > 1) {
+    channel = dim(1).floorDiv(perGroupOut) * perGroupIn + dim(cLoop);
+    filter = dim(1) % perGroupOut;
+  }
+  SmallVector<AffineExpr> inExprs = {dim(0), channel}, wExprs = {channel, filter},
+                          outExprs = {dim(0), dim(1)};
+  SmallVector<int64_t> outShape = {x[0], filters};
+  for (size_t i = 0; i < rank; ++i) {
+    AffineExpr o = dim(2 + i), k = dim(cLoop + 1 + i);
+    // Shifted by low * s so that the dividend is never negative.
+    AffineExpr position = o + (padBegin[i] + low[2 + i] * (*strides)[i]) - k * (*dilations)[i];
+    inExprs.push_back(position.floorDiv((*strides)[i]));
+    wExprs.push_back(k);
+    outExprs.push_back(o);
+    outShape.push_back(output[i]);
+  }
+  SmallVector<utils::IteratorType> iterators(2 + rank, utils::IteratorType::parallel);
+  iterators.append(1 + rank, utils::IteratorType::reduction);
+  SmallVector<Value> operands = {input, weight};
+  SmallVector<AffineMap> maps = {AffineMap::get(numLoops, 0, inExprs, context),
+                                 AffineMap::get(numLoops, 0, wExprs, context)};
+  if (group > 1) {
+    // With groups no operand names the channel loop alone; its extent comes from a
+    // [C / group] operand the body ignores (as the pools' window).
+    operands.push_back(filledTensor(b, loc, {perGroupIn}, scalarConstant(b, loc, type, 0)));
+    maps.push_back(AffineMap::get(numLoops, 0, dim(cLoop), context));
+  }
+  maps.push_back(AffineMap::get(numLoops, 0, outExprs, context));
+  Value init = filledTensor(b, loc, outShape, scalarConstant(b, loc, type, 0));
+  Value result = buildGeneric(
+      b, loc, init, operands, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+        Value sum = multiplyAdd(nb, nloc, args[0], args[1], args.back());
+        // Only taps landing on a multiple of the stride read an input element.
+        Value aligned;
+        Type i64 = nb.getI64Type();
+        for (size_t i = 0; i < rank; ++i) {
+          int64_t s = (*strides)[i];
+          if (s == 1)
+            continue;
+          auto index = [&](int64_t loop) {
+            return arith::IndexCastOp::create(nb, nloc, i64, linalg::IndexOp::create(nb, nloc, loop));
+          };
+          Value offset = scalarConstant(nb, nloc, i64, padBegin[i] + low[2 + i] * s);
+          Value taps = arith::MulIOp::create(nb, nloc, index(cLoop + 1 + i),
+                                             scalarConstant(nb, nloc, i64, (*dilations)[i]));
+          Value position = arith::SubIOp::create(
+              nb, nloc, arith::AddIOp::create(nb, nloc, index(2 + i), offset), taps);
+          Value rem = arith::RemSIOp::create(nb, nloc, position, scalarConstant(nb, nloc, i64, s));
+          Value isAligned = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::eq, rem,
+                                                  scalarConstant(nb, nloc, i64, 0));
+          aligned = aligned ? arith::AndIOp::create(nb, nloc, aligned, isAligned).getResult()
+                            : isAligned;
+        }
+        return aligned ? arith::SelectOp::create(nb, nloc, aligned, sum, args.back()).getResult()
+                       : sum;
+      });
+  if (!n.hasInput(2))
+    return n.setOutput(0, result);
+  Value bias = n.input(2);
+  if (!bias)
+    return failure();
+  return n.setOutput(0, addChannelBias(b, loc, result, bias));
 }
 
 /// Max or average pooling over windows of the spatial dims.
@@ -770,6 +932,7 @@ void kiln::onnx_import::addNeuralNetLowerings(OpLoweringTable &table) {
   table["Gemm"] = lowerGemm;
   table["Einsum"] = lowerEinsum;
   table["Conv"] = lowerConv;
+  table["ConvTranspose"] = lowerConvTranspose;
   table["MaxPool"] = [](NodeImporter &n) { return lowerPool(n, true); };
   table["AveragePool"] = [](NodeImporter &n) { return lowerPool(n, false); };
   table["GlobalAveragePool"] = [](NodeImporter &n) { return lowerGlobalPool(n, false); };

@@ -133,6 +133,7 @@ void addElementwiseLowerings(OpLoweringTable &table);
 void addTensorLowerings(OpLoweringTable &table);
 void addNeuralNetLowerings(OpLoweringTable &table);
 void addReductionLowerings(OpLoweringTable &table);
+void addResizeLowerings(OpLoweringTable &table);
 
 /// One dimension of a Slice: the output reads input[start + i * step] for i < size.
 struct SliceDim {

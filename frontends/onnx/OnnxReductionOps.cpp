@@ -1,5 +1,6 @@
 // ONNX reductions and the ops built from them: Reduce*, ArgMax/ArgMin, Softmax,
-// LogSoftmax, Hardmax and CumSum. Every reduction is a linalg.generic with reduction
+// LogSoftmax, Hardmax, CumSum and the losses NegativeLogLikelihoodLoss and
+// SoftmaxCrossEntropyLoss. Every reduction is a linalg.generic with reduction
 // iterators over a linalg.fill-ed accumulator.
 #include "frontends/onnx/OnnxLinalgBuilders.h"
 #include "frontends/onnx/OnnxNodeImporter.h"
@@ -231,21 +232,14 @@ FailureOr<SmallVector<int64_t>> softmaxAxes(NodeImporter &n) {
   return axes;
 }
 
-LogicalResult lowerSoftmax(NodeImporter &n, bool logarithmic) {
-  if (!isFloat(n.inputElementType(0)))
-    return n.unsupported("input type " + onnxTypeName(n.inputOnnxType(0)));
-  FailureOr<SmallVector<int64_t>> axes = softmaxAxes(n);
-  if (failed(axes))
-    return failure();
-  Value x = n.input(0);
-  if (!x)
-    return failure();
-  OpBuilder &b = n.builder();
-  Location loc = n.loc();
-  Type type = n.inputElementType(0);
-  llvm::ArrayRef<int64_t> shape = n.inputShape(0);
-  // max, then exp(x - max) and its sum, then divide (or subtract the log).
-  Value max = buildReduction(b, loc, x, *axes, true, lowestValue(b, loc, type, false),
+/// Softmax (or log-softmax) of `x` over `axes`: the max is subtracted first, then
+/// exp(x - max) is divided by its sum (or log of the sum subtracted).
+Value buildSoftmax(OpBuilder &b, Location loc, Value x, llvm::ArrayRef<int64_t> axes,
+                   bool logarithmic) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  Type type = xType.getElementType();
+  llvm::ArrayRef<int64_t> shape = xType.getShape();
+  Value max = buildReduction(b, loc, x, axes, true, lowestValue(b, loc, type, false),
                              [](OpBuilder &nb, Location nloc, Value e, Value acc) -> Value {
                                return arith::MaximumFOp::create(nb, nloc, e, acc);
                              });
@@ -257,20 +251,32 @@ LogicalResult lowerSoftmax(NodeImporter &n, bool logarithmic) {
                                 [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
                                   return math::ExpOp::create(nb, nloc, args[0]);
                                 });
-  Value sum = buildReduction(b, loc, exps, *axes, true, scalarConstant(b, loc, type, 0),
+  Value sum = buildReduction(b, loc, exps, axes, true, scalarConstant(b, loc, type, 0),
                              [](OpBuilder &nb, Location nloc, Value e, Value acc) -> Value {
                                return arith::AddFOp::create(nb, nloc, e, acc);
                              });
   if (logarithmic)
-    return n.setOutput(0, buildElementwise(b, loc, shape, type, {shifted, sum},
-                                           [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
-                                             return arith::SubFOp::create(
-                                                 nb, nloc, args[0], math::LogOp::create(nb, nloc, args[1]));
-                                           }));
-  return n.setOutput(0, buildElementwise(b, loc, shape, type, {exps, sum},
-                                         [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
-                                           return arith::DivFOp::create(nb, nloc, args[0], args[1]);
-                                         }));
+    return buildElementwise(b, loc, shape, type, {shifted, sum},
+                            [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                              return arith::SubFOp::create(
+                                  nb, nloc, args[0], math::LogOp::create(nb, nloc, args[1]));
+                            });
+  return buildElementwise(b, loc, shape, type, {exps, sum},
+                          [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                            return arith::DivFOp::create(nb, nloc, args[0], args[1]);
+                          });
+}
+
+LogicalResult lowerSoftmax(NodeImporter &n, bool logarithmic) {
+  if (!isFloat(n.inputElementType(0)))
+    return n.unsupported("input type " + onnxTypeName(n.inputOnnxType(0)));
+  FailureOr<SmallVector<int64_t>> axes = softmaxAxes(n);
+  if (failed(axes))
+    return failure();
+  Value x = n.input(0);
+  if (!x)
+    return failure();
+  return n.setOutput(0, buildSoftmax(n.builder(), n.loc(), x, *axes, logarithmic));
 }
 
 LogicalResult lowerHardmax(NodeImporter &n) {
@@ -337,6 +343,158 @@ LogicalResult lowerCumSum(NodeImporter &n) {
                       }));
 }
 
+/// Which classes a loss picks: the [N, C, d1..dk] scores, the [N, d1..dk] targets and
+/// the optional [C] class weights of NegativeLogLikelihoodLoss and
+/// SoftmaxCrossEntropyLoss.
+struct LossOperands {
+  Value scores, target, weight;
+};
+
+/// Checks the operand shapes of a loss node (scores, target and optional weight are
+/// inputs 0, 1 and 2) and materializes them.
+FailureOr<LossOperands> lossOperands(NodeImporter &n) {
+  llvm::ArrayRef<int64_t> scores = n.inputShape(0), target = n.inputShape(1);
+  if (scores.size() < 2)
+    return n.error() << "expects N x C x d1..dk scores", failure();
+  if (!isFloat(n.inputElementType(0)))
+    return (void)n.unsupported("input type " + onnxTypeName(n.inputOnnxType(0))), failure();
+  SmallVector<int64_t> expected = {scores[0]};
+  expected.append(scores.begin() + 2, scores.end());
+  if (target != llvm::ArrayRef<int64_t>(expected))
+    return n.error() << "target shape does not match the scores' N x d1..dk", failure();
+  if (!isa<IntegerType>(n.inputElementType(1)))
+    return (void)n.unsupported("target type " + onnxTypeName(n.inputOnnxType(1))), failure();
+  if (n.hasInput(2) && n.inputShape(2) != llvm::ArrayRef<int64_t>(scores[1]))
+    return n.error() << "weight must have one element per class", failure();
+  LossOperands operands{n.input(0), n.input(1), n.hasInput(2) ? n.input(2) : Value()};
+  if (!operands.scores || !operands.target || (n.hasInput(2) && !operands.weight))
+    return failure();
+  return operands;
+}
+
+/// For every [n, d1..dk] position, the class its target names, picked from
+/// `perClass(class scalars...)` by a one-hot select while reducing over the classes
+/// (an index an indexing map cannot express). Positions whose target is
+/// `ignoreIndex` pick 0. `classInputs` are read at [n, c, d1..dk] ([C] tensors at [c]).
+Value pickTargetClass(OpBuilder &b, Location loc, Value target, ValueRange classInputs,
+                      std::optional<int64_t> ignoreIndex, Type resultType,
+                      llvm::function_ref<Value(OpBuilder &, Location, ValueRange)> perClass) {
+  MLIRContext *context = b.getContext();
+  llvm::ArrayRef<int64_t> positions = cast<RankedTensorType>(target.getType()).getShape();
+  int64_t rank = positions.size(); // loops: n, d1..dk, then c (reduction)
+  AffineExpr c = getAffineDimExpr(rank, context);
+  AffineMap positionMap =
+      AffineMap::getMultiDimIdentityMap(rank + 1, context).getMajorSubMap(rank);
+  SmallVector<AffineMap> maps = {positionMap};
+  for (Value input : classInputs) {
+    if (cast<RankedTensorType>(input.getType()).getRank() == 1) {
+      maps.push_back(AffineMap::get(rank + 1, 0, c, context));
+      continue;
+    }
+    SmallVector<AffineExpr> exprs = {getAffineDimExpr(0, context), c};
+    for (int64_t i = 1; i < rank; ++i)
+      exprs.push_back(getAffineDimExpr(i, context));
+    maps.push_back(AffineMap::get(rank + 1, 0, exprs, context));
+  }
+  maps.push_back(positionMap);
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  SmallVector<Value> inputs = {target};
+  llvm::append_range(inputs, classInputs);
+  Value init = filledTensor(b, loc, positions, scalarConstant(b, loc, resultType, 0));
+  return buildGeneric(
+      b, loc, init, inputs, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+        Type i64 = nb.getI64Type();
+        Value t = convertScalar(nb, nloc, args[0], i64, false, false);
+        Value cls = arith::IndexCastOp::create(nb, nloc, i64, linalg::IndexOp::create(nb, nloc, rank));
+        Value hit = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::eq, t, cls);
+        if (ignoreIndex) {
+          Value kept = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::ne, t,
+                                             scalarConstant(nb, nloc, i64, *ignoreIndex));
+          hit = arith::AndIOp::create(nb, nloc, hit, kept);
+        }
+        Value value = perClass(nb, nloc, args.drop_front().drop_back());
+        return arith::SelectOp::create(nb, nloc, hit, value, args.back());
+      });
+}
+
+/// The negative log-likelihood of `logProbs` ([N, C, d1..dk]) at the target classes,
+/// weighted per class, then reduced ("none", "sum" or "mean": the sum divided by the
+/// total weight of the positions not ignored).
+FailureOr<Value> buildNllLoss(NodeImporter &n, Value logProbs, const LossOperands &operands) {
+  std::string reduction = n.stringAttr("reduction", "mean");
+  if (reduction != "none" && reduction != "sum" && reduction != "mean")
+    return (void)n.unsupported("reduction '" + reduction + "'"), failure();
+  std::optional<int64_t> ignoreIndex;
+  if (n.hasAttr("ignore_index"))
+    ignoreIndex = n.intAttr("ignore_index", 0);
+  OpBuilder &b = n.builder();
+  Location loc = n.loc();
+  auto type = cast<RankedTensorType>(logProbs.getType());
+  Type element = type.getElementType();
+  int64_t numClasses = type.getDimSize(1);
+  SmallVector<Value> classInputs = {logProbs};
+  if (operands.weight)
+    classInputs.push_back(operands.weight);
+  Value loss = pickTargetClass(b, loc, operands.target, classInputs, ignoreIndex,
+                               element, [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                                 Value negated = arith::NegFOp::create(nb, nloc, args[0]);
+                                 if (args.size() == 1)
+                                   return negated;
+                                 return arith::MulFOp::create(nb, nloc, negated, args[1]);
+                               });
+  if (reduction == "none")
+    return loss;
+  SmallVector<int64_t> all;
+  for (int64_t i = 0, e = cast<RankedTensorType>(loss.getType()).getRank(); i < e; ++i)
+    all.push_back(i);
+  auto sumAll = [&](Value v) {
+    return buildReduction(b, loc, v, all, false, scalarConstant(b, loc, element, 0),
+                          [](OpBuilder &nb, Location nloc, Value e, Value acc) -> Value {
+                            return arith::AddFOp::create(nb, nloc, e, acc);
+                          });
+  };
+  Value total = sumAll(loss);
+  if (reduction == "sum")
+    return total;
+  // The weight of each position's target class (1 without weights), 0 when ignored.
+  Value classWeights = operands.weight ? operands.weight
+                                       : filledTensor(b, loc, {numClasses},
+                                                      scalarConstant(b, loc, element, 1));
+  Value weights = pickTargetClass(b, loc, operands.target, classWeights, ignoreIndex, element,
+                                  [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+  return buildElementwise(b, loc, {}, element, {total, sumAll(weights)},
+                          [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                            return arith::DivFOp::create(nb, nloc, args[0], args[1]);
+                          });
+}
+
+LogicalResult lowerNegativeLogLikelihoodLoss(NodeImporter &n) {
+  FailureOr<LossOperands> operands = lossOperands(n);
+  if (failed(operands))
+    return failure();
+  FailureOr<Value> loss = buildNllLoss(n, operands->scores, *operands);
+  if (failed(loss))
+    return failure();
+  return n.setOutput(0, *loss);
+}
+
+/// SoftmaxCrossEntropyLoss: the NLL loss of log-softmax over the classes; the optional
+/// second output is that log-softmax.
+LogicalResult lowerSoftmaxCrossEntropyLoss(NodeImporter &n) {
+  FailureOr<LossOperands> operands = lossOperands(n);
+  if (failed(operands))
+    return failure();
+  Value logProbs = buildSoftmax(n.builder(), n.loc(), operands->scores, {1}, true);
+  FailureOr<Value> loss = buildNllLoss(n, logProbs, *operands);
+  if (failed(loss) || failed(n.setOutput(0, *loss)))
+    return failure();
+  if (n.hasOutput(1))
+    return n.setOutput(1, logProbs);
+  return success();
+}
+
 } // namespace
 
 void kiln::onnx_import::addReductionLowerings(OpLoweringTable &table) {
@@ -360,4 +518,6 @@ void kiln::onnx_import::addReductionLowerings(OpLoweringTable &table) {
   table["LogSoftmax"] = [](NodeImporter &n) { return lowerSoftmax(n, true); };
   table["Hardmax"] = lowerHardmax;
   table["CumSum"] = lowerCumSum;
+  table["NegativeLogLikelihoodLoss"] = lowerNegativeLogLikelihoodLoss;
+  table["SoftmaxCrossEntropyLoss"] = lowerSoftmaxCrossEntropyLoss;
 }
