@@ -1,6 +1,7 @@
 // Dispatches a model file to its frontend by extension.
 #include "frontends/ModelImport.h"
 
+#include "frontends/gguf/GgufImporter.h"
 #include "frontends/onnx/OnnxImporter.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -11,7 +12,7 @@
 
 using namespace mlir;
 
-llvm::StringRef kiln::supportedModelExtensions() { return ".mlir, .onnx"; }
+llvm::StringRef kiln::supportedModelExtensions() { return ".mlir, .onnx, .gguf"; }
 
 OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &context,
                                             llvm::SourceMgr &sourceMgr,
@@ -30,6 +31,8 @@ OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &c
   }
   if (extension == ".onnx")
     return importOnnx(path, context);
+  if (extension == ".gguf")
+    return importGguf(path, context, options.sequenceLength);
   emitError(fileLoc) << "unsupported input format '" << extension
                      << "'; kiln reads: " << supportedModelExtensions();
   return nullptr;

@@ -13,7 +13,7 @@ class SourceMgr;
 
 namespace kiln {
 
-/// The extensions importModelFile understands, for help texts: ".mlir, .onnx".
+/// The extensions importModelFile understands, for help texts: ".mlir, .onnx, .gguf".
 llvm::StringRef supportedModelExtensions();
 
 /// Choices a model file cannot make itself.

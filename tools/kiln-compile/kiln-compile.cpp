@@ -65,7 +65,8 @@ int main(int argc, char **argv) {
       argc, argv,
       "kiln-compile: compiles a model ahead of time\n\n"
       "  kiln-compile model.onnx -o model.kiln          compile for this CPU\n"
-      "  kiln-compile model.onnx --emit=mlir            print kiln IR after the pipeline\n\n"
+      "  kiln-compile model.onnx --emit=mlir            print kiln IR after the pipeline\n"
+      "  kiln-compile llama.gguf --seq-len 64           a language model's forward pass\n\n"
       "The input format follows the file's extension.\n");
 
   std::string error;

@@ -1,0 +1,114 @@
+"""Writes a tiny llama GGUF v3 file (zero weights) for the importer's lit tests, with
+only the standard library, so the tests need no gguf package.
+
+usage: make_llama_gguf.py OUT [--arch NAME] [--drop-key KEY] [--set-key KEY=INT]
+                              [--type TENSOR=TYPE] [--shape TENSOR=D0,D1] [--tied]
+                              [--string-key KEY=TEXT] [--extra TENSOR]
+                              [--drop-tensor TENSOR] [--no-tensors] [--truncate BYTES]
+
+The model: vocab 40, embedding 32, 1 block, 4 query heads sharing 2 key/value heads of
+size 8, feed-forward 48, context 16. Shapes are row-major ([out, in]); they are written
+innermost first, as GGUF stores them.
+"""
+import argparse
+import struct
+
+# ggml type id: (name, elements per block, bytes per block), from ggml-common.h.
+GGML_TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q5_0": (6, 32, 22),
+              "Q8_0": (8, 32, 34), "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210),
+              "BF16": (30, 1, 2)}
+U32, I32, F32, STRING = 4, 5, 6, 8
+ALIGNMENT = 32
+
+
+def string(text):
+    data = text.encode()
+    return struct.pack("<Q", len(data)) + data
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--arch", default="llama")
+    parser.add_argument("--drop-key", action="append", default=[])
+    parser.add_argument("--set-key", action="append", default=[])
+    parser.add_argument("--string-key", action="append", default=[])
+    parser.add_argument("--type", action="append", default=[])
+    parser.add_argument("--shape", action="append", default=[])
+    parser.add_argument("--tied", action="store_true")
+    parser.add_argument("--extra", action="append", default=[])
+    parser.add_argument("--drop-tensor", action="append", default=[])
+    parser.add_argument("--no-tensors", action="store_true")
+    parser.add_argument("--truncate", type=int)
+    args = parser.parse_args()
+
+    keys = {
+        "general.architecture": (STRING, args.arch),
+        "llama.context_length": (U32, 16),
+        "llama.embedding_length": (U32, 32),
+        "llama.block_count": (U32, 1),
+        "llama.feed_forward_length": (U32, 48),
+        "llama.attention.head_count": (U32, 4),
+        "llama.attention.head_count_kv": (U32, 2),
+        "llama.rope.freq_base": (F32, 500000.0),
+        "llama.attention.layer_norm_rms_epsilon": (F32, 1e-5),
+    }
+    for key in args.drop_key:
+        del keys[key]
+    for item in args.set_key:
+        key, value = item.split("=")
+        keys[key] = (F32, float(value)) if "." in value else (I32, int(value))
+    for item in args.string_key:
+        key, value = item.split("=")
+        keys[key] = (STRING, value)
+
+    tensors = {"token_embd.weight": [40, 32]}
+    for name, shape in (("attn_norm", [32]), ("attn_q", [32, 32]), ("attn_k", [16, 32]),
+                        ("attn_v", [16, 32]), ("attn_output", [32, 32]), ("ffn_norm", [32]),
+                        ("ffn_gate", [48, 32]), ("ffn_up", [48, 32]), ("ffn_down", [32, 48])):
+        tensors[f"blk.0.{name}.weight"] = shape
+    tensors["output_norm.weight"] = [32]
+    if not args.tied:
+        tensors["output.weight"] = [40, 32]
+    for name in args.extra:
+        tensors[name] = [32]
+    for name in args.drop_tensor:
+        del tensors[name]
+    if args.no_tensors:
+        tensors = {}
+    for item in args.shape:
+        name, dims = item.split("=")
+        tensors[name] = [int(d) for d in dims.split(",")]
+    types = {name: "F32" for name in tensors}
+    for item in args.type:
+        name, type_name = item.split("=")
+        types[name] = type_name
+
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(keys)))
+    for key, (kind, value) in keys.items():
+        out += string(key) + struct.pack("<I", kind)
+        out += {U32: lambda v: struct.pack("<I", v), I32: lambda v: struct.pack("<i", v),
+                F32: lambda v: struct.pack("<f", v), STRING: string}[kind](value)
+    offset, data = 0, []
+    for name, shape in tensors.items():
+        type_id, block, size = GGML_TYPES[types[name]]
+        count = 1
+        for d in shape:
+            count *= d
+        nbytes = count // block * size
+        out += string(name) + struct.pack("<I", len(shape))
+        out += b"".join(struct.pack("<Q", d) for d in reversed(shape))
+        out += struct.pack("<IQ", type_id, offset)
+        data.append(bytes(nbytes))
+        offset += (nbytes + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+    out += bytes(-len(out) % ALIGNMENT)
+    for chunk in data:
+        out += chunk + bytes(-len(chunk) % ALIGNMENT)
+    if args.truncate is not None:
+        out = out[:args.truncate]
+    with open(args.out, "wb") as f:
+        f.write(out)
+
+
+if __name__ == "__main__":
+    main()

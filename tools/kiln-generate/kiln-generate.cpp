@@ -1,0 +1,314 @@
+// kiln-generate: streams a completion of a prompt from a language model, compiling a
+// GGUF model once into a cached artifact, then reports prompt and generation tokens/s.
+#include "GgufReader.h"
+#include "Sampler.h"
+#include "Tokenizer.h"
+#include "kiln/runtime.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace kiln;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char *kUsage =
+    "usage: kiln-generate MODEL [options]\n"
+    "\n"
+    "Streams a completion of a prompt. MODEL is a GGUF file (compiled once with\n"
+    "kiln-compile into a cache keyed by the model's content, the context length and the\n"
+    "compiler, so later runs start at once) or a .kiln artifact with --vocab.\n"
+    "\n"
+    "  -p, --prompt TEXT     the prompt (default: empty)\n"
+    "  -n N                  tokens to generate (default 32)\n"
+    "  --ctx N               tokens per forward pass = the most prompt + generated tokens\n"
+    "                        (default 64)\n"
+    "  --seed S              sampling seed (default 0); the same seed gives the same tokens\n"
+    "  --temp T              temperature; 0 = greedy (default 0.8)\n"
+    "  --top-k K             (default 40; 0 = off)\n"
+    "  --top-p P             (default 0.95; 1 = off)\n"
+    "  --min-p P             (default 0.05; 0 = off)\n"
+    "  --repeat-penalty R    (default 1.1; 1 = off)\n"
+    "  --threads N           kernel threads (default: one per CPU)\n"
+    "  --vocab FILE.gguf     the tokenizer, when MODEL is a .kiln artifact\n"
+    "  --cache-dir DIR       compiled models (default $XDG_CACHE_HOME/kiln/models or\n"
+    "                        ~/.cache/kiln/models)\n"
+    "  --stats-json FILE     write load/compile time and tokens/s as JSON\n"
+    "\n"
+    "Each token currently re-runs the whole context (no KV cache yet), so generation\n"
+    "time grows with --ctx.\n";
+
+struct Options {
+  std::string model, prompt, vocab, cacheDir, statsJson;
+  int tokens = 32, ctx = 64, threads = 0;
+  llm::SamplerOptions sampling;
+};
+
+[[noreturn]] void die(const std::string &message, int code = 1) {
+  std::fprintf(stderr, "kiln-generate: %s\n", message.c_str());
+  std::exit(code);
+}
+
+void check(kiln_status status, const std::string &what) {
+  if (!status)
+    return;
+  std::string message = what + ": " + kiln_status_message(status);
+  kiln_status_free(status);
+  die(message);
+}
+
+double number(const std::string &option, const char *value) {
+  char *end = nullptr;
+  double n = std::strtod(value, &end);
+  if (!*value || *end)
+    die(option + " expects a number, got '" + value + "'", 2);
+  return n;
+}
+
+Options parse(int argc, char **argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char * {
+      if (i + 1 >= argc)
+        die(arg + " needs a value", 2);
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "-p" || arg == "--prompt") {
+      o.prompt = value();
+    } else if (arg == "-n") {
+      o.tokens = static_cast<int>(number(arg, value()));
+    } else if (arg == "--ctx") {
+      o.ctx = static_cast<int>(number(arg, value()));
+    } else if (arg == "--seed") {
+      o.sampling.seed = static_cast<uint64_t>(number(arg, value()));
+    } else if (arg == "--temp") {
+      o.sampling.temperature = static_cast<float>(number(arg, value()));
+    } else if (arg == "--top-k") {
+      o.sampling.topK = static_cast<int32_t>(number(arg, value()));
+    } else if (arg == "--top-p") {
+      o.sampling.topP = static_cast<float>(number(arg, value()));
+    } else if (arg == "--min-p") {
+      o.sampling.minP = static_cast<float>(number(arg, value()));
+    } else if (arg == "--repeat-penalty") {
+      o.sampling.repetitionPenalty = static_cast<float>(number(arg, value()));
+    } else if (arg == "--threads") {
+      o.threads = static_cast<int>(number(arg, value()));
+    } else if (arg == "--vocab") {
+      o.vocab = value();
+    } else if (arg == "--cache-dir") {
+      o.cacheDir = value();
+    } else if (arg == "--stats-json") {
+      o.statsJson = value();
+    } else if (!arg.empty() && arg[0] == '-') {
+      die("unknown option '" + arg + "' (see --help)", 2);
+    } else if (o.model.empty()) {
+      o.model = arg;
+    } else {
+      die("more than one model given: '" + o.model + "' and '" + arg + "'", 2);
+    }
+  }
+  if (o.model.empty())
+    die("no model given (see --help)", 2);
+  if (o.tokens < 0 || o.ctx < 1)
+    die("-n must be >= 0 and --ctx >= 1", 2);
+  return o;
+}
+
+uint64_t hashFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    die("cannot read " + path);
+  XXH64_state_t *state = XXH64_createState();
+  XXH64_reset(state, 0);
+  std::vector<char> chunk(1 << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    XXH64_update(state, chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  uint64_t hash = XXH64_digest(state);
+  XXH64_freeState(state);
+  return hash;
+}
+
+std::string hex(uint64_t value) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+/// The cached artifact for a GGUF model, compiling it first when it is not there yet.
+std::string compiledModel(const Options &o, double &compileSeconds) {
+  fs::path compiler = fs::read_symlink("/proc/self/exe").parent_path() / "kiln-compile";
+  if (!fs::exists(compiler))
+    die("cannot find kiln-compile next to kiln-generate (" + compiler.string() + ")");
+  fs::path cache = o.cacheDir;
+  if (cache.empty()) {
+    const char *xdg = std::getenv("XDG_CACHE_HOME");
+    const char *home = std::getenv("HOME");
+    cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : "/tmp") / ".cache";
+    cache /= "kiln/models";
+  }
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  fs::path artifact = cache / (hex(hashFile(o.model)) + "-ctx" + std::to_string(o.ctx) + "-" +
+                               hex(hashFile(compiler.string())) + ".kiln");
+  compileSeconds = 0;
+  if (fs::exists(artifact))
+    return artifact.string();
+  std::fprintf(stderr, "kiln-generate: compiling %s (once; cached as %s)\n", o.model.c_str(),
+               artifact.c_str());
+  auto start = Clock::now();
+  std::string partial = artifact.string() + "." + std::to_string(getpid()) + ".partial";
+  std::string ctx = std::to_string(o.ctx);
+  pid_t child = fork();
+  if (child == 0) {
+    execl(compiler.c_str(), "kiln-compile", o.model.c_str(), "--seq-len", ctx.c_str(), "-o",
+          partial.c_str(), static_cast<char *>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0)
+    die("kiln-compile failed on " + o.model);
+  fs::rename(partial, artifact, ec);
+  if (ec)
+    die("cannot move the compiled model into the cache: " + ec.message());
+  compileSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return artifact.string();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o = parse(argc, argv);
+  auto loadStart = Clock::now();
+  bool isArtifact = fs::path(o.model).extension() == ".kiln";
+  std::string vocabPath = isArtifact ? o.vocab : o.model;
+  if (vocabPath.empty())
+    die("a .kiln artifact needs --vocab FILE.gguf for its tokenizer", 2);
+  auto reader = gguf::GgufReader::open(vocabPath);
+  if (!reader)
+    die(reader.error());
+  auto tokenizer = llm::Tokenizer::fromGguf(**reader);
+  if (!tokenizer)
+    die(vocabPath + ": " + tokenizer.error());
+
+  double compileSeconds = 0;
+  std::string artifact = isArtifact ? o.model : compiledModel(o, compileSeconds);
+
+  kiln_runtime_options runtimeOptions;
+  kiln_runtime_options_init(&runtimeOptions);
+  runtimeOptions.num_threads = o.threads;
+  kiln_runtime *runtime = nullptr;
+  check(kiln_runtime_create(&runtimeOptions, &runtime), "creating the runtime");
+  kiln_module *module = nullptr;
+  check(kiln_module_load_file(runtime, artifact.c_str(), &module), artifact);
+  kiln_tensor_info tokensInfo, positionsInfo, logitsInfo;
+  check(kiln_module_input_info(module, 0, 0, &tokensInfo), "input 0");
+  check(kiln_module_input_info(module, 0, 1, &positionsInfo), "input 1");
+  check(kiln_module_output_info(module, 0, 0, &logitsInfo), "output 0");
+  if (tokensInfo.dtype != KILN_DTYPE_I32 || tokensInfo.rank != 1 ||
+      positionsInfo.dtype != KILN_DTYPE_I64 || logitsInfo.dtype != KILN_DTYPE_F32 ||
+      logitsInfo.rank != 2)
+    die(artifact + " is not a language model (expected main(tokens: i32[N], positions: "
+                   "i64[N]) -> logits: f32[N, vocab])");
+  size_t ctx = static_cast<size_t>(tokensInfo.shape[0]);
+  size_t vocab = static_cast<size_t>(logitsInfo.shape[1]);
+  kiln_session *session = nullptr;
+  check(kiln_session_create(module, 0, &session), "creating a session");
+  std::vector<int64_t> positions(ctx);
+  for (size_t i = 0; i < ctx; ++i)
+    positions[i] = static_cast<int64_t>(i);
+  check(kiln_session_set_input(session, 1, positions.data(), positions.size() * 8), "positions");
+  double loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count() - compileSeconds;
+
+  std::vector<llm::TokenId> tokens = (*tokenizer)->encode(o.prompt, /*addBos=*/true);
+  if (tokens.empty())
+    die("the prompt encodes to no tokens and the vocabulary has no BOS token");
+  if (tokens.size() > ctx)
+    die("the prompt has " + std::to_string(tokens.size()) + " tokens but the context holds " +
+        std::to_string(ctx) + " (raise --ctx)");
+  size_t promptTokens = tokens.size();
+  std::fputs(o.prompt.c_str(), stdout);
+  std::fflush(stdout);
+
+  llm::Sampler sampler(o.sampling);
+  std::vector<llm::TokenId> generated;
+  std::string printed;
+  double promptSeconds = 0, generationSeconds = 0;
+  std::vector<int32_t> input(ctx, 0);
+  // The context holds `ctx` tokens: generation stops when it is full.
+  for (int step = 0; step < o.tokens; ++step) {
+    auto start = Clock::now();
+    std::copy(tokens.begin(), tokens.end(), input.begin());
+    check(kiln_session_set_input(session, 0, input.data(), input.size() * 4), "tokens");
+    check(kiln_session_run(session), "running the model");
+    const void *data = nullptr;
+    size_t bytes = 0;
+    check(kiln_session_output(session, 0, &data, &bytes), "logits");
+    // Causal attention: the logits at the last real position ignore the padding after it.
+    const float *last = static_cast<const float *>(data) + (tokens.size() - 1) * vocab;
+    llm::TokenId next = sampler.sample(last, vocab, tokens);
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    (step == 0 ? promptSeconds : generationSeconds) += seconds;
+    if (next == (*tokenizer)->vocabulary().eos)
+      break;
+    tokens.push_back(next);
+    generated.push_back(next);
+    auto text = (*tokenizer)->decode(generated);
+    if (text && text->size() > printed.size()) {
+      std::fputs(text->c_str() + printed.size(), stdout);
+      std::fflush(stdout);
+      printed = *text;
+    }
+    if (tokens.size() >= ctx)
+      break;
+  }
+  std::fputs("\n", stdout);
+  // The first step evaluates the prompt and yields the first token; the rest generate.
+  size_t genTokens = generated.empty() ? 0 : generated.size() - 1;
+  double promptRate = promptSeconds > 0 ? promptTokens / promptSeconds : 0;
+  double genRate = generationSeconds > 0 ? genTokens / generationSeconds : 0;
+  std::fprintf(stderr,
+               "kiln-generate: prompt %zu tokens in %.3f s (%.1f tokens/s), generated %zu "
+               "tokens in %.3f s (%.2f tokens/s); load %.3f s, compile %.3f s\n",
+               promptTokens, promptSeconds, promptRate, genTokens, generationSeconds, genRate,
+               loadSeconds, compileSeconds);
+  if (!o.statsJson.empty()) {
+    std::ofstream json(o.statsJson);
+    json << "{\"prompt_tokens\": " << promptTokens << ", \"prompt_seconds\": " << promptSeconds
+         << ", \"prompt_tokens_per_second\": " << promptRate
+         << ", \"generated_tokens\": " << genTokens
+         << ", \"generation_seconds\": " << generationSeconds
+         << ", \"generation_tokens_per_second\": " << genRate
+         << ", \"load_seconds\": " << loadSeconds << ", \"compile_seconds\": " << compileSeconds
+         << ", \"tokens\": [";
+    for (size_t i = 0; i < generated.size(); ++i)
+      json << (i ? ", " : "") << generated[i];
+    json << "]}\n";
+    if (!json)
+      die("cannot write " + o.statsJson);
+  }
+  kiln_session_release(session);
+  kiln_module_release(module);
+  kiln_runtime_release(runtime);
+  return 0;
+}
