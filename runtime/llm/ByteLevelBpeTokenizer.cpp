@@ -2,10 +2,10 @@
 // pre-tokenizer regex, each word's bytes are mapped to printable characters (GPT-2's
 // bytes_to_unicode), and adjacent pieces merge by tokenizer.ggml.merges rank, lowest
 // first (leftmost on ties).
+#include "PieceMerging.h"
 #include "TokenizerModels.h"
 #include "Unicode.h"
 
-#include <queue>
 
 namespace kiln::llm {
 
@@ -102,23 +102,6 @@ std::vector<std::string_view> splitGpt2Words(std::string_view text) {
   return words;
 }
 
-struct Piece {
-  size_t begin, length;
-  int previous, next;
-};
-
-struct Merge {
-  int left, right;
-  uint32_t rank;
-  size_t length;
-};
-
-struct MergeOrder {
-  bool operator()(const Merge &a, const Merge &b) const {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  }
-};
-
 class ByteLevelBpeTokenizer final : public Tokenizer {
 public:
   ByteLevelBpeTokenizer(Vocabulary vocab, std::unordered_map<std::string, uint32_t> ranks)
@@ -154,35 +137,17 @@ void ByteLevelBpeTokenizer::encodeWord(std::string_view word, std::vector<TokenI
   }
   pieces.back().next = -1;
 
-  std::priority_queue<Merge, std::vector<Merge>, MergeOrder> queue;
+  // Lower merge ranks apply first.
   std::string key;
-  auto propose = [&](int left, int right) {
-    if (left < 0 || right < 0)
-      return;
+  mergePieces(pieces, [&](int left, int right) -> std::optional<double> {
     key.assign(mapped, pieces[left].begin, pieces[left].length);
     key += ' ';
     key.append(mapped, pieces[right].begin, pieces[right].length);
     auto rank = mergeRanks.find(key);
-    if (rank != mergeRanks.end())
-      queue.push({left, right, rank->second, pieces[left].length + pieces[right].length});
-  };
-  for (int i = 1; i < int(pieces.size()); ++i)
-    propose(i - 1, i);
-  while (!queue.empty()) {
-    Merge merge = queue.top();
-    queue.pop();
-    Piece &left = pieces[merge.left], &right = pieces[merge.right];
-    // Stale: one side has merged with something else since (lengths only grow).
-    if (left.length == 0 || right.length == 0 || left.length + right.length != merge.length)
-      continue;
-    left.length += right.length;
-    right.length = 0;
-    left.next = right.next;
-    if (right.next >= 0)
-      pieces[right.next].previous = merge.left;
-    propose(left.previous, merge.left);
-    propose(merge.left, left.next);
-  }
+    if (rank == mergeRanks.end())
+      return std::nullopt;
+    return -static_cast<double>(rank->second);
+  });
 
   for (int i = 0; i != -1; i = pieces[i].next) {
     std::string_view piece = std::string_view(mapped).substr(pieces[i].begin, pieces[i].length);

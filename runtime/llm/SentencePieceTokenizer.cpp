@@ -2,10 +2,10 @@
 // text is split into UTF-8 characters, and adjacent pieces are merged while their
 // concatenation is a token, highest score first (leftmost on ties), as llama.cpp and
 // SentencePiece do. Pieces left that are not tokens fall back to <0xNN> byte tokens.
+#include "PieceMerging.h"
 #include "TokenizerModels.h"
 
 #include <cstdio>
-#include <queue>
 
 namespace kiln::llm {
 
@@ -47,25 +47,6 @@ private:
   TokenId byteTokens[256];
 };
 
-// A piece of the text being merged: a byte range, linked to its neighbours.
-struct Piece {
-  size_t begin, length;
-  int previous, next;
-};
-
-// A candidate merge of two adjacent pieces into a token.
-struct Merge {
-  int left, right;
-  float score;
-  size_t length;
-};
-
-struct MergeOrder {
-  bool operator()(const Merge &a, const Merge &b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
-
 class SentencePieceSession {
 public:
   SentencePieceSession(const Vocabulary &vocab, const TokenId *byteTokens, const std::string &text)
@@ -78,23 +59,8 @@ public:
       pieces.push_back({at, length, index - 1, at + length == text.size() ? -1 : index + 1});
       at += length;
     }
-    for (int i = 1; i < int(pieces.size()); ++i)
-      propose(i - 1, i);
-    while (!queue.empty()) {
-      Merge merge = queue.top();
-      queue.pop();
-      Piece &left = pieces[merge.left], &right = pieces[merge.right];
-      // Stale: one side has merged with something else since.
-      if (left.length == 0 || right.length == 0 || left.length + right.length != merge.length)
-        continue;
-      left.length += right.length;
-      right.length = 0;
-      left.next = right.next;
-      if (right.next >= 0)
-        pieces[right.next].previous = merge.left;
-      propose(left.previous, merge.left);
-      propose(merge.left, left.next);
-    }
+    // Higher scores merge first.
+    mergePieces(pieces, [&](int left, int right) { return propose(left, right); });
     for (int i = pieces.empty() ? -1 : 0; i != -1; i = pieces[i].next)
       emit(text.substr(pieces[i].begin, pieces[i].length), out);
   }
@@ -104,21 +70,17 @@ private:
   const TokenId *byteTokens;
   const std::string &text;
   std::vector<Piece> pieces;
-  std::priority_queue<Merge, std::vector<Merge>, MergeOrder> queue;
   // The two pieces each merged text was made from, to split a piece that is not a
   // token back along the merges that built it.
   std::unordered_map<std::string, std::pair<int, int>> madeFrom;
 
-  void propose(int left, int right) {
-    if (left < 0 || right < 0)
-      return;
+  std::optional<double> propose(int left, int right) {
     std::string merged = text.substr(pieces[left].begin, pieces[left].length + pieces[right].length);
     TokenId id = vocab.find(merged);
     if (id == kNoToken)
-      return;
-    float score = vocab.scores.empty() ? 0.0f : vocab.scores[id];
-    queue.push({left, right, score, merged.size()});
+      return std::nullopt;
     madeFrom[merged] = {left, right};
+    return vocab.scores.empty() ? 0.0 : static_cast<double>(vocab.scores[id]);
   }
 
   void emit(const std::string &piece, std::vector<TokenId> &out) {
