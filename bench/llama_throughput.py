@@ -1,0 +1,98 @@
+"""Throughput of kiln-generate on a TinyLlama-shaped model (dim 2048, 22 blocks, 32
+query / 4 KV heads, FFN 5632, vocab 32000) with random Q4_0 weights and the real LLaMA
+vocabulary: compile time, prompt and generation tokens/s at 1 and 2 threads.
+
+usage: python bench/llama_throughput.py VOCAB.gguf WORK_DIR [--ctx N] [-n N]
+(the weights are random valid Q4_0 blocks: the text is gibberish; the speed is real)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import gguf
+import numpy as np
+from gguf import GGMLQuantizationType as GT
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "e2e"))
+import generate_vs_numpy  # noqa: E402  (copies the tokenizer keys)
+
+rng = np.random.default_rng(0)
+
+
+def q4_0(rows, cols):
+    blocks = rows * cols // 32
+    data = rng.integers(0, 256, (blocks, 18), dtype=np.uint8)
+    data[:, 0:2] = np.full(blocks, 0.004, np.float16).view(np.uint8).reshape(blocks, 2)
+    return data.reshape(rows, cols // 32 * 18)
+
+
+class Writer:
+    def __init__(self, path):
+        self.writer = gguf.GGUFWriter(path, "llama")
+        self.weights = {}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("vocab")
+    parser.add_argument("work")
+    parser.add_argument("--ctx", type=int, default=16)
+    parser.add_argument("-n", type=int, default=8)
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    path = os.path.join(args.work, "tinyllama-shaped-q4_0.gguf")
+    dim, blocks, heads, kv, ffn = 2048, 22, 32, 4, 5632
+    if not os.path.exists(path):
+        model = Writer(path)
+        w = model.writer
+        generate_vs_numpy.with_vocabulary(model, args.vocab)
+        w.add_context_length(2048)
+        w.add_embedding_length(dim)
+        w.add_block_count(blocks)
+        w.add_feed_forward_length(ffn)
+        w.add_head_count(heads)
+        w.add_head_count_kv(kv)
+        w.add_rope_freq_base(10000.0)
+        w.add_rope_dimension_count(dim // heads)
+        w.add_layer_norm_rms_eps(1e-5)
+        hd = dim // heads
+
+        def t(name, rows, cols):
+            w.add_tensor(name, q4_0(rows, cols), raw_dtype=GT.Q4_0)
+
+        t("token_embd.weight", 32000, dim)
+        for i in range(blocks):
+            p = f"blk.{i}."
+            w.add_tensor(p + "attn_norm.weight", np.ones(dim, np.float32))
+            t(p + "attn_q.weight", dim, dim)
+            t(p + "attn_k.weight", kv * hd, dim)
+            t(p + "attn_v.weight", kv * hd, dim)
+            t(p + "attn_output.weight", dim, dim)
+            w.add_tensor(p + "ffn_norm.weight", np.ones(dim, np.float32))
+            t(p + "ffn_gate.weight", ffn, dim)
+            t(p + "ffn_up.weight", ffn, dim)
+            t(p + "ffn_down.weight", dim, ffn)
+        w.add_tensor("output_norm.weight", np.ones(dim, np.float32))
+        t("output.weight", 32000, dim)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+    binary = os.path.join(HERE, "..", "build", "bin", "kiln-generate")
+    for threads in (1, 2):
+        stats = os.path.join(args.work, f"stats-{threads}.json")
+        subprocess.run([binary, path, "-p", "Once upon a time", "-n", str(args.n), "--ctx",
+                        str(args.ctx), "--threads", str(threads), "--temp", "0", "--cache-dir",
+                        os.path.join(args.work, "cache"), "--stats-json", stats], check=True)
+        with open(stats) as f:
+            s = json.load(f)
+        print(f"threads {threads}: compile {s['compile_seconds']:.1f} s, prompt "
+              f"{s['prompt_tokens_per_second']:.2f} tokens/s, generation "
+              f"{s['generation_tokens_per_second']:.3f} tokens/s (ctx {args.ctx})")
+
+
+if __name__ == "__main__":
+    main()
