@@ -69,10 +69,15 @@ public:
       : backend(backend), baseDirectory(baseDirectory.str()) {}
 
   FailureOr<ArtifactSummary> emit(ModuleOp module, StringRef path);
-  LogicalResult lowerKernels(func::FuncOp func);
+  /// Adds a kernel per dispatch of `func`, numbering them from `next`.
+  LogicalResult lowerKernels(func::FuncOp func, unsigned &next);
 
 private:
-  FailureOr<func::FuncOp> entryFunction(ModuleOp module);
+  /// Every function with a body becomes an entry point, in module order.
+  FailureOr<SmallVector<func::FuncOp>> entryFunctions(ModuleOp module);
+  LogicalResult emitEntryPoint(func::FuncOp func, unsigned &kernelIndex);
+  /// The persistent state slot of a kiln.state name, shared by all entry points.
+  FailureOr<uint32_t> stateSlot(StringRef name);
   FailureOr<uint32_t> addBuffer(Operation *owner, Value value, art::BufferKind kind,
                                 uint32_t index, uint64_t offset);
   FailureOr<uint32_t> bufferOf(Operation *user, Value value);
@@ -84,16 +89,19 @@ private:
   llvm::DenseMap<Value, uint32_t> buffers;
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> files;
   std::map<std::tuple<std::string, int64_t, uint64_t>, uint64_t> weightOffsets;
+  llvm::StringMap<uint32_t> stateSlots;
   ArtifactSummary summary;
 };
 
-FailureOr<func::FuncOp> Emitter::entryFunction(ModuleOp module) {
+FailureOr<SmallVector<func::FuncOp>> Emitter::entryFunctions(ModuleOp module) {
   SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
   llvm::erase_if(funcs, [](func::FuncOp f) { return f.isExternal(); });
-  if (funcs.size() != 1)
-    return module.emitError("expected exactly one function with a body to compile, found ")
-           << funcs.size();
-  return funcs.front();
+  if (funcs.empty())
+    return module.emitError("expected a function with a body to compile, found none");
+  for (func::FuncOp func : funcs)
+    if (!func.getBody().hasOneBlock())
+      return func.emitOpError("needs a single block to be compiled");
+  return funcs;
 }
 
 FailureOr<uint32_t> Emitter::addBuffer(Operation *owner, Value value, art::BufferKind kind,
@@ -173,10 +181,9 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   return at;
 }
 
-LogicalResult Emitter::lowerKernels(func::FuncOp func) {
-  unsigned index = 0;
+LogicalResult Emitter::lowerKernels(func::FuncOp func, unsigned &next) {
   WalkResult result = func.walk([&](DispatchOp dispatch) {
-    if (failed(backend.addKernel(dispatch, "kiln_k" + std::to_string(index++))))
+    if (failed(backend.addKernel(dispatch, "kiln_k" + std::to_string(next++))))
       return WalkResult::interrupt();
     return WalkResult::advance();
   });
@@ -184,38 +191,81 @@ LogicalResult Emitter::lowerKernels(func::FuncOp func) {
 }
 
 FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
-  FailureOr<func::FuncOp> entry = entryFunction(module);
-  if (failed(entry))
+  FailureOr<SmallVector<func::FuncOp>> entries = entryFunctions(module);
+  if (failed(entries))
     return failure();
-  func::FuncOp func = *entry;
-  if (!func.getBody().hasOneBlock())
-    return func.emitOpError("needs a single block to be compiled");
   // Kernels first: an op no backend can compile is the likelier, and cheaper, error.
-  if (failed(lowerKernels(func)))
-    return failure();
+  unsigned kernelCount = 0;
+  for (func::FuncOp func : *entries)
+    if (failed(lowerKernels(func, kernelCount)))
+      return failure();
 
   art::ProgramDesc &program = writer.program();
   program.compilerVersion = kCompilerVersion;
   program.target = backend.target();
   program.arenaAlignment = 64;
-  if (auto size = func->getAttrOfType<IntegerAttr>("kiln.arena_size"))
-    program.arenaSize = size.getInt();
-  if (auto bound = func->getAttrOfType<IntegerAttr>("kiln.arena_lower_bound"))
-    summary.arenaLowerBound = bound.getInt();
+  unsigned kernelIndex = 0;
+  for (func::FuncOp func : *entries)
+    if (failed(emitEntryPoint(func, kernelIndex)))
+      return failure();
   summary.arenaBytes = program.arenaSize;
+  summary.kernels = kernelIndex;
+
+  // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
+  if (summary.kernels != 0) {
+    FailureOr<CodeObject> code = backend.emitCodeObject(module.getLoc());
+    if (failed(code))
+      return failure();
+    summary.codeBytes = code->bytes.size();
+    writer.addCodeObject(code->device, code->target, code->format,
+                         std::vector<uint8_t>(code->bytes.begin(), code->bytes.end()));
+  }
+
+  art::ArtifactError error = writer.writeFile(path.str());
+  if (error)
+    return emitError(module.getLoc()) << "cannot write the artifact '" << path
+                                      << "': " << error.message;
+  return summary;
+}
+
+FailureOr<uint32_t> Emitter::stateSlot(StringRef name) {
+  auto [it, inserted] = stateSlots.try_emplace(name, static_cast<uint32_t>(stateSlots.size()));
+  return it->second;
+}
+
+LogicalResult Emitter::emitEntryPoint(func::FuncOp func, unsigned &kernelIndex) {
+  art::ProgramDesc &program = writer.program();
+  if (auto size = func->getAttrOfType<IntegerAttr>("kiln.arena_size"))
+    program.arenaSize = std::max<uint64_t>(program.arenaSize, size.getInt());
+  if (auto bound = func->getAttrOfType<IntegerAttr>("kiln.arena_lower_bound"))
+    summary.arenaLowerBound = std::max<uint64_t>(summary.arenaLowerBound, bound.getInt());
+
+  // Results marked kiln.state are written into their state slot by the kernel that
+  // computes them (in place: that kernel reads the old state element by element).
+  auto ret = cast<func::ReturnOp>(func.front().getTerminator());
+  llvm::DenseMap<Value, StringRef> stateResults;
+  for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+    if (auto state = func.getResultAttrOfType<StringAttr>(i, "kiln.state"))
+      stateResults[value] = state.getValue();
 
   art::EntryPointDesc entryPoint;
   entryPoint.name = func.getSymName().str();
+  uint32_t inputIndex = 0;
   for (BlockArgument arg : func.getArguments()) {
+    if (auto state = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "kiln.state")) {
+      FailureOr<uint32_t> slot = stateSlot(state.getValue());
+      if (failed(slot) || failed(addBuffer(func, arg, art::BufferKind::State, *slot, 0)))
+        return failure();
+      continue;
+    }
     auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "kiln.name");
-    FailureOr<uint32_t> id = addBuffer(func, arg, art::BufferKind::Input, arg.getArgNumber(), 0);
+    FailureOr<uint32_t> id = addBuffer(func, arg, art::BufferKind::Input, inputIndex, 0);
     if (failed(id))
       return failure();
     entryPoint.inputs.push_back(
-        {name ? name.str() : "input_" + std::to_string(arg.getArgNumber()), *id});
+        {name ? name.str() : "input_" + std::to_string(inputIndex), *id});
+    ++inputIndex;
   }
-
-  unsigned kernelIndex = 0;
   for (Operation &op : func.front()) {
     if (auto weight = dyn_cast<WeightOp>(op)) {
       FailureOr<uint64_t> offset = addWeightBytes(weight);
@@ -254,8 +304,13 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
         call.args.push_back(*id);
       }
       for (auto [result, offset] : llvm::zip(dispatch.getResults(), offsets.asArrayRef())) {
+        auto state = stateResults.find(result);
         FailureOr<uint32_t> id =
-            addBuffer(dispatch, result, art::BufferKind::Arena, 0, static_cast<uint64_t>(offset));
+            state != stateResults.end()
+                ? addBuffer(dispatch, result, art::BufferKind::State,
+                            *stateSlot(state->second), 0)
+                : addBuffer(dispatch, result, art::BufferKind::Arena, 0,
+                            static_cast<uint64_t>(offset));
         if (failed(id))
           return failure();
         call.args.push_back(*id);
@@ -264,8 +319,18 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
                                  static_cast<uint32_t>(call.args.size())});
       entryPoint.dispatches.push_back(call);
       ++kernelIndex;
-    } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+    } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+        if (func.getResultAttrOfType<StringAttr>(i, "kiln.state")) {
+          // Already in its slot, unless it is not a kernel's result.
+          auto arg = dyn_cast<BlockArgument>(value);
+          bool unchanged = arg && func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "kiln.state") ==
+                                      func.getResultAttrOfType<StringAttr>(i, "kiln.state");
+          if (!unchanged && !value.getDefiningOp<DispatchOp>())
+            return ret.emitOpError("returns state result #")
+                   << i << ", which must be computed by a kernel (or be its state argument)";
+          continue;
+        }
         FailureOr<uint32_t> id = bufferOf(ret, value);
         if (failed(id))
           return failure();
@@ -278,23 +343,7 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
     }
   }
   program.entryPoints.push_back(std::move(entryPoint));
-  summary.kernels = kernelIndex;
-
-  // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
-  if (summary.kernels != 0) {
-    FailureOr<CodeObject> code = backend.emitCodeObject(func.getLoc());
-    if (failed(code))
-      return failure();
-    summary.codeBytes = code->bytes.size();
-    writer.addCodeObject(code->device, code->target, code->format,
-                         std::vector<uint8_t>(code->bytes.begin(), code->bytes.end()));
-  }
-
-  art::ArtifactError error = writer.writeFile(path.str());
-  if (error)
-    return emitError(func.getLoc()) << "cannot write the artifact '" << path
-                                    << "': " << error.message;
-  return summary;
+  return success();
 }
 
 } // namespace
@@ -306,8 +355,9 @@ FailureOr<ArtifactSummary> emitArtifact(ModuleOp module, Backend &backend, Strin
 
 FailureOr<std::string> printKernels(ModuleOp module, Backend &backend) {
   Emitter emitter(backend, "");
+  unsigned next = 0;
   for (func::FuncOp func : module.getOps<func::FuncOp>())
-    if (!func.isExternal() && failed(emitter.lowerKernels(func)))
+    if (!func.isExternal() && failed(emitter.lowerKernels(func, next)))
       return failure();
   return backend.printKernels(module.getLoc());
 }

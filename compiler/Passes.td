@@ -42,8 +42,9 @@ def PlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
     Liveness over the dispatch order: a result lives from its dispatch to its last
     reader (through reshapes, which alias their source), or to the end when returned.
     Results are placed greedily, first fit by offset, each aligned to 64 bytes; a
-    dispatch's results never overlap its inputs. Writes `kiln.arena_offsets` (one per
-    result) on each dispatch and `kiln.arena_size` and `kiln.arena_lower_bound` (the
+    dispatch's results never overlap its inputs. Results the function returns as
+    persistent state (result attribute `kiln.state`) live in their state slot instead
+    and take no arena space. Writes `kiln.arena_offsets` (one per result) on each dispatch and `kiln.arena_size` and `kiln.arena_lower_bound` (the
     largest set of simultaneously live bytes) on the function.
   }];
   let options = [

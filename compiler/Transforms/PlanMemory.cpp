@@ -3,6 +3,7 @@
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 
 namespace kiln {
@@ -47,6 +48,13 @@ struct PlanMemoryPass : kiln::impl::PlanMemoryBase<PlanMemoryPass> {
       return signalPassFailure();
     }
     Block &block = func.front();
+    // Results returned as persistent state (kiln.state) live in their state slot, not
+    // in the arena.
+    llvm::DenseSet<Value> stateResults;
+    auto ret = cast<func::ReturnOp>(block.getTerminator());
+    for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+      if (func.getResultAttr(i, "kiln.state"))
+        stateResults.insert(value);
     llvm::MapVector<Value, Interval> intervals;
     int64_t index = 0;
     int64_t end = static_cast<int64_t>(block.getOperations().size());
@@ -58,6 +66,8 @@ struct PlanMemoryPass : kiln::impl::PlanMemoryBase<PlanMemoryPass> {
       }
       if (auto dispatch = dyn_cast<DispatchOp>(op)) {
         for (Value result : dispatch.getResults()) {
+          if (stateResults.contains(result))
+            continue;
           FailureOr<int64_t> size = byteSize(result.getType());
           if (failed(size)) {
             dispatch.emitOpError("has a result of type ")
@@ -103,7 +113,7 @@ struct PlanMemoryPass : kiln::impl::PlanMemoryBase<PlanMemoryPass> {
     func.walk([&](DispatchOp dispatch) {
       SmallVector<int64_t> offsets;
       for (Value result : dispatch.getResults())
-        offsets.push_back(intervals[result].offset);
+        offsets.push_back(stateResults.contains(result) ? 0 : intervals[result].offset);
       dispatch->setAttr("kiln.arena_offsets", builder.getDenseI64ArrayAttr(offsets));
     });
     func->setAttr("kiln.arena_size", builder.getI64IntegerAttr(static_cast<int64_t>(llvm::alignTo(arenaSize, alignment))));

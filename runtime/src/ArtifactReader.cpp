@@ -221,6 +221,17 @@ private:
                       b.offset() + std::min(b.size(), UINT64_MAX - b.offset()),
                       ") lie outside the arena (", program.arena_size(), " bytes)");
         break;
+      case BufferKind::State:
+        if (b.index() >= n)
+          return fail("buffer ", i, ": state slot ", b.index(), " is out of range (",
+                      n, " buffers)");
+        if (view.stateSizes.size() <= b.index())
+          view.stateSizes.resize(b.index() + 1, 0);
+        if (view.stateSizes[b.index()] != 0 && view.stateSizes[b.index()] != b.size())
+          return fail("buffer ", i, ": state slot ", b.index(), " has ", b.size(),
+                      " bytes here but ", view.stateSizes[b.index()], " elsewhere");
+        view.stateSizes[b.index()] = b.size();
+        break;
       case BufferKind::Alias:
         if (b.index() >= n)
           return fail("buffer ", i, ": aliases buffer ", b.index(), " but there are only ",

@@ -42,6 +42,8 @@ struct ArtifactView {
   // For each buffer id, the id of the non-alias buffer whose bytes it views (itself for
   // a non-alias buffer).
   std::vector<uint32_t> storage;
+  // Bytes of each persistent state slot (State buffers' `index`).
+  std::vector<uint64_t> stateSizes;
 };
 
 // Checks everything the runtime relies on before it touches any of it. On success

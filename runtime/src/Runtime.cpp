@@ -407,8 +407,21 @@ kiln_status kiln_module_output_info(const kiln_module *module, size_t entry_poin
 
 // ---- sessions ---------------------------------------------------------------------
 
+// Persistent state (KV caches): one zero-filled mapping holding every state slot,
+// shared by the sessions created with kiln_session_create_sharing_state.
+struct StateBlock {
+  uint8_t *memory = nullptr;
+  size_t size = 0;
+  std::vector<uint64_t> offsets;
+  ~StateBlock() {
+    if (memory)
+      munmap(memory, size);
+  }
+};
+
 struct kiln_session {
   std::atomic<int> refs{1};
+  std::shared_ptr<StateBlock> state;
   std::unique_ptr<kiln_module, void (*)(kiln_module *)> module{nullptr, kiln_module_release};
   const EntryInfo *entry = nullptr;
   const artifact::EntryPoint *entryPoint = nullptr;
@@ -443,10 +456,38 @@ struct kiln_session {
       return const_cast<uint8_t *>(view.weights.data) + storage.offset();
     case artifact::BufferKind::Arena:
       return memory + storage.offset();
+    case artifact::BufferKind::State:
+      return state->memory + state->offsets[storage.index()];
     case artifact::BufferKind::Alias:
       break; // storage is never an alias (validated)
     }
     return nullptr;
+  }
+
+  // The state slots, unless another session's are shared.
+  Error allocateState() {
+    if (state)
+      return {};
+    const std::vector<uint64_t> &sizes = module->view.stateSizes;
+    auto block = std::make_shared<StateBlock>();
+    uint64_t size = 0;
+    for (uint64_t bytes : sizes) {
+      size = (size + 63) / 64 * 64;
+      block->offsets.push_back(size);
+      if (__builtin_add_overflow(size, bytes, &size))
+        return error(KILN_ERROR_OUT_OF_MEMORY, "the session's state size overflows");
+    }
+    if (size != 0) {
+      void *map = mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (map == MAP_FAILED)
+        return error(KILN_ERROR_OUT_OF_MEMORY, "cannot allocate the session's ", size,
+                     " bytes of state: ", std::strerror(errno));
+      block->memory = static_cast<uint8_t *>(map);
+      block->size = size_t(size);
+    }
+    state = std::move(block);
+    return {};
   }
 
   Error allocate() {
@@ -593,6 +634,40 @@ kiln_status kiln_session_create(kiln_module *module, size_t entry_point,
     session->module.reset(module);
     session->entry = entry;
     session->entryPoint = module->view.program->entry_points()->Get(uint32_t(entry_point));
+    if (auto err = session->allocate())
+      return err;
+    if (auto err = session->allocateState())
+      return err;
+    session->prepareBuffers();
+    *out_session = session.release();
+    return {};
+  });
+}
+
+kiln_status kiln_session_create_sharing_state(kiln_module *module, size_t entry_point,
+                                              kiln_session *state_owner,
+                                              kiln_session **out_session) {
+  if (!state_owner)
+    return kiln_session_create(module, entry_point, out_session);
+  return guarded([&]() -> Error {
+    if (!module)
+      return nullArgument("module");
+    if (!out_session)
+      return nullArgument("out_session");
+    if (state_owner->module.get() != module)
+      return error(KILN_ERROR_INVALID_ARGUMENT,
+                   "state_owner is a session of another module; state is shared only "
+                   "between the entry points of one module");
+    const EntryInfo *entry = findEntry(module, entry_point);
+    if (!entry)
+      return error(KILN_ERROR_NOT_FOUND, "entry point ", entry_point,
+                   " does not exist (the module has ", module->entries.size(), ")");
+    std::unique_ptr<kiln_session> session(new kiln_session);
+    retain(module);
+    session->module.reset(module);
+    session->entry = entry;
+    session->entryPoint = module->view.program->entry_points()->Get(uint32_t(entry_point));
+    session->state = state_owner->state;
     if (auto err = session->allocate())
       return err;
     session->prepareBuffers();

@@ -64,3 +64,24 @@ func.func @unsized_result(%x: tensor<4xf32>) -> tensor<?xf32> {
   }
   return %a : tensor<?xf32>
 }
+
+// -----
+
+// A result returned as persistent state lives in its state slot: no arena space.
+// CHECK-LABEL: func.func @state_takes_no_arena
+// CHECK-SAME: kiln.arena_lower_bound = 16 : i64, kiln.arena_size = 64 : i64
+func.func @state_takes_no_arena(%x: tensor<4xf32>, %s: tensor<4xf32> {kiln.state = "acc"}) -> (tensor<4xf32>, tensor<4xf32> {kiln.state = "acc"}) {
+  // CHECK: kiln.arena_offsets = array<i64: 0>
+  %n = kiln.dispatch ins(%s, %x : tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>, %b: tensor<4xf32>):
+    %e = "test.make"() : () -> tensor<4xf32>
+    kiln.yield %e : tensor<4xf32>
+  }
+  // CHECK: kiln.arena_offsets = array<i64: 0>
+  %y = kiln.dispatch ins(%n : tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %e = "test.make"() : () -> tensor<4xf32>
+    kiln.yield %e : tensor<4xf32>
+  }
+  return %y, %n : tensor<4xf32>, tensor<4xf32>
+}

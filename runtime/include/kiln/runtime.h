@@ -162,6 +162,16 @@ KILN_API kiln_status kiln_session_create(kiln_module *module, size_t entry_point
                                          kiln_session **out_session);
 KILN_API void kiln_session_release(kiln_session *session);
 
+/* Like kiln_session_create, but the new session shares `state_owner`'s persistent
+ * state (a language model's KV cache), so that e.g. a "prefill" and a "decode" entry
+ * point of one module work on the same cache. `state_owner` must be a session of the
+ * same module (or NULL: then this is kiln_session_create). The state lives as long as
+ * any session sharing it; sessions sharing state are used by one thread at a time. */
+KILN_API kiln_status kiln_session_create_sharing_state(kiln_module *module,
+                                                       size_t entry_point,
+                                                       kiln_session *state_owner,
+                                                       kiln_session **out_session);
+
 /* Copies `byte_size` bytes (dense, row-major) into input `input`; `byte_size` must
  * equal the input's byte size. The session does not keep `data`. */
 KILN_API kiln_status kiln_session_set_input(kiln_session *session, size_t input,
