@@ -32,7 +32,8 @@ OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &c
   if (extension == ".onnx")
     return importOnnx(path, context);
   if (extension == ".gguf")
-    return importGguf(path, context, options.sequenceLength);
+    return importGguf(path, context, options.sequenceLength, options.kvCache,
+                      options.contextLength);
   emitError(fileLoc) << "unsupported input format '" << extension
                      << "'; kiln reads: " << supportedModelExtensions();
   return nullptr;

@@ -20,6 +20,12 @@ llvm::StringRef supportedModelExtensions();
 struct ImportOptions {
   /// Tokens per forward pass for language models (GGUF); 0 picks the frontend's default.
   int64_t sequenceLength = 0;
+  /// Language models (GGUF): build `@prefill` (sequenceLength tokens) and `@decode` (one
+  /// token) over persistent key/value caches (`kiln.state` arguments and results)
+  /// instead of the full-sequence `@main`.
+  bool kvCache = false;
+  /// Cache rows (tokens) in KV-cache mode; 0 picks min(the model's context, 512).
+  int64_t contextLength = 0;
 };
 
 /// Imports `path` into a new module in `context`. On failure, returns null after

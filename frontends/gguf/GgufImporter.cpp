@@ -1,6 +1,7 @@
 // Builds kiln IR from a GGUF model: hyperparameters from the `llama.*` metadata,
 // weights as kiln.weight ops on the file's tensor bytes, and the forward pass of
-// llama.cpp's llama graph (llm_build_llama, without KV cache) from linalg and kiln ops.
+// llama.cpp's llama graph (llm_build_llama) from linalg and kiln ops: one
+// full-sequence pass (@main), or @prefill and @decode over key/value caches.
 #include "frontends/gguf/GgufImporter.h"
 
 #include "frontends/gguf/GgufReader.h"
@@ -16,6 +17,7 @@
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 
 #include <algorithm>
@@ -34,6 +36,13 @@ constexpr int64_t kMaxSize = int64_t(1) << 31;
 
 /// The tokens compiled per forward pass when the caller does not choose.
 constexpr int64_t kDefaultSequenceLength = 64;
+
+/// The cache rows (tokens) in KV-cache mode when the caller does not choose.
+constexpr int64_t kDefaultCacheLength = 512;
+
+/// The additive attention mask for cache rows a token may not see: large but finite,
+/// so a fully masked row cannot turn into NaN.
+constexpr double kMaskedOut = -1.0e30;
 
 /// llama hyperparameters, from the metadata keys llama.cpp reads (llama-arch.cpp).
 struct LlamaConfig {
@@ -68,7 +77,7 @@ public:
       : context(context), source(std::move(source)), reader(reader), builder(&context),
         fileLoc(fileLoc) {}
 
-  OwningOpRef<ModuleOp> run(int64_t sequenceLength);
+  OwningOpRef<ModuleOp> run(int64_t sequenceLength, bool kvCache, int64_t contextLength);
 
 private:
   // Metadata.
@@ -91,7 +100,14 @@ private:
                     function_ref<Value(OpBuilder &, Location, ValueRange)> body);
   Value add(Value lhs, Value rhs, Location loc);
   Value matmulTransposed(Value x, Value w, Location loc);
-  FailureOr<Value> block(int64_t index, Value x, Value positions);
+  /// One transformer block. `cache` is empty without KV cache, else this block's
+  /// {k cache, v cache}, replaced by the updated caches.
+  FailureOr<Value> block(int64_t index, Value x, Value positions,
+                         MutableArrayRef<Value> cache);
+  Value writeCache(Value cache, Value fresh, Value positions, Location loc);
+  Value cacheMask(Value positions, Location loc);
+  /// Adds `func.func @name` for `sequence` tokens (over caches when `cacheLength`).
+  LogicalResult buildFunction(StringRef name);
 
   MLIRContext &context;
   std::string source;
@@ -100,7 +116,9 @@ private:
   Location fileLoc;
   LlamaConfig config;
   int64_t sequence = 0;
-  llvm::StringMap<Value> weights;
+  int64_t cacheLength = 0; // 0 without KV cache
+  llvm::StringMap<Value> weights; // this function's weight values
+  llvm::StringSet<> usedTensors;  // across all functions
 };
 
 FailureOr<int64_t> LlamaImporter::count(StringRef suffix, std::optional<int64_t> fallback) {
@@ -255,6 +273,7 @@ FailureOr<Value> LlamaImporter::weight(StringRef name, ArrayRef<int64_t> shape) 
   Value value = kiln::WeightOp::create(builder, loc, RankedTensorType::get(shape, element),
                                        name, source, info->fileOffset);
   weights[name] = value;
+  usedTensors.insert(name);
   return value;
 }
 
@@ -273,7 +292,7 @@ LogicalResult LlamaImporter::checkAllTensorsUsed() {
     StringRef name(info.name.data(), info.name.size());
     // llama.cpp skips the rotary tables some old conversions stored; kiln.rope
     // computes them.
-    if (weights.count(name) || name.ends_with(".attn_rot_embd"))
+    if (usedTensors.contains(name) || name.ends_with(".attn_rot_embd"))
       continue;
     emitError(tensorLoc(name)) << "tensor '" << name
                                << "' is not part of the llama graph kiln builds (biases, rope "
@@ -337,7 +356,85 @@ Value LlamaImporter::matmulTransposed(Value x, Value w, Location loc) {
   return matmul.getResult(0);
 }
 
-FailureOr<Value> LlamaImporter::block(int64_t index, Value x, Value positions) {
+/// Writes `fresh` [S, Hkv, D] (the new tokens' keys or values) into `cache` [C, Hkv, D]
+/// at rows positions[0] .. positions[0] + S - 1:
+///   out[t, h, d] = p0 <= t < p0 + S ? fresh[clamp(t - p0, 0, S - 1), h, d] : cache[t, h, d]
+/// Each result element reads only the same element of `cache`, so the runtime can
+/// update the cache in place.
+Value LlamaImporter::writeCache(Value cache, Value fresh, Value positions, Location loc) {
+  auto cacheType = cast<RankedTensorType>(cache.getType());
+  Type i64 = builder.getI64Type();
+  int64_t count = sequence;
+  auto parallel = utils::IteratorType::parallel;
+
+  // The row of `fresh` each cache row would take: clamp(t - p0, 0, S - 1).
+  Value rowsInit = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{cacheLength}, i64);
+  AffineMap first1 = AffineMap::get(1, 0, {builder.getAffineConstantExpr(0)}, &context);
+  Value rows =
+      linalg::GenericOp::create(
+          builder, loc, TypeRange{rowsInit.getType()}, ValueRange{positions},
+          ValueRange{rowsInit}, {first1, builder.getMultiDimIdentityMap(1)}, {parallel},
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value t = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, 0));
+            Value offset = arith::SubIOp::create(b, l, t, args[0]);
+            Value zero = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
+            Value last = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(count - 1));
+            Value clamped = arith::MinSIOp::create(
+                b, l, arith::MaxSIOp::create(b, l, offset, zero), last);
+            linalg::YieldOp::create(b, l, clamped);
+          })
+          .getResult(0);
+  Value spread = kiln::GatherOp::create(builder, loc, fresh, rows); // [C, Hkv, D]
+
+  AffineMap identity3 = builder.getMultiDimIdentityMap(3);
+  AffineMap first3 = AffineMap::get(3, 0, {builder.getAffineConstantExpr(0)}, &context);
+  Value init = tensor::EmptyOp::create(builder, loc, cacheType.getShape(),
+                                       cacheType.getElementType());
+  return linalg::GenericOp::create(
+             builder, loc, TypeRange{cacheType}, ValueRange{positions, spread, cache},
+             ValueRange{init}, {first3, identity3, identity3, identity3},
+             {parallel, parallel, parallel},
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value p0 = args[0];
+               Value t = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, 0));
+               Value end = arith::AddIOp::create(
+                   b, l, p0, arith::ConstantOp::create(b, l, b.getI64IntegerAttr(count)));
+               Value inside = arith::AndIOp::create(
+                   b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, t, p0),
+                   arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t, end));
+               linalg::YieldOp::create(
+                   b, l, arith::SelectOp::create(b, l, inside, args[1], args[2]).getResult());
+             })
+      .getResult(0);
+}
+
+/// The additive attention mask [S, C] over the cache: token s sees rows t <= positions[s].
+Value LlamaImporter::cacheMask(Value positions, Location loc) {
+  Type f32 = builder.getF32Type();
+  auto parallel = utils::IteratorType::parallel;
+  AffineExpr s, t;
+  bindDims(&context, s, t);
+  Value init = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{sequence, cacheLength}, f32);
+  return linalg::GenericOp::create(
+             builder, loc, TypeRange{init.getType()}, ValueRange{positions}, ValueRange{init},
+             {AffineMap::get(2, 0, {s}, &context), builder.getMultiDimIdentityMap(2)},
+             {parallel, parallel},
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value row = arith::IndexCastOp::create(b, l, b.getI64Type(),
+                                                      linalg::IndexOp::create(b, l, 1));
+               Value visible =
+                   arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, row, args[0]);
+               Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+               Value masked =
+                   arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(kMaskedOut)));
+               linalg::YieldOp::create(
+                   b, l, arith::SelectOp::create(b, l, visible, zero, masked).getResult());
+             })
+      .getResult(0);
+}
+
+FailureOr<Value> LlamaImporter::block(int64_t index, Value x, Value positions,
+                                      MutableArrayRef<Value> cache) {
   const LlamaConfig &c = config;
   std::string prefix = "blk." + std::to_string(index) + ".";
   auto name = [&](StringRef tensor) { return prefix + tensor.str() + ".weight"; };
@@ -375,8 +472,17 @@ FailureOr<Value> LlamaImporter::block(int64_t index, Value x, Value positions) {
   Value q = rope(heads(matmulTransposed(h, *wq, loc), c.heads, c.keyLength));
   Value k = rope(heads(matmulTransposed(h, *wk, loc), c.kvHeads, c.keyLength));
   Value v = heads(matmulTransposed(h, *wv, loc), c.kvHeads, c.valueLength);
-  Value attention = kiln::AttentionOp::create(builder, loc, q, k, v, Value(),
-                                              /*causal=*/true, FloatAttr());
+  Value attention;
+  if (cache.empty()) {
+    attention = kiln::AttentionOp::create(builder, loc, q, k, v, Value(),
+                                          /*causal=*/true, FloatAttr());
+  } else {
+    cache[0] = writeCache(cache[0], k, positions, loc);
+    cache[1] = writeCache(cache[1], v, positions, loc);
+    attention = kiln::AttentionOp::create(builder, loc, q, cache[0], cache[1],
+                                          cacheMask(positions, loc),
+                                          /*causal=*/false, FloatAttr());
+  }
   Value merged = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({sequence, outSize}, builder.getF32Type()),
       attention, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
@@ -397,43 +503,94 @@ FailureOr<Value> LlamaImporter::block(int64_t index, Value x, Value positions) {
   return add(x, matmulTransposed(act, *wDown, loc), loc);
 }
 
-OwningOpRef<ModuleOp> LlamaImporter::run(int64_t sequenceLength) {
+OwningOpRef<ModuleOp> LlamaImporter::run(int64_t sequenceLength, bool kvCache,
+                                         int64_t contextLength) {
   if (failed(readConfig()))
     return nullptr;
   const LlamaConfig &c = config;
-  if (sequenceLength < 0 || sequenceLength > c.contextLength)
-    return emitError(fileLoc) << "sequence length " << sequenceLength
+  if (contextLength < 0 || contextLength > c.contextLength)
+    return emitError(fileLoc) << "KV-cache context length " << contextLength
                               << " is outside the model's context of " << c.contextLength
                               << " tokens (llama.context_length)",
            nullptr;
-  sequence = sequenceLength ? sequenceLength
-                            : std::min(c.contextLength, kDefaultSequenceLength);
+  int64_t limit = c.contextLength;
+  if (kvCache) {
+    cacheLength = contextLength ? contextLength : std::min(c.contextLength, kDefaultCacheLength);
+    limit = cacheLength;
+  }
+  if (sequenceLength < 0 || sequenceLength > limit)
+    return emitError(fileLoc) << "sequence length " << sequenceLength
+                              << (kvCache ? " is outside the KV cache of " : " is outside the model's context of ")
+                              << limit
+                              << (kvCache ? " tokens" : " tokens (llama.context_length)"),
+           nullptr;
+  int64_t tokens = sequenceLength ? sequenceLength : std::min(limit, kDefaultSequenceLength);
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   builder.setInsertionPointToEnd(module->getBody());
+  sequence = tokens;
+  if (!kvCache) {
+    if (failed(buildFunction("main")))
+      return nullptr;
+  } else {
+    if (failed(buildFunction("prefill")))
+      return nullptr;
+    builder.setInsertionPointToEnd(module->getBody());
+    sequence = 1;
+    if (failed(buildFunction("decode")))
+      return nullptr;
+  }
+  if (failed(checkAllTensorsUsed()) || failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+LogicalResult LlamaImporter::buildFunction(StringRef funcName) {
+  const LlamaConfig &c = config;
+  weights.clear();
   Type f32 = builder.getF32Type();
   auto tokensType = RankedTensorType::get({sequence}, builder.getI32Type());
   auto positionsType = RankedTensorType::get({sequence}, builder.getI64Type());
   auto logitsType = RankedTensorType::get({sequence, c.vocab}, f32);
-  auto func = func::FuncOp::create(
-      builder, fileLoc, "main", builder.getFunctionType({tokensType, positionsType}, logitsType));
+  SmallVector<Type> argTypes{tokensType, positionsType}, resultTypes{logitsType};
+  SmallVector<std::string> stateNames;
+  if (cacheLength) {
+    auto kType = RankedTensorType::get({cacheLength, c.kvHeads, c.keyLength}, f32);
+    auto vType = RankedTensorType::get({cacheLength, c.kvHeads, c.valueLength}, f32);
+    for (int64_t i = 0; i < c.blocks; ++i) {
+      stateNames.push_back("k_cache." + std::to_string(i));
+      stateNames.push_back("v_cache." + std::to_string(i));
+      argTypes.append({kType, vType});
+      resultTypes.append({kType, vType});
+    }
+  }
+  auto func = func::FuncOp::create(builder, fileLoc, funcName,
+                                   builder.getFunctionType(argTypes, resultTypes));
   func.setArgAttr(0, "kiln.name", builder.getStringAttr("tokens"));
   func.setArgAttr(1, "kiln.name", builder.getStringAttr("positions"));
   func.setResultAttr(0, "kiln.name", builder.getStringAttr("logits"));
+  for (auto [i, state] : llvm::enumerate(stateNames)) {
+    func.setArgAttr(2 + i, "kiln.state", builder.getStringAttr(state));
+    func.setResultAttr(1 + i, "kiln.state", builder.getStringAttr(state));
+  }
   Block *body = func.addEntryBlock();
   builder.setInsertionPointToEnd(body);
   Value tokens = body->getArgument(0), positions = body->getArgument(1);
+  SmallVector<Value> caches(body->getArguments().drop_front(2));
 
   // A packed embedding is gathered row by row, dequantizing only the rows used.
   FailureOr<Value> embedding = weight("token_embd.weight", {c.vocab, c.embedding});
   if (failed(embedding))
-    return nullptr;
+    return failure();
   Location embdLoc = tensorLoc("token_embd.weight");
   Value x = toF32(kiln::GatherOp::create(builder, embdLoc, *embedding, tokens), embdLoc);
   for (int64_t i = 0; i < c.blocks; ++i) {
-    FailureOr<Value> next = block(i, x, positions);
+    MutableArrayRef<Value> blockCache;
+    if (cacheLength)
+      blockCache = MutableArrayRef<Value>(caches).slice(2 * i, 2);
+    FailureOr<Value> next = block(i, x, positions, blockCache);
     if (failed(next))
-      return nullptr;
+      return failure();
     x = *next;
   }
   FailureOr<Value> outputNorm = floatWeight("output_norm.weight", {c.embedding});
@@ -441,21 +598,21 @@ OwningOpRef<ModuleOp> LlamaImporter::run(int64_t sequenceLength) {
   StringRef outputName = reader.findTensor("output.weight") ? "output.weight" : "token_embd.weight";
   FailureOr<Value> output = floatWeight(outputName, {c.vocab, c.embedding});
   if (failed(outputNorm) || failed(output))
-    return nullptr;
+    return failure();
   Location loc = tensorLoc(outputName);
   Value h = kiln::RmsNormOp::create(builder, loc, x, *outputNorm,
                                     builder.getF32FloatAttr(float(c.rmsEpsilon)));
-  func::ReturnOp::create(builder, loc, matmulTransposed(h, *output, loc));
-
-  if (failed(checkAllTensorsUsed()) || failed(verify(*module)))
-    return nullptr;
-  return module;
+  SmallVector<Value> results{matmulTransposed(h, *output, loc)};
+  results.append(caches);
+  func::ReturnOp::create(builder, loc, results);
+  return success();
 }
 
 } // namespace
 
 OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &context,
-                                       int64_t sequenceLength) {
+                                       int64_t sequenceLength, bool kvCache,
+                                       int64_t contextLength) {
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
   kiln::Result<std::unique_ptr<GgufReader>> reader = GgufReader::open(path.str());
   if (!reader) {
@@ -480,5 +637,5 @@ OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &contex
   }
   context.loadDialect<kiln::KilnDialect, arith::ArithDialect, func::FuncDialect,
                       linalg::LinalgDialect, math::MathDialect, tensor::TensorDialect>();
-  return LlamaImporter(context, fileLoc, std::string(absolute), **reader).run(sequenceLength);
+  return LlamaImporter(context, fileLoc, std::string(absolute), **reader).run(sequenceLength, kvCache, contextLength);
 }

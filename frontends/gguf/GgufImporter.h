@@ -1,5 +1,6 @@
 // The GGUF frontend: a .gguf language model (llama.cpp's format) -> kiln IR, one
-// full-sequence forward pass as `func.func @main`.
+// full-sequence forward pass as `func.func @main`, or `@prefill` and `@decode` over
+// persistent key/value caches.
 #ifndef KILN_FRONTENDS_GGUF_GGUFIMPORTER_H
 #define KILN_FRONTENDS_GGUF_GGUFIMPORTER_H
 
@@ -19,8 +20,20 @@ namespace kiln {
 /// file, located by tensor name. Returns null after reporting every problem (unreadable
 /// or corrupt file, unsupported architecture or tensor type, missing metadata, tensor
 /// shapes that disagree with it) through `context`'s diagnostics.
+///
+/// With `kvCache`, the module instead holds `prefill` (N = `sequenceLength` tokens) and
+/// `decode` (N = 1), both
+/// `(tokens: i32[N], positions: i64[N], k_cache.0, v_cache.0, k_cache.1, ...)
+///   -> (logits: f32[N, vocab], k_cache.0, v_cache.0, ...)`
+/// where each cache is f32[C, kv heads, head size] tagged `kiln.state = "k_cache.<l>"`
+/// (or `v_cache.<l>`) on both the argument and the result. The N new tokens' keys and
+/// values are written at rows positions[0] .. positions[0] + N - 1 (each cache element
+/// of the result reads only the same element of the argument, so the runtime may update
+/// it in place), and token i attends to rows t <= positions[i]. C is `contextLength`;
+/// 0 picks min(context length, 512). The default N is then min(C, 64).
 mlir::OwningOpRef<mlir::ModuleOp> importGguf(llvm::StringRef path, mlir::MLIRContext &context,
-                                             int64_t sequenceLength);
+                                             int64_t sequenceLength, bool kvCache = false,
+                                             int64_t contextLength = 0);
 
 } // namespace kiln
 

@@ -47,6 +47,14 @@ cl::opt<int64_t> seqLen("seq-len",
                         cl::desc("Tokens per forward pass when compiling a language model "
                                  "(GGUF); default: the frontend's"),
                         cl::init(0), cl::cat(category));
+cl::opt<bool> kvCache("kv-cache",
+                      cl::desc("Language models (GGUF): compile @prefill (--seq-len tokens) and "
+                               "@decode (one token) over a persistent KV cache"),
+                      cl::cat(category));
+cl::opt<int64_t> contextLength("ctx",
+                               cl::desc("KV-cache rows (tokens) with --kv-cache; default: "
+                                        "min(the model's context, 512)"),
+                               cl::init(0), cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -83,6 +91,8 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   kiln::ImportOptions importOptions;
   importOptions.sequenceLength = seqLen;
+  importOptions.kvCache = kvCache;
+  importOptions.contextLength = contextLength;
   OwningOpRef<ModuleOp> module =
       kiln::importModelFile(inputPath, context, sourceMgr, importOptions);
   if (!module)

@@ -35,8 +35,9 @@ constexpr const char *kUsage =
     "\n"
     "  -p, --prompt TEXT     the prompt (default: empty)\n"
     "  -n N                  tokens to generate (default 32)\n"
-    "  --ctx N               tokens per forward pass = the most prompt + generated tokens\n"
-    "                        (default 64)\n"
+    "  --ctx N               the most prompt + generated tokens (the KV cache's rows;\n"
+    "                        default 256)\n"
+    "  --batch N             prompt tokens per prefill pass (default 32)\n"
     "  --seed S              sampling seed (default 0); the same seed gives the same tokens\n"
     "  --temp T              temperature; 0 = greedy (default 0.8)\n"
     "  --top-k K             (default 40; 0 = off)\n"
@@ -49,12 +50,12 @@ constexpr const char *kUsage =
     "                        ~/.cache/kiln/models)\n"
     "  --stats-json FILE     write load/compile time and tokens/s as JSON\n"
     "\n"
-    "Each token currently re-runs the whole context (no KV cache yet), so generation\n"
-    "time grows with --ctx.\n";
+    "The model is compiled with a KV cache: the prompt is evaluated --batch tokens at a\n"
+    "time, then each new token costs one single-token pass.\n";
 
 struct Options {
   std::string model, prompt, vocab, cacheDir, statsJson;
-  int tokens = 32, ctx = 64, threads = 0;
+  int tokens = 32, ctx = 256, batch = 32, threads = 0;
   llm::SamplerOptions sampling;
 };
 
@@ -97,6 +98,8 @@ Options parse(int argc, char **argv) {
       o.tokens = static_cast<int>(number(arg, value()));
     } else if (arg == "--ctx") {
       o.ctx = static_cast<int>(number(arg, value()));
+    } else if (arg == "--batch") {
+      o.batch = static_cast<int>(number(arg, value()));
     } else if (arg == "--seed") {
       o.sampling.seed = static_cast<uint64_t>(number(arg, value()));
     } else if (arg == "--temp") {
@@ -127,8 +130,8 @@ Options parse(int argc, char **argv) {
   }
   if (o.model.empty())
     die("no model given (see --help)", 2);
-  if (o.tokens < 0 || o.ctx < 1)
-    die("-n must be >= 0 and --ctx >= 1", 2);
+  if (o.tokens < 0 || o.ctx < 1 || o.batch < 1 || o.batch > o.ctx)
+    die("-n must be >= 0, --ctx >= 1 and 1 <= --batch <= --ctx", 2);
   return o;
 }
 
@@ -168,8 +171,9 @@ std::string compiledModel(const Options &o, double &compileSeconds) {
   }
   std::error_code ec;
   fs::create_directories(cache, ec);
-  fs::path artifact = cache / (hex(hashFile(o.model)) + "-ctx" + std::to_string(o.ctx) + "-" +
-                               hex(hashFile(compiler.string())) + ".kiln");
+  fs::path artifact = cache / (hex(hashFile(o.model)) + "-kv" + std::to_string(o.ctx) + "x" +
+                               std::to_string(o.batch) + "-" + hex(hashFile(compiler.string())) +
+                               ".kiln");
   compileSeconds = 0;
   if (fs::exists(artifact))
     return artifact.string();
@@ -177,11 +181,11 @@ std::string compiledModel(const Options &o, double &compileSeconds) {
                artifact.c_str());
   auto start = Clock::now();
   std::string partial = artifact.string() + "." + std::to_string(getpid()) + ".partial";
-  std::string ctx = std::to_string(o.ctx);
+  std::string ctx = std::to_string(o.ctx), batch = std::to_string(o.batch);
   pid_t child = fork();
   if (child == 0) {
-    execl(compiler.c_str(), "kiln-compile", o.model.c_str(), "--seq-len", ctx.c_str(), "-o",
-          partial.c_str(), static_cast<char *>(nullptr));
+    execl(compiler.c_str(), "kiln-compile", o.model.c_str(), "--kv-cache", "--ctx", ctx.c_str(),
+          "--seq-len", batch.c_str(), "-o", partial.c_str(), static_cast<char *>(nullptr));
     _exit(127);
   }
   int status = 0;
@@ -221,54 +225,68 @@ int main(int argc, char **argv) {
   check(kiln_runtime_create(&runtimeOptions, &runtime), "creating the runtime");
   kiln_module *module = nullptr;
   check(kiln_module_load_file(runtime, artifact.c_str(), &module), artifact);
-  kiln_tensor_info tokensInfo, positionsInfo, logitsInfo;
-  check(kiln_module_input_info(module, 0, 0, &tokensInfo), "input 0");
-  check(kiln_module_input_info(module, 0, 1, &positionsInfo), "input 1");
-  check(kiln_module_output_info(module, 0, 0, &logitsInfo), "output 0");
-  if (tokensInfo.dtype != KILN_DTYPE_I32 || tokensInfo.rank != 1 ||
-      positionsInfo.dtype != KILN_DTYPE_I64 || logitsInfo.dtype != KILN_DTYPE_F32 ||
-      logitsInfo.rank != 2)
-    die(artifact + " is not a language model (expected main(tokens: i32[N], positions: "
+  // A KV-cache model: @prefill (a batch of tokens) and @decode (one token) over one
+  // persistent cache.
+  size_t prefillEntry = 0, decodeEntry = 0;
+  check(kiln_module_find_entry_point(module, "prefill", &prefillEntry),
+        artifact + " is not a KV-cache language model");
+  check(kiln_module_find_entry_point(module, "decode", &decodeEntry),
+        artifact + " is not a KV-cache language model");
+  kiln_tensor_info batchInfo, logitsInfo;
+  check(kiln_module_input_info(module, prefillEntry, 0, &batchInfo), "prefill input 0");
+  check(kiln_module_output_info(module, prefillEntry, 0, &logitsInfo), "prefill output 0");
+  if (batchInfo.dtype != KILN_DTYPE_I32 || batchInfo.rank != 1 || logitsInfo.rank != 2 ||
+      logitsInfo.dtype != KILN_DTYPE_F32)
+    die(artifact + " is not a language model (expected prefill(tokens: i32[N], positions: "
                    "i64[N]) -> logits: f32[N, vocab])");
-  size_t ctx = static_cast<size_t>(tokensInfo.shape[0]);
+  size_t batch = static_cast<size_t>(batchInfo.shape[0]);
   size_t vocab = static_cast<size_t>(logitsInfo.shape[1]);
-  kiln_session *session = nullptr;
-  check(kiln_session_create(module, 0, &session), "creating a session");
-  std::vector<int64_t> positions(ctx);
-  for (size_t i = 0; i < ctx; ++i)
-    positions[i] = static_cast<int64_t>(i);
-  check(kiln_session_set_input(session, 1, positions.data(), positions.size() * 8), "positions");
+  size_t ctx = static_cast<size_t>(o.ctx);
+  kiln_session *prefill = nullptr, *decode = nullptr;
+  check(kiln_session_create(module, prefillEntry, &prefill), "creating the prefill session");
+  check(kiln_session_create_sharing_state(module, decodeEntry, prefill, &decode),
+        "creating the decode session");
   double loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count() - compileSeconds;
 
   std::vector<llm::TokenId> tokens = (*tokenizer)->encode(o.prompt, /*addBos=*/true);
   if (tokens.empty())
     die("the prompt encodes to no tokens and the vocabulary has no BOS token");
-  if (tokens.size() > ctx)
+  if (tokens.size() >= ctx)
     die("the prompt has " + std::to_string(tokens.size()) + " tokens but the context holds " +
         std::to_string(ctx) + " (raise --ctx)");
   size_t promptTokens = tokens.size();
   std::fputs(o.prompt.c_str(), stdout);
   std::fflush(stdout);
 
+  // Prefill in batches; padding after the prompt writes cache rows that decoding
+  // overwrites before any query can see them (attention masks rows past its position).
+  auto start = Clock::now();
+  std::vector<float> lastLogits(vocab);
+  for (size_t begin = 0; begin < tokens.size(); begin += batch) {
+    std::vector<int32_t> ids(batch, 0);
+    std::vector<int64_t> positions(batch);
+    size_t count = std::min(batch, tokens.size() - begin);
+    for (size_t i = 0; i < batch; ++i) {
+      ids[i] = i < count ? tokens[begin + i] : 0;
+      positions[i] = static_cast<int64_t>(std::min(begin + i, ctx - 1));
+    }
+    check(kiln_session_set_input(prefill, 0, ids.data(), ids.size() * 4), "tokens");
+    check(kiln_session_set_input(prefill, 1, positions.data(), positions.size() * 8), "positions");
+    check(kiln_session_run(prefill), "prefill");
+    const void *data = nullptr;
+    size_t bytes = 0;
+    check(kiln_session_output(prefill, 0, &data, &bytes), "logits");
+    const float *row = static_cast<const float *>(data) + (count - 1) * vocab;
+    std::copy(row, row + vocab, lastLogits.begin());
+  }
+  double promptSeconds = std::chrono::duration<double>(Clock::now() - start).count();
+
   llm::Sampler sampler(o.sampling);
   std::vector<llm::TokenId> generated;
   std::string printed;
-  double promptSeconds = 0, generationSeconds = 0;
-  std::vector<int32_t> input(ctx, 0);
-  // The context holds `ctx` tokens: generation stops when it is full.
+  start = Clock::now();
   for (int step = 0; step < o.tokens; ++step) {
-    auto start = Clock::now();
-    std::copy(tokens.begin(), tokens.end(), input.begin());
-    check(kiln_session_set_input(session, 0, input.data(), input.size() * 4), "tokens");
-    check(kiln_session_run(session), "running the model");
-    const void *data = nullptr;
-    size_t bytes = 0;
-    check(kiln_session_output(session, 0, &data, &bytes), "logits");
-    // Causal attention: the logits at the last real position ignore the padding after it.
-    const float *last = static_cast<const float *>(data) + (tokens.size() - 1) * vocab;
-    llm::TokenId next = sampler.sample(last, vocab, tokens);
-    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    (step == 0 ? promptSeconds : generationSeconds) += seconds;
+    llm::TokenId next = sampler.sample(lastLogits.data(), vocab, tokens);
     if (next == (*tokenizer)->vocabulary().eos)
       break;
     tokens.push_back(next);
@@ -279,11 +297,22 @@ int main(int argc, char **argv) {
       std::fflush(stdout);
       printed = *text;
     }
-    if (tokens.size() >= ctx)
+    if (step + 1 == o.tokens || tokens.size() >= ctx)
       break;
+    int32_t id = next;
+    int64_t position = static_cast<int64_t>(tokens.size() - 1);
+    check(kiln_session_set_input(decode, 0, &id, 4), "token");
+    check(kiln_session_set_input(decode, 1, &position, 8), "position");
+    check(kiln_session_run(decode), "decode");
+    const void *data = nullptr;
+    size_t bytes = 0;
+    check(kiln_session_output(decode, 0, &data, &bytes), "logits");
+    std::copy(static_cast<const float *>(data), static_cast<const float *>(data) + vocab,
+              lastLogits.begin());
   }
+  double generationSeconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::fputs("\n", stdout);
-  // The first step evaluates the prompt and yields the first token; the rest generate.
+  // Prefill yields the first token's logits; each later token costs one decode pass.
   size_t genTokens = generated.empty() ? 0 : generated.size() - 1;
   double promptRate = promptSeconds > 0 ? promptTokens / promptSeconds : 0;
   double genRate = generationSeconds > 0 ? genTokens / generationSeconds : 0;
@@ -307,7 +336,8 @@ int main(int argc, char **argv) {
     if (!json)
       die("cannot write " + o.statsJson);
   }
-  kiln_session_release(session);
+  kiln_session_release(decode);
+  kiln_session_release(prefill);
   kiln_module_release(module);
   kiln_runtime_release(runtime);
   return 0;
