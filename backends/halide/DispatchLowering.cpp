@@ -268,7 +268,7 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
       f.output_buffer().dim(d).set_bounds(
           0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
     kernel.outputs.push_back(f);
-    kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, ""});
+    kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, "", 1});
   }
   return std::move(kernel);
 }
@@ -526,7 +526,10 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   else
     reductionFunc(lhsExprs) = Halide::Tuple(values);
   std::vector<int64_t> shape = shapeOf(op->getResult(0));
-  kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, ""});
+  int64_t reductionSize = 1;
+  for (unsigned d : reductionDims)
+    reductionSize *= ranges[d];
+  kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, "", reductionSize});
   if (numOutputs == 1) {
     tensors[op->getResult(0)] = reductionFunc;
     return success();
@@ -670,7 +673,7 @@ LogicalResult KernelBuilder::lowerGather(GatherOp op) {
 Func KernelBuilder::reductionStage(Value result, const std::string &name,
                                    ArrayRef<int64_t> shape) {
   Func f(kernel.name + "_" + name + std::to_string(nextFunc++));
-  kernel.stages.push_back({f, shape.vec(), /*isOutput=*/false, ""});
+  kernel.stages.push_back({f, shape.vec(), /*isOutput=*/false, "", 1});
   return f;
 }
 
@@ -829,7 +832,7 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   rowMax(asExprs(rowArgs)) = Halide::max(rowMax(rowArgs), scores(withT(tr)));
   Func weights(kernel.name + "_weights" + std::to_string(nextFunc++));
   weights(scoreArgs) = Halide::exp(scores(scoreArgs) - rowMax(rowArgs));
-  kernel.stages.push_back({weights, scoreShape, /*isOutput=*/false, ""});
+  kernel.stages.push_back({weights, scoreShape, /*isOutput=*/false, "", 1});
   Func total = reductionStage(op.getResult(), "sum", rowShape);
   total(rowArgs) = 0.0f;
   total(asExprs(rowArgs)) += weights(withT(tr));

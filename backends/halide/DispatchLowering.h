@@ -19,6 +19,8 @@ struct Stage {
   bool isOutput = false;
   /// For a reduction whose only reader is an output copying it: that output's name.
   std::string tiledInto;
+  /// Points of the update's reduction domain (1 for a pure stage): the work per element.
+  int64_t reductionSize = 1;
 };
 
 /// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),

@@ -17,24 +17,45 @@ int64_t elements(const std::vector<int64_t> &shape) {
   return n;
 }
 
-/// Applies vectorization and parallelism to one definition (pure or update) of a stage.
+/// Applies vectorization and parallelism to one definition (pure or update) of a stage
+/// computing `work` scalar operations: threads take the outermost dimension with more
+/// than one row, or — when only the innermost has (a matrix-vector product while
+/// decoding one token) — chunks of the innermost dimension.
 void placeDefinition(Halide::Stage stage, const std::vector<Halide::Var> &args,
-                     const std::vector<int64_t> &shape, const KernelSchedule &schedule) {
+                     const std::vector<int64_t> &shape, int64_t work,
+                     const KernelSchedule &schedule) {
   if (args.empty())
     return;
   // args are in Halide order: args[0] is innermost, i.e. shape.back().
-  if (schedule.vectorWidth > 1 && shape.back() >= schedule.vectorWidth)
-    stage.vectorize(args[0], static_cast<int>(schedule.vectorWidth),
-                    Halide::TailStrategy::GuardWithIf);
-  if (schedule.parallel && args.size() >= 2 && elements(shape) >= kParallelThreshold &&
-      shape.front() > 1) {
+  int vector = static_cast<int>(schedule.vectorWidth);
+  bool vectorize = vector > 1 && shape.back() >= vector;
+  bool parallel = schedule.parallel && work >= kParallelThreshold;
+  int outer = -1;
+  for (int d = static_cast<int>(args.size()) - 1; d >= 1 && parallel; --d)
+    if (shape[args.size() - 1 - d] > 1) {
+      outer = d;
+      break;
+    }
+  if (parallel && outer < 0 && shape.back() >= 4 * std::max(vector, 1)) {
+    int64_t chunk = std::max<int64_t>(vector, (shape.back() / 16 + vector - 1) / vector * vector);
+    Halide::Var chunks(args[0].name() + "_chunk"), inside(args[0].name() + "_in");
+    stage.split(args[0], chunks, inside, static_cast<int>(chunk), Halide::TailStrategy::GuardWithIf)
+        .parallel(chunks);
+    if (vectorize)
+      stage.vectorize(inside, vector, Halide::TailStrategy::GuardWithIf);
+    return;
+  }
+  if (vectorize)
+    stage.vectorize(args[0], vector, Halide::TailStrategy::GuardWithIf);
+  if (outer >= 0) {
     if (schedule.parallelGrain > 1)
-      stage.parallel(args.back(), static_cast<int>(schedule.parallelGrain),
+      stage.parallel(args[outer], static_cast<int>(schedule.parallelGrain),
                      Halide::TailStrategy::GuardWithIf);
     else
-      stage.parallel(args.back());
+      stage.parallel(args[outer]);
   }
 }
+
 } // namespace
 
 std::vector<Knob> KernelSchedule::space() {
@@ -120,10 +141,11 @@ void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
     if (!stage.isOutput)
       f.compute_root();
     std::vector<Halide::Var> args = f.args();
-    placeDefinition(f, args, stage.shape, schedule);
+    placeDefinition(f, args, stage.shape, elements(stage.shape), schedule);
     for (int u = 0; u < f.num_update_definitions(); ++u) {
       Halide::Stage update = f.update(u);
-      placeDefinition(update, args, stage.shape, schedule);
+      placeDefinition(update, args, stage.shape, elements(stage.shape) * stage.reductionSize,
+                      schedule);
       if (schedule.reductionUnroll > 1 && !f.rvars(u).empty())
         update.unroll(f.rvars(u).front(), static_cast<int>(schedule.reductionUnroll),
                       Halide::TailStrategy::GuardWithIf);
