@@ -7,6 +7,8 @@
 #include "CodeObject.h"
 #include "DTypeTable.h"
 #include "RuntimeError.h"
+#include "Sampler.h"
+#include "Tokenizer.h"
 
 #include <HalideRuntime.h>
 
@@ -739,6 +741,136 @@ kiln_status kiln_session_copy_output(kiln_session *session, size_t output, void 
       return nullArgument("dst");
     if (size)
       std::memcpy(dst, data, size);
+    return {};
+  });
+}
+
+} // extern "C"
+
+// ---- language models ---------------------------------------------------------------
+
+struct kiln_tokenizer {
+  std::unique_ptr<kiln::llm::Tokenizer> tokenizer;
+};
+
+struct kiln_sampler {
+  kiln::llm::Sampler sampler;
+};
+
+namespace {
+// Copies min(size, capacity) items and reports the full size.
+template <typename T>
+void copyOut(const T *data, size_t size, T *out, size_t capacity, size_t *out_size) {
+  if (out && capacity)
+    std::memcpy(out, data, std::min(size, capacity) * sizeof(T));
+  *out_size = size;
+}
+} // namespace
+
+extern "C" {
+
+kiln_status kiln_tokenizer_load(const char *gguf_path, kiln_tokenizer **out_tokenizer) {
+  return guarded([&]() -> Error {
+    if (!gguf_path)
+      return nullArgument("gguf_path");
+    if (!out_tokenizer)
+      return nullArgument("out_tokenizer");
+    auto reader = kiln::gguf::GgufReader::open(gguf_path);
+    if (!reader)
+      return error(KILN_ERROR_INVALID_ARGUMENT, reader.error());
+    auto tokenizer = kiln::llm::Tokenizer::fromGguf(**reader);
+    if (!tokenizer)
+      return error(KILN_ERROR_UNSUPPORTED, gguf_path, ": ", tokenizer.error());
+    *out_tokenizer = new kiln_tokenizer{std::move(*tokenizer)};
+    return {};
+  });
+}
+
+void kiln_tokenizer_release(kiln_tokenizer *tokenizer) { delete tokenizer; }
+
+kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tokenizer, const char *text,
+                                  size_t text_size, int add_bos, int32_t *ids, size_t capacity,
+                                  size_t *out_count) {
+  return guarded([&]() -> Error {
+    if (!tokenizer)
+      return nullArgument("tokenizer");
+    if (!text && text_size)
+      return nullArgument("text");
+    if (!out_count)
+      return nullArgument("out_count");
+    std::vector<int32_t> encoded =
+        tokenizer->tokenizer->encode(std::string_view(text ? text : "", text_size), add_bos != 0);
+    copyOut(encoded.data(), encoded.size(), ids, capacity, out_count);
+    return {};
+  });
+}
+
+kiln_status kiln_tokenizer_decode(const kiln_tokenizer *tokenizer, const int32_t *ids,
+                                  size_t count, char *text, size_t capacity, size_t *out_size) {
+  return guarded([&]() -> Error {
+    if (!tokenizer)
+      return nullArgument("tokenizer");
+    if (!ids && count)
+      return nullArgument("ids");
+    if (!out_size)
+      return nullArgument("out_size");
+    auto decoded = tokenizer->tokenizer->decode(std::vector<int32_t>(ids, ids + count));
+    if (!decoded)
+      return error(KILN_ERROR_INVALID_ARGUMENT, decoded.error());
+    copyOut(decoded->data(), decoded->size(), text, capacity, out_size);
+    return {};
+  });
+}
+
+int32_t kiln_tokenizer_eos(const kiln_tokenizer *tokenizer) {
+  return tokenizer ? tokenizer->tokenizer->vocabulary().eos : -1;
+}
+
+void kiln_sampler_options_init(kiln_sampler_options *options) {
+  if (!options)
+    return;
+  kiln::llm::SamplerOptions defaults;
+  *options = {defaults.temperature, defaults.topK, defaults.topP, defaults.minP,
+              defaults.repetitionPenalty, defaults.repetitionWindow, defaults.seed};
+}
+
+kiln_status kiln_sampler_create(const kiln_sampler_options *options, kiln_sampler **out_sampler) {
+  return guarded([&]() -> Error {
+    if (!out_sampler)
+      return nullArgument("out_sampler");
+    kiln_sampler_options o;
+    kiln_sampler_options_init(&o);
+    if (options)
+      o = *options;
+    kiln::llm::SamplerOptions s;
+    s.temperature = o.temperature;
+    s.topK = o.top_k;
+    s.topP = o.top_p;
+    s.minP = o.min_p;
+    s.repetitionPenalty = o.repetition_penalty;
+    s.repetitionWindow = o.repetition_window;
+    s.seed = o.seed;
+    *out_sampler = new kiln_sampler{kiln::llm::Sampler(s)};
+    return {};
+  });
+}
+
+void kiln_sampler_release(kiln_sampler *sampler) { delete sampler; }
+
+kiln_status kiln_sampler_sample(kiln_sampler *sampler, const float *logits, size_t vocab_size,
+                                const int32_t *history, size_t history_size,
+                                int32_t *out_token) {
+  return guarded([&]() -> Error {
+    if (!sampler)
+      return nullArgument("sampler");
+    if (!logits || vocab_size == 0)
+      return error(KILN_ERROR_INVALID_ARGUMENT, "no logits to sample from");
+    if (!history && history_size)
+      return nullArgument("history");
+    if (!out_token)
+      return nullArgument("out_token");
+    std::vector<int32_t> tokens(history, history + history_size);
+    *out_token = sampler->sampler.sample(logits, vocab_size, tokens);
     return {};
   });
 }

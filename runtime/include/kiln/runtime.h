@@ -192,6 +192,51 @@ KILN_API kiln_status kiln_session_output(kiln_session *session, size_t output,
 KILN_API kiln_status kiln_session_copy_output(kiln_session *session, size_t output,
                                               void *dst, size_t dst_byte_size);
 
+/* ---- language models: tokenizer and sampler ------------------------------------ */
+
+typedef struct kiln_tokenizer kiln_tokenizer;
+
+/* Builds the tokenizer a GGUF file describes in its tokenizer.ggml.* metadata
+ * (SentencePiece BPE, byte-level BPE or WordPiece); a model or a vocabulary-only file. */
+KILN_API kiln_status kiln_tokenizer_load(const char *gguf_path, kiln_tokenizer **out_tokenizer);
+KILN_API void kiln_tokenizer_release(kiln_tokenizer *tokenizer);
+/* The token ids of `text` (UTF-8, `text_size` bytes), BOS first when `add_bos` is
+ * non-zero. Writes min(count, capacity) ids to `ids` and the full count to
+ * `*out_count`: call with capacity 0 to learn the size. */
+KILN_API kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tokenizer, const char *text,
+                                           size_t text_size, int add_bos, int32_t *ids,
+                                           size_t capacity, size_t *out_count);
+/* The text of `count` ids (control tokens give none), UTF-8 without a terminating NUL,
+ * with the same capacity convention in bytes. An id outside the vocabulary is an error. */
+KILN_API kiln_status kiln_tokenizer_decode(const kiln_tokenizer *tokenizer, const int32_t *ids,
+                                           size_t count, char *text, size_t capacity,
+                                           size_t *out_size);
+/* The end-of-sequence token, or -1 when the vocabulary has none. */
+KILN_API int32_t kiln_tokenizer_eos(const kiln_tokenizer *tokenizer);
+
+typedef struct kiln_sampler_options {
+  float temperature;          /* <= 0: greedy */
+  int32_t top_k;              /* 0: off */
+  float top_p;                /* 1: off */
+  float min_p;                /* 0: off */
+  float repetition_penalty;   /* 1: off */
+  int32_t repetition_window;  /* latest tokens the penalty looks at */
+  uint64_t seed;              /* the same seed, logits and history give the same token */
+} kiln_sampler_options;
+
+/* Fills `options` with the defaults (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05,
+ * repetition penalty 1.1 over 64 tokens, seed 0). */
+KILN_API void kiln_sampler_options_init(kiln_sampler_options *options);
+
+typedef struct kiln_sampler kiln_sampler;
+KILN_API kiln_status kiln_sampler_create(const kiln_sampler_options *options,
+                                         kiln_sampler **out_sampler);
+KILN_API void kiln_sampler_release(kiln_sampler *sampler);
+/* The next token from `vocab_size` logits and the `history_size` tokens so far. */
+KILN_API kiln_status kiln_sampler_sample(kiln_sampler *sampler, const float *logits,
+                                         size_t vocab_size, const int32_t *history,
+                                         size_t history_size, int32_t *out_token);
+
 #ifdef __cplusplus
 }
 #endif
