@@ -1,9 +1,9 @@
 """Throughput of kiln-generate on a TinyLlama-shaped model (dim 2048, 22 blocks, 32
-query / 4 KV heads, FFN 5632, vocab 32000) with random Q4_0 weights and the real LLaMA
-vocabulary: compile time, prompt and generation tokens/s at 1 and 2 threads.
+query / 4 KV heads, FFN 5632, vocab 32000) with random Q4_0 or Q4_K weights and the
+real LLaMA vocabulary: compile time, prompt and generation tokens/s at 1 and 2 threads.
 
-usage: python bench/llama_throughput.py VOCAB.gguf WORK_DIR [--ctx N] [-n N]
-(the weights are random valid Q4_0 blocks: the text is gibberish; the speed is real)
+usage: python bench/llama_throughput.py VOCAB.gguf WORK_DIR [--ctx N] [-n N] [--type q4_k]
+(the weights are random valid blocks: the text is gibberish; the speed is real)
 """
 import argparse
 import json
@@ -22,11 +22,16 @@ import generate_vs_numpy  # noqa: E402  (copies the tokenizer keys)
 rng = np.random.default_rng(0)
 
 
-def q4_0(rows, cols):
-    blocks = rows * cols // 32
-    data = rng.integers(0, 256, (blocks, 18), dtype=np.uint8)
-    data[:, 0:2] = np.full(blocks, 0.004, np.float16).view(np.uint8).reshape(blocks, 2)
-    return data.reshape(rows, cols // 32 * 18)
+def random_blocks(qtype, rows, cols):
+    """Random valid blocks with small finite scales (Q4_0: d; Q4_K: d and dmin)."""
+    block, size = gguf.quants.GGML_QUANT_SIZES[qtype]
+    blocks = rows * cols // block
+    data = rng.integers(0, 256, (blocks, size), dtype=np.uint8)
+    data[:, 0:2] = np.full(blocks, 0.004 if qtype == GT.Q4_0 else 0.0002,
+                           np.float16).view(np.uint8).reshape(blocks, 2)
+    if qtype == GT.Q4_K:
+        data[:, 2:4] = np.full(blocks, 0.0001, np.float16).view(np.uint8).reshape(blocks, 2)
+    return data.reshape(rows, cols // block * size)
 
 
 class Writer:
@@ -41,9 +46,11 @@ def main():
     parser.add_argument("work")
     parser.add_argument("--ctx", type=int, default=256)
     parser.add_argument("-n", type=int, default=16)
+    parser.add_argument("--type", choices=["q4_0", "q4_k"], default="q4_0")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    path = os.path.join(args.work, "tinyllama-shaped-q4_0.gguf")
+    qtype = GT.Q4_0 if args.type == "q4_0" else GT.Q4_K
+    path = os.path.join(args.work, f"tinyllama-shaped-{args.type}.gguf")
     dim, blocks, heads, kv, ffn = 2048, 22, 32, 4, 5632
     if not os.path.exists(path):
         model = Writer(path)
@@ -61,7 +68,7 @@ def main():
         hd = dim // heads
 
         def t(name, rows, cols):
-            w.add_tensor(name, q4_0(rows, cols), raw_dtype=GT.Q4_0)
+            w.add_tensor(name, random_blocks(qtype, rows, cols), raw_dtype=qtype)
 
         t("token_embd.weight", 32000, dim)
         for i in range(blocks):
