@@ -466,7 +466,7 @@ struct kiln_session {
     return nullptr;
   }
 
-  // The state slots, unless another session's are shared.
+  // The state slots, unless another session's are shared (`state` already set).
   Error allocateState() {
     if (state)
       return {};
@@ -622,41 +622,18 @@ extern "C" {
 
 kiln_status kiln_session_create(kiln_module *module, size_t entry_point,
                                 kiln_session **out_session) {
-  return guarded([&]() -> Error {
-    if (!module)
-      return nullArgument("module");
-    if (!out_session)
-      return nullArgument("out_session");
-    const EntryInfo *entry = findEntry(module, entry_point);
-    if (!entry)
-      return error(KILN_ERROR_NOT_FOUND, "entry point ", entry_point,
-                   " does not exist (the module has ", module->entries.size(), ")");
-    std::unique_ptr<kiln_session> session(new kiln_session);
-    retain(module);
-    session->module.reset(module);
-    session->entry = entry;
-    session->entryPoint = module->view.program->entry_points()->Get(uint32_t(entry_point));
-    if (auto err = session->allocate())
-      return err;
-    if (auto err = session->allocateState())
-      return err;
-    session->prepareBuffers();
-    *out_session = session.release();
-    return {};
-  });
+  return kiln_session_create_sharing_state(module, entry_point, nullptr, out_session);
 }
 
 kiln_status kiln_session_create_sharing_state(kiln_module *module, size_t entry_point,
                                               kiln_session *state_owner,
                                               kiln_session **out_session) {
-  if (!state_owner)
-    return kiln_session_create(module, entry_point, out_session);
   return guarded([&]() -> Error {
     if (!module)
       return nullArgument("module");
     if (!out_session)
       return nullArgument("out_session");
-    if (state_owner->module.get() != module)
+    if (state_owner && state_owner->module.get() != module)
       return error(KILN_ERROR_INVALID_ARGUMENT,
                    "state_owner is a session of another module; state is shared only "
                    "between the entry points of one module");
@@ -669,8 +646,11 @@ kiln_status kiln_session_create_sharing_state(kiln_module *module, size_t entry_
     session->module.reset(module);
     session->entry = entry;
     session->entryPoint = module->view.program->entry_points()->Get(uint32_t(entry_point));
-    session->state = state_owner->state;
+    if (state_owner)
+      session->state = state_owner->state;
     if (auto err = session->allocate())
+      return err;
+    if (auto err = session->allocateState())
       return err;
     session->prepareBuffers();
     *out_session = session.release();
