@@ -77,7 +77,7 @@ private:
   FailureOr<SmallVector<func::FuncOp>> entryFunctions(ModuleOp module);
   LogicalResult emitEntryPoint(func::FuncOp func, unsigned &kernelIndex);
   /// The persistent state slot of a kiln.state name, shared by all entry points.
-  FailureOr<uint32_t> stateSlot(StringRef name);
+  uint32_t stateSlot(StringRef name);
   FailureOr<uint32_t> addBuffer(Operation *owner, Value value, art::BufferKind kind,
                                 uint32_t index, uint64_t offset);
   FailureOr<uint32_t> bufferOf(Operation *user, Value value);
@@ -142,11 +142,10 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   uint64_t size;
   if (auto quant = dyn_cast<QuantType>(type.getElementType())) {
-    SmallVector<int64_t> shape = quant.getPackedShape(type.getShape());
-    int64_t bytes = shape.back() < 0 ? -1 : type.getNumElements() / type.getShape().back() * shape.back();
-    if (bytes < 0)
+    SmallVector<int64_t> packed = quant.getPackedShape(type.getShape());
+    if (packed.back() < 0)
       return weight.emitOpError("does not hold whole quantization blocks");
-    size = static_cast<uint64_t>(bytes);
+    size = static_cast<uint64_t>(ShapedType::getNumElements(packed));
   } else {
     size = static_cast<uint64_t>(type.getNumElements()) *
            ((type.getElementTypeBitWidth() + 7) / 8);
@@ -228,7 +227,7 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
   return summary;
 }
 
-FailureOr<uint32_t> Emitter::stateSlot(StringRef name) {
+uint32_t Emitter::stateSlot(StringRef name) {
   auto [it, inserted] = stateSlots.try_emplace(name, static_cast<uint32_t>(stateSlots.size()));
   return it->second;
 }
@@ -253,8 +252,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func, unsigned &kernelIndex) 
   uint32_t inputIndex = 0;
   for (BlockArgument arg : func.getArguments()) {
     if (auto state = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "kiln.state")) {
-      FailureOr<uint32_t> slot = stateSlot(state.getValue());
-      if (failed(slot) || failed(addBuffer(func, arg, art::BufferKind::State, *slot, 0)))
+      if (failed(addBuffer(func, arg, art::BufferKind::State, stateSlot(state.getValue()), 0)))
         return failure();
       continue;
     }
@@ -308,7 +306,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func, unsigned &kernelIndex) 
         FailureOr<uint32_t> id =
             state != stateResults.end()
                 ? addBuffer(dispatch, result, art::BufferKind::State,
-                            *stateSlot(state->second), 0)
+                            stateSlot(state->second), 0)
                 : addBuffer(dispatch, result, art::BufferKind::Arena, 0,
                             static_cast<uint64_t>(offset));
         if (failed(id))

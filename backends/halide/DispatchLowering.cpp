@@ -254,9 +254,9 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     // reduction gets its own output Func too, so that the schedule may compute it
     // tile by tile into the output (its accumulators then stay in registers).
     auto reduction = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == f.name(); });
-    bool shared = isa<BlockArgument>(value) || reduction != kernel.stages.end() ||
-                  llvm::any_of(kernel.outputs, [&](const Func &o) { return o.name() == f.name(); });
-    if (shared) {
+    bool needsCopy = isa<BlockArgument>(value) || reduction != kernel.stages.end() ||
+                     llvm::any_of(kernel.outputs, [&](const Func &o) { return o.name() == f.name(); });
+    if (needsCopy) {
       std::vector<Var> vars = makeVars(type.getRank(), "o");
       Func copy(kernel.name + "_out" + std::to_string(i));
       copy(reversed(ArrayRef<Var>(vars))) = f(reversed(ArrayRef<Var>(vars)));
