@@ -1,6 +1,8 @@
 // kiln-compile as a subprocess, its outcome classified and cached on disk.
 #include "CompileCache.h"
 
+#include "HostFiles.h"
+
 #include "Subprocess.h"
 
 #include <cerrno>
@@ -11,14 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <pwd.h>
 #include <regex>
 #include <sstream>
 #include <system_error>
 #include <unistd.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 namespace kiln::conformance {
 
@@ -92,31 +91,6 @@ void writeCachedFailure(const std::string &path, const TestResult &failure) {
 
 } // namespace
 
-tools::Expected<std::string> hashFile(const std::string &path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    return tools::Error{"cannot open '" + path + "': " + std::strerror(errno)};
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad())
-    return tools::Error{"cannot read '" + path + "': " + std::strerror(errno)};
-  char digest[17];
-  std::snprintf(digest, sizeof digest, "%016llx",
-                static_cast<unsigned long long>(XXH3_64bits(bytes.data(), bytes.size())));
-  return std::string(digest);
-}
-
-std::string defaultCacheDirectory() {
-  const char *xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg)
-    return (fs::path(xdg) / "kiln" / "conformance").string();
-  const char *home = std::getenv("HOME");
-  if (!home || !*home) {
-    const passwd *user = getpwuid(getuid());
-    home = user ? user->pw_dir : "/tmp";
-  }
-  return (fs::path(home) / ".cache" / "kiln" / "conformance").string();
-}
-
 CompileCache::CompileCache(std::string directory, std::string compilerPath,
                            std::string compilerHash, std::chrono::milliseconds timeout)
     : directory(std::move(directory)), compilerPath(std::move(compilerPath)),
@@ -132,7 +106,7 @@ tools::MaybeError CompileCache::prepare() const {
 }
 
 CompileOutcome CompileCache::compile(const std::string &modelPath) const {
-  tools::Expected<std::string> modelHash = hashFile(modelPath);
+  tools::Expected<std::string> modelHash = tools::hashFile(modelPath);
   if (!modelHash)
     return {std::nullopt, {TestStatus::Fail, modelHash.error().message}};
   std::string key = (fs::path(directory) / (*modelHash + "-" + compilerHash)).string();

@@ -18,12 +18,6 @@ struct CompileOutcome {
   TestResult failure; // meaningful only without an artifact
 };
 
-// A hex digest of a file's bytes (XXH3, 64 bits): a cache key, not a security measure.
-tools::Expected<std::string> hashFile(const std::string &path);
-
-// $XDG_CACHE_HOME/kiln/conformance, else ~/.cache/kiln/conformance.
-std::string defaultCacheDirectory();
-
 class CompileCache {
 public:
   // `compilerHash` is hashFile(compilerPath), computed once by the caller.

@@ -2,6 +2,7 @@
 // its data sets through the runtime in a child process, and reports pass / fail /
 // unsupported per test, totals, a JSON summary and a check against a baseline.
 #include "CompileCache.h"
+#include "HostFiles.h"
 #include "NumberOption.h"
 #include "DataSetCheck.h"
 #include "Subprocess.h"
@@ -51,7 +52,7 @@ struct ConformanceOptions {
   int jobs = 2;
   std::string jsonPath;
   std::string baselinePath;
-  std::string cacheDirectory = defaultCacheDirectory();
+  std::string cacheDirectory = kiln::tools::kilnCacheDirectory("conformance");
   int compileTimeoutSeconds = 300;
   int runTimeoutSeconds = 60;
   // Kernel threads per test: the tests themselves run in parallel (-j).
@@ -407,7 +408,7 @@ Expected<int> runConformance(const ConformanceOptions &options) {
       return count.error();
     baseline = *count;
   }
-  Expected<std::string> compilerHash = hashFile(options.compilerPath);
+  Expected<std::string> compilerHash = kiln::tools::hashFile(options.compilerPath);
   if (!compilerHash)
     return Error{"kiln-compile: " + compilerHash.error().message +
                  " (build it, e.g. ninja kiln-compile, or pass --compiler)"};

@@ -1,12 +1,10 @@
 // kiln-generate: streams a completion of a prompt from a language model, compiling a
 // GGUF model once into a cached artifact, then reports prompt and generation tokens/s.
 #include "GgufReader.h"
+#include "HostFiles.h"
 #include "Sampler.h"
 #include "Tokenizer.h"
 #include "kiln/runtime.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 #include <chrono>
 #include <cstdio>
@@ -135,45 +133,20 @@ Options parse(int argc, char **argv) {
   return o;
 }
 
-uint64_t hashFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    die("cannot read " + path);
-  XXH64_state_t *state = XXH64_createState();
-  XXH64_reset(state, 0);
-  std::vector<char> chunk(1 << 20);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    XXH64_update(state, chunk.data(), static_cast<size_t>(in.gcount()));
-  }
-  uint64_t hash = XXH64_digest(state);
-  XXH64_freeState(state);
-  return hash;
-}
-
-std::string hex(uint64_t value) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
-  return text;
-}
-
 /// The cached artifact for a GGUF model, compiling it first when it is not there yet.
 std::string compiledModel(const Options &o, double &compileSeconds) {
   fs::path compiler = fs::read_symlink("/proc/self/exe").parent_path() / "kiln-compile";
   if (!fs::exists(compiler))
     die("cannot find kiln-compile next to kiln-generate (" + compiler.string() + ")");
-  fs::path cache = o.cacheDir;
-  if (cache.empty()) {
-    const char *xdg = std::getenv("XDG_CACHE_HOME");
-    const char *home = std::getenv("HOME");
-    cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : "/tmp") / ".cache";
-    cache /= "kiln/models";
-  }
+  fs::path cache = o.cacheDir.empty() ? tools::kilnCacheDirectory("models") : o.cacheDir;
   std::error_code ec;
   fs::create_directories(cache, ec);
-  fs::path artifact = cache / (hex(hashFile(o.model)) + "-kv" + std::to_string(o.ctx) + "x" +
-                               std::to_string(o.batch) + "-" + hex(hashFile(compiler.string())) +
-                               ".kiln");
+  tools::Expected<std::string> modelHash = tools::hashFile(o.model);
+  tools::Expected<std::string> compilerHash = tools::hashFile(compiler.string());
+  if (!modelHash || !compilerHash)
+    die((!modelHash ? modelHash : compilerHash).error().message);
+  fs::path artifact = cache / (*modelHash + "-kv" + std::to_string(o.ctx) + "x" +
+                               std::to_string(o.batch) + "-" + *compilerHash + ".kiln");
   compileSeconds = 0;
   if (fs::exists(artifact))
     return artifact.string();
