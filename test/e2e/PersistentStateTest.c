@@ -1,18 +1,9 @@
 /* Persistent state end to end: test/e2e/Inputs/state.mlir compiled by kiln-compile; three
  * runs of @bump accumulate into the state, which a session of @read created with
  * kiln_session_create_sharing_state sees; a fresh session starts from zero. */
-#include <kiln/runtime.h>
+#include "CheckStatus.h"
 
 #include <stdio.h>
-
-#define CHECK(x)                                                                        \
-  do {                                                                                  \
-    kiln_status status = (x);                                                           \
-    if (status) {                                                                       \
-      fprintf(stderr, "%s: %s\n", #x, kiln_status_message(status));                   \
-      return 1;                                                                         \
-    }                                                                                   \
-  } while (0)
 
 int main(int argc, char **argv) {
   if (argc != 2) {

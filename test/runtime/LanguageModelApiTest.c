@@ -1,19 +1,10 @@
 /* The C API's tokenizer and sampler: encode and decode with the LLaMA vocabulary given
  * on the command line (ids from llama.cpp, as in the tokenizer conformance data),
  * the capacity convention, greedy and seeded sampling. */
-#include <kiln/runtime.h>
+#include "CheckStatus.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define CHECK(x)                                                                        \
-  do {                                                                                  \
-    kiln_status status = (x);                                                           \
-    if (status) {                                                                       \
-      fprintf(stderr, "%s: %s\n", #x, kiln_status_message(status));                   \
-      return 1;                                                                         \
-    }                                                                                   \
-  } while (0)
 
 int main(int argc, char **argv) {
   if (argc != 2) {
