@@ -18,20 +18,17 @@ from gguf import GGMLQuantizationType as GT
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "e2e"))
 import generate_vs_numpy  # noqa: E402  (copies the tokenizer keys)
+import ggml_blocks  # noqa: E402
 
 rng = np.random.default_rng(0)
 
 
+# Scale fields (byte offset -> range) small enough that the activations stay finite.
+BLOCK_SCALES = {GT.Q4_0: {0: (0.004, 0.004)}, GT.Q4_K: {0: (0.0002, 0.0002), 2: (0.0001, 0.0001)}}
+
+
 def random_blocks(qtype, rows, cols):
-    """Random valid blocks with small finite scales (Q4_0: d; Q4_K: d and dmin)."""
-    block, size = gguf.quants.GGML_QUANT_SIZES[qtype]
-    blocks = rows * cols // block
-    data = rng.integers(0, 256, (blocks, size), dtype=np.uint8)
-    data[:, 0:2] = np.full(blocks, 0.004 if qtype == GT.Q4_0 else 0.0002,
-                           np.float16).view(np.uint8).reshape(blocks, 2)
-    if qtype == GT.Q4_K:
-        data[:, 2:4] = np.full(blocks, 0.0001, np.float16).view(np.uint8).reshape(blocks, 2)
-    return data.reshape(rows, cols // block * size)
+    return ggml_blocks.random_blocks(rng, qtype, rows, cols, BLOCK_SCALES[qtype])
 
 
 class Writer:

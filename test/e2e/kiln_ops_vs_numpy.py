@@ -13,6 +13,8 @@ import numpy as np
 from gguf import GGMLQuantizationType as GT
 from gguf import quants
 
+import ggml_blocks
+
 rng = np.random.default_rng(20261123)
 
 
@@ -36,23 +38,13 @@ def mlir_type(shape, element="f32"):
     return "tensor<" + "x".join(str(d) for d in shape) + ("x" if shape else "") + element + ">"
 
 
+# Block scale fields (byte offset -> range): values stay O(1) whatever the random bits.
+BLOCK_SCALES = {GT.Q8_0: {0: (0.01, 0.1)}, GT.Q4_0: {0: (0.01, 0.1)},
+                GT.Q4_K: {0: (0.01, 0.1), 2: (0.0, 0.05)}, GT.Q6_K: {208: (0.001, 0.01)}}
+
+
 def random_blocks(qtype, rows, cols):
-    """Random bytes forming valid ggml blocks (finite f16 scales)."""
-    block, size = quants.GGML_QUANT_SIZES[qtype]
-    blocks = rows * cols // block
-    data = rng.integers(0, 256, (blocks, size), dtype=np.uint8)
-
-    def set_half(offset, low, high):
-        data[:, offset:offset + 2] = rng.uniform(low, high, blocks).astype(np.float16).view(np.uint8).reshape(blocks, 2)
-
-    if qtype in (GT.Q8_0, GT.Q4_0):
-        set_half(0, 0.01, 0.1)
-    elif qtype == GT.Q4_K:
-        set_half(0, 0.01, 0.1)
-        set_half(2, 0.0, 0.05)
-    elif qtype == GT.Q6_K:
-        set_half(208, 0.001, 0.01)
-    return data.reshape(rows, cols // block * size)
+    return ggml_blocks.random_blocks(rng, qtype, rows, cols, BLOCK_SCALES[qtype])
 
 
 def dequantize_case(work, scheme, qtype, rows, cols):

@@ -16,6 +16,8 @@ import numpy as np
 from gguf import GGMLQuantizationType as GT
 from gguf import quants
 
+import ggml_blocks
+
 rng = np.random.default_rng(20261124)
 
 # Both sides compute in f32 (the reference in f64); the differences are summation order
@@ -44,21 +46,14 @@ class Config:
         return self.seq_len if self.seq_len else min(self.context, 64)
 
 
+# K-quant scale fields (byte offset -> range), scaled so weights stay O(1/sqrt(cols)):
+# Q4_K d and dmin times 6-bit scales/mins and nibbles; Q6_K d times int8 scales and
+# 6-bit values.
+BLOCK_SCALES = {GT.Q4_K: {0: (1e-4, 4e-4), 2: (0.0, 4e-4)}, GT.Q6_K: {208: (1e-5, 3e-5)}}
+
+
 def random_blocks(qtype, rows, cols):
-    """Random bytes forming valid K-quant blocks, scaled so values stay O(1/sqrt(cols))."""
-    block, size = quants.GGML_QUANT_SIZES[qtype]
-    blocks = rows * cols // block
-    data = rng.integers(0, 256, (blocks, size), dtype=np.uint8)
-
-    def set_half(offset, low, high):
-        data[:, offset:offset + 2] = rng.uniform(low, high, blocks).astype(np.float16).view(np.uint8).reshape(blocks, 2)
-
-    if qtype == GT.Q4_K:
-        set_half(0, 1e-4, 4e-4)  # d: times a 6-bit scale times a nibble
-        set_half(2, 0.0, 4e-4)   # dmin: times a 6-bit min
-    else:
-        set_half(208, 1e-5, 3e-5)  # Q6_K d: times an int8 scale times a 6-bit value
-    return data.reshape(rows, cols // block * size)
+    return ggml_blocks.random_blocks(rng, qtype, rows, cols, BLOCK_SCALES[qtype])
 
 
 class Model:
