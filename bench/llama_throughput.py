@@ -3,7 +3,9 @@ query / 4 KV heads, FFN 5632, vocab 32000) with random Q4_0 or Q4_K weights and 
 real LLaMA vocabulary: compile time, prompt and generation tokens/s at 1 and 2 threads.
 
 usage: python bench/llama_throughput.py VOCAB.gguf WORK_DIR [--ctx N] [-n N] [--type q4_k]
-(the weights are random valid blocks: the text is gibberish; the speed is real)
+       [--blocks N] [--threads 1,2] [--bin BUILD/bin]
+(the weights are random valid blocks: the text is gibberish; the speed is real; fewer
+--blocks give a quick, proportionally faster model for iterating on kernels)
 """
 import argparse
 import json
@@ -44,11 +46,15 @@ def main():
     parser.add_argument("--ctx", type=int, default=256)
     parser.add_argument("-n", type=int, default=16)
     parser.add_argument("--type", choices=["q4_0", "q4_k"], default="q4_0")
+    parser.add_argument("--blocks", type=int, default=22)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--bin", default=os.path.join(HERE, "..", "build", "bin"),
+                        help="directory holding kiln-generate")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     qtype = GT.Q4_0 if args.type == "q4_0" else GT.Q4_K
-    path = os.path.join(args.work, f"tinyllama-shaped-{args.type}.gguf")
-    dim, blocks, heads, kv, ffn = 2048, 22, 32, 4, 5632
+    path = os.path.join(args.work, f"tinyllama-shaped-{args.type}-{args.blocks}.gguf")
+    dim, blocks, heads, kv, ffn = 2048, args.blocks, 32, 4, 5632
     if not os.path.exists(path):
         model = Writer(path)
         w = model.writer
@@ -85,15 +91,15 @@ def main():
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
-    binary = os.path.join(HERE, "..", "build", "bin", "kiln-generate")
-    for threads in (1, 2):
+    binary = os.path.join(args.bin, "kiln-generate")
+    for threads in (int(t) for t in args.threads.split(",")):
         stats = os.path.join(args.work, f"stats-{threads}.json")
         subprocess.run([binary, path, "-p", "Once upon a time", "-n", str(args.n), "--ctx",
                         str(args.ctx), "--threads", str(threads), "--temp", "0", "--cache-dir",
                         os.path.join(args.work, "cache"), "--stats-json", stats], check=True)
         with open(stats) as f:
             s = json.load(f)
-        print(f"threads {threads}: compile {s['compile_seconds']:.1f} s, prompt "
+        print(f"{args.type}, {blocks} blocks, threads {threads}: compile {s['compile_seconds']:.1f} s, prompt "
               f"{s['prompt_tokens_per_second']:.2f} tokens/s, generation "
               f"{s['generation_tokens_per_second']:.3f} tokens/s (ctx {args.ctx})")
 

@@ -83,6 +83,21 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     Expr nibble = Halide::select(j < 16, byte & 15, byte >> 4);
     return halfAt(p, rows, base) * Halide::cast(Halide::Float(32), nibble - 8);
   }
+  case QuantScheme::q5_0:
+  case QuantScheme::q5_1: {
+    // 32 values: f16 d (q5_1: and an f16 min m), a little-endian 32-bit word whose bit
+    // j is value j's fifth bit, then 16 bytes of nibbles as in q4_0. q5_0 centres the
+    // 5-bit value on 16; q5_1 adds m instead.
+    bool withMin = p.quant.getScheme() == QuantScheme::q5_1;
+    Expr base = (col / 32) * (withMin ? 24 : 22), j = col % 32;
+    Expr fifthBits = base + (withMin ? 4 : 2);
+    Expr byte = byteAt(p, rows, fifthBits + 4 + j % 16);
+    Expr nibble = Halide::select(j < 16, byte & 15, byte >> 4);
+    Expr fifth = (byteAt(p, rows, fifthBits + j / 8) >> (j % 8)) & 1;
+    Expr q = Halide::cast(Halide::Float(32), nibble | (fifth << 4));
+    Expr d = halfAt(p, rows, base);
+    return withMin ? d * q + halfAt(p, rows, base + 2) : d * (q - 16.0f);
+  }
   case QuantScheme::q4_k: {
     // 256 values: d, dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32,
     // then 128 bytes holding two sub-blocks each (low nibbles, then high nibbles).
@@ -151,6 +166,10 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
 
+  /// Elements per block of the packed weights `op` (a reduction) decodes along a
+  /// reduction loop; 0 when it reads none, or several of different block sizes.
+  int64_t decodedBlockOf(linalg::GenericOp op);
+
   /// A reduction stage over `extent` values of the innermost input dimension; the
   /// schedule places it (computed once per row, never inlined per element).
   Func reductionStage(Value result, const std::string &name, ArrayRef<int64_t> shape);
@@ -170,6 +189,8 @@ private:
   llvm::DenseMap<Value, Func> tensors;
   /// Packed quantized tensors: their bytes, read through dequantizeAt.
   llvm::DenseMap<Value, PackedTensor> packed;
+  /// Results of kiln.dequantize (decoded wherever they are read): their block size.
+  llvm::DenseMap<Value, int64_t> decodedBlocks;
   llvm::DenseMap<Value, Expr> scalars;
   unsigned nextFunc = 0;
 };
@@ -529,7 +550,8 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   int64_t reductionSize = 1;
   for (unsigned d : reductionDims)
     reductionSize *= ranges[d];
-  kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, "", reductionSize});
+  kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, "", reductionSize,
+                           decodedBlockOf(op)});
   if (numOutputs == 1) {
     tensors[op->getResult(0)] = reductionFunc;
     return success();
@@ -670,6 +692,23 @@ LogicalResult KernelBuilder::lowerGather(GatherOp op) {
   return success();
 }
 
+int64_t KernelBuilder::decodedBlockOf(linalg::GenericOp op) {
+  int64_t block = 0;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    auto it = decodedBlocks.find(input->get());
+    if (it == decodedBlocks.end())
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(input);
+    auto packedDim = dyn_cast<AffineDimExpr>(map.getResults().back());
+    if (!packedDim || iterators[packedDim.getPosition()] != utils::IteratorType::reduction ||
+        (block != 0 && block != it->second))
+      return 0;
+    block = it->second;
+  }
+  return block;
+}
+
 Func KernelBuilder::reductionStage(Value result, const std::string &name,
                                    ArrayRef<int64_t> shape) {
   Func f(kernel.name + "_" + name + std::to_string(nextFunc++));
@@ -703,6 +742,7 @@ LogicalResult KernelBuilder::lowerDequantize(DequantizeOp op) {
     }
   }
   define(op.getResult(), vars, dequantizeAt(it->second, rows, col, scale, zeroPoint));
+  decodedBlocks[op.getResult()] = quant.getBlockElements();
   return success();
 }
 
@@ -808,7 +848,12 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
 
   Expr score = dot(scoreArgs) * scale;
   if (Value mask = op.getMask()) {
-    FailureOr<Expr> m = read(op, mask, {Expr(s), Expr(t)});
+    // [S, T] is shared by the batch; [..., S, T] has one mask per batch entry.
+    bool perBatch = cast<RankedTensorType>(mask.getType()).getRank() > 2;
+    std::vector<Expr> maskAt = perBatch ? asExprs(batch) : std::vector<Expr>();
+    maskAt.push_back(s);
+    maskAt.push_back(t);
+    FailureOr<Expr> m = read(op, mask, maskAt);
     if (failed(m))
       return failure();
     score += Halide::cast(Halide::Float(32), *m);

@@ -21,6 +21,9 @@ struct Stage {
   std::string tiledInto;
   /// Points of the update's reduction domain (1 for a pure stage): the work per element.
   int64_t reductionSize = 1;
+  /// Elements per block of the packed weights this reduction decodes as it reads
+  /// them along its reduction loop (0: it reads no packed weight).
+  int64_t decodedBlock = 0;
 };
 
 /// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),

@@ -64,18 +64,110 @@ std::vector<Knob> KernelSchedule::space() {
           {"parallel_grain", {1, 2, 4, 8, 16}},
           {"reduction_unroll", {1, 2, 4, 8}},
           {"tile_vectors", {0, 1, 2, 4}},
-          {"tile_rows", {1, 2, 4, 6, 8}}};
+          {"tile_rows", {1, 2, 4, 6, 8}},
+          {"stream_rows", {0, 1, 2, 4, 8, 12}},
+          {"stream_chains", {1, 2, 4, 8}}};
 }
 
 std::string KernelSchedule::str() const {
   std::ostringstream os;
   os << "vector_width=" << vectorWidth << " parallel=" << parallel
      << " parallel_grain=" << parallelGrain << " reduction_unroll=" << reductionUnroll
-     << " tile_vectors=" << tileVectors << " tile_rows=" << tileRows;
+     << " tile_vectors=" << tileVectors << " tile_rows=" << tileRows
+     << " stream_rows=" << streamRows << " stream_chains=" << streamChains;
   return os.str();
 }
 
 namespace {
+/// Whether `f`'s only update adds a term to its running value (`f(x) = f(x) + e`), the
+/// associative form that rfactor can split into partial sums.
+bool updatesBySum(const Halide::Func &f) {
+  const auto *add = f.update_value(0).as<Halide::Internal::Add>();
+  auto isSelf = [&](const Halide::Expr &e) {
+    const auto *call = e.as<Halide::Internal::Call>();
+    return call && call->name == f.name();
+  };
+  return add && (isSelf(add->a) || isSelf(add->b));
+}
+
+/// A product of rows with packed weights ([M, N] or [N] output, one reduction loop
+/// along the packed rows, as in every projection of a transformer): each output
+/// column's packed weight row is streamed once per tile of streamRows output rows,
+/// decoded a vector at a time with the block's scales and byte offsets constant (the
+/// loop over a block's vectors is unrolled), and each decoded vector multiplies the
+/// tile's rows (unrolled) into vectorWidth partial sums per row (rfactor), summed once
+/// at the end. Nothing is staged in memory: with one row (decoding one token) this is
+/// a streaming matrix-vector product. Threads take chunks of output columns. Returns
+/// false (and schedules nothing) when the reduction does not fit that shape.
+bool streamPackedRows(Stage &reduction, Stage &output, const KernelSchedule &schedule) {
+  const std::vector<int64_t> &shape = output.shape;
+  Halide::Func &out = output.func, &red = reduction.func;
+  int vector = static_cast<int>(schedule.vectorWidth);
+  if (shape.empty() || shape.size() > 2 || red.num_update_definitions() != 1 ||
+      red.rvars(0).size() != 1 || vector <= 1 || !updatesBySum(red))
+    return false;
+  int64_t block = reduction.decodedBlock;
+  if (block <= 0 || block % vector != 0 || schedule.streamRows <= 0)
+    return false;
+  std::vector<Halide::Var> args = out.args();
+  int64_t columns = shape.back(), rows = shape.size() == 2 ? shape.front() : 1;
+  int64_t tileRows = std::min(schedule.streamRows, rows);
+  int64_t chunk = std::max<int64_t>(vector, (columns / 16 + vector - 1) / vector * vector);
+  Halide::Var chunks(args[0].name() + "_chunk"), column(args[0].name() + "_in");
+  out.split(args[0], chunks, column, static_cast<int>(std::min(chunk, columns)),
+            Halide::TailStrategy::GuardWithIf);
+  if (shape.size() == 2) {
+    Halide::Var rowTiles(args[1].name() + "_tile"), row(args[1].name() + "_in");
+    out.split(args[1], rowTiles, row, static_cast<int>(tileRows))
+        .reorder(row, column, rowTiles, chunks);
+  }
+  if (schedule.parallel && elements(shape) * reduction.reductionSize >= kParallelThreshold)
+    out.parallel(chunks);
+  red.compute_at(out, column);
+  // Each row's partial sums are a chain of dependent adds; a tile of fewer than
+  // streamChains rows also interleaves that many blocks of the weight row, each with
+  // partial sums of its own, so that enough independent chains hide the add latency.
+  int64_t blocksPerRow = reduction.reductionSize / block, interleave = 1;
+  for (int64_t a = std::max<int64_t>(1, schedule.streamChains / tileRows); a > 1; --a)
+    if (blocksPerRow % a == 0) {
+      interleave = a;
+      break;
+    }
+  std::vector<Halide::Var> redArgs = red.args();
+  Halide::RVar k = red.rvars(0).front(), kv("kv"), klane("klane"), kb("kb"), kvb("kvb"),
+               kbo("kbo"), kbi("kbi");
+  Halide::Var lane("lane"), part("part");
+  Halide::Stage split = red.update(0);
+  split.split(k, kv, klane, vector).split(kv, kb, kvb, static_cast<int>(block / vector));
+  std::vector<std::pair<Halide::RVar, Halide::Var>> partials{{klane, lane}};
+  if (interleave > 1) {
+    split.split(kb, kbo, kbi, static_cast<int>(interleave));
+    partials.push_back({kbi, part});
+  }
+  Halide::Func partial = split.rfactor(partials);
+  // Lanes innermost in the partial sums, so that each row's sums are one vector.
+  std::vector<Halide::Var> storage{lane};
+  for (const Halide::Var &v : partial.args())
+    if (v.name() != lane.name())
+      storage.push_back(v);
+  partial.compute_at(red, Halide::Var::outermost()).reorder_storage(storage).vectorize(lane);
+  Halide::Stage update = partial.update(0);
+  std::vector<Halide::VarOrRVar> order{lane};
+  if (interleave > 1)
+    order.push_back(part);
+  if (shape.size() == 2)
+    order.push_back(redArgs[1]);
+  order.push_back(kvb);
+  order.push_back(interleave > 1 ? kbo : kb);
+  order.push_back(redArgs[0]);
+  update.reorder(order).vectorize(lane).unroll(kvb);
+  if (interleave > 1)
+    update.unroll(part);
+  if (shape.size() == 2)
+    update.unroll(redArgs[1]);
+  return true;
+}
+
 /// Computes `reduction` tile by tile inside `output`: output tiles of
 /// tileVectors*vectorWidth x tileRows, the reduction's pure and update definitions
 /// vectorized along the columns and unrolled along the rows with the reduction loops
@@ -129,7 +221,8 @@ void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
       continue;
     auto output = std::find_if(kernel.stages.begin(), kernel.stages.end(),
                                [&](const Stage &s) { return s.func.name() == stage.tiledInto; });
-    if (output != kernel.stages.end() && tileReductionIntoOutput(stage, *output, schedule)) {
+    if (output != kernel.stages.end() && (streamPackedRows(stage, *output, schedule) ||
+                                          tileReductionIntoOutput(stage, *output, schedule))) {
       tiled.push_back(stage.func.name());
       tiled.push_back(output->func.name());
     }

@@ -30,6 +30,12 @@ struct KernelSchedule {
   /// computed in, so its accumulators stay in registers; 0 computes it whole first.
   int64_t tileVectors = 2;
   int64_t tileRows = 4;
+  /// Output rows that one streamed pass over a packed weight row serves (each keeps
+  /// vectorWidth partial sums in a register); 0 tiles such products like any other.
+  int64_t streamRows = 8;
+  /// Independent partial-sum chains a streamed tile keeps at least (rows, or blocks of
+  /// a row interleaved when the tile has fewer rows): enough to hide the add latency.
+  int64_t streamChains = 4;
 
   /// The knobs and their candidate values, in field order.
   static std::vector<Knob> space();

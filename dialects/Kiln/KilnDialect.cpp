@@ -26,6 +26,8 @@ static_assert(static_cast<int>(QuantScheme::q4_k) == KILN_QUANT_Q4_K);
 static_assert(static_cast<int>(QuantScheme::q6_k) == KILN_QUANT_Q6_K);
 static_assert(static_cast<int>(QuantScheme::int8) == KILN_QUANT_INT8);
 static_assert(static_cast<int>(QuantScheme::int4) == KILN_QUANT_INT4);
+static_assert(static_cast<int>(QuantScheme::q5_0) == KILN_QUANT_Q5_0);
+static_assert(static_cast<int>(QuantScheme::q5_1) == KILN_QUANT_Q5_1);
 
 void KilnDialect::initialize() {
   addOperations<
@@ -98,8 +100,11 @@ Type QuantType::parse(AsmParser &parser) {
     return {};
   std::optional<QuantScheme> scheme = symbolizeQuantScheme(keyword);
   if (!scheme) {
-    parser.emitError(loc) << "unknown quantization scheme '" << keyword
-                          << "'; expected one of q8_0, q4_0, q4_k, q6_k, int8, int4";
+    InFlightDiagnostic diag = parser.emitError(loc)
+                              << "unknown quantization scheme '" << keyword
+                              << "'; expected one of ";
+    for (int s = 0; s < KILN_QUANT_SCHEME_COUNT; ++s)
+      diag << (s ? ", " : "") << kiln_quant_formats[s].name;
     return {};
   }
   int64_t groupSize = 0;

@@ -243,11 +243,20 @@ LogicalResult AttentionOp::inferReturnTypes(
     return emitError() << "query heads (" << qHeads
                        << ") must be a multiple of key/value heads (" << kvHeads << ")";
   if (Value mask = adaptor.getMask()) {
+    // One [S, T] mask for every batch entry, or one per entry: [..., S, T] with the
+    // query's batch dimensions (padded sequences of different lengths).
     auto m = cast<RankedTensorType>(mask.getType());
-    SmallVector<int64_t> expected{seq, keys};
-    if (m.getElementType() != q.getElementType() || shapesConflict(m.getShape(), expected))
-      return emitError() << "expects a mask of shape " << shapeText(expected) << " and type "
-                         << q.getElementType() << ", got " << m;
+    SmallVector<int64_t> shared{seq, keys};
+    SmallVector<int64_t> perBatch(qs.drop_back(3));
+    perBatch.append({seq, keys});
+    bool fits = !shapesConflict(m.getShape(), shared) ||
+                (rank > 3 && !shapesConflict(m.getShape(), perBatch));
+    if (m.getElementType() != q.getElementType() || !fits) {
+      InFlightDiagnostic diag = emitError() << "expects a mask of shape " << shapeText(shared);
+      if (rank > 3)
+        diag << " or " << shapeText(perBatch);
+      return diag << " and type " << q.getElementType() << ", got " << m;
+    }
   }
   if (std::optional<APFloat> scale = adaptor.getScale())
     if (!(scale->convertToDouble() > 0.0))

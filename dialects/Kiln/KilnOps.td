@@ -114,7 +114,9 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure,
     `h / (Hq / Hkv)` (grouped-query attention; `Hkv == Hq` is multi-head, `Hkv == 1`
     multi-query). `causal` masks key `j` from query `i` when `j > i + (T - S)`, which
     is the right rule when the last `S` of `T` positions are the queries. `mask`, if
-    given, is an additive `[S, T]` bias. `scale` defaults to `1/sqrt(D)`.
+    given, is an additive bias, either `[S, T]` (shared by every batch entry) or
+    `[..., S, T]` with the query's batch dimensions (one per entry, e.g. the padding
+    of each sequence in a batch). `scale` defaults to `1/sqrt(D)`.
   }];
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
                        Kiln_FloatTensor:$value, Optional<Kiln_FloatTensor>:$mask,

@@ -14,7 +14,9 @@ def Kiln_QuantScheme : I32EnumAttr<"QuantScheme", "weight quantization scheme", 
     I32EnumAttrCase<"q4_k", 2>,
     I32EnumAttrCase<"q6_k", 3>,
     I32EnumAttrCase<"int8", 4>,
-    I32EnumAttrCase<"int4", 5>]> {
+    I32EnumAttrCase<"int4", 5>,
+    I32EnumAttrCase<"q5_0", 6>,
+    I32EnumAttrCase<"q5_1", 7>]> {
   let cppNamespace = "::kiln";
   let genSpecializedAttr = 0;
 }
@@ -36,8 +38,8 @@ def Kiln_QuantType : TypeDef<Kiln_Dialect, "Quant"> {
   let description = [{
     `tensor<R x C x !kiln.quant<q4_0>>` is a logical R x C matrix stored packed along
     its innermost dimension in the given scheme. The GGUF block formats (`q8_0`,
-    `q4_0`, `q4_k`, `q6_k`) carry their scales inside each block and have a fixed
-    block size. The group-wise formats (`int8`, `int4`) need a group size and keep
+    `q4_0`, `q5_0`, `q5_1`, `q4_k`, `q6_k`) carry their scales inside each block and
+    have a fixed block size. The group-wise formats (`int8`, `int4`) need a group size and keep
     their scales (and optional zero points) in separate tensors:
     `!kiln.quant<int4, group = 128>`.
   }];

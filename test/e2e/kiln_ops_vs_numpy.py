@@ -39,7 +39,8 @@ def mlir_type(shape, element="f32"):
 
 
 # Block scale fields (byte offset -> range): values stay O(1) whatever the random bits.
-BLOCK_SCALES = {GT.Q8_0: {0: (0.01, 0.1)}, GT.Q4_0: {0: (0.01, 0.1)},
+BLOCK_SCALES = {GT.Q8_0: {0: (0.01, 0.1)}, GT.Q4_0: {0: (0.01, 0.1)}, GT.Q5_0: {0: (0.01, 0.1)},
+                GT.Q5_1: {0: (0.01, 0.1), 2: (-0.5, 0.5)},
                 GT.Q4_K: {0: (0.01, 0.1), 2: (0.0, 0.05)}, GT.Q6_K: {208: (0.001, 0.01)}}
 
 
@@ -92,12 +93,13 @@ def grouped_case(work, scheme, rows, cols, group, zero_points):
     return c
 
 
-def matmul_case(work, scheme, qtype):
-    """A packed weight read by a matmul: the dequantization runs inside the matmul kernel."""
-    c = Case("matmul_" + scheme, work)
+def matmul_case(work, scheme, qtype, rows):
+    """A packed weight read by a matmul: the dequantization runs inside the matmul kernel.
+    11 rows are a whole and a partial tile of streamed rows; 1 row is a decode step."""
+    c = Case(f"matmul_{scheme}_{rows}", work)
     packed = random_blocks(qtype, 64, 512)
     offset = c.weight(packed.tobytes())
-    x = rng.standard_normal((3, 512)).astype(np.float32)
+    x = rng.standard_normal((rows, 512)).astype(np.float32)
     c.inputs["x"] = x
     w = quants.dequantize(packed, qtype).astype(np.float64)
     c.expected["y"] = (x.astype(np.float64) @ w.T).astype(np.float32)
@@ -108,14 +110,44 @@ def matmul_case(work, scheme, qtype):
     c.ir = f'''#mk = affine_map<(m, n, k) -> (m, k)>
 #nk = affine_map<(m, n, k) -> (n, k)>
 #mn = affine_map<(m, n, k) -> (m, n)>
-func.func @main(%x: tensor<3x512xf32> {{kiln.name = "x"}}) -> (tensor<3x64xf32> {{kiln.name = "y"}}) {{
+func.func @main(%x: tensor<{rows}x512xf32> {{kiln.name = "x"}}) -> (tensor<{rows}x64xf32> {{kiln.name = "y"}}) {{
   %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
   %wf = kiln.dequantize %w : {t}
   %zero = arith.constant 0.0 : f32
-  %e = tensor.empty() : tensor<3x64xf32>
-  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<3x64xf32>) -> tensor<3x64xf32>
-  %y = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %wf : tensor<3x512xf32>, tensor<64x512xf32>) outs(%acc : tensor<3x64xf32>) -> tensor<3x64xf32>
-  return %y : tensor<3x64xf32>
+  %e = tensor.empty() : tensor<{rows}x64xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<{rows}x64xf32>) -> tensor<{rows}x64xf32>
+  %y = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %wf : tensor<{rows}x512xf32>, tensor<64x512xf32>) outs(%acc : tensor<{rows}x64xf32>) -> tensor<{rows}x64xf32>
+  return %y : tensor<{rows}x64xf32>
+}}'''
+    return c
+
+
+def grouped_matmul_case(work, rows):
+    """A group-wise int4 weight with zero points read by a matmul (scales and zero
+    points are kernel inputs beside the packed bytes)."""
+    c = Case(f"matmul_int4_g64_zp_{rows}", work)
+    n, k, group = 32, 256, 64
+    q = rng.integers(0, 16, (n, k), dtype=np.uint8)
+    offset = c.weight((q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).tobytes())
+    scales = rng.uniform(0.01, 0.1, (n, k // group)).astype(np.float32)
+    zp = rng.integers(6, 11, (n, k // group)).astype(np.float32)
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    c.inputs.update(x=x, scales=scales, zero_points=zp)
+    w = (q - np.repeat(zp, group, axis=1)) * np.repeat(scales, group, axis=1)
+    c.expected["y"] = (x.astype(np.float64) @ w.T.astype(np.float64)).astype(np.float32)
+    t, st = mlir_type([n, k], f"!kiln.quant<int4, group = {group}>"), mlir_type([n, k // group])
+    xt, yt = mlir_type([rows, k]), mlir_type([rows, n])
+    c.ir = f'''#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+func.func @main(%x: {xt} {{kiln.name = "x"}}, %s: {st} {{kiln.name = "scales"}}, %z: {st} {{kiln.name = "zero_points"}}) -> ({yt} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
+  %wf = kiln.dequantize %w scales(%s : {st}) zero_points(%z : {st}) : {t}
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : {yt}
+  %acc = linalg.fill ins(%zero : f32) outs(%e : {yt}) -> {yt}
+  %y = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %wf : {xt}, {mlir_type([n, k])}) outs(%acc : {yt}) -> {yt}
+  return %y : {yt}
 }}'''
     return c
 
@@ -184,31 +216,43 @@ def rope_case(work, neox, rotary):
     return c
 
 
-def attention_case(work, with_mask):
-    c = Case("attention" + ("_mask" if with_mask else "_causal"), work)
+def attention_case(work, mask_kind, batch=()):
+    """Grouped-query attention over a [*batch, S, H, D] query, with the causal rule
+    (mask_kind "causal"), one additive [S, T] mask ("shared") or one mask per batch
+    entry, [*batch, S, T] ("per_entry")."""
+    c = Case(f"attention_{mask_kind}_b{len(batch)}", work)
     s, t, hq, hkv, d, dv = 5, 7, 4, 2, 16, 8
-    q = rng.standard_normal((s, hq, d)).astype(np.float32)
-    k = rng.standard_normal((t, hkv, d)).astype(np.float32)
-    v = rng.standard_normal((t, hkv, dv)).astype(np.float32)
+    b = tuple(batch)
+    q = rng.standard_normal(b + (s, hq, d)).astype(np.float32)
+    k = rng.standard_normal(b + (t, hkv, d)).astype(np.float32)
+    v = rng.standard_normal(b + (t, hkv, dv)).astype(np.float32)
     c.inputs.update(q=q, k=k, v=v)
-    kk, vv = np.repeat(k, hq // hkv, axis=1), np.repeat(v, hq // hkv, axis=1)
-    scores = np.einsum("shd,thd->hst", q, kk) / np.sqrt(d)
-    if with_mask:
-        mask = rng.standard_normal((s, t)).astype(np.float32)
-        c.inputs["mask"] = mask
-        scores = scores + mask[None]
-    else:
+    kk, vv = np.repeat(k, hq // hkv, axis=-2), np.repeat(v, hq // hkv, axis=-2)
+    scores = np.einsum("...shd,...thd->...hst", q, kk) / np.sqrt(d)
+    mask_shape = None
+    if mask_kind == "causal":
         causal = np.arange(t)[None, :] > np.arange(s)[:, None] + (t - s)
-        scores = np.where(causal[None], -np.inf, scores)
+        scores = np.where(causal, -np.inf, scores)
+    else:
+        mask_shape = (s, t) if mask_kind == "shared" else b + (s, t)
+        mask = rng.standard_normal(mask_shape).astype(np.float32)
+        if mask_kind == "per_entry":
+            # Padding: each entry hides a different number of trailing keys.
+            for i, entry in enumerate(np.ndindex(*b)):
+                mask[entry][:, t - 1 - i % (t - 1):] = -1e9
+        c.inputs["mask"] = mask
+        scores = scores + mask[..., None, :, :]
     p = np.exp(scores - scores.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
-    c.expected["y"] = np.einsum("hst,thd->shd", p, vv).astype(np.float32)
-    mask_arg = ', %m: tensor<5x7xf32> {kiln.name = "mask"}' if with_mask else ""
-    mask_use = " mask(%m : tensor<5x7xf32>)" if with_mask else ""
-    attrs = "" if with_mask else " {causal}"
-    c.ir = f'''func.func @main(%q: tensor<5x4x16xf32> {{kiln.name = "q"}}, %k: tensor<7x2x16xf32> {{kiln.name = "k"}}, %v: tensor<7x2x8xf32> {{kiln.name = "v"}}{mask_arg}) -> (tensor<5x4x8xf32> {{kiln.name = "y"}}) {{
-  %y = kiln.attention %q, %k, %v{mask_use}{attrs} : tensor<5x4x16xf32>, tensor<7x2x16xf32>, tensor<7x2x8xf32>
-  return %y : tensor<5x4x8xf32>
+    c.expected["y"] = np.einsum("...hst,...thd->...shd", p, vv).astype(np.float32)
+    qt, kt, vt = mlir_type(b + (s, hq, d)), mlir_type(b + (t, hkv, d)), mlir_type(b + (t, hkv, dv))
+    yt = mlir_type(b + (s, hq, dv))
+    mask_arg = f', %m: {mlir_type(mask_shape)} {{kiln.name = "mask"}}' if mask_shape else ""
+    mask_use = f" mask(%m : {mlir_type(mask_shape)})" if mask_shape else ""
+    attrs = " {causal}" if mask_kind == "causal" else ""
+    c.ir = f'''func.func @main(%q: {qt} {{kiln.name = "q"}}, %k: {kt} {{kiln.name = "k"}}, %v: {vt} {{kiln.name = "v"}}{mask_arg}) -> ({yt} {{kiln.name = "y"}}) {{
+  %y = kiln.attention %q, %k, %v{mask_use}{attrs} : {qt}, {kt}, {vt}
+  return %y : {yt}
 }}'''
     return c
 
@@ -253,13 +297,23 @@ def main():
     bin_dir, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     cases = [dequantize_case(work, s, q, 4, 512) for s, q in
-             (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
+             (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
+              ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
     cases += [grouped_case(work, "int8", 3, 128, 32, False), grouped_case(work, "int8", 3, 128, 32, True),
               grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
-    cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q6_k", GT.Q6_K)]
-    cases += [matmul_case(work, "q4_0", GT.Q4_0), matmul_case(work, "q4_k", GT.Q4_K)]
+    cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q5_0", GT.Q5_0),
+              gather_case(work, "q6_k", GT.Q6_K)]
+    cases += [matmul_case(work, s, q, 11) for s, q in
+              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
+               ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
+    cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q5_0", GT.Q5_0, 1),
+              matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
+              grouped_matmul_case(work, 1)]
     cases += [rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
-              rope_case(work, True, 8), attention_case(work, False), attention_case(work, True)]
+              rope_case(work, True, 8)]
+    cases += [attention_case(work, "causal"), attention_case(work, "shared"),
+              attention_case(work, "shared", (2,)), attention_case(work, "per_entry", (3,)),
+              attention_case(work, "per_entry", (2, 2))]
     results = [run(case, bin_dir) for case in cases]
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")

@@ -14,6 +14,9 @@ constexpr int kF16 = 2;
 TEST(QuantFormats, block_bytes_match_their_layouts) {
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q8_0].block_bytes, kF16 + 32 * 1);
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q4_0].block_bytes, kF16 + 32 / 2);
+  // d, one 32-bit word of fifth bits, 32 nibbles; q5_1 adds an f16 minimum.
+  EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q5_0].block_bytes, kF16 + 32 / 8 + 32 / 2);
+  EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q5_1].block_bytes, 2 * kF16 + 32 / 8 + 32 / 2);
   // d, dmin, 12 bytes of packed 6-bit scales and mins, 256 nibbles.
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q4_K].block_bytes, 2 * kF16 + 12 + 256 / 2);
   // 256 low nibbles, 256 x 2 high bits, 16 int8 scales, d.
@@ -37,6 +40,8 @@ TEST(QuantFormats, names_are_unique) {
 
 TEST(QuantFormats, packed_bytes_of_whole_blocks) {
   EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q4_0, 4096), 4096 / 32 * 18);
+  EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q5_0, 640), 640 / 32 * 22);
+  EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q5_1, 640), 640 / 32 * 24);
   EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q4_K, 4096 * 4096), 4096LL * 4096 / 256 * 144);
   EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_INT4, 256), 128);
   EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_INT4, 3), 2);
@@ -46,6 +51,7 @@ TEST(QuantFormats, packed_bytes_of_whole_blocks) {
 TEST(QuantFormats, rejects_partial_blocks) {
   EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q8_0, 33), -1);
   EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q6_K, 128), -1);
+  EXPECT_EQ(kiln_quant_packed_bytes(KILN_QUANT_Q5_0, 48), -1);
 }
 
 } // namespace

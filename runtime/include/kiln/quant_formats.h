@@ -17,6 +17,8 @@ typedef enum kiln_quant_scheme {
   KILN_QUANT_Q6_K = 3,
   KILN_QUANT_INT8 = 4, /* group-wise, scales in a separate tensor */
   KILN_QUANT_INT4 = 5, /* group-wise, scales in a separate tensor */
+  KILN_QUANT_Q5_0 = 6,
+  KILN_QUANT_Q5_1 = 7,
   KILN_QUANT_SCHEME_COUNT
 } kiln_quant_scheme;
 
@@ -37,7 +39,10 @@ typedef struct kiln_quant_format {
  *   q4_k: f16 d + f16 dmin + 12 bytes of 6-bit scales/mins + 128 bytes of nibbles
  *                                                                 = 144 bytes / 256
  *   q6_k: 128 bytes low nibbles + 64 bytes high bits + 16 int8 scales + f16 d
- *                                                                 = 210 bytes / 256 */
+ *                                                                 = 210 bytes / 256
+ *   q5_0: f16 scale + 4 bytes of fifth bits + 16 bytes of nibbles = 22 bytes / 32
+ *   q5_1: f16 scale + f16 min + 4 bytes of fifth bits + 16 bytes of nibbles
+ *                                                                 = 24 bytes / 32 */
 static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q8_0", 32, 34, 8},
     {"q4_0", 32, 18, 4},
@@ -45,6 +50,8 @@ static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q6_k", 256, 210, 6},
     {"int8", 0, 0, 8},
     {"int4", 0, 0, 4},
+    {"q5_0", 32, 22, 5},
+    {"q5_1", 32, 24, 5},
 };
 
 /* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when

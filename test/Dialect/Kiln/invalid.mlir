@@ -11,7 +11,7 @@ func.func private @f() -> tensor<32x!kiln.quant<int4>>
 
 // -----
 
-// expected-error @+1 {{unknown quantization scheme 'q3_k'; expected one of q8_0, q4_0, q4_k, q6_k, int8, int4}}
+// expected-error @+1 {{unknown quantization scheme 'q3_k'; expected one of q8_0, q4_0, q4_k, q6_k, int8, int4, q5_0, q5_1}}
 func.func private @f() -> tensor<32x!kiln.quant<q3_k>>
 
 // -----
@@ -270,6 +270,49 @@ func.func @f(%q: tensor<5x6x64xf32>, %k: tensor<9x4x64xf32>, %v: tensor<9x4x64xf
 func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %m: tensor<9x5xf32>) {
   // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] and type 'f32', got 'tensor<9x5xf32>'}}
   %0 = kiln.attention %q, %k, %v mask(%m : tensor<9x5xf32>) : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %m: tensor<2x5x9xf32>) {
+  // An unbatched query has no batch dimensions a per-entry mask could follow.
+  // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] and type 'f32', got 'tensor<2x5x9xf32>'}}
+  %0 = kiln.attention %q, %k, %v mask(%m : tensor<2x5x9xf32>) : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<3x5x8x64xf32>, %k: tensor<3x9x2x64xf32>, %v: tensor<3x9x2x64xf32>, %m: tensor<2x5x9xf32>) {
+  // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] or [3, 5, 9] and type 'f32', got 'tensor<2x5x9xf32>'}}
+  %0 = kiln.attention %q, %k, %v mask(%m : tensor<2x5x9xf32>) : tensor<3x5x8x64xf32>, tensor<3x9x2x64xf32>, tensor<3x9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<3x5x8x64xf32>, %k: tensor<3x9x2x64xf32>, %v: tensor<3x9x2x64xf32>, %m: tensor<3x1x9xf32>) {
+  // A [B, 1, T] mask is not broadcast over the queries.
+  // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] or [3, 5, 9] and type 'f32', got 'tensor<3x1x9xf32>'}}
+  %0 = kiln.attention %q, %k, %v mask(%m : tensor<3x1x9xf32>) : tensor<3x5x8x64xf32>, tensor<3x9x2x64xf32>, tensor<3x9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x3x5x8x64xf32>, %k: tensor<2x3x9x2x64xf32>, %v: tensor<2x3x9x2x64xf32>, %m: tensor<3x5x9xf32>) {
+  // A per-entry mask carries every batch dimension of the query.
+  // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] or [2, 3, 5, 9] and type 'f32', got 'tensor<3x5x9xf32>'}}
+  %0 = kiln.attention %q, %k, %v mask(%m : tensor<3x5x9xf32>) : tensor<2x3x5x8x64xf32>, tensor<2x3x9x2x64xf32>, tensor<2x3x9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<3x5x8x64xf32>, %k: tensor<3x9x2x64xf32>, %v: tensor<3x9x2x64xf32>, %m: tensor<3x5x9xf16>) {
+  // expected-error @+1 {{'kiln.attention' op expects a mask of shape [5, 9] or [3, 5, 9] and type 'f32', got 'tensor<3x5x9xf16>'}}
+  %0 = kiln.attention %q, %k, %v mask(%m : tensor<3x5x9xf16>) : tensor<3x5x8x64xf32>, tensor<3x9x2x64xf32>, tensor<3x9x2x64xf32>
   return
 }
 

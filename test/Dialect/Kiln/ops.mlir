@@ -16,13 +16,18 @@ func.func @weights() -> (tensor<64x64x!kiln.quant<q4_0>>, tensor<4x256x!kiln.qua
 // CHECK-LABEL: func.func @dequantize
 func.func @dequantize(%q8: tensor<2x32x!kiln.quant<q8_0>>, %k4: tensor<2x256x!kiln.quant<q4_k>>,
                       %k6: tensor<?x512x!kiln.quant<q6_k>>, %i8: tensor<3x64x!kiln.quant<int8, group = 32>>,
-                      %s: tensor<3x2xf32>, %z: tensor<3x2xi8>) {
+                      %s: tensor<3x2xf32>, %z: tensor<3x2xi8>, %q5: tensor<2x64x!kiln.quant<q5_0>>,
+                      %q51: tensor<2x64x!kiln.quant<q5_1>>) {
   // CHECK: kiln.dequantize %{{.*}} : tensor<2x32x!kiln.quant<q8_0>>
   %0 = kiln.dequantize %q8 : tensor<2x32x!kiln.quant<q8_0>>
   // CHECK: kiln.dequantize %{{.*}} : tensor<2x256x!kiln.quant<q4_k>>
   %1 = kiln.dequantize %k4 : tensor<2x256x!kiln.quant<q4_k>>
   // CHECK: kiln.dequantize %{{.*}} : tensor<?x512x!kiln.quant<q6_k>>
   %2 = kiln.dequantize %k6 : tensor<?x512x!kiln.quant<q6_k>>
+  // CHECK: kiln.dequantize %{{.*}} : tensor<2x64x!kiln.quant<q5_0>>
+  %4 = kiln.dequantize %q5 : tensor<2x64x!kiln.quant<q5_0>>
+  // CHECK: kiln.dequantize %{{.*}} : tensor<2x64x!kiln.quant<q5_1>>
+  %5 = kiln.dequantize %q51 : tensor<2x64x!kiln.quant<q5_1>>
   // CHECK: kiln.dequantize %{{.*}} scales(%{{.*}} : tensor<3x2xf32>) zero_points(%{{.*}} : tensor<3x2xi8>) : tensor<3x64x!kiln.quant<int8, group = 32>>
   %3 = kiln.dequantize %i8 scales(%s : tensor<3x2xf32>) zero_points(%z : tensor<3x2xi8>) : tensor<3x64x!kiln.quant<int8, group = 32>>
   // The result is f32 of the input's shape, dynamic dimensions included.
@@ -56,6 +61,17 @@ func.func @attention(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<
   // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<5x9xf32>) {scale = 1.250000e-01 : f64}
   %1 = kiln.attention %q, %k, %v mask(%mask : tensor<5x9xf32>) {scale = 0.125} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
   return %0, %1 : tensor<5x8x32xf32>, tensor<5x8x32xf32>
+}
+
+// CHECK-LABEL: func.func @attention_per_sequence_mask
+func.func @attention_per_sequence_mask(%q: tensor<3x5x8x64xf32>, %k: tensor<3x9x2x64xf32>, %v: tensor<3x9x2x32xf32>,
+                                       %shared: tensor<5x9xf32>, %each: tensor<3x5x9xf32>) -> (tensor<3x5x8x32xf32>, tensor<3x5x8x32xf32>) {
+  // A batched query takes one [S, T] mask for all entries or one per entry.
+  // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<5x9xf32>) : tensor<3x5x8x64xf32>
+  %0 = kiln.attention %q, %k, %v mask(%shared : tensor<5x9xf32>) : tensor<3x5x8x64xf32>, tensor<3x9x2x64xf32>, tensor<3x9x2x32xf32>
+  // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<3x5x9xf32>) : tensor<3x5x8x64xf32>
+  %1 = kiln.attention %q, %k, %v mask(%each : tensor<3x5x9xf32>) : tensor<3x5x8x64xf32>, tensor<3x9x2x64xf32>, tensor<3x9x2x32xf32>
+  return %0, %1 : tensor<3x5x8x32xf32>, tensor<3x5x8x32xf32>
 }
 
 // CHECK-LABEL: func.func @gather
