@@ -1,7 +1,8 @@
 // Byte-level BPE ("gpt2" in GGUF): the text is split into words by GPT-2's
 // pre-tokenizer regex, each word's bytes are mapped to printable characters (GPT-2's
 // bytes_to_unicode), and adjacent pieces merge by tokenizer.ggml.merges rank, lowest
-// first (leftmost on ties).
+// first (leftmost on ties). The word splitting and byte mapping serve tokenizer.json's
+// ByteLevel and Split pre-tokenizers too.
 #include "PieceMerging.h"
 #include "TokenizerModels.h"
 #include "Unicode.h"
@@ -32,6 +33,16 @@ struct ByteCharacters {
 const ByteCharacters &byteCharacters() {
   static const ByteCharacters table;
   return table;
+}
+
+} // namespace
+
+const std::string &byteLevelCharacter(uint8_t byte) { return byteCharacters().utf8[byte]; }
+
+int byteLevelByte(uint32_t codePoint) {
+  const ByteCharacters &characters = byteCharacters();
+  auto found = characters.byteOf.find(codePoint);
+  return found == characters.byteOf.end() ? -1 : found->second;
 }
 
 // GPT-2's pre-tokenizer,
@@ -102,6 +113,86 @@ std::vector<std::string_view> splitGpt2Words(std::string_view text) {
   return words;
 }
 
+// Llama 3's pre-tokenizer (Qwen 2's with maxDigits 1),
+//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// matched by hand over code points, alternatives in the regex's order.
+std::vector<std::string_view> splitLlama3Words(std::string_view text, size_t maxDigits) {
+  std::vector<uint32_t> codePoints;
+  std::vector<size_t> offsets;
+  for (size_t at = 0; at < text.size();) {
+    offsets.push_back(at);
+    codePoints.push_back(decodeUtf8(text, at));
+  }
+  offsets.push_back(text.size());
+  size_t count = codePoints.size();
+  auto classAt = [&](size_t i) { return i < count ? charClass(codePoints[i]) : CharClass::Other; };
+  auto isLetter = [&](size_t i) { return i < count && classAt(i) == CharClass::Letter; };
+  auto isNumber = [&](size_t i) { return i < count && classAt(i) == CharClass::Number; };
+  auto isSpace = [&](size_t i) { return i < count && classAt(i) == CharClass::Whitespace; };
+  auto isNewline = [&](size_t i) { return i < count && (codePoints[i] == '\r' || codePoints[i] == '\n'); };
+  auto isOther = [&](size_t i) { return i < count && !isSpace(i) && !isLetter(i) && !isNumber(i); };
+  auto lowerAt = [&](size_t i) {
+    uint32_t c = i < count ? codePoints[i] : 0;
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+  };
+
+  std::vector<std::string_view> words;
+  for (size_t start = 0; start < count;) {
+    size_t end = start;
+    if (codePoints[start] == '\'') {
+      uint32_t a = lowerAt(start + 1), b = lowerAt(start + 2);
+      if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        end = start + 2;
+      else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+        end = start + 3;
+    }
+    if (end == start) {
+      size_t letters = !isNewline(start) && !isLetter(start) && !isNumber(start) ? start + 1 : start;
+      if (isLetter(letters)) {
+        end = letters;
+        while (isLetter(end))
+          ++end;
+      }
+    }
+    if (end == start && isNumber(start)) {
+      end = start;
+      while (isNumber(end) && end - start < maxDigits)
+        ++end;
+    }
+    if (end == start) {
+      size_t body = codePoints[start] == ' ' ? start + 1 : start;
+      if (isOther(body)) {
+        end = body;
+        while (isOther(end))
+          ++end;
+        while (isNewline(end))
+          ++end;
+      }
+    }
+    if (end == start) {
+      size_t spaces = start;
+      while (isSpace(spaces))
+        ++spaces;
+      size_t lastNewline = spaces;
+      for (size_t i = start; i < spaces; ++i)
+        if (isNewline(i))
+          lastNewline = i;
+      if (lastNewline < spaces)
+        end = lastNewline + 1;
+      else if (spaces == count || spaces - start == 1)
+        end = spaces;
+      else
+        end = spaces - 1;
+    }
+    words.push_back(text.substr(offsets[start], offsets[end] - offsets[start]));
+    start = end;
+  }
+  return words;
+}
+
+namespace {
+
 class ByteLevelBpeTokenizer final : public Tokenizer {
 public:
   ByteLevelBpeTokenizer(Vocabulary vocab, std::unordered_map<std::string, uint32_t> ranks)
@@ -110,7 +201,7 @@ public:
   const char *modelName() const override { return "gpt2"; }
 
 protected:
-  void encodeText(std::string_view text, std::vector<TokenId> &out) const override {
+  void encodeText(std::string_view text, bool, std::vector<TokenId> &out) const override {
     for (std::string_view word : splitGpt2Words(text))
       encodeWord(word, out);
   }

@@ -19,8 +19,10 @@ struct Piece {
 
 // Merges adjacent pieces in place. `propose(left, right)` gives the priority of merging
 // pieces `left` and `right` (higher first; ties go to the leftmost pair), or nothing
-// when they do not merge. Merged-away pieces are left with length 0.
-template <typename Propose> void mergePieces(std::vector<Piece> &pieces, Propose propose) {
+// when they do not merge; `merged(left, right)` is told of each merge before the new
+// neighbours are proposed. Merged-away pieces are left with length 0.
+template <typename Propose, typename Merged>
+void mergePieces(std::vector<Piece> &pieces, Propose propose, Merged merged) {
   struct Merge {
     int left, right;
     double priority;
@@ -45,6 +47,7 @@ template <typename Propose> void mergePieces(std::vector<Piece> &pieces, Propose
     // Stale: one side has merged with something else since (lengths only grow).
     if (left.length == 0 || right.length == 0 || left.length + right.length != merge.length)
       continue;
+    merged(merge.left, merge.right);
     left.length += right.length;
     right.length = 0;
     left.next = right.next;
@@ -53,6 +56,10 @@ template <typename Propose> void mergePieces(std::vector<Piece> &pieces, Propose
     offer(left.previous, merge.left);
     offer(merge.left, left.next);
   }
+}
+
+template <typename Propose> void mergePieces(std::vector<Piece> &pieces, Propose propose) {
+  mergePieces(pieces, propose, [](int, int) {});
 }
 
 } // namespace kiln::llm

@@ -36,7 +36,7 @@ public:
   const char *modelName() const override { return "llama"; }
 
 protected:
-  void encodeText(std::string_view text, std::vector<TokenId> &out) const override;
+  void encodeText(std::string_view text, bool atStart, std::vector<TokenId> &out) const override;
   void appendPiece(TokenId id, std::string &out) const override;
   void finishDecoding(std::string &text) const override {
     if (vocab.addSpacePrefix && !text.empty() && text[0] == ' ')
@@ -103,7 +103,7 @@ private:
   }
 };
 
-void SentencePieceTokenizer::encodeText(std::string_view text, std::vector<TokenId> &out) const {
+void SentencePieceTokenizer::encodeText(std::string_view text, bool, std::vector<TokenId> &out) const {
   std::string escaped;
   escaped.reserve(text.size() + 8);
   if (vocab.addSpacePrefix)

@@ -2,6 +2,7 @@
 #include "Unicode.h"
 
 #include <algorithm>
+#include <vector>
 #include <iterator>
 
 namespace kiln::llm {
@@ -16,6 +17,15 @@ struct UnicodeClassRun {
 struct BertNormalization {
   uint32_t codePoint;
   const char *utf8;
+};
+
+struct CombiningClass {
+  uint32_t codePoint;
+  uint8_t value;
+};
+
+struct Composition {
+  uint32_t first, second, composed;
 };
 
 #include "UnicodeTables.inc"
@@ -109,6 +119,114 @@ void appendBertNormalized(std::string &out, uint32_t codePoint) {
     out += found->utf8;
   else
     appendUtf8(out, codePoint);
+}
+
+namespace {
+
+uint8_t combiningClass(uint32_t cp) {
+  auto found = std::lower_bound(std::begin(kCombiningClasses), std::end(kCombiningClasses), cp,
+                                [](const CombiningClass &entry, uint32_t c) { return entry.codePoint < c; });
+  return found != std::end(kCombiningClasses) && found->codePoint == cp ? found->value : 0;
+}
+
+void appendCanonicalDecomposition(std::vector<uint32_t> &out, uint32_t cp) {
+  if (cp >= kHangulFirst && cp < kHangulFirst + kHangulCount) {
+    uint32_t index = cp - kHangulFirst;
+    out.push_back(kLeadingJamo + index / (kVowelCount * kTrailingCount));
+    out.push_back(kVowelJamo + index % (kVowelCount * kTrailingCount) / kTrailingCount);
+    if (index % kTrailingCount)
+      out.push_back(kTrailingJamo + index % kTrailingCount);
+    return;
+  }
+  auto found = std::lower_bound(std::begin(kCanonicalDecompositions), std::end(kCanonicalDecompositions), cp,
+                                [](const BertNormalization &entry, uint32_t c) { return entry.codePoint < c; });
+  if (found == std::end(kCanonicalDecompositions) || found->codePoint != cp) {
+    out.push_back(cp);
+    return;
+  }
+  std::string_view decomposed(found->utf8);
+  for (size_t at = 0; at < decomposed.size();)
+    out.push_back(decodeUtf8(decomposed, at));
+}
+
+// The primary composite of first + second, or 0.
+uint32_t compose(uint32_t first, uint32_t second) {
+  if (first >= kLeadingJamo && first < kLeadingJamo + 19 && second >= kVowelJamo &&
+      second < kVowelJamo + kVowelCount)
+    return kHangulFirst + ((first - kLeadingJamo) * kVowelCount + (second - kVowelJamo)) * kTrailingCount;
+  if (first >= kHangulFirst && first < kHangulFirst + kHangulCount &&
+      (first - kHangulFirst) % kTrailingCount == 0 && second > kTrailingJamo &&
+      second < kTrailingJamo + kTrailingCount)
+    return first + (second - kTrailingJamo);
+  auto found = std::lower_bound(std::begin(kCompositions), std::end(kCompositions), std::pair(first, second),
+                                [](const Composition &entry, std::pair<uint32_t, uint32_t> key) {
+                                  return std::pair(entry.first, entry.second) < key;
+                                });
+  return found != std::end(kCompositions) && found->first == first && found->second == second
+             ? found->composed
+             : 0;
+}
+
+// NFC of a run of code points (all valid).
+void appendNfc(std::string &out, const std::vector<uint32_t> &codePoints) {
+  std::vector<uint32_t> text;
+  for (uint32_t cp : codePoints)
+    appendCanonicalDecomposition(text, cp);
+  // Canonical ordering: marks between starters sorted by class, stably.
+  for (size_t begin = 0; begin < text.size();) {
+    if (combiningClass(text[begin]) == 0) {
+      ++begin;
+      continue;
+    }
+    size_t end = begin;
+    while (end < text.size() && combiningClass(text[end]) != 0)
+      ++end;
+    // Insertion sort: stable, and runs of marks are short.
+    for (size_t i = begin + 1; i < end; ++i)
+      for (size_t j = i; j > begin && combiningClass(text[j - 1]) > combiningClass(text[j]); --j)
+        std::swap(text[j - 1], text[j]);
+    begin = end;
+  }
+  // Canonical composition (UAX #15's sample algorithm): a character joins the last
+  // starter unless a character between them has a class of zero or at least its own.
+  if (text.empty())
+    return;
+  size_t starter = 0, written = 1;
+  int lastClass = combiningClass(text[0]) ? 256 : 0;
+  for (size_t i = 1; i < text.size(); ++i) {
+    int cls = combiningClass(text[i]);
+    uint32_t composite = compose(text[starter], text[i]);
+    if (composite && (lastClass < cls || lastClass == 0)) {
+      text[starter] = composite;
+      continue;
+    }
+    if (cls == 0)
+      starter = written;
+    lastClass = cls;
+    text[written++] = text[i];
+  }
+  for (size_t i = 0; i < written; ++i)
+    appendUtf8(out, text[i]);
+}
+
+} // namespace
+
+std::string normalizeNfc(std::string_view text) {
+  std::string out;
+  std::vector<uint32_t> run;
+  for (size_t at = 0; at < text.size();) {
+    size_t begin = at;
+    uint32_t cp = decodeUtf8(text, at);
+    if (cp == kReplacementCharacter && text.substr(begin, at - begin) != "\xef\xbf\xbd") {
+      appendNfc(out, run);
+      run.clear();
+      out.append(text, begin, at - begin);
+      continue;
+    }
+    run.push_back(cp);
+  }
+  appendNfc(out, run);
+  return out;
 }
 
 } // namespace kiln::llm

@@ -1,6 +1,6 @@
 // The Unicode knowledge the tokenizers need: UTF-8 decoding and encoding, the
-// general-category class of a code point, CJK ideographs, and BERT's normalization
-// (accent stripping and lower-casing). Tables are generated from Unicode 14 data by
+// general-category class of a code point, CJK ideographs, BERT's normalization
+// (accent stripping and lower-casing) and NFC. Tables are generated from Unicode 14 data by
 // generate_unicode_tables.py.
 #ifndef KILN_RUNTIME_LLM_UNICODE_H
 #define KILN_RUNTIME_LLM_UNICODE_H
@@ -34,6 +34,11 @@ bool isCjkIdeograph(uint32_t codePoint);
 // Appends codePoint as BERT's basic tokenizer normalizes it: NFD without nonspacing
 // marks (accents), lower-cased. Possibly nothing (for a mark) or several code points.
 void appendBertNormalized(std::string &out, uint32_t codePoint);
+
+// Unicode Normalization Form C (UAX #15: canonical decomposition, canonical ordering,
+// canonical composition). Bytes that are not valid UTF-8 are kept as they are and
+// block composition across them.
+std::string normalizeNfc(std::string_view text);
 
 } // namespace kiln::llm
 

@@ -56,9 +56,9 @@ public:
   const char *modelName() const override { return "bert"; }
 
 protected:
-  void encodeText(std::string_view text, std::vector<TokenId> &out) const override {
+  void encodeText(std::string_view text, bool, std::vector<TokenId> &out) const override {
     for (const std::string &word : splitBertWords(text))
-      encodeWord(std::string(kWordMarker) + word, out);
+      encodeWordPiece(vocab, word, kWordMarker, "", 0, longestToken, out);
   }
 
   void appendPiece(TokenId id, std::string &out) const override {
@@ -89,28 +89,44 @@ protected:
 
 private:
   size_t longestToken = 0;
-
-  void encodeWord(const std::string &word, std::vector<TokenId> &out) const {
-    size_t firstToken = out.size();
-    for (size_t begin = 0; begin < word.size();) {
-      size_t end = std::min(word.size(), begin + longestToken);
-      TokenId id = kNoToken;
-      for (; end > begin; --end)
-        if ((id = vocab.find(std::string_view(word).substr(begin, end - begin))) != kNoToken)
-          break;
-      if (id == kNoToken) {
-        out.resize(firstToken);
-        break;
-      }
-      out.push_back(id);
-      begin = end;
-    }
-    if (out.size() == firstToken && vocab.unknown != kNoToken)
-      out.push_back(vocab.unknown);
-  }
 };
 
 } // namespace
+
+void encodeWordPiece(const Vocabulary &vocab, std::string_view word, std::string_view wordPrefix,
+                     std::string_view continuingPrefix, size_t maxCharacters, size_t longestToken,
+                     std::vector<TokenId> &out) {
+  size_t characters = 0;
+  for (size_t at = 0; at < word.size(); ++characters)
+    decodeUtf8(word, at);
+  size_t firstToken = out.size();
+  std::string text = std::string(wordPrefix) + std::string(word), candidate;
+  bool covered = maxCharacters == 0 || characters <= maxCharacters;
+  for (size_t begin = 0; covered && begin < text.size();) {
+    std::string_view prefix = begin == 0 ? std::string_view() : continuingPrefix;
+    size_t end = std::min(text.size(), begin + (longestToken > prefix.size() ? longestToken - prefix.size() : 0));
+    TokenId id = kNoToken;
+    for (; end > begin; --end) {
+      // Never cut a UTF-8 sequence.
+      if (end < text.size() && (uint8_t(text[end]) & 0xC0) == 0x80)
+        continue;
+      candidate.assign(prefix);
+      candidate.append(text, begin, end - begin);
+      if ((id = vocab.find(candidate)) != kNoToken)
+        break;
+    }
+    if (id == kNoToken)
+      covered = false;
+    else
+      out.push_back(id);
+    begin = end;
+  }
+  if (!covered) {
+    out.resize(firstToken);
+    if (vocab.unknown != kNoToken)
+      out.push_back(vocab.unknown);
+  }
+}
 
 Result<std::unique_ptr<Tokenizer>> makeWordPieceTokenizer(Vocabulary vocab) {
   if (vocab.unknown == kNoToken)

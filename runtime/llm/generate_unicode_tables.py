@@ -3,7 +3,8 @@
 unicodedata (Unicode 14 in Python 3.11): the general-category class of every code
 point as runs, and the BERT normalization of every code point that changes under it
 (lower-casing and accent stripping: NFD without nonspacing marks; Hangul syllables are
-decomposed by formula in Unicode.cpp instead). Run it with the Python whose Unicode
+decomposed by formula in Unicode.cpp instead), and what NFC needs (canonical
+decompositions, combining classes, primary compositions). Run it with the Python whose Unicode
 version you want and commit the output:
 
     python3 runtime/llm/generate_unicode_tables.py > runtime/llm/UnicodeTables.inc
@@ -59,6 +60,45 @@ def main():
         normalized = strip_accents(strip_accents(c).lower())
         if normalized != c:
             out.write('    {0x%X, %s},\n' % (cp, c_string(normalized)))
+    out.write('};\n\n')
+    write_nfc_tables(out)
+
+
+def write_nfc_tables(out):
+    out.write('// Full canonical decompositions (NFD of one code point), sorted; Hangul is\n'
+              '// done by formula.\n')
+    out.write('static const BertNormalization kCanonicalDecompositions[] = {\n')
+    for cp in range(0x110000):
+        if cp in HANGUL or cp in SURROGATES:
+            continue
+        decomposed = unicodedata.normalize('NFD', chr(cp))
+        if decomposed != chr(cp):
+            out.write('    {0x%X, %s},\n' % (cp, c_string(decomposed)))
+    out.write('};\n\n')
+    out.write('// Non-zero canonical combining classes, sorted.\n')
+    out.write('static const CombiningClass kCombiningClasses[] = {\n')
+    for cp in range(0x110000):
+        if cp in SURROGATES:
+            continue
+        ccc = unicodedata.combining(chr(cp))
+        if ccc:
+            out.write('    {0x%X, %d},\n' % (cp, ccc))
+    out.write('};\n\n')
+    out.write('// Primary composites: (first, second) -> composed, sorted by the pair;\n'
+              '// composition exclusions left out. Hangul is done by formula.\n')
+    out.write('static const Composition kCompositions[] = {\n')
+    pairs = []
+    for cp in range(0x110000):
+        if cp in HANGUL or cp in SURROGATES:
+            continue
+        fields = unicodedata.decomposition(chr(cp)).split()
+        if len(fields) != 2 or fields[0].startswith('<'):
+            continue
+        first, second = (int(f, 16) for f in fields)
+        if unicodedata.normalize('NFC', chr(first) + chr(second)) == chr(cp):
+            pairs.append((first, second, cp))
+    for first, second, cp in sorted(pairs):
+        out.write('    {0x%X, 0x%X, 0x%X},\n' % (first, second, cp))
     out.write('};\n')
 
 
