@@ -13,13 +13,16 @@ class SourceMgr;
 
 namespace kiln {
 
-/// The extensions importModelFile understands, for help texts: ".mlir, .onnx, .gguf".
+/// The inputs importModelFile understands, for help texts: ".mlir, .onnx, .gguf, ...".
 llvm::StringRef supportedModelExtensions();
 
 /// Choices a model file cannot make itself.
 struct ImportOptions {
-  /// Tokens per forward pass for language models (GGUF); 0 picks the frontend's default.
+  /// Tokens per forward pass for language models (GGUF) and encoders (BERT); 0 picks
+  /// the frontend's default.
   int64_t sequenceLength = 0;
+  /// Sequences per forward pass for encoders (BERT's `@embed`); 0 picks 1.
+  int64_t batchSize = 0;
   /// Language models (GGUF): build `@prefill` (sequenceLength tokens) and `@decode` (one
   /// token) over persistent key/value caches (`kiln.state` arguments and results)
   /// instead of the full-sequence `@main`.

@@ -3,12 +3,12 @@
 // arguments). C++ inside; every entry point catches what C++ could throw.
 #include "kiln/runtime.h"
 
+#include "ApiBoundary.h"
 #include "ArtifactReader.h"
 #include "CodeObject.h"
 #include "DTypeTable.h"
 #include "RuntimeError.h"
 #include "Sampler.h"
-#include "Tokenizer.h"
 
 #include <HalideRuntime.h>
 
@@ -26,48 +26,14 @@
 using kiln::cat;
 using kiln::runtime::Error;
 using kiln::runtime::error;
+using kiln::runtime::guarded;
+using kiln::runtime::kOutOfMemory;
+using kiln::runtime::nullArgument;
 namespace artifact = kiln::artifact;
 
-// ---- status -----------------------------------------------------------------------
-
-struct kiln_status_object {
-  kiln_error code;
-  const char *message; // points just past the object, or at a literal for kOutOfMemory
-};
+// ---- status (the object and the guard are in ApiBoundary.h) ------------------------
 
 namespace {
-
-// Returned when even a status cannot be allocated; kiln_status_free skips it.
-kiln_status_object kOutOfMemory = {KILN_ERROR_OUT_OF_MEMORY, "out of memory"};
-
-kiln_status makeStatus(const Error &err) {
-  size_t length = err.message.size();
-  auto *status =
-      static_cast<kiln_status_object *>(std::malloc(sizeof(kiln_status_object) + length + 1));
-  if (!status)
-    return &kOutOfMemory;
-  char *text = reinterpret_cast<char *>(status + 1);
-  std::memcpy(text, err.message.c_str(), length + 1);
-  status->code = err.code;
-  status->message = text;
-  return status;
-}
-
-// Runs an API call's body; C++ exceptions (allocation failure) become statuses.
-template <typename Body> kiln_status guarded(Body &&body) noexcept {
-  try {
-    Error err = body();
-    return err ? makeStatus(err) : nullptr;
-  } catch (const std::bad_alloc &) {
-    return &kOutOfMemory;
-  } catch (...) {
-    return makeStatus(Error{KILN_ERROR_INTERNAL, "unexpected C++ exception in kiln"});
-  }
-}
-
-Error nullArgument(const char *name) {
-  return error(KILN_ERROR_INVALID_ARGUMENT, name, " is NULL");
-}
 
 // "f32[2x3]"
 std::string describe(kiln_dtype dtype, const std::vector<int64_t> &shape) {
@@ -729,10 +695,6 @@ kiln_status kiln_session_copy_output(kiln_session *session, size_t output, void 
 
 // ---- language models ---------------------------------------------------------------
 
-struct kiln_tokenizer {
-  std::unique_ptr<kiln::llm::Tokenizer> tokenizer;
-};
-
 struct kiln_sampler {
   kiln::llm::Sampler sampler;
 };
@@ -749,18 +711,15 @@ void copyOut(const T *data, size_t size, T *out, size_t capacity, size_t *out_si
 
 extern "C" {
 
-kiln_status kiln_tokenizer_load(const char *gguf_path, kiln_tokenizer **out_tokenizer) {
+kiln_status kiln_tokenizer_load(const char *path, kiln_tokenizer **out_tokenizer) {
   return guarded([&]() -> Error {
-    if (!gguf_path)
-      return nullArgument("gguf_path");
+    if (!path)
+      return nullArgument("path");
     if (!out_tokenizer)
       return nullArgument("out_tokenizer");
-    auto reader = kiln::gguf::GgufReader::open(gguf_path);
-    if (!reader)
-      return error(KILN_ERROR_INVALID_ARGUMENT, reader.error());
-    auto tokenizer = kiln::llm::Tokenizer::fromGguf(**reader);
+    auto tokenizer = kiln::llm::Tokenizer::fromFile(path);
     if (!tokenizer)
-      return error(KILN_ERROR_UNSUPPORTED, gguf_path, ": ", tokenizer.error());
+      return error(KILN_ERROR_UNSUPPORTED, tokenizer.error());
     *out_tokenizer = new kiln_tokenizer{std::move(*tokenizer)};
     return {};
   });
@@ -783,6 +742,40 @@ kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tokenizer, const char *t
     copyOut(encoded.data(), encoded.size(), ids, capacity, out_count);
     return {};
   });
+}
+
+void kiln_tokenizer_encode_options_init(kiln_tokenizer_encode_options *options) {
+  if (options)
+    *options = {0, 0, 0, 0};
+}
+
+kiln_status kiln_tokenizer_encode_with_options(const kiln_tokenizer *tokenizer, const char *text,
+                                               size_t text_size,
+                                               const kiln_tokenizer_encode_options *options,
+                                               int32_t *ids, size_t capacity, size_t *out_count) {
+  return guarded([&]() -> Error {
+    if (!tokenizer)
+      return nullArgument("tokenizer");
+    if (!text && text_size)
+      return nullArgument("text");
+    if (!out_count)
+      return nullArgument("out_count");
+    kiln::llm::EncodeOptions encodeOptions;
+    if (options) {
+      encodeOptions.addSpecialTokens = options->add_special_tokens != 0;
+      encodeOptions.parseSpecial = options->parse_special != 0;
+      encodeOptions.truncate = options->truncate != 0;
+      encodeOptions.maxLength = options->max_length;
+    }
+    std::vector<int32_t> encoded =
+        tokenizer->tokenizer->encode(std::string_view(text ? text : "", text_size), encodeOptions);
+    copyOut(encoded.data(), encoded.size(), ids, capacity, out_count);
+    return {};
+  });
+}
+
+size_t kiln_tokenizer_default_max_length(const kiln_tokenizer *tokenizer) {
+  return tokenizer ? tokenizer->tokenizer->defaultMaxLength() : 0;
 }
 
 kiln_status kiln_tokenizer_decode(const kiln_tokenizer *tokenizer, const int32_t *ids,

@@ -26,7 +26,8 @@ namespace {
 enum class Emit { Artifact, Mlir, HalideStmt };
 
 cl::OptionCategory category("kiln-compile options");
-cl::opt<std::string> inputPath(cl::Positional, cl::Required, cl::desc("<model file>"),
+cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                               cl::desc("<model file or Hugging Face model directory>"),
                                cl::cat(category));
 cl::opt<std::string> outputPath(
     "o", cl::desc("Output file ('-' for stdout; default: <model>.kiln for artifacts, stdout "
@@ -45,8 +46,12 @@ cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Artifact),
                    cl::cat(category));
 cl::opt<int64_t> seqLen("seq-len",
                         cl::desc("Tokens per forward pass when compiling a language model "
-                                 "(GGUF); default: the frontend's"),
+                                 "(GGUF) or an encoder (BERT); default: the frontend's"),
                         cl::init(0), cl::cat(category));
+cl::opt<int64_t> batch("batch",
+                       cl::desc("Sequences per forward pass when compiling an encoder (BERT's "
+                                "@embed); default: 1"),
+                       cl::init(0), cl::cat(category));
 cl::opt<bool> kvCache("kv-cache",
                       cl::desc("Language models (GGUF): compile @prefill (--seq-len tokens) and "
                                "@decode (one token) over a persistent KV cache"),
@@ -74,8 +79,10 @@ int main(int argc, char **argv) {
       "kiln-compile: compiles a model ahead of time\n\n"
       "  kiln-compile model.onnx -o model.kiln          compile for this CPU\n"
       "  kiln-compile model.onnx --emit=mlir            print kiln IR after the pipeline\n"
-      "  kiln-compile llama.gguf --seq-len 64           a language model's forward pass\n\n"
-      "The input format follows the file's extension.\n");
+      "  kiln-compile llama.gguf --seq-len 64           a language model's forward pass\n"
+      "  kiln-compile all-MiniLM-L6-v2/ --batch 8       a sentence encoder (@embed)\n\n"
+      "The input format follows the file's extension: " +
+          kiln::supportedModelExtensions().str() + ".\n");
 
   std::string error;
   std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error);
@@ -91,6 +98,7 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   kiln::ImportOptions importOptions;
   importOptions.sequenceLength = seqLen;
+  importOptions.batchSize = batch;
   importOptions.kvCache = kvCache;
   importOptions.contextLength = contextLength;
   OwningOpRef<ModuleOp> module =
@@ -111,7 +119,9 @@ int main(int argc, char **argv) {
 
   std::string output = outputPath;
   if (output.empty())
-    output = emit == Emit::Artifact ? llvm::sys::path::stem(inputPath).str() + ".kiln" : "-";
+    output = emit == Emit::Artifact
+                 ? llvm::sys::path::stem(llvm::StringRef(inputPath).rtrim('/')).str() + ".kiln"
+                 : "-";
 
   if (emit == Emit::Artifact) {
     FailureOr<kiln::ArtifactSummary> summary = kiln::emitArtifact(

@@ -196,9 +196,16 @@ KILN_API kiln_status kiln_session_copy_output(kiln_session *session, size_t outp
 
 typedef struct kiln_tokenizer kiln_tokenizer;
 
-/* Builds the tokenizer a GGUF file describes in its tokenizer.ggml.* metadata
- * (SentencePiece BPE, byte-level BPE or WordPiece); a model or a vocabulary-only file. */
-KILN_API kiln_status kiln_tokenizer_load(const char *gguf_path, kiln_tokenizer **out_tokenizer);
+/* Builds a tokenizer from `path`, which is one of:
+ *  - a GGUF file (a model or a vocabulary-only file): the tokenizer its tokenizer.ggml.*
+ *    metadata describes (SentencePiece BPE, byte-level BPE or WordPiece);
+ *  - a Hugging Face tokenizer.json (BPE with byte fallback or byte-level pre-tokenizer,
+ *    WordPiece), or a directory holding tokenizer.json (its tokenizer_config.json, when
+ *    present, names BOS and EOS).
+ * Files starting with the GGUF magic are read as GGUF, anything else as JSON. Errors name
+ * the file and the key or JSON path at fault. Release the tokenizer with
+ * kiln_tokenizer_release. */
+KILN_API kiln_status kiln_tokenizer_load(const char *path, kiln_tokenizer **out_tokenizer);
 KILN_API void kiln_tokenizer_release(kiln_tokenizer *tokenizer);
 /* The token ids of `text` (UTF-8, `text_size` bytes), BOS first when `add_bos` is
  * non-zero. Writes min(count, capacity) ids to `ids` and the full count to
@@ -206,6 +213,35 @@ KILN_API void kiln_tokenizer_release(kiln_tokenizer *tokenizer);
 KILN_API kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tokenizer, const char *text,
                                            size_t text_size, int add_bos, int32_t *ids,
                                            size_t capacity, size_t *out_count);
+
+/* How kiln_tokenizer_encode_with_options encodes; kiln_tokenizer_encode_options_init
+ * fills the defaults (all off: the text's ids only). */
+typedef struct kiln_tokenizer_encode_options {
+  /* Non-zero: add the tokenizer's special tokens around the text's ids: for GGUF, BOS
+   * (and EOS) as tokenizer.ggml.add_bos_token (add_eos_token) says; for tokenizer.json,
+   * its post_processor's tokens (e.g. [CLS] ... [SEP], or <s> ...). */
+  int add_special_tokens;
+  /* Non-zero: GGUF control-token text in the input (e.g. "<start_of_turn>") becomes
+   * that token (llama.cpp's parse_special). User-defined GGUF tokens and tokenizer.json's
+   * added_tokens are always recognized. */
+  int parse_special;
+  /* Non-zero: keep at most `max_length` ids, special tokens included, cutting the text's
+   * ids from the end (from the start when tokenizer.json's truncation.direction is
+   * Left). `max_length` 0 takes tokenizer.json's truncation.max_length (no limit when the
+   * file has none). Pass the model's context length here (e.g. max_position_embeddings). */
+  int truncate;
+  size_t max_length;
+} kiln_tokenizer_encode_options;
+
+KILN_API void kiln_tokenizer_encode_options_init(kiln_tokenizer_encode_options *options);
+/* As kiln_tokenizer_encode, with `options` (NULL: the defaults). */
+KILN_API kiln_status kiln_tokenizer_encode_with_options(const kiln_tokenizer *tokenizer,
+                                                        const char *text, size_t text_size,
+                                                        const kiln_tokenizer_encode_options *options,
+                                                        int32_t *ids, size_t capacity,
+                                                        size_t *out_count);
+/* tokenizer.json's truncation.max_length, or 0 when the tokenizer has none. */
+KILN_API size_t kiln_tokenizer_default_max_length(const kiln_tokenizer *tokenizer);
 /* The text of `count` ids (control tokens give none), UTF-8 without a terminating NUL,
  * with the same capacity convention in bytes. An id outside the vocabulary is an error. */
 KILN_API kiln_status kiln_tokenizer_decode(const kiln_tokenizer *tokenizer, const int32_t *ids,
@@ -236,6 +272,49 @@ KILN_API void kiln_sampler_release(kiln_sampler *sampler);
 KILN_API kiln_status kiln_sampler_sample(kiln_sampler *sampler, const float *logits,
                                          size_t vocab_size, const int32_t *history,
                                          size_t history_size, int32_t *out_token);
+
+/* ---- sentence embeddings ------------------------------------------------------- */
+
+/* Embeds texts with a compiled sentence encoder: a module whose entry point "embed" is
+ *   embed(input_ids, attention_mask, token_type_ids: i32[B, S]) -> embeddings: f32[B, D]
+ * (inputs in any order, found by name), as kiln-compile builds it from a Hugging Face
+ * BERT model directory (e.g. all-MiniLM-L6-v2: mean-pooled, L2-normalized). Each text is
+ * tokenized with the tokenizer's special tokens (e.g. [CLS] ... [SEP]) and truncated to
+ * the maximum length; texts run B at a time, each right-padded to S with zeros, its
+ * attention mask 1 over its tokens and 0 over the padding, token types 0. An embedder
+ * is used by one thread at a time; several embedders may share a module. */
+typedef struct kiln_embedder kiln_embedder;
+
+typedef struct kiln_embedder_options {
+  /* Tokens kept per text, special tokens included: 1 .. S, or 0 for S. */
+  size_t max_length;
+} kiln_embedder_options;
+
+/* Fills the defaults (max_length 0: the module's S). */
+KILN_API void kiln_embedder_options_init(kiln_embedder_options *options);
+
+/* Checks `module`'s "embed" entry point against the signature above (the error says which
+ * part differs) and opens a session on it; the embedder keeps `module` alive (release the
+ * module whenever). `tokenizer` is borrowed: it must be the model's (e.g. its
+ * tokenizer.json) and outlive the embedder. `options` may be NULL (the defaults);
+ * max_length above S is an error. Release the embedder with kiln_embedder_release. */
+KILN_API kiln_status kiln_embedder_create(kiln_module *module, const kiln_tokenizer *tokenizer,
+                                          const kiln_embedder_options *options,
+                                          kiln_embedder **out_embedder);
+KILN_API void kiln_embedder_release(kiln_embedder *embedder);
+/* D, the floats per embedding (0 for NULL). */
+KILN_API size_t kiln_embedder_dimension(const kiln_embedder *embedder);
+/* B, the texts per run of the entry point (0 for NULL). */
+KILN_API size_t kiln_embedder_batch_size(const kiln_embedder *embedder);
+/* The tokens kept per text: the options' max_length, or S (0 for NULL). */
+KILN_API size_t kiln_embedder_max_length(const kiln_embedder *embedder);
+
+/* Writes the embeddings of `count` NUL-terminated UTF-8 `texts` to `out`, row after row:
+ * `out_count` must be count * kiln_embedder_dimension(embedder). Any count works (runs
+ * of B; 0 writes nothing). Texts longer than the maximum length are truncated, not an
+ * error. On an error the contents of `out` are unspecified. */
+KILN_API kiln_status kiln_embedder_embed(kiln_embedder *embedder, const char *const *texts,
+                                         size_t count, float *out, size_t out_count);
 
 #ifdef __cplusplus
 }
