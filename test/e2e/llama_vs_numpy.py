@@ -1,13 +1,17 @@
-"""End-to-end numerics of the GGUF llama importer: tiny random-weight llama models
-written here with the `gguf` package (F32, F16, BF16, Q8_0, Q4_0 through
+"""End-to-end numerics of the GGUF decoder importer: tiny random-weight llama and
+gemma3 models written here with the `gguf` package (F32, F16, BF16, Q8_0, Q4_0 through
 gguf.quants.quantize; Q4_K and Q6_K as random valid blocks), compiled by kiln-compile
 straight from the .gguf, run by kiln-run, and compared with a numpy forward pass written
-from the llama definition (llama.cpp's llm_build_llama) on the weights as the `gguf`
-package dequantizes them.
+from the architectures' definitions (llama.cpp's llm_build_llama and llm_build_gemma3)
+on the weights as the `gguf` package dequantizes them. Configs with `kv_batch` are
+also compiled with a KV cache and run as prefill batches + single-token decodes, whose
+logits must match the same reference at every position.
 
-usage: llama_vs_numpy.py BIN_DIR WORK_DIR
+usage: llama_vs_numpy.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
 """
+import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -17,6 +21,7 @@ from gguf import GGMLQuantizationType as GT
 from gguf import quants
 
 import ggml_blocks
+import kiln_session
 
 rng = np.random.default_rng(20261124)
 
@@ -30,10 +35,15 @@ RTOL = 1e-4
 
 class Config:
     def __init__(self, name, vocab, dim, heads, kv_heads, ffn, blocks, context,
-                 seq_len=None, types=None, tied=False, freq_base=10000.0, rope_linear=None):
+                 seq_len=None, types=None, tied=False, freq_base=10000.0, rope_linear=None,
+                 arch="llama", head_dim=None, window=None, kv_batch=None, hf=None):
         self.name, self.vocab, self.dim, self.heads, self.kv_heads = name, vocab, dim, heads, kv_heads
         self.ffn, self.blocks, self.context, self.seq_len = ffn, blocks, context, seq_len
-        self.head_dim = dim // heads
+        self.arch, self.window, self.kv_batch = arch, window, kv_batch
+        # hf: a Hugging Face LlamaForCausalLM directory (config.json + safetensors) in
+        # this many shards instead of a GGUF file.
+        self.hf = hf
+        self.head_dim = head_dim or dim // heads
         # Tensor kind ("embd", "attn", "attn_output", "ffn", "ffn_down", "output") -> type.
         self.types = types or {}
         self.tied, self.freq_base, self.rope_linear = tied, freq_base, rope_linear
@@ -44,6 +54,18 @@ class Config:
     @property
     def tokens(self):
         return self.seq_len if self.seq_len else min(self.context, 64)
+
+    @property
+    def gemma(self):
+        return self.arch == "gemma3"
+
+    def layer(self, i):
+        """(sliding window or None, rope base, rope frequency scale) of block i: gemma3
+        makes every sixth block global, the others sliding-window with base 10000."""
+        scale = 1.0 / self.rope_linear if self.rope_linear else 1.0
+        if self.gemma and self.window and (i + 1) % 6 != 0:
+            return self.window, 10000.0, 1.0
+        return None, self.freq_base, scale
 
 
 # K-quant scale fields (byte offset -> range), scaled so weights stay O(1/sqrt(cols)):
@@ -61,7 +83,7 @@ class Model:
 
     def __init__(self, config, path):
         self.c, self.path, self.weights = config, path, {}
-        self.writer = gguf.GGUFWriter(path, "llama")
+        self.writer = gguf.GGUFWriter(path, config.arch)
 
     def tensor(self, name, rows, cols, qtype, scale):
         if qtype in (GT.Q4_K, GT.Q6_K):
@@ -83,8 +105,8 @@ class Model:
             stored = quants.dequantize(packed, qtype)
         self.weights[name] = stored.astype(np.float64)
 
-    def norm(self, name):
-        w = (1.0 + 0.1 * rng.standard_normal(self.c.dim)).astype(np.float32)
+    def norm(self, name, size=None):
+        w = (1.0 + 0.1 * rng.standard_normal(size or self.c.dim)).astype(np.float32)
         self.writer.add_tensor(name, w)
         self.weights[name] = w.astype(np.float64)
 
@@ -99,6 +121,11 @@ class Model:
         w.add_rope_freq_base(c.freq_base)
         w.add_rope_dimension_count(c.head_dim)
         w.add_layer_norm_rms_eps(1e-5)
+        if c.head_dim != c.dim // c.heads:
+            w.add_key_length(c.head_dim)
+            w.add_value_length(c.head_dim)
+        if c.window:
+            w.add_sliding_window(c.window)
         if c.rope_linear:
             w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
             w.add_rope_scaling_factor(c.rope_linear)
@@ -111,6 +138,11 @@ class Model:
             self.tensor(p + "attn_k.weight", c.kv_heads * hd, d, c.type_of("attn"), d ** -0.5)
             self.tensor(p + "attn_v.weight", c.kv_heads * hd, d, c.type_of("attn"), d ** -0.5)
             self.tensor(p + "attn_output.weight", d, c.heads * hd, c.type_of("attn_output"), d ** -0.5)
+            if c.gemma:
+                self.norm(p + "attn_q_norm.weight", hd)
+                self.norm(p + "attn_k_norm.weight", hd)
+                self.norm(p + "post_attention_norm.weight")
+                self.norm(p + "post_ffw_norm.weight")
             self.norm(p + "ffn_norm.weight")
             self.tensor(p + "ffn_gate.weight", c.ffn, d, c.type_of("ffn"), d ** -0.5)
             self.tensor(p + "ffn_up.weight", c.ffn, d, c.type_of("ffn"), d ** -0.5)
@@ -124,16 +156,118 @@ class Model:
         w.close()
 
 
+HF_NAMES = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+            "output.weight": "lm_head.weight"}
+HF_BLOCK = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+            "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+            "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
+            "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+
+def hf_name(name):
+    if name in HF_NAMES:
+        return HF_NAMES[name]
+    _, index, part, _ = name.split(".")
+    return f"model.layers.{index}.{HF_BLOCK[part]}.weight"
+
+
+def write_safetensors(path, tensors):
+    """The safetensors layout, written by hand: u64 header size, JSON header, data."""
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, array) in tensors.items():
+        data = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+class HfModel:
+    """A Hugging Face LlamaForCausalLM directory with random weights (F32, F16 or BF16
+    storage), kept under their GGUF names for the reference."""
+
+    def __init__(self, config, path):
+        self.c, self.path, self.weights, self.stored = config, path, {}, {}
+
+    def tensor(self, name, rows, cols, scale):
+        values = (rng.standard_normal((rows, cols) if cols else rows) * scale).astype(np.float32)
+        self.add(name, values)
+
+    def add(self, name, values):
+        kind = self.c.type_of("all")
+        if kind == GT.F16:
+            stored = values.astype(np.float16)
+            self.stored[hf_name(name)] = ("F16", stored)
+            values = stored.astype(np.float32)
+        elif kind == GT.BF16:
+            bits = (values.view(np.uint32) >> 16).astype(np.uint16)
+            self.stored[hf_name(name)] = ("BF16", bits)
+            values = (bits.astype(np.uint32) << 16).view(np.float32)
+        else:
+            self.stored[hf_name(name)] = ("F32", values)
+        self.weights[name] = values.astype(np.float64)
+
+    def write(self):
+        c, d, hd = self.c, self.c.dim, self.c.head_dim
+        os.makedirs(self.path, exist_ok=True)
+        self.tensor("token_embd.weight", c.vocab, d, 1.0)
+        for i in range(c.blocks):
+            p = f"blk.{i}."
+            self.add(p + "attn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+            self.tensor(p + "attn_q.weight", c.heads * hd, d, d ** -0.5)
+            self.tensor(p + "attn_k.weight", c.kv_heads * hd, d, d ** -0.5)
+            self.tensor(p + "attn_v.weight", c.kv_heads * hd, d, d ** -0.5)
+            self.tensor(p + "attn_output.weight", d, c.heads * hd, d ** -0.5)
+            self.add(p + "ffn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+            self.tensor(p + "ffn_gate.weight", c.ffn, d, d ** -0.5)
+            self.tensor(p + "ffn_up.weight", c.ffn, d, d ** -0.5)
+            self.tensor(p + "ffn_down.weight", d, c.ffn, c.ffn ** -0.5)
+        self.add("output_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+        if not c.tied:
+            self.tensor("output.weight", c.vocab, d, d ** -0.5)
+        config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+                  "hidden_size": d, "intermediate_size": c.ffn, "num_hidden_layers": c.blocks,
+                  "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads,
+                  "max_position_embeddings": c.context, "vocab_size": c.vocab,
+                  "rms_norm_eps": 1e-5, "rope_theta": c.freq_base, "hidden_act": "silu",
+                  "tie_word_embeddings": c.tied,
+                  "rope_scaling": {"rope_type": "linear", "factor": c.rope_linear} if c.rope_linear else None}
+        if hd != d // c.heads:
+            config["head_dim"] = hd
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+        names = list(self.stored)
+        if c.hf == 1:
+            write_safetensors(os.path.join(self.path, "model.safetensors"), self.stored)
+            return
+        weight_map = {}
+        for shard in range(c.hf):
+            file = f"model-{shard + 1:05d}-of-{c.hf:05d}.safetensors"
+            part = names[shard::c.hf]
+            write_safetensors(os.path.join(self.path, file), {n: self.stored[n] for n in part})
+            weight_map.update({n: file for n in part})
+        with open(os.path.join(self.path, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f)
+
+
 def rms_norm(x, w):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5) * w
 
 
-def rope(x, positions, theta, freq_scale):
-    """GGUF llama's "normal" RoPE: adjacent pairs (2i, 2i+1) turn by pos * theta^(-2i/d)."""
+def rope(x, positions, theta, freq_scale, neox=False):
+    """RoPE: pair i of the head turns by pos * freq_scale * theta^(-2i/d). GGUF llama
+    ("normal") pairs adjacent elements (2i, 2i+1); gemma (NeoX) pairs i with i + d/2."""
     d = x.shape[-1]
     inv = theta ** (-np.arange(0, d, 2) / d)
     angle = positions[:, None] * freq_scale * inv[None, :]
     cos, sin = np.cos(angle)[:, None, :], np.sin(angle)[:, None, :]
+    if neox:
+        a, b = x[..., :d // 2], x[..., d // 2:]
+        return np.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
     a, b = x[..., 0::2], x[..., 1::2]
     out = np.empty_like(x)
     out[..., 0::2] = a * cos - b * sin
@@ -141,29 +275,46 @@ def rope(x, positions, theta, freq_scale):
     return out
 
 
+def gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
 def forward(c, W, tokens, positions):
     n, hd = len(tokens), c.head_dim
     x = W["token_embd.weight"][tokens]
-    freq_scale = 1.0 / c.rope_linear if c.rope_linear else 1.0
-    causal = np.triu(np.ones((n, n), bool), 1)
+    if c.gemma:
+        x = x * np.sqrt(np.float32(c.dim))
     for i in range(c.blocks):
         p = f"blk.{i}."
+        window, theta, freq_scale = c.layer(i)
+        hidden = np.triu(np.ones((n, n), bool), 1)
+        if window:
+            hidden |= (positions[:, None] - positions[None, :]) >= window
         h = rms_norm(x, W[p + "attn_norm.weight"])
         q = (h @ W[p + "attn_q.weight"].T).reshape(n, c.heads, hd)
         k = (h @ W[p + "attn_k.weight"].T).reshape(n, c.kv_heads, hd)
         v = (h @ W[p + "attn_v.weight"].T).reshape(n, c.kv_heads, hd)
-        q, k = rope(q, positions, c.freq_base, freq_scale), rope(k, positions, c.freq_base, freq_scale)
+        if c.gemma:
+            q, k = rms_norm(q, W[p + "attn_q_norm.weight"]), rms_norm(k, W[p + "attn_k_norm.weight"])
+        q = rope(q, positions, theta, freq_scale, neox=c.gemma or bool(c.hf))
+        k = rope(k, positions, theta, freq_scale, neox=c.gemma or bool(c.hf))
         group = c.heads // c.kv_heads
         k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
         scores = np.einsum("shd,thd->hst", q, k) / np.sqrt(hd)
-        scores = np.where(causal[None], -np.inf, scores)
+        scores = np.where(hidden[None], -np.inf, scores)
         probs = np.exp(scores - scores.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
-        a = np.einsum("hst,thd->shd", probs, v).reshape(n, c.heads * hd)
-        x = x + a @ W[p + "attn_output.weight"].T
+        a = np.einsum("hst,thd->shd", probs, v).reshape(n, c.heads * hd) @ W[p + "attn_output.weight"].T
+        if c.gemma:
+            a = rms_norm(a, W[p + "post_attention_norm.weight"])
+        x = x + a
         h = rms_norm(x, W[p + "ffn_norm.weight"])
         g, u = h @ W[p + "ffn_gate.weight"].T, h @ W[p + "ffn_up.weight"].T
-        x = x + (g / (1 + np.exp(-g)) * u) @ W[p + "ffn_down.weight"].T
+        act = gelu_tanh(g) if c.gemma else g / (1 + np.exp(-g))
+        f = (act * u) @ W[p + "ffn_down.weight"].T
+        if c.gemma:
+            f = rms_norm(f, W[p + "post_ffw_norm.weight"])
+        x = x + f
     out = W["token_embd.weight"] if c.tied else W["output.weight"]
     return rms_norm(x, W["output_norm.weight"]) @ out.T
 
@@ -182,13 +333,31 @@ CONFIGS = [
            types={"embd": GT.Q6_K, "attn": GT.Q4_K, "attn_output": GT.Q6_K, "ffn": GT.Q4_K,
                   "ffn_down": GT.Q6_K, "output": GT.Q4_K}),
     Config("tied_q8_0", vocab=48, dim=64, heads=2, kv_heads=1, ffn=96, blocks=1, context=8, tied=True,
-           types={"embd": GT.Q8_0}),
+           types={"embd": GT.Q8_0}, kv_batch=3),
+    # gemma3: head size != dim / heads, q/k norms, post norms, GELU, embedding scale,
+    # five sliding-window blocks (window 5 < 14 tokens) then a global one.
+    Config("gemma3_f32_window", arch="gemma3", vocab=90, dim=64, heads=2, kv_heads=1, head_dim=48,
+           ffn=80, blocks=6, context=32, seq_len=14, tied=True, freq_base=1000000.0, window=5,
+           kv_batch=4),
+    # Hugging Face LlamaForCausalLM directories: NeoX RoPE on unpermuted q/k, one file or
+    # sharded with an index.
+    Config("hf_llama_f32", hf=1, vocab=97, dim=64, heads=4, kv_heads=2, ffn=96, blocks=2, context=32,
+           seq_len=12, kv_batch=5),
+    Config("hf_llama_bf16_sharded_tied", hf=3, vocab=80, dim=96, heads=6, kv_heads=2, ffn=128, blocks=2,
+           context=16, tied=True, rope_linear=2.0, types={"all": GT.BF16}),
+    Config("hf_llama_f16_head_dim", hf=1, vocab=64, dim=64, heads=4, kv_heads=1, head_dim=32, ffn=64,
+           blocks=1, context=16, freq_base=500000.0, types={"all": GT.F16}),
+    # Gemma 3 270M's mix: Q8_0 embedding, Q5_0 projections, Q4_K/Q6_K elsewhere.
+    Config("gemma3_q5_0_q4_k", arch="gemma3", vocab=64, dim=256, heads=4, kv_heads=1, head_dim=64,
+           ffn=256, blocks=2, context=16, seq_len=10, tied=True, window=4,
+           types={"embd": GT.Q8_0, "attn": GT.Q5_0, "attn_output": GT.Q4_K, "ffn": GT.Q5_0,
+                  "ffn_down": GT.Q6_K}),
 ]
 
 
-def run(c, bin_dir, work):
-    path = os.path.join(work, c.name + ".gguf")
-    model = Model(c, path)
+def run(c, bin_dir, work, library):
+    path = os.path.join(work, c.name + ("" if c.hf else ".gguf"))
+    model = (HfModel if c.hf else Model)(c, path)
     model.write()
     n = c.tokens
     tokens = rng.integers(0, c.vocab, n).astype(np.int32)
@@ -231,13 +400,43 @@ def run(c, bin_dir, work):
     print(f"{'PASS' if ok else 'FAIL'} {c.name} ({'/'.join(types)}, {n} tokens, vocab {c.vocab}): "
           f"max |error| {error.max():.3g} = {error.max() / scale:.3g} of max |logit| {scale:.3g}; "
           f"argmax {argmax}")
+    if c.kv_batch:
+        ok = run_kv_cache(c, bin_dir, work, path, tokens, expected, library) and ok
+    return ok
+
+
+def run_kv_cache(c, bin_dir, work, path, tokens, expected, library):
+    """Prefill the first kv_batch tokens, then decode the rest one at a time over the
+    persistent cache, through the C API (two sessions sharing state)."""
+    artifact = os.path.join(work, c.name + ".kv.kiln")
+    compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact,
+                               "--kv-cache", "--ctx", str(c.tokens),
+                               "--seq-len", str(c.kv_batch)], capture_output=True, text=True)
+    if compiled.returncode != 0:
+        print(f"FAIL {c.name} KV cache: kiln-compile failed:\n{compiled.stderr}")
+        return False
+    module = kiln_session.Runtime(library).load(artifact)
+    prefill = module.session("prefill")
+    decode = module.session("decode", sharing_state_with=prefill)
+    b, logits = c.kv_batch, {0: (np.float32, (1, c.vocab))}
+    got = prefill.run(logits, tokens=tokens[:b], positions=np.arange(b, dtype=np.int64),
+                      logits_row=np.array([b - 1], np.int64))
+    for p in range(b, len(tokens)):
+        got += decode.run(logits, tokens=tokens[p:p + 1], positions=np.array([p], np.int64))
+    got = np.concatenate(got).astype(np.float64)
+    want = expected[b - 1:]
+    scale = np.abs(want).max()
+    error = np.abs(got - want)
+    ok = bool(np.all(error <= RTOL * scale + RTOL * np.abs(want)))
+    print(f"{'PASS' if ok else 'FAIL'} {c.name} KV cache (prefill {b}, {len(got) - 1} decodes): "
+          f"max |error| {error.max():.3g} = {error.max() / scale:.3g} of max |logit| {scale:.3g}")
     return ok
 
 
 def main():
-    bin_dir, work = sys.argv[1], sys.argv[2]
+    bin_dir, work, library = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(work, exist_ok=True)
-    results = [run(c, bin_dir, work) for c in CONFIGS]
+    results = [run(c, bin_dir, work, library) for c in CONFIGS]
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed (tolerance: {RTOL} of the largest "
           f"logit + {RTOL} relative)")

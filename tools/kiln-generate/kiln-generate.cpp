@@ -6,6 +6,7 @@
 #include "Tokenizer.h"
 #include "kiln/runtime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,9 +28,11 @@ namespace {
 constexpr const char *kUsage =
     "usage: kiln-generate MODEL [options]\n"
     "\n"
-    "Streams a completion of a prompt. MODEL is a GGUF file (compiled once with\n"
+    "Streams a completion of a prompt. MODEL is a GGUF file or a Hugging Face model\n"
+    "directory (config.json, safetensors, tokenizer.json), compiled once with\n"
     "kiln-compile into a cache keyed by the model's content, the context length and the\n"
-    "compiler, so later runs start at once) or a .kiln artifact with --vocab.\n"
+    "compiler (so later runs start at once), or a .kiln artifact with --vocab. Control\n"
+    "tokens written in the prompt (\"<start_of_turn>\") are parsed as tokens.\n"
     "\n"
     "  -p, --prompt TEXT     the prompt (default: empty)\n"
     "  -n N                  tokens to generate (default 32)\n"
@@ -43,7 +46,8 @@ constexpr const char *kUsage =
     "  --min-p P             (default 0.05; 0 = off)\n"
     "  --repeat-penalty R    (default 1.1; 1 = off)\n"
     "  --threads N           kernel threads (default: one per CPU)\n"
-    "  --vocab FILE.gguf     the tokenizer, when MODEL is a .kiln artifact\n"
+    "  --vocab FILE          the tokenizer (a GGUF file, tokenizer.json or a model\n"
+    "                        directory), when MODEL is a .kiln artifact\n"
     "  --cache-dir DIR       compiled models (default $XDG_CACHE_HOME/kiln/models or\n"
     "                        ~/.cache/kiln/models)\n"
     "  --stats-json FILE     write load/compile time and tokens/s as JSON\n"
@@ -133,7 +137,32 @@ Options parse(int argc, char **argv) {
   return o;
 }
 
-/// The cached artifact for a GGUF model, compiling it first when it is not there yet.
+/// The cache key of a model: the hash of a GGUF file, or for a Hugging Face model
+/// directory the hashes of its config.json and weight files, each in 16 hex digits
+/// (the first 16 of them, then the number of files, keep file names short).
+tools::Expected<std::string> modelKey(const std::string &model) {
+  if (!fs::is_directory(model))
+    return tools::hashFile(model);
+  std::vector<std::string> files;
+  for (const fs::directory_entry &entry : fs::directory_iterator(model)) {
+    std::string name = entry.path().filename().string();
+    if (name == "config.json" || entry.path().extension() == ".safetensors" ||
+        name == "model.safetensors.index.json")
+      files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  std::string key;
+  for (const std::string &file : files) {
+    tools::Expected<std::string> hash = tools::hashFile(file);
+    if (!hash)
+      return hash;
+    key += hash->substr(0, 16 / std::min<size_t>(files.size(), 4));
+  }
+  return key + "-" + std::to_string(files.size()) + "f";
+}
+
+/// The cached artifact for a GGUF model or a Hugging Face model directory, compiling it
+/// first when it is not there yet.
 std::string compiledModel(const Options &o, double &compileSeconds) {
   fs::path compiler = fs::read_symlink("/proc/self/exe").parent_path() / "kiln-compile";
   if (!fs::exists(compiler))
@@ -141,7 +170,7 @@ std::string compiledModel(const Options &o, double &compileSeconds) {
   fs::path cache = o.cacheDir.empty() ? tools::kilnCacheDirectory("models") : o.cacheDir;
   std::error_code ec;
   fs::create_directories(cache, ec);
-  tools::Expected<std::string> modelHash = tools::hashFile(o.model);
+  tools::Expected<std::string> modelHash = modelKey(o.model);
   tools::Expected<std::string> compilerHash = tools::hashFile(compiler.string());
   if (!modelHash || !compilerHash)
     die((!modelHash ? modelHash : compilerHash).error().message);
@@ -180,11 +209,8 @@ int main(int argc, char **argv) {
   bool isArtifact = fs::path(o.model).extension() == ".kiln";
   std::string vocabPath = isArtifact ? o.vocab : o.model;
   if (vocabPath.empty())
-    die("a .kiln artifact needs --vocab FILE.gguf for its tokenizer", 2);
-  auto reader = gguf::GgufReader::open(vocabPath);
-  if (!reader)
-    die(reader.error());
-  auto tokenizer = llm::Tokenizer::fromGguf(**reader);
+    die("a .kiln artifact needs --vocab FILE.gguf (or a tokenizer.json) for its tokenizer", 2);
+  auto tokenizer = llm::Tokenizer::fromFile(vocabPath);
   if (!tokenizer)
     die(vocabPath + ": " + tokenizer.error());
 
@@ -205,13 +231,22 @@ int main(int argc, char **argv) {
         artifact + " is not a KV-cache language model");
   check(kiln_module_find_entry_point(module, "decode", &decodeEntry),
         artifact + " is not a KV-cache language model");
-  kiln_tensor_info batchInfo, logitsInfo;
+  kiln_tensor_info batchInfo, rowInfo{}, logitsInfo;
   check(kiln_module_input_info(module, prefillEntry, 0, &batchInfo), "prefill input 0");
   check(kiln_module_output_info(module, prefillEntry, 0, &logitsInfo), "prefill output 0");
-  if (batchInfo.dtype != KILN_DTYPE_I32 || batchInfo.rank != 1 || logitsInfo.rank != 2 ||
+  size_t rowInput = 0;
+  for (size_t i = 0; i < kiln_module_input_count(module, prefillEntry); ++i) {
+    check(kiln_module_input_info(module, prefillEntry, i, &rowInfo), "prefill input");
+    if (std::string(rowInfo.name) == "logits_row") {
+      rowInput = i;
+      break;
+    }
+  }
+  if (rowInput == 0 || batchInfo.dtype != KILN_DTYPE_I32 || batchInfo.rank != 1 || rowInfo.rank != 1 ||
+      rowInfo.dtype != KILN_DTYPE_I64 || logitsInfo.rank != 2 || logitsInfo.shape[0] != 1 ||
       logitsInfo.dtype != KILN_DTYPE_F32)
     die(artifact + " is not a language model (expected prefill(tokens: i32[N], positions: "
-                   "i64[N]) -> logits: f32[N, vocab])");
+                   "i64[N], logits_row: i64[1], caches...) -> logits: f32[1, vocab])");
   size_t batch = static_cast<size_t>(batchInfo.shape[0]);
   size_t vocab = static_cast<size_t>(logitsInfo.shape[1]);
   size_t ctx = static_cast<size_t>(o.ctx);
@@ -221,7 +256,12 @@ int main(int argc, char **argv) {
         "creating the decode session");
   double loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count() - compileSeconds;
 
-  std::vector<llm::TokenId> tokens = (*tokenizer)->encode(o.prompt, /*addBos=*/true);
+  // As llama.cpp's tools: the model's BOS, and control tokens written in the prompt
+  // ("<start_of_turn>") are tokens, not text.
+  llm::EncodeOptions encoding;
+  encoding.addSpecialTokens = true;
+  encoding.parseSpecial = true;
+  std::vector<llm::TokenId> tokens = (*tokenizer)->encode(o.prompt, encoding);
   if (tokens.empty())
     die("the prompt encodes to no tokens and the vocabulary has no BOS token");
   if (tokens.size() >= ctx)
@@ -245,12 +285,14 @@ int main(int argc, char **argv) {
     }
     check(kiln_session_set_input(prefill, 0, ids.data(), ids.size() * 4), "tokens");
     check(kiln_session_set_input(prefill, 1, positions.data(), positions.size() * 8), "positions");
+    int64_t lastRow = static_cast<int64_t>(count - 1);
+    check(kiln_session_set_input(prefill, rowInput, &lastRow, 8), "logits_row");
     check(kiln_session_run(prefill), "prefill");
     const void *data = nullptr;
     size_t bytes = 0;
     check(kiln_session_output(prefill, 0, &data, &bytes), "logits");
-    const float *row = static_cast<const float *>(data) + (count - 1) * vocab;
-    std::copy(row, row + vocab, lastLogits.begin());
+    std::copy(static_cast<const float *>(data), static_cast<const float *>(data) + vocab,
+              lastLogits.begin());
   }
   double promptSeconds = std::chrono::duration<double>(Clock::now() - start).count();
 

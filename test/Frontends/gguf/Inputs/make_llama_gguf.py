@@ -5,16 +5,19 @@ usage: make_llama_gguf.py OUT [--arch NAME] [--drop-key KEY] [--set-key KEY=INT]
                               [--type TENSOR=TYPE] [--shape TENSOR=D0,D1] [--tied]
                               [--string-key KEY=TEXT] [--extra TENSOR]
                               [--drop-tensor TENSOR] [--no-tensors] [--truncate BYTES]
+                              [--gemma3]
 
 The model: vocab 40, embedding 32, 1 block, 4 query heads sharing 2 key/value heads of
-size 8, feed-forward 48, context 16. Shapes are row-major ([out, in]); they are written
+size 8, feed-forward 48, context 16. With --gemma3: the gemma3 architecture, 6 blocks,
+heads of size 16 (not 32 / 4), query/key norms, post-norms, sliding window 4, tied
+output. Shapes are row-major ([out, in]); they are written
 innermost first, as GGUF stores them.
 """
 import argparse
 import struct
 
 # ggml type id: (name, elements per block, bytes per block), from ggml-common.h.
-GGML_TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q5_0": (6, 32, 22),
+GGML_TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
               "Q8_0": (8, 32, 34), "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210),
               "BF16": (30, 1, 2)}
 U32, I32, F32, STRING = 4, 5, 6, 8
@@ -40,19 +43,29 @@ def main():
     parser.add_argument("--drop-tensor", action="append", default=[])
     parser.add_argument("--no-tensors", action="store_true")
     parser.add_argument("--truncate", type=int)
+    parser.add_argument("--gemma3", action="store_true")
     args = parser.parse_args()
+    if args.gemma3:
+        args.arch, args.tied = "gemma3", True
+    arch, blocks, head = args.arch if args.gemma3 else "llama", 6 if args.gemma3 else 1, 8
+    if args.gemma3:
+        head = 16
 
     keys = {
         "general.architecture": (STRING, args.arch),
-        "llama.context_length": (U32, 16),
-        "llama.embedding_length": (U32, 32),
-        "llama.block_count": (U32, 1),
-        "llama.feed_forward_length": (U32, 48),
-        "llama.attention.head_count": (U32, 4),
-        "llama.attention.head_count_kv": (U32, 2),
-        "llama.rope.freq_base": (F32, 500000.0),
-        "llama.attention.layer_norm_rms_epsilon": (F32, 1e-5),
+        f"{arch}.context_length": (U32, 16),
+        f"{arch}.embedding_length": (U32, 32),
+        f"{arch}.block_count": (U32, blocks),
+        f"{arch}.feed_forward_length": (U32, 48),
+        f"{arch}.attention.head_count": (U32, 4),
+        f"{arch}.attention.head_count_kv": (U32, 2),
+        f"{arch}.rope.freq_base": (F32, 500000.0),
+        f"{arch}.attention.layer_norm_rms_epsilon": (F32, 1e-5),
     }
+    if args.gemma3:
+        keys.update({"gemma3.attention.key_length": (U32, head),
+                     "gemma3.attention.value_length": (U32, head),
+                     "gemma3.attention.sliding_window": (U32, 4)})
     for key in args.drop_key:
         del keys[key]
     for item in args.set_key:
@@ -63,10 +76,15 @@ def main():
         keys[key] = (STRING, value)
 
     tensors = {"token_embd.weight": [40, 32]}
-    for name, shape in (("attn_norm", [32]), ("attn_q", [32, 32]), ("attn_k", [16, 32]),
-                        ("attn_v", [16, 32]), ("attn_output", [32, 32]), ("ffn_norm", [32]),
-                        ("ffn_gate", [48, 32]), ("ffn_up", [48, 32]), ("ffn_down", [32, 48])):
-        tensors[f"blk.0.{name}.weight"] = shape
+    block = [("attn_norm", [32]), ("attn_q", [4 * head, 32]), ("attn_k", [2 * head, 32]),
+             ("attn_v", [2 * head, 32]), ("attn_output", [32, 4 * head]), ("ffn_norm", [32]),
+             ("ffn_gate", [48, 32]), ("ffn_up", [48, 32]), ("ffn_down", [32, 48])]
+    if args.gemma3:
+        block += [("attn_q_norm", [head]), ("attn_k_norm", [head]), ("post_attention_norm", [32]),
+                  ("post_ffw_norm", [32])]
+    for i in range(blocks):
+        for name, shape in block:
+            tensors[f"blk.{i}.{name}.weight"] = shape
     tensors["output_norm.weight"] = [32]
     if not args.tied:
         tensors["output.weight"] = [40, 32]

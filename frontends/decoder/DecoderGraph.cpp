@@ -1,0 +1,511 @@
+// The decoder-only transformer forward pass (llama.cpp's llm_build_llama and
+// llm_build_gemma3 graphs) from linalg and kiln ops: one full-sequence pass (@main), or
+// @prefill and @decode over key/value caches.
+#include "frontends/decoder/DecoderGraph.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+
+namespace kiln::decoder {
+
+WeightSource::~WeightSource() = default;
+
+namespace {
+
+/// The tokens compiled per forward pass when the caller does not choose.
+constexpr int64_t kDefaultSequenceLength = 64;
+
+/// The cache rows (tokens) in KV-cache mode when the caller does not choose.
+constexpr int64_t kDefaultCacheLength = 512;
+
+/// The additive attention mask for keys a query may not see: large but finite, so a
+/// fully masked row cannot turn into NaN.
+constexpr double kMaskedOut = -1.0e30;
+
+class GraphBuilder {
+public:
+  GraphBuilder(MLIRContext &context, Location fileLoc, const DecoderConfig &config,
+               WeightSource &source)
+      : context(context), builder(&context), fileLoc(fileLoc), config(config),
+        source(source) {}
+
+  OwningOpRef<ModuleOp> run(const DecoderOptions &options);
+
+private:
+  Location named(const std::string &name) {
+    return NameLoc::get(builder.getStringAttr(name), fileLoc);
+  }
+  FailureOr<Value> weight(StringRef name, ArrayRef<int64_t> shape);
+  FailureOr<Value> floatWeight(StringRef name, ArrayRef<int64_t> shape);
+
+  Value toF32(Value value, Location loc);
+  Value elementwise(ValueRange inputs, Location loc,
+                    function_ref<Value(OpBuilder &, Location, ValueRange)> body);
+  Value add(Value lhs, Value rhs, Location loc);
+  Value scale(Value value, double factor, Location loc);
+  Value matmulTransposed(Value x, Value w, Location loc);
+  Value rmsNorm(Value x, Value weight, Location loc) {
+    return RmsNormOp::create(builder, loc, x, weight,
+                             builder.getF32FloatAttr(float(config.normEpsilon)));
+  }
+  /// One transformer block. `cache` is empty without KV cache, else this block's
+  /// {k cache, v cache}, replaced by the updated caches.
+  FailureOr<Value> block(int64_t index, Value x, Value positions,
+                         MutableArrayRef<Value> cache);
+  Value writeCache(Value cache, Value fresh, Value positions, Location loc);
+  /// The additive mask [S, T] for a block's attention, or null where the causal flag
+  /// of kiln.attention says it all (no cache, no window). Built once per window.
+  Value attentionMask(int64_t window, Value positions, Location loc);
+  LogicalResult buildFunction(StringRef name);
+
+  MLIRContext &context;
+  OpBuilder builder;
+  Location fileLoc;
+  const DecoderConfig &config;
+  WeightSource &source;
+  int64_t sequence = 0;
+  int64_t cacheLength = 0;              // 0 without KV cache
+  bool lastRowOnly = false;             // @prefill: logits of one row only
+  llvm::StringMap<Value> weights;       // this function's weight values
+  llvm::DenseMap<int64_t, Value> masks; // this function's masks by window
+};
+
+FailureOr<Value> GraphBuilder::weight(StringRef name, ArrayRef<int64_t> shape) {
+  if (Value existing = weights.lookup(name))
+    return existing;
+  FailureOr<Value> value = source.load(builder, name, shape);
+  if (succeeded(value))
+    weights[name] = *value;
+  return value;
+}
+
+FailureOr<Value> GraphBuilder::floatWeight(StringRef name, ArrayRef<int64_t> shape) {
+  FailureOr<Value> value = weight(name, shape);
+  if (failed(value))
+    return failure();
+  return toF32(*value, named(name.str()));
+}
+
+Value GraphBuilder::elementwise(ValueRange inputs, Location loc,
+                                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  auto type = cast<RankedTensorType>(inputs.front().getType());
+  AffineMap identity = builder.getMultiDimIdentityMap(type.getRank());
+  SmallVector<AffineMap> maps(inputs.size() + 1, identity);
+  SmallVector<utils::IteratorType> iterators(type.getRank(), utils::IteratorType::parallel);
+  Value init = tensor::EmptyOp::create(builder, loc, type.getShape(), builder.getF32Type());
+  return linalg::GenericOp::create(
+             builder, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               linalg::YieldOp::create(nested, nestedLoc,
+                                       body(nested, nestedLoc, args.drop_back()));
+             })
+      .getResult(0);
+}
+
+Value GraphBuilder::toF32(Value value, Location loc) {
+  Type element = cast<RankedTensorType>(value.getType()).getElementType();
+  if (element.isF32())
+    return value;
+  if (isa<QuantType>(element))
+    return DequantizeOp::create(builder, loc, value, Value(), Value());
+  return elementwise(value, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
+    return arith::ExtFOp::create(b, l, b.getF32Type(), args[0]);
+  });
+}
+
+Value GraphBuilder::add(Value lhs, Value rhs, Location loc) {
+  return elementwise({lhs, rhs}, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
+    return arith::AddFOp::create(b, l, args[0], args[1]);
+  });
+}
+
+Value GraphBuilder::scale(Value value, double factor, Location loc) {
+  return elementwise(value, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+    Value constant = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(factor)));
+    return arith::MulFOp::create(b, l, args[0], constant);
+  });
+}
+
+/// x · wᵀ for x: [S, K] and a weight w: [M, K] (rows are output features), accumulated
+/// in f32.
+Value GraphBuilder::matmulTransposed(Value x, Value w, Location loc) {
+  int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
+  int64_t cols = cast<RankedTensorType>(w.getType()).getDimSize(0);
+  Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0));
+  Value empty = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{rows, cols},
+                                        builder.getF32Type());
+  Value acc = linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{empty})
+                  .getResult(0);
+  AffineExpr m, n, k;
+  bindDims(&context, m, n, k);
+  auto matmul = linalg::MatmulOp::create(builder, loc, TypeRange{acc.getType()},
+                                         ValueRange{x, w}, ValueRange{acc});
+  matmul.setIndexingMapsAttr(builder.getAffineMapArrayAttr(
+      {AffineMap::get(3, 0, {m, k}, &context), AffineMap::get(3, 0, {n, k}, &context),
+       AffineMap::get(3, 0, {m, n}, &context)}));
+  return matmul.getResult(0);
+}
+
+/// Writes `fresh` [S, Hkv, D] (the new tokens' keys or values) into `cache` [C, Hkv, D]
+/// at rows positions[0] .. positions[0] + S - 1:
+///   out[t, h, d] = p0 <= t < p0 + S ? fresh[clamp(t - p0, 0, S - 1), h, d] : cache[t, h, d]
+/// Each result element reads only the same element of `cache`, so the runtime can
+/// update the cache in place.
+Value GraphBuilder::writeCache(Value cache, Value fresh, Value positions, Location loc) {
+  auto cacheType = cast<RankedTensorType>(cache.getType());
+  Type i64 = builder.getI64Type();
+  int64_t count = sequence;
+  auto parallel = utils::IteratorType::parallel;
+
+  // The row of `fresh` each cache row would take: clamp(t - p0, 0, S - 1).
+  Value rowsInit = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{cacheLength}, i64);
+  AffineMap first1 = AffineMap::get(1, 0, {builder.getAffineConstantExpr(0)}, &context);
+  Value rows =
+      linalg::GenericOp::create(
+          builder, loc, TypeRange{rowsInit.getType()}, ValueRange{positions},
+          ValueRange{rowsInit}, {first1, builder.getMultiDimIdentityMap(1)}, {parallel},
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value t = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, 0));
+            Value offset = arith::SubIOp::create(b, l, t, args[0]);
+            Value zero = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
+            Value last = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(count - 1));
+            Value clamped = arith::MinSIOp::create(
+                b, l, arith::MaxSIOp::create(b, l, offset, zero), last);
+            linalg::YieldOp::create(b, l, clamped);
+          })
+          .getResult(0);
+  Value spread = GatherOp::create(builder, loc, fresh, rows); // [C, Hkv, D]
+
+  AffineMap identity3 = builder.getMultiDimIdentityMap(3);
+  AffineMap first3 = AffineMap::get(3, 0, {builder.getAffineConstantExpr(0)}, &context);
+  Value init = tensor::EmptyOp::create(builder, loc, cacheType.getShape(),
+                                       cacheType.getElementType());
+  return linalg::GenericOp::create(
+             builder, loc, TypeRange{cacheType}, ValueRange{positions, spread, cache},
+             ValueRange{init}, {first3, identity3, identity3, identity3},
+             {parallel, parallel, parallel},
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value p0 = args[0];
+               Value t = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, 0));
+               Value end = arith::AddIOp::create(
+                   b, l, p0, arith::ConstantOp::create(b, l, b.getI64IntegerAttr(count)));
+               Value inside = arith::AndIOp::create(
+                   b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, t, p0),
+                   arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t, end));
+               linalg::YieldOp::create(
+                   b, l, arith::SelectOp::create(b, l, inside, args[1], args[2]).getResult());
+             })
+      .getResult(0);
+}
+
+/// Query s (at position p_s) sees key t (at position q_t) when q_t <= p_s and, with a
+/// window W, p_s - q_t < W. Over a cache the key positions are the rows, t; without
+/// one they are the queries' own positions.
+Value GraphBuilder::attentionMask(int64_t window, Value positions, Location loc) {
+  if (!cacheLength && !window)
+    return Value();
+  if (Value existing = masks.lookup(window))
+    return existing;
+  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
+  auto parallel = utils::IteratorType::parallel;
+  int64_t keys = cacheLength ? cacheLength : sequence;
+  AffineExpr s, t;
+  bindDims(&context, s, t);
+  SmallVector<Value> inputs{positions};
+  SmallVector<AffineMap> maps{AffineMap::get(2, 0, {s}, &context)};
+  if (!cacheLength) {
+    inputs.push_back(positions);
+    maps.push_back(AffineMap::get(2, 0, {t}, &context));
+  }
+  maps.push_back(builder.getMultiDimIdentityMap(2));
+  Value init = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{sequence, keys}, f32);
+  Value mask =
+      linalg::GenericOp::create(
+          builder, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+          {parallel, parallel},
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value query = args[0];
+            Value key = cacheLength ? arith::IndexCastOp::create(
+                                          b, l, i64, linalg::IndexOp::create(b, l, 1))
+                                          .getResult()
+                                    : args[1];
+            Value visible = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, key, query);
+            if (window) {
+              Value distance = arith::SubIOp::create(b, l, query, key);
+              Value limit = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(window));
+              visible = arith::AndIOp::create(
+                  b, l, visible,
+                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, distance, limit));
+            }
+            Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+            Value masked = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(kMaskedOut)));
+            linalg::YieldOp::create(
+                b, l, arith::SelectOp::create(b, l, visible, zero, masked).getResult());
+          })
+          .getResult(0);
+  masks[window] = mask;
+  return mask;
+}
+
+FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
+                                     MutableArrayRef<Value> cache) {
+  const DecoderConfig &c = config;
+  const LayerConfig &layer = c.layers[index];
+  std::string prefix = "blk." + std::to_string(index) + ".";
+  auto name = [&](StringRef tensor) { return prefix + tensor.str() + ".weight"; };
+  int64_t qSize = c.heads * c.keyLength, kSize = c.kvHeads * c.keyLength,
+          vSize = c.kvHeads * c.valueLength, outSize = c.heads * c.valueLength;
+  FailureOr<Value> attnNorm = floatWeight(name("attn_norm"), {c.embedding});
+  FailureOr<Value> wq = floatWeight(name("attn_q"), {qSize, c.embedding});
+  FailureOr<Value> wk = floatWeight(name("attn_k"), {kSize, c.embedding});
+  FailureOr<Value> wv = floatWeight(name("attn_v"), {vSize, c.embedding});
+  FailureOr<Value> wo = floatWeight(name("attn_output"), {c.embedding, outSize});
+  FailureOr<Value> ffnNorm = floatWeight(name("ffn_norm"), {c.embedding});
+  FailureOr<Value> wGate = floatWeight(name("ffn_gate"), {c.feedForward, c.embedding});
+  FailureOr<Value> wUp = floatWeight(name("ffn_up"), {c.feedForward, c.embedding});
+  FailureOr<Value> wDown = floatWeight(name("ffn_down"), {c.embedding, c.feedForward});
+  if (failed(attnNorm) || failed(wq) || failed(wk) || failed(wv) || failed(wo) ||
+      failed(ffnNorm) || failed(wGate) || failed(wUp) || failed(wDown))
+    return failure();
+  FailureOr<Value> qNorm = Value(), kNorm = Value(), attnPostNorm = Value(),
+                   ffnPostNorm = Value();
+  if (c.queryKeyNorm) {
+    qNorm = floatWeight(name("attn_q_norm"), {c.keyLength});
+    kNorm = floatWeight(name("attn_k_norm"), {c.keyLength});
+  }
+  if (c.postNorms) {
+    attnPostNorm = floatWeight(name("post_attention_norm"), {c.embedding});
+    ffnPostNorm = floatWeight(name("post_ffw_norm"), {c.embedding});
+  }
+  if (failed(qNorm) || failed(kNorm) || failed(attnPostNorm) || failed(ffnPostNorm))
+    return failure();
+
+  // Attention: norm, projections, heads, (q/k norms), RoPE on q and k, GQA attention.
+  Location loc = named(prefix + "attn");
+  Value h = rmsNorm(x, *attnNorm, loc);
+  auto heads = [&](Value value, int64_t count, int64_t size) -> Value {
+    auto type = RankedTensorType::get({sequence, count, size}, builder.getF32Type());
+    return tensor::ExpandShapeOp::create(builder, loc, type, value,
+                                         ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+  };
+  auto rope = [&](Value value) -> Value {
+    return RopeOp::create(builder, loc, value, positions,
+                          builder.getF64FloatAttr(layer.ropeTheta),
+                          builder.getF64FloatAttr(layer.ropeFreqScale),
+                          builder.getI64IntegerAttr(c.rotaryDim),
+                          RopeModeAttr::get(&context, c.ropeMode));
+  };
+  Value q = heads(matmulTransposed(h, *wq, loc), c.heads, c.keyLength);
+  Value k = heads(matmulTransposed(h, *wk, loc), c.kvHeads, c.keyLength);
+  Value v = heads(matmulTransposed(h, *wv, loc), c.kvHeads, c.valueLength);
+  if (c.queryKeyNorm) {
+    q = rmsNorm(q, *qNorm, loc);
+    k = rmsNorm(k, *kNorm, loc);
+  }
+  q = rope(q);
+  k = rope(k);
+  Value mask = attentionMask(layer.slidingWindow, positions, loc);
+  if (!cache.empty()) {
+    cache[0] = writeCache(cache[0], k, positions, loc);
+    cache[1] = writeCache(cache[1], v, positions, loc);
+    k = cache[0];
+    v = cache[1];
+  }
+  FloatAttr attentionScale =
+      c.attentionScale ? builder.getF64FloatAttr(c.attentionScale) : FloatAttr();
+  Value attention =
+      AttentionOp::create(builder, loc, q, k, v, mask, /*causal=*/!mask, attentionScale);
+  Value merged = tensor::CollapseShapeOp::create(
+      builder, loc, RankedTensorType::get({sequence, outSize}, builder.getF32Type()),
+      attention, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+  Value attended = matmulTransposed(merged, *wo, loc);
+  if (c.postNorms)
+    attended = rmsNorm(attended, *attnPostNorm, loc);
+  x = add(x, attended, loc);
+
+  // Feed-forward: down(act(gate(h)) * up(h)).
+  loc = named(prefix + "ffn");
+  h = rmsNorm(x, *ffnNorm, loc);
+  Value gate = matmulTransposed(h, *wGate, loc);
+  Value up = matmulTransposed(h, *wUp, loc);
+  FeedForward kind = c.feedForwardKind;
+  Value act = elementwise({gate, up}, loc, [kind](OpBuilder &b, Location l, ValueRange args) {
+    auto constant = [&](double value) -> Value {
+      return arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(value)));
+    };
+    Value g = args[0], activated;
+    if (kind == FeedForward::SwiGlu) {
+      Value denominator = arith::AddFOp::create(
+          b, l, constant(1), math::ExpOp::create(b, l, arith::NegFOp::create(b, l, g)));
+      activated = arith::DivFOp::create(b, l, g, denominator);
+    } else {
+      // 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
+      Value cube = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, g, g), g);
+      Value inner = arith::AddFOp::create(
+          b, l, g, arith::MulFOp::create(b, l, constant(0.044715), cube));
+      Value t = math::TanhOp::create(
+          b, l, arith::MulFOp::create(b, l, constant(std::sqrt(2.0 / M_PI)), inner));
+      activated = arith::MulFOp::create(
+          b, l, arith::MulFOp::create(b, l, constant(0.5), g),
+          arith::AddFOp::create(b, l, constant(1), t));
+    }
+    return arith::MulFOp::create(b, l, activated, args[1]).getResult();
+  });
+  Value down = matmulTransposed(act, *wDown, loc);
+  if (c.postNorms)
+    down = rmsNorm(down, *ffnPostNorm, loc);
+  return add(x, down, loc);
+}
+
+OwningOpRef<ModuleOp> GraphBuilder::run(const DecoderOptions &options) {
+  const DecoderConfig &c = config;
+  if (options.contextLength < 0 || options.contextLength > c.contextLength)
+    return emitError(fileLoc) << "KV-cache context length " << options.contextLength
+                              << " is outside the model's context of " << c.contextLength
+                              << " tokens (" << c.contextLengthKey << ")",
+           nullptr;
+  int64_t limit = c.contextLength;
+  if (options.kvCache) {
+    cacheLength = options.contextLength ? options.contextLength
+                                        : std::min(c.contextLength, kDefaultCacheLength);
+    limit = cacheLength;
+  }
+  if (options.sequenceLength < 0 || options.sequenceLength > limit)
+    return emitError(fileLoc) << "sequence length " << options.sequenceLength
+                              << (options.kvCache ? " is outside the KV cache of "
+                                                  : " is outside the model's context of ")
+                              << limit << " tokens"
+                              << (options.kvCache ? "" : " (" + c.contextLengthKey + ")"),
+           nullptr;
+  int64_t tokens =
+      options.sequenceLength ? options.sequenceLength : std::min(limit, kDefaultSequenceLength);
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  builder.setInsertionPointToEnd(module->getBody());
+  sequence = tokens;
+  if (!options.kvCache) {
+    if (failed(buildFunction("main")))
+      return nullptr;
+  } else {
+    lastRowOnly = true;
+    if (failed(buildFunction("prefill")))
+      return nullptr;
+    builder.setInsertionPointToEnd(module->getBody());
+    sequence = 1;
+    lastRowOnly = false;
+    if (failed(buildFunction("decode")))
+      return nullptr;
+  }
+  if (failed(source.checkAllUsed()) || failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+LogicalResult GraphBuilder::buildFunction(StringRef funcName) {
+  const DecoderConfig &c = config;
+  weights.clear();
+  masks.clear();
+  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
+  auto tokensType = RankedTensorType::get({sequence}, builder.getI32Type());
+  auto positionsType = RankedTensorType::get({sequence}, i64);
+  auto logitsType = RankedTensorType::get({lastRowOnly ? 1 : sequence, c.vocab}, f32);
+  SmallVector<Type> argTypes{tokensType, positionsType}, resultTypes{logitsType};
+  SmallVector<std::string> argNames{"tokens", "positions"};
+  if (lastRowOnly) {
+    argTypes.push_back(RankedTensorType::get({1}, i64));
+    argNames.push_back("logits_row");
+  }
+  size_t firstCache = argTypes.size();
+  SmallVector<std::string> stateNames;
+  if (cacheLength) {
+    auto kType = RankedTensorType::get({cacheLength, c.kvHeads, c.keyLength}, f32);
+    auto vType = RankedTensorType::get({cacheLength, c.kvHeads, c.valueLength}, f32);
+    for (size_t i = 0; i < c.layers.size(); ++i) {
+      stateNames.push_back("k_cache." + std::to_string(i));
+      stateNames.push_back("v_cache." + std::to_string(i));
+      argTypes.append({kType, vType});
+      resultTypes.append({kType, vType});
+    }
+  }
+  auto func = func::FuncOp::create(builder, fileLoc, funcName,
+                                   builder.getFunctionType(argTypes, resultTypes));
+  for (auto [i, argName] : llvm::enumerate(argNames))
+    func.setArgAttr(i, "kiln.name", builder.getStringAttr(argName));
+  func.setResultAttr(0, "kiln.name", builder.getStringAttr("logits"));
+  for (auto [i, state] : llvm::enumerate(stateNames)) {
+    func.setArgAttr(firstCache + i, "kiln.state", builder.getStringAttr(state));
+    func.setResultAttr(1 + i, "kiln.state", builder.getStringAttr(state));
+  }
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToEnd(body);
+  Value tokens = body->getArgument(0), positions = body->getArgument(1);
+  SmallVector<Value> caches(body->getArguments().drop_front(firstCache));
+
+  // A packed embedding is gathered row by row, dequantizing only the rows used.
+  FailureOr<Value> embedding = weight("token_embd.weight", {c.vocab, c.embedding});
+  if (failed(embedding))
+    return failure();
+  Location embdLoc = named("token_embd.weight");
+  Value x = toF32(GatherOp::create(builder, embdLoc, *embedding, tokens), embdLoc);
+  if (c.embeddingScale != 1)
+    x = scale(x, c.embeddingScale, embdLoc);
+  for (size_t i = 0; i < c.layers.size(); ++i) {
+    MutableArrayRef<Value> blockCache;
+    if (cacheLength)
+      blockCache = MutableArrayRef<Value>(caches).slice(2 * i, 2);
+    FailureOr<Value> next = block(int64_t(i), x, positions, blockCache);
+    if (failed(next))
+      return failure();
+    x = *next;
+  }
+  // Without output.weight the output projection is tied to the token embedding.
+  StringRef outputName =
+      source.contains("output.weight") ? "output.weight" : "token_embd.weight";
+  FailureOr<Value> outputNorm = floatWeight("output_norm.weight", {c.embedding});
+  FailureOr<Value> output = floatWeight(outputName, {c.vocab, c.embedding});
+  if (failed(outputNorm) || failed(output))
+    return failure();
+  Location loc = named(outputName.str());
+  // Generation needs the logits of one row of the prefill batch (the prompt's last
+  // token): project only that row, not all S of them onto the vocabulary.
+  if (lastRowOnly)
+    x = GatherOp::create(builder, loc, x, body->getArgument(2));
+  Value logits = matmulTransposed(rmsNorm(x, *outputNorm, loc), *output, loc);
+  if (double cap = c.finalLogitSoftcap) {
+    logits = elementwise(logits, loc, [cap](OpBuilder &b, Location l, ValueRange args) {
+      Value inverse = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(1 / cap)));
+      Value factor = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(cap)));
+      Value t = math::TanhOp::create(b, l, arith::MulFOp::create(b, l, args[0], inverse));
+      return arith::MulFOp::create(b, l, t, factor).getResult();
+    });
+  }
+  SmallVector<Value> results{logits};
+  results.append(caches);
+  func::ReturnOp::create(builder, loc, results);
+  return success();
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> buildDecoder(MLIRContext &context, Location fileLoc,
+                                   const DecoderConfig &config, WeightSource &weights,
+                                   const DecoderOptions &options) {
+  context.loadDialect<KilnDialect, arith::ArithDialect, func::FuncDialect,
+                      linalg::LinalgDialect, math::MathDialect, tensor::TensorDialect>();
+  return GraphBuilder(context, fileLoc, config, weights).run(options);
+}
+
+} // namespace kiln::decoder
