@@ -129,6 +129,24 @@ def compare_greedy(bin_dir, model, llm):
     return ok
 
 
+def exact_logits(model, tokens):
+    from gguf import GGUFReader, quants
+    import llama_vs_numpy as reference
+    reader = GGUFReader(model)
+    keys = {k: f.contents() for k, f in reader.fields.items() if k.startswith("gemma3.")}
+    weights = {t.name: np.asarray(quants.dequantize(t.data, t.tensor_type), np.float64)
+               .reshape([int(d) for d in reversed(t.shape)]) for t in reader.tensors}
+    c = reference.Config(
+        "gemma", arch="gemma3", vocab=weights["token_embd.weight"].shape[0],
+        dim=keys["gemma3.embedding_length"], heads=keys["gemma3.attention.head_count"],
+        kv_heads=keys["gemma3.attention.head_count_kv"],
+        head_dim=keys["gemma3.attention.key_length"], ffn=keys["gemma3.feed_forward_length"],
+        blocks=keys["gemma3.block_count"], context=keys["gemma3.context_length"], tied=True,
+        freq_base=keys["gemma3.rope.freq_base"], window=keys["gemma3.attention.sliding_window"],
+        eps=keys["gemma3.attention.layer_norm_rms_epsilon"])
+    return reference.forward(c, weights, np.asarray(tokens), np.arange(len(tokens), dtype=np.float64))
+
+
 def compare_logits(bin_dir, model, llm):
     tokens = llm.tokenize(TEXT.encode(), add_bos=True)[:256]
     n = len(tokens)
@@ -158,6 +176,19 @@ def compare_logits(bin_dir, model, llm):
         x = x - x.max(-1, keepdims=True)
         return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
+    # The exact computation: an f64 numpy forward pass (test/e2e/llama_vs_numpy.py's,
+    # written from the architecture's definition) over the weights as the gguf package
+    # dequantizes them. kiln must match it; llama.cpp's distance to it is printed.
+    exact = exact_logits(model, tokens)
+    scale = np.abs(exact).max()
+    kiln_error = np.abs(got - exact).max()
+    kiln_exact = bool(np.array_equal(got.argmax(-1), exact.argmax(-1))) and kiln_error <= 1e-4 * scale
+    print(f"{'PASS' if kiln_exact else 'FAIL'} kiln vs an f64 numpy forward pass: max |error| "
+          f"{kiln_error:.2e} (<= {1e-4 * scale:.2e}), top-1 agreement "
+          f"{np.mean(got.argmax(-1) == exact.argmax(-1)) * 100:.1f}% (must be 100%); llama.cpp vs "
+          f"the same: max |error| {np.abs(want - exact).max():.3f}, top-1 agreement "
+          f"{np.mean(want.argmax(-1) == exact.argmax(-1)) * 100:.1f}%")
+
     p, q = log_softmax(want), log_softmax(got)
     kl = (np.exp(p) * (p - q)).sum(-1)
     same = want.argmax(-1) == got.argmax(-1)
@@ -165,7 +196,8 @@ def compare_logits(bin_dir, model, llm):
     margin = ranked[:, -1] - ranked[:, -2]
     decided = margin >= DECIDED_MARGIN
     agree = float(np.mean(same))
-    ok = agree >= TOP1_AGREEMENT and bool(np.all(same[decided])) and kl.mean() <= KL_LIMIT
+    ok = (kiln_exact and agree >= TOP1_AGREEMENT and bool(np.all(same[decided])) and
+          kl.mean() <= KL_LIMIT)
     print(f"{'PASS' if ok else 'FAIL'} next-token logits over {n} positions: top-1 agreement "
           f"{agree * 100:.1f}% (>= {TOP1_AGREEMENT * 100:.0f}%); "
           f"{int(np.sum(same[decided]))} of {int(np.sum(decided))} positions with a top-2 "

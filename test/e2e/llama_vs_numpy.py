@@ -36,10 +36,10 @@ RTOL = 1e-4
 class Config:
     def __init__(self, name, vocab, dim, heads, kv_heads, ffn, blocks, context,
                  seq_len=None, types=None, tied=False, freq_base=10000.0, rope_linear=None,
-                 arch="llama", head_dim=None, window=None, kv_batch=None, hf=None):
+                 arch="llama", head_dim=None, window=None, kv_batch=None, hf=None, eps=1e-5):
         self.name, self.vocab, self.dim, self.heads, self.kv_heads = name, vocab, dim, heads, kv_heads
         self.ffn, self.blocks, self.context, self.seq_len = ffn, blocks, context, seq_len
-        self.arch, self.window, self.kv_batch = arch, window, kv_batch
+        self.arch, self.window, self.kv_batch, self.eps = arch, window, kv_batch, eps
         # hf: a Hugging Face LlamaForCausalLM directory (config.json + safetensors) in
         # this many shards instead of a GGUF file.
         self.hf = hf
@@ -120,7 +120,7 @@ class Model:
         w.add_head_count_kv(c.kv_heads)
         w.add_rope_freq_base(c.freq_base)
         w.add_rope_dimension_count(c.head_dim)
-        w.add_layer_norm_rms_eps(1e-5)
+        w.add_layer_norm_rms_eps(c.eps)
         if c.head_dim != c.dim // c.heads:
             w.add_key_length(c.head_dim)
             w.add_value_length(c.head_dim)
@@ -233,7 +233,7 @@ class HfModel:
                   "hidden_size": d, "intermediate_size": c.ffn, "num_hidden_layers": c.blocks,
                   "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads,
                   "max_position_embeddings": c.context, "vocab_size": c.vocab,
-                  "rms_norm_eps": 1e-5, "rope_theta": c.freq_base, "hidden_act": "silu",
+                  "rms_norm_eps": c.eps, "rope_theta": c.freq_base, "hidden_act": "silu",
                   "tie_word_embeddings": c.tied,
                   "rope_scaling": {"rope_type": "linear", "factor": c.rope_linear} if c.rope_linear else None}
         if hd != d // c.heads:
@@ -254,8 +254,8 @@ class HfModel:
             json.dump({"metadata": {}, "weight_map": weight_map}, f)
 
 
-def rms_norm(x, w):
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-5) * w
+def rms_norm(x, w, eps=1e-5):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
 def rope(x, positions, theta, freq_scale, neox=False):
@@ -290,12 +290,13 @@ def forward(c, W, tokens, positions):
         hidden = np.triu(np.ones((n, n), bool), 1)
         if window:
             hidden |= (positions[:, None] - positions[None, :]) >= window
-        h = rms_norm(x, W[p + "attn_norm.weight"])
+        h = rms_norm(x, W[p + "attn_norm.weight"], c.eps)
         q = (h @ W[p + "attn_q.weight"].T).reshape(n, c.heads, hd)
         k = (h @ W[p + "attn_k.weight"].T).reshape(n, c.kv_heads, hd)
         v = (h @ W[p + "attn_v.weight"].T).reshape(n, c.kv_heads, hd)
         if c.gemma:
-            q, k = rms_norm(q, W[p + "attn_q_norm.weight"]), rms_norm(k, W[p + "attn_k_norm.weight"])
+            q = rms_norm(q, W[p + "attn_q_norm.weight"], c.eps)
+            k = rms_norm(k, W[p + "attn_k_norm.weight"], c.eps)
         q = rope(q, positions, theta, freq_scale, neox=c.gemma or bool(c.hf))
         k = rope(k, positions, theta, freq_scale, neox=c.gemma or bool(c.hf))
         group = c.heads // c.kv_heads
@@ -306,17 +307,17 @@ def forward(c, W, tokens, positions):
         probs /= probs.sum(-1, keepdims=True)
         a = np.einsum("hst,thd->shd", probs, v).reshape(n, c.heads * hd) @ W[p + "attn_output.weight"].T
         if c.gemma:
-            a = rms_norm(a, W[p + "post_attention_norm.weight"])
+            a = rms_norm(a, W[p + "post_attention_norm.weight"], c.eps)
         x = x + a
-        h = rms_norm(x, W[p + "ffn_norm.weight"])
+        h = rms_norm(x, W[p + "ffn_norm.weight"], c.eps)
         g, u = h @ W[p + "ffn_gate.weight"].T, h @ W[p + "ffn_up.weight"].T
         act = gelu_tanh(g) if c.gemma else g / (1 + np.exp(-g))
         f = (act * u) @ W[p + "ffn_down.weight"].T
         if c.gemma:
-            f = rms_norm(f, W[p + "post_ffw_norm.weight"])
+            f = rms_norm(f, W[p + "post_ffw_norm.weight"], c.eps)
         x = x + f
     out = W["token_embd.weight"] if c.tied else W["output.weight"]
-    return rms_norm(x, W["output_norm.weight"]) @ out.T
+    return rms_norm(x, W["output_norm.weight"], c.eps) @ out.T
 
 
 CONFIGS = [
