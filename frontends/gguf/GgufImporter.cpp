@@ -201,8 +201,9 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
   }
   for (int64_t i = 0; i < *blocks; ++i) {
     bool sliding = window && (i + 1) % arch.slidingWindowPeriod != 0;
-    c.layers.push_back(sliding ? kiln::decoder::LayerConfig{window, arch.slidingWindowRopeTheta, 1.0}
-                               : kiln::decoder::LayerConfig{0, *theta, *freqScale});
+    using kiln::decoder::LayerConfig;
+    c.layers.push_back(sliding ? LayerConfig{window, arch.slidingWindowRopeTheta, 1.0}
+                               : LayerConfig{0, *theta, *freqScale});
   }
 
   if (const kiln::gguf::MetadataValue *experts = reader.find(key("expert_count"));

@@ -242,9 +242,9 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  if (rowInput == 0 || batchInfo.dtype != KILN_DTYPE_I32 || batchInfo.rank != 1 || rowInfo.rank != 1 ||
-      rowInfo.dtype != KILN_DTYPE_I64 || logitsInfo.rank != 2 || logitsInfo.shape[0] != 1 ||
-      logitsInfo.dtype != KILN_DTYPE_F32)
+  if (rowInput == 0 || batchInfo.dtype != KILN_DTYPE_I32 || batchInfo.rank != 1 ||
+      rowInfo.rank != 1 || rowInfo.dtype != KILN_DTYPE_I64 || logitsInfo.rank != 2 ||
+      logitsInfo.shape[0] != 1 || logitsInfo.dtype != KILN_DTYPE_F32)
     die(artifact + " is not a language model (expected prefill(tokens: i32[N], positions: "
                    "i64[N], logits_row: i64[1], caches...) -> logits: f32[1, vocab])");
   size_t batch = static_cast<size_t>(batchInfo.shape[0]);
@@ -254,7 +254,8 @@ int main(int argc, char **argv) {
   check(kiln_session_create(module, prefillEntry, &prefill), "creating the prefill session");
   check(kiln_session_create_sharing_state(module, decodeEntry, prefill, &decode),
         "creating the decode session");
-  double loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count() - compileSeconds;
+  double loadSeconds =
+      std::chrono::duration<double>(Clock::now() - loadStart).count() - compileSeconds;
 
   // As llama.cpp's tools: the model's BOS, and control tokens written in the prompt
   // ("<start_of_turn>") are tokens, not text.

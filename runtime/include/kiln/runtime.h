@@ -235,11 +235,10 @@ typedef struct kiln_tokenizer_encode_options {
 
 KILN_API void kiln_tokenizer_encode_options_init(kiln_tokenizer_encode_options *options);
 /* As kiln_tokenizer_encode, with `options` (NULL: the defaults). */
-KILN_API kiln_status kiln_tokenizer_encode_with_options(const kiln_tokenizer *tokenizer,
-                                                        const char *text, size_t text_size,
-                                                        const kiln_tokenizer_encode_options *options,
-                                                        int32_t *ids, size_t capacity,
-                                                        size_t *out_count);
+KILN_API kiln_status kiln_tokenizer_encode_with_options(
+    const kiln_tokenizer *tokenizer, const char *text, size_t text_size,
+    const kiln_tokenizer_encode_options *options, int32_t *ids, size_t capacity,
+    size_t *out_count);
 /* tokenizer.json's truncation.max_length, or 0 when the tokenizer has none. */
 KILN_API size_t kiln_tokenizer_default_max_length(const kiln_tokenizer *tokenizer);
 /* The text of `count` ids (control tokens give none), UTF-8 without a terminating NUL,
