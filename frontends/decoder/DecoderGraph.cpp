@@ -3,6 +3,8 @@
 // @prefill and @decode over key/value caches.
 #include "frontends/decoder/DecoderGraph.h"
 
+#include "frontends/common/LinalgBuilder.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -38,7 +40,7 @@ class GraphBuilder {
 public:
   GraphBuilder(MLIRContext &context, Location fileLoc, const DecoderConfig &config,
                WeightSource &source)
-      : context(context), builder(&context), fileLoc(fileLoc), config(config),
+      : context(context), builder(&context), build(builder), fileLoc(fileLoc), config(config),
         source(source) {}
 
   OwningOpRef<ModuleOp> run(const DecoderOptions &options);
@@ -50,12 +52,7 @@ private:
   FailureOr<Value> weight(StringRef name, ArrayRef<int64_t> shape);
   FailureOr<Value> floatWeight(StringRef name, ArrayRef<int64_t> shape);
 
-  Value toF32(Value value, Location loc);
-  Value elementwise(ValueRange inputs, Location loc,
-                    function_ref<Value(OpBuilder &, Location, ValueRange)> body);
-  Value add(Value lhs, Value rhs, Location loc);
   Value scale(Value value, double factor, Location loc);
-  Value matmulTransposed(Value x, Value w, Location loc);
   Value rmsNorm(Value x, Value weight, Location loc) {
     return RmsNormOp::create(builder, loc, x, weight,
                              builder.getF32FloatAttr(float(config.normEpsilon)));
@@ -72,6 +69,7 @@ private:
 
   MLIRContext &context;
   OpBuilder builder;
+  kiln::LinalgBuilder build;
   Location fileLoc;
   const DecoderConfig &config;
   WeightSource &source;
@@ -95,68 +93,14 @@ FailureOr<Value> GraphBuilder::floatWeight(StringRef name, ArrayRef<int64_t> sha
   FailureOr<Value> value = weight(name, shape);
   if (failed(value))
     return failure();
-  return toF32(*value, named(name.str()));
-}
-
-Value GraphBuilder::elementwise(ValueRange inputs, Location loc,
-                                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-  auto type = cast<RankedTensorType>(inputs.front().getType());
-  AffineMap identity = builder.getMultiDimIdentityMap(type.getRank());
-  SmallVector<AffineMap> maps(inputs.size() + 1, identity);
-  SmallVector<utils::IteratorType> iterators(type.getRank(), utils::IteratorType::parallel);
-  Value init = tensor::EmptyOp::create(builder, loc, type.getShape(), builder.getF32Type());
-  return linalg::GenericOp::create(
-             builder, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
-             iterators,
-             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-               linalg::YieldOp::create(nested, nestedLoc,
-                                       body(nested, nestedLoc, args.drop_back()));
-             })
-      .getResult(0);
-}
-
-Value GraphBuilder::toF32(Value value, Location loc) {
-  Type element = cast<RankedTensorType>(value.getType()).getElementType();
-  if (element.isF32())
-    return value;
-  if (isa<QuantType>(element))
-    return DequantizeOp::create(builder, loc, value, Value(), Value());
-  return elementwise(value, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
-    return arith::ExtFOp::create(b, l, b.getF32Type(), args[0]);
-  });
-}
-
-Value GraphBuilder::add(Value lhs, Value rhs, Location loc) {
-  return elementwise({lhs, rhs}, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
-    return arith::AddFOp::create(b, l, args[0], args[1]);
-  });
+  return build.toF32(*value, named(name.str()));
 }
 
 Value GraphBuilder::scale(Value value, double factor, Location loc) {
-  return elementwise(value, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+  return build.elementwise(value, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
     Value constant = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(factor)));
     return arith::MulFOp::create(b, l, args[0], constant);
   });
-}
-
-/// x · wᵀ for x: [S, K] and a weight w: [M, K] (rows are output features), accumulated
-/// in f32.
-Value GraphBuilder::matmulTransposed(Value x, Value w, Location loc) {
-  int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
-  int64_t cols = cast<RankedTensorType>(w.getType()).getDimSize(0);
-  Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0));
-  Value empty = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{rows, cols},
-                                        builder.getF32Type());
-  Value acc = linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{empty})
-                  .getResult(0);
-  AffineExpr m, n, k;
-  bindDims(&context, m, n, k);
-  auto matmul = linalg::MatmulOp::create(builder, loc, TypeRange{acc.getType()},
-                                         ValueRange{x, w}, ValueRange{acc});
-  matmul.setIndexingMapsAttr(builder.getAffineMapArrayAttr(
-      {AffineMap::get(3, 0, {m, k}, &context), AffineMap::get(3, 0, {n, k}, &context),
-       AffineMap::get(3, 0, {m, n}, &context)}));
-  return matmul.getResult(0);
 }
 
 /// Writes `fresh` [S, Hkv, D] (the new tokens' keys or values) into `cache` [C, Hkv, D]
@@ -308,9 +252,11 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
                           builder.getI64IntegerAttr(c.rotaryDim),
                           RopeModeAttr::get(&context, c.ropeMode));
   };
-  Value q = heads(matmulTransposed(h, *wq, loc), c.heads, c.keyLength);
-  Value k = heads(matmulTransposed(h, *wk, loc), c.kvHeads, c.keyLength);
-  Value v = heads(matmulTransposed(h, *wv, loc), c.kvHeads, c.valueLength);
+  // Weights are read in place (WeightRead): copying each transposed would make a
+  // one-token decode step 8x slower.
+  Value q = heads(build.matmulTransposed(h, *wq, loc), c.heads, c.keyLength);
+  Value k = heads(build.matmulTransposed(h, *wk, loc), c.kvHeads, c.keyLength);
+  Value v = heads(build.matmulTransposed(h, *wv, loc), c.kvHeads, c.valueLength);
   if (c.queryKeyNorm) {
     q = rmsNorm(q, *qNorm, loc);
     k = rmsNorm(k, *kNorm, loc);
@@ -331,18 +277,18 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
   Value merged = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({sequence, outSize}, builder.getF32Type()),
       attention, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
-  Value attended = matmulTransposed(merged, *wo, loc);
+  Value attended = build.matmulTransposed(merged, *wo, loc);
   if (c.postNorms)
     attended = rmsNorm(attended, *attnPostNorm, loc);
-  x = add(x, attended, loc);
+  x = build.add(x, attended, loc);
 
   // Feed-forward: down(act(gate(h)) * up(h)).
   loc = named(prefix + "ffn");
   h = rmsNorm(x, *ffnNorm, loc);
-  Value gate = matmulTransposed(h, *wGate, loc);
-  Value up = matmulTransposed(h, *wUp, loc);
+  Value gate = build.matmulTransposed(h, *wGate, loc);
+  Value up = build.matmulTransposed(h, *wUp, loc);
   FeedForward kind = c.feedForwardKind;
-  Value act = elementwise({gate, up}, loc, [kind](OpBuilder &b, Location l, ValueRange args) {
+  Value act = build.elementwise({gate, up}, loc, [kind](OpBuilder &b, Location l, ValueRange args) {
     auto constant = [&](double value) -> Value {
       return arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(value)));
     };
@@ -354,20 +300,19 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
     } else {
       // 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
       Value cube = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, g, g), g);
-      Value inner = arith::AddFOp::create(
-          b, l, g, arith::MulFOp::create(b, l, constant(0.044715), cube));
+      Value inner =
+          arith::AddFOp::create(b, l, g, arith::MulFOp::create(b, l, constant(0.044715), cube));
       Value t = math::TanhOp::create(
           b, l, arith::MulFOp::create(b, l, constant(std::sqrt(2.0 / M_PI)), inner));
-      activated = arith::MulFOp::create(
-          b, l, arith::MulFOp::create(b, l, constant(0.5), g),
-          arith::AddFOp::create(b, l, constant(1), t));
+      activated = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, constant(0.5), g),
+                                        arith::AddFOp::create(b, l, constant(1), t));
     }
     return arith::MulFOp::create(b, l, activated, args[1]).getResult();
   });
-  Value down = matmulTransposed(act, *wDown, loc);
+  Value down = build.matmulTransposed(act, *wDown, loc);
   if (c.postNorms)
     down = rmsNorm(down, *ffnPostNorm, loc);
-  return add(x, down, loc);
+  return build.add(x, down, loc);
 }
 
 OwningOpRef<ModuleOp> GraphBuilder::run(const DecoderOptions &options) {
@@ -459,7 +404,7 @@ LogicalResult GraphBuilder::buildFunction(StringRef funcName) {
   if (failed(embedding))
     return failure();
   Location embdLoc = named("token_embd.weight");
-  Value x = toF32(GatherOp::create(builder, embdLoc, *embedding, tokens), embdLoc);
+  Value x = build.toF32(GatherOp::create(builder, embdLoc, *embedding, tokens), embdLoc);
   if (c.embeddingScale != 1)
     x = scale(x, c.embeddingScale, embdLoc);
   for (size_t i = 0; i < c.layers.size(); ++i) {
@@ -483,9 +428,9 @@ LogicalResult GraphBuilder::buildFunction(StringRef funcName) {
   // token): project only that row, not all S of them onto the vocabulary.
   if (lastRowOnly)
     x = GatherOp::create(builder, loc, x, body->getArgument(2));
-  Value logits = matmulTransposed(rmsNorm(x, *outputNorm, loc), *output, loc);
+  Value logits = build.matmulTransposed(rmsNorm(x, *outputNorm, loc), *output, loc);
   if (double cap = c.finalLogitSoftcap) {
-    logits = elementwise(logits, loc, [cap](OpBuilder &b, Location l, ValueRange args) {
+    logits = build.elementwise(logits, loc, [cap](OpBuilder &b, Location l, ValueRange args) {
       Value inverse = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(1 / cap)));
       Value factor = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(cap)));
       Value t = math::TanhOp::create(b, l, arith::MulFOp::create(b, l, args[0], inverse));

@@ -5,6 +5,7 @@
 #include "frontends/safetensors/SafetensorsImporter.h"
 
 #include "ModelDirectory.h"
+#include "frontends/common/LinalgBuilder.h"
 #include "frontends/safetensors/SafetensorsWeights.h"
 
 #include "dialects/Kiln/KilnDialect.h"
@@ -55,12 +56,10 @@ struct BertConfig {
   double layerNormEps = 1e-12;
 };
 
-using Body = function_ref<Value(OpBuilder &, Location, ValueRange)>;
-
 class BertImporter {
 public:
   BertImporter(MLIRContext &context, Location fileLoc, const ModelDirectory &model)
-      : context(context), model(model), builder(&context), fileLoc(fileLoc),
+      : context(context), model(model), builder(&context), build(builder), fileLoc(fileLoc),
         weights(model.checkpoint(), context, [this](StringRef name) {
           // BertModel's position-id buffer and the [CLS] pooler head are never read.
           return name.ends_with("embeddings.position_ids") ||
@@ -81,11 +80,7 @@ private:
   }
   FailureOr<Value> floatWeight(StringRef name, ArrayRef<int64_t> shape);
 
-  // Graph pieces. Float inputs of any width are read as f32 inside the bodies.
-  Value generic(ValueRange inputs, ArrayRef<AffineMap> inputMaps, ArrayRef<int64_t> shape,
-                Body body, Location loc, int64_t reductionDims = 0);
-  Value elementwise(ValueRange inputs, Location loc, Body body);
-  Value matmulTransposed(Value x, Value w, Location loc);
+  // Graph pieces.
   FailureOr<Value> linear(Value x, StringRef name, int64_t out, int64_t in);
   FailureOr<Value> layerNorm(Value x, StringRef name);
   FailureOr<Value> layer(int64_t index, Value x, Value mask);
@@ -95,6 +90,7 @@ private:
   MLIRContext &context;
   const ModelDirectory &model;
   OpBuilder builder;
+  kiln::LinalgBuilder build;
   Location fileLoc;
   BertConfig config;
   std::string prefix; // "" or "bert." (checkpoints saved from BertFor* models)
@@ -196,73 +192,9 @@ LogicalResult BertImporter::checkPooling() {
 
 FailureOr<Value> BertImporter::floatWeight(StringRef name, ArrayRef<int64_t> shape) {
   FailureOr<Value> value = weight(name, shape);
-  if (failed(value) || cast<RankedTensorType>(value->getType()).getElementType().isF32())
-    return value;
-  return elementwise(*value, value->getLoc(),
-                     [](OpBuilder &, Location, ValueRange args) { return args[0]; });
-}
-
-Value BertImporter::generic(ValueRange inputs, ArrayRef<AffineMap> inputMaps,
-                            ArrayRef<int64_t> shape, Body body, Location loc,
-                            int64_t reductionDims) {
-  Type f32 = builder.getF32Type();
-  int64_t parallelDims = int64_t(shape.size());
-  SmallVector<utils::IteratorType> iterators(parallelDims, utils::IteratorType::parallel);
-  iterators.append(reductionDims, utils::IteratorType::reduction);
-  SmallVector<AffineMap> maps(inputMaps);
-  // The result is indexed by the parallel loops, which come first.
-  maps.push_back(
-      AffineMap::getMultiDimIdentityMap(parallelDims + reductionDims, &context)
-          .getMajorSubMap(parallelDims));
-  Value init = tensor::EmptyOp::create(builder, loc, shape, f32);
-  if (reductionDims) {
-    Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0));
-    init = linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{init}).getResult(0);
-  }
-  return linalg::GenericOp::create(
-             builder, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps, iterators,
-             [&](OpBuilder &b, Location l, ValueRange args) {
-               SmallVector<Value> values;
-               for (Value arg : args) {
-                 if (isa<FloatType>(arg.getType()) && !arg.getType().isF32())
-                   arg = arith::ExtFOp::create(b, l, b.getF32Type(), arg);
-                 values.push_back(arg);
-               }
-               // A reduction's body also sees the accumulator last.
-               ValueRange operands(values);
-               linalg::YieldOp::create(b, l,
-                                       body(b, l, reductionDims ? operands : operands.drop_back()));
-             })
-      .getResult(0);
-}
-
-Value BertImporter::elementwise(ValueRange inputs, Location loc, Body body) {
-  auto type = cast<RankedTensorType>(inputs.front().getType());
-  SmallVector<AffineMap> maps(inputs.size(), builder.getMultiDimIdentityMap(type.getRank()));
-  return generic(inputs, maps, type.getShape(), body, loc);
-}
-
-/// x · wᵀ for x: [M, K] and a torch Linear weight w: [N, K], accumulated in f32, written
-/// as torch defines Linear: a transpose of w, then a plain matmul. Today's CPU kernels
-/// run that 3.5x faster on all-MiniLM-L6-v2 than one matmul reading w through an
-/// (n, k) map (they vectorize along n, where w's rows are strided); the transpose costs
-/// one copy of each weight per run.
-Value BertImporter::matmulTransposed(Value x, Value w, Location loc) {
-  int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
-  int64_t cols = cast<RankedTensorType>(w.getType()).getDimSize(0);
-  Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0));
-  Value empty = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{rows, cols},
-                                        builder.getF32Type());
-  Value acc =
-      linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{empty}).getResult(0);
-  int64_t inner = cast<RankedTensorType>(w.getType()).getDimSize(1);
-  Value wtEmpty = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{inner, cols},
-                                          builder.getF32Type());
-  Value wt = linalg::TransposeOp::create(builder, loc, w, wtEmpty, ArrayRef<int64_t>{1, 0})
-                 .getResult()[0];
-  auto matmul = linalg::MatmulOp::create(builder, loc, TypeRange{acc.getType()},
-                                         ValueRange{x, wt}, ValueRange{acc});
-  return matmul.getResult(0);
+  if (failed(value))
+    return failure();
+  return build.toF32(*value, value->getLoc());
 }
 
 /// torch.nn.Linear `<name>.weight` [out, in] and `<name>.bias` [out] on x: [M, in].
@@ -272,16 +204,17 @@ FailureOr<Value> BertImporter::linear(Value x, StringRef name, int64_t out, int6
   if (failed(w) || failed(bias))
     return failure();
   Location loc = tensorLoc(name.str() + ".weight");
-  Value product = matmulTransposed(x, *w, loc);
+  // All tokens' rows at once: the transposed copy of w is the faster form (see WeightRead).
+  Value product = build.matmulTransposed(x, *w, loc, kiln::WeightRead::TransposedCopy);
   AffineExpr m, n;
   bindDims(&context, m, n);
-  return generic({product, *bias},
-                 {builder.getMultiDimIdentityMap(2), AffineMap::get(2, 0, {n}, &context)},
-                 {cast<RankedTensorType>(x.getType()).getDimSize(0), out},
-                 [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                   return arith::AddFOp::create(b, l, args[0], args[1]);
-                 },
-                 loc);
+  return build.generic(
+      {product, *bias}, {builder.getMultiDimIdentityMap(2), AffineMap::get(2, 0, {n}, &context)},
+      {cast<RankedTensorType>(x.getType()).getDimSize(0), out},
+      [](OpBuilder &b, Location l, ValueRange args) -> Value {
+        return arith::AddFOp::create(b, l, args[0], args[1]);
+      },
+      loc);
 }
 
 /// torch.nn.LayerNorm over the last dimension of x: [M, H] with `<name>.weight` and
@@ -300,37 +233,38 @@ FailureOr<Value> BertImporter::layerNorm(Value x, StringRef name) {
   AffineMap all = builder.getMultiDimIdentityMap(2), row = AffineMap::get(2, 0, {m}, &context),
             column = AffineMap::get(2, 0, {k}, &context);
   auto sumOf = [&](Value input, bool square) {
-    return generic(input, {all}, {rows},
-                   [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-                     Value term = square ? arith::MulFOp::create(b, l, args[0], args[0])
-                                         : args[0];
-                     return arith::AddFOp::create(b, l, args[1], term);
-                   },
-                   loc, /*reductionDims=*/1);
+    return build.generic(
+        input, {all}, {rows},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value term = square ? arith::MulFOp::create(b, l, args[0], args[0]) : args[0];
+          return arith::AddFOp::create(b, l, args[1], term);
+        },
+        loc, /*reductionDims=*/1);
   };
   float inverseH = 1.0f / float(h);
   Value sum = sumOf(x, false);
-  Value centered = generic({x, sum}, {all, row}, {rows, h},
-                           [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-                             Value scale = arith::ConstantOp::create(b, l, b.getF32FloatAttr(inverseH));
-                             Value mean = arith::MulFOp::create(b, l, args[1], scale);
-                             return arith::SubFOp::create(b, l, args[0], mean);
-                           },
-                           loc);
+  Value centered = build.generic(
+      {x, sum}, {all, row}, {rows, h},
+      [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+        Value scale = arith::ConstantOp::create(b, l, b.getF32FloatAttr(inverseH));
+        Value mean = arith::MulFOp::create(b, l, args[1], scale);
+        return arith::SubFOp::create(b, l, args[0], mean);
+      },
+      loc);
   Value squares = sumOf(centered, true);
   float eps = float(config.layerNormEps);
-  return generic({centered, squares, *gamma, *beta}, {all, row, column, column}, {rows, h},
-                 [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-                   Value scale = arith::ConstantOp::create(b, l, b.getF32FloatAttr(inverseH));
-                   Value epsilon = arith::ConstantOp::create(b, l, b.getF32FloatAttr(eps));
-                   Value variance = arith::MulFOp::create(b, l, args[1], scale);
-                   Value inverse = math::RsqrtOp::create(
-                       b, l, arith::AddFOp::create(b, l, variance, epsilon));
-                   Value normalized = arith::MulFOp::create(b, l, args[0], inverse);
-                   return arith::AddFOp::create(
-                       b, l, arith::MulFOp::create(b, l, normalized, args[2]), args[3]);
-                 },
-                 loc);
+  return build.generic(
+      {centered, squares, *gamma, *beta}, {all, row, column, column}, {rows, h},
+      [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+        Value scale = arith::ConstantOp::create(b, l, b.getF32FloatAttr(inverseH));
+        Value epsilon = arith::ConstantOp::create(b, l, b.getF32FloatAttr(eps));
+        Value variance = arith::MulFOp::create(b, l, args[1], scale);
+        Value inverse = math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, variance, epsilon));
+        Value normalized = arith::MulFOp::create(b, l, args[0], inverse);
+        return arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, normalized, args[2]),
+                                     args[3]);
+      },
+      loc);
 }
 
 /// The additive bias [B, S, S] of each sequence's attention: 0 for a real key, a large
@@ -338,17 +272,16 @@ FailureOr<Value> BertImporter::layerNorm(Value x, StringRef name) {
 Value BertImporter::attentionMask(Value mask, Location loc) {
   AffineExpr b, s, t;
   bindDims(&context, b, s, t);
-  return generic(mask, {AffineMap::get(3, 0, {b, t}, &context)}, {batch, sequence, sequence},
-                 [](OpBuilder &ob, Location l, ValueRange args) -> Value {
-                   Value zeroI = arith::ConstantOp::create(ob, l, ob.getI32IntegerAttr(0));
-                   Value real =
-                       arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ne, args[0], zeroI);
-                   Value zero = arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(0));
-                   Value masked =
-                       arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(float(kMaskedOut)));
-                   return arith::SelectOp::create(ob, l, real, zero, masked);
-                 },
-                 loc);
+  return build.generic(
+      mask, {AffineMap::get(3, 0, {b, t}, &context)}, {batch, sequence, sequence},
+      [](OpBuilder &ob, Location l, ValueRange args) -> Value {
+        Value zeroI = arith::ConstantOp::create(ob, l, ob.getI32IntegerAttr(0));
+        Value real = arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ne, args[0], zeroI);
+        Value zero = arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(0));
+        Value masked = arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(float(kMaskedOut)));
+        return arith::SelectOp::create(ob, l, real, zero, masked);
+      },
+      loc);
 }
 
 FailureOr<Value> BertImporter::layer(int64_t index, Value x, Value mask) {
@@ -371,15 +304,11 @@ FailureOr<Value> BertImporter::layer(int64_t index, Value x, Value mask) {
   Value merged = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({rows, c.hidden}, builder.getF32Type()), attention,
       ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}});
-  auto add = [&](Value lhs, Value rhs) {
-    return elementwise({lhs, rhs}, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
-      return arith::AddFOp::create(b, l, args[0], args[1]);
-    });
-  };
   FailureOr<Value> projected = linear(merged, name + "attention.output.dense", c.hidden, c.hidden);
   if (failed(projected))
     return failure();
-  FailureOr<Value> h = layerNorm(add(*projected, x), name + "attention.output.LayerNorm");
+  FailureOr<Value> h =
+      layerNorm(build.add(*projected, x, loc), name + "attention.output.LayerNorm");
   if (failed(h))
     return failure();
 
@@ -387,7 +316,7 @@ FailureOr<Value> BertImporter::layer(int64_t index, Value x, Value mask) {
   FailureOr<Value> up = linear(*h, name + "intermediate.dense", c.intermediate, c.hidden);
   if (failed(up))
     return failure();
-  Value act = elementwise(*up, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
+  Value act = build.elementwise(*up, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
     Value half = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.5f));
     Value one = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1.0f));
     Value invSqrt2 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(M_SQRT1_2)));
@@ -398,7 +327,7 @@ FailureOr<Value> BertImporter::layer(int64_t index, Value x, Value mask) {
   FailureOr<Value> down = linear(act, name + "output.dense", c.hidden, c.intermediate);
   if (failed(down))
     return failure();
-  return layerNorm(add(*down, *h), name + "output.LayerNorm");
+  return layerNorm(build.add(*down, *h, loc), name + "output.LayerNorm");
 }
 
 /// sentence-transformers' Pooling (mean over tokens whose mask is non-zero) and
@@ -408,11 +337,12 @@ Value BertImporter::meanPoolAndNormalize(Value x, Value mask, Location loc) {
   Value tokens = tensor::ExpandShapeOp::create(
       builder, loc, RankedTensorType::get({batch, sequence, h}, builder.getF32Type()), x,
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
-  Value weights = elementwise(mask, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
-    Value zeroI = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(0));
-    Value real = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, args[0], zeroI);
-    return arith::UIToFPOp::create(b, l, b.getF32Type(), real);
-  });
+  Value weights =
+      build.elementwise(mask, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
+        Value zeroI = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(0));
+        Value real = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, args[0], zeroI);
+        return arith::UIToFPOp::create(b, l, b.getF32Type(), real);
+      });
   AffineExpr bd, hd, sd;
   bindDims(&context, bd, hd, sd);
   auto accumulate = [](OpBuilder &b, Location l, ValueRange args) -> Value {
@@ -421,37 +351,38 @@ Value BertImporter::meanPoolAndNormalize(Value x, Value mask, Location loc) {
                                                   : args[0]);
   };
   // sum_s x[b, s, h] * w[b, s] over iteration space (b, h, s).
-  Value summed = generic({tokens, weights},
-                         {AffineMap::get(3, 0, {bd, sd, hd}, &context),
-                          AffineMap::get(3, 0, {bd, sd}, &context)},
-                         {batch, h}, accumulate, loc, /*reductionDims=*/1);
-  Value counts = generic(weights, {builder.getMultiDimIdentityMap(2)}, {batch}, accumulate, loc,
-                         /*reductionDims=*/1);
+  Value summed = build.generic(
+      {tokens, weights},
+      {AffineMap::get(3, 0, {bd, sd, hd}, &context), AffineMap::get(3, 0, {bd, sd}, &context)},
+      {batch, h}, accumulate, loc, /*reductionDims=*/1);
+  Value counts =
+      build.generic(weights, {builder.getMultiDimIdentityMap(2)}, {batch}, accumulate, loc,
+                    /*reductionDims=*/1);
   AffineExpr b2, h2;
   bindDims(&context, b2, h2);
   AffineMap all = builder.getMultiDimIdentityMap(2), row = AffineMap::get(2, 0, {b2}, &context);
-  Value mean = generic({summed, counts}, {all, row}, {batch, h},
-                       [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                         Value floor = arith::ConstantOp::create(
-                             b, l, b.getF32FloatAttr(float(kMinTokenCount)));
-                         return arith::DivFOp::create(
-                             b, l, args[0], arith::MaximumFOp::create(b, l, args[1], floor));
-                       },
-                       loc);
-  Value squares = generic(mean, {all}, {batch},
-                          [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                            return arith::AddFOp::create(
-                                b, l, args[1], arith::MulFOp::create(b, l, args[0], args[0]));
-                          },
-                          loc, /*reductionDims=*/1);
-  return generic({mean, squares}, {all, row}, {batch, h},
-                 [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                   Value floor = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(kMinNorm)));
-                   Value norm = math::SqrtOp::create(b, l, args[1]);
-                   return arith::DivFOp::create(b, l, args[0],
-                                                arith::MaximumFOp::create(b, l, norm, floor));
-                 },
-                 loc);
+  Value mean = build.generic(
+      {summed, counts}, {all, row}, {batch, h},
+      [](OpBuilder &b, Location l, ValueRange args) -> Value {
+        Value floor = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(kMinTokenCount)));
+        return arith::DivFOp::create(b, l, args[0],
+                                     arith::MaximumFOp::create(b, l, args[1], floor));
+      },
+      loc);
+  Value squares = build.generic(
+      mean, {all}, {batch},
+      [](OpBuilder &b, Location l, ValueRange args) -> Value {
+        return arith::AddFOp::create(b, l, args[1], arith::MulFOp::create(b, l, args[0], args[0]));
+      },
+      loc, /*reductionDims=*/1);
+  return build.generic(
+      {mean, squares}, {all, row}, {batch, h},
+      [](OpBuilder &b, Location l, ValueRange args) -> Value {
+        Value floor = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(kMinNorm)));
+        Value norm = math::SqrtOp::create(b, l, args[1]);
+        return arith::DivFOp::create(b, l, args[0], arith::MaximumFOp::create(b, l, norm, floor));
+      },
+      loc);
 }
 
 OwningOpRef<ModuleOp> BertImporter::run(const kiln::ImportOptions &options) {
@@ -498,20 +429,21 @@ OwningOpRef<ModuleOp> BertImporter::run(const kiln::ImportOptions &options) {
   Value wordRows = kiln::GatherOp::create(builder, loc, *words, inputIds);
   Value typeRows = kiln::GatherOp::create(builder, loc, *types, tokenTypes);
   Value positionRows = tensor::ExtractSliceOp::create(
-      builder, loc, *positions, ArrayRef<OpFoldResult>{builder.getIndexAttr(0), builder.getIndexAttr(0)},
+      builder, loc, *positions,
+      ArrayRef<OpFoldResult>{builder.getIndexAttr(0), builder.getIndexAttr(0)},
       ArrayRef<OpFoldResult>{builder.getIndexAttr(sequence), builder.getIndexAttr(c.hidden)},
       ArrayRef<OpFoldResult>{builder.getIndexAttr(1), builder.getIndexAttr(1)});
   AffineExpr b, s, h;
   bindDims(&context, b, s, h);
   AffineMap all = builder.getMultiDimIdentityMap(3);
-  Value summed = generic({wordRows, positionRows, typeRows},
-                         {all, AffineMap::get(3, 0, {s, h}, &context), all},
-                         {batch, sequence, c.hidden},
-                         [](OpBuilder &ob, Location l, ValueRange args) -> Value {
-                           return arith::AddFOp::create(
-                               ob, l, arith::AddFOp::create(ob, l, args[0], args[1]), args[2]);
-                         },
-                         loc);
+  Value summed = build.generic(
+      {wordRows, positionRows, typeRows}, {all, AffineMap::get(3, 0, {s, h}, &context), all},
+      {batch, sequence, c.hidden},
+      [](OpBuilder &ob, Location l, ValueRange args) -> Value {
+        return arith::AddFOp::create(ob, l, arith::AddFOp::create(ob, l, args[0], args[1]),
+                                     args[2]);
+      },
+      loc);
   Value flat = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({batch * sequence, c.hidden}, builder.getF32Type()),
       summed, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
