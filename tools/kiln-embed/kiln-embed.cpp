@@ -12,13 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 // Header-only xxHash, as in HostFiles.cpp.
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -119,50 +116,23 @@ Options parse(int argc, char **argv) {
 
 /// The cached artifact for a model directory, compiling it first when it is not there.
 std::string compiledModel(const Options &o, const safetensors::ModelDirectory &model) {
-  fs::path compiler = fs::read_symlink("/proc/self/exe").parent_path() / "kiln-compile";
-  if (!fs::exists(compiler))
-    die("cannot find kiln-compile next to kiln-embed (" + compiler.string() + ")");
   // Every file the importer reads decides the artifact.
-  std::vector<std::string> inputs{model.config().path(), compiler.string()};
+  std::vector<std::string> inputs{model.config().path()};
   for (const auto &file : model.checkpoint().files())
     inputs.push_back(file->path());
   if (std::optional<std::string> pooling = model.file("1_Pooling/config.json"))
     inputs.push_back(*pooling);
-  std::string hashes;
-  for (const std::string &input : inputs) {
-    tools::Expected<std::string> hash = tools::hashFile(input);
-    if (!hash)
-      die(hash.error().message);
-    hashes += *hash;
-  }
-  char key[17];
-  std::snprintf(key, sizeof key, "%016llx",
-                static_cast<unsigned long long>(XXH3_64bits(hashes.data(), hashes.size())));
-  fs::path cache = o.cacheDir.empty() ? tools::kilnCacheDirectory("models") : o.cacheDir;
-  std::error_code ec;
-  fs::create_directories(cache, ec);
+  tools::Expected<std::string> key = tools::hashFiles(inputs);
+  if (!key)
+    die(key.error().message);
   std::string batch = std::to_string(o.batch ? o.batch : 8);
   std::string length = std::to_string(o.maxLength);
-  fs::path artifact = cache / ("embed-" + std::string(key) + "-" + batch + "x" + length + ".kiln");
-  if (fs::exists(artifact))
-    return artifact.string();
-  std::fprintf(stderr, "kiln-embed: compiling %s (once; cached as %s)\n", o.model.c_str(),
-               artifact.c_str());
-  std::string partial = artifact.string() + "." + std::to_string(getpid()) + ".partial";
-  pid_t child = fork();
-  if (child == 0) {
-    execl(compiler.c_str(), "kiln-compile", model.directory().c_str(), "--batch", batch.c_str(),
-          "--seq-len", length.c_str(), "-o", partial.c_str(), static_cast<char *>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
-      WEXITSTATUS(status) != 0)
-    die("kiln-compile failed on " + o.model);
-  fs::rename(partial, artifact, ec);
-  if (ec)
-    die("cannot move the compiled model into the cache: " + ec.message());
-  return artifact.string();
+  tools::Expected<tools::CachedArtifact> compiled = tools::compileIntoCache(
+      "kiln-embed", o.model, o.cacheDir, "embed-" + *key + "-" + batch + "x" + length,
+      {model.directory(), "--batch", batch, "--seq-len", length});
+  if (!compiled)
+    die(compiled.error().message);
+  return compiled->path;
 }
 
 /// "[0.0123, -0.0456, 0.0789, ..., 0.0012] (384 values)"

@@ -15,8 +15,6 @@
 #include <fstream>
 #include <memory>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -137,9 +135,8 @@ Options parse(int argc, char **argv) {
   return o;
 }
 
-/// The cache key of a model: the hash of a GGUF file, or for a Hugging Face model
-/// directory the hashes of its config.json and weight files, each in 16 hex digits
-/// (the first 16 of them, then the number of files, keep file names short).
+/// The content key of a model: the hash of a GGUF file, or for a Hugging Face model
+/// directory one hash over its config.json and weight files.
 tools::Expected<std::string> modelKey(const std::string &model) {
   if (!fs::is_directory(model))
     return tools::hashFile(model);
@@ -151,54 +148,22 @@ tools::Expected<std::string> modelKey(const std::string &model) {
       files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
-  std::string key;
-  for (const std::string &file : files) {
-    tools::Expected<std::string> hash = tools::hashFile(file);
-    if (!hash)
-      return hash;
-    key += hash->substr(0, 16 / std::min<size_t>(files.size(), 4));
-  }
-  return key + "-" + std::to_string(files.size()) + "f";
+  return tools::hashFiles(files);
 }
 
-/// The cached artifact for a GGUF model or a Hugging Face model directory, compiling it
-/// first when it is not there yet.
-std::string compiledModel(const Options &o, double &compileSeconds) {
-  fs::path compiler = fs::read_symlink("/proc/self/exe").parent_path() / "kiln-compile";
-  if (!fs::exists(compiler))
-    die("cannot find kiln-compile next to kiln-generate (" + compiler.string() + ")");
-  fs::path cache = o.cacheDir.empty() ? tools::kilnCacheDirectory("models") : o.cacheDir;
-  std::error_code ec;
-  fs::create_directories(cache, ec);
-  tools::Expected<std::string> modelHash = modelKey(o.model);
-  tools::Expected<std::string> compilerHash = tools::hashFile(compiler.string());
-  if (!modelHash || !compilerHash)
-    die((!modelHash ? modelHash : compilerHash).error().message);
-  fs::path artifact = cache / (*modelHash + "-kv" + std::to_string(o.ctx) + "x" +
-                               std::to_string(o.batch) + "-" + *compilerHash + ".kiln");
-  compileSeconds = 0;
-  if (fs::exists(artifact))
-    return artifact.string();
-  std::fprintf(stderr, "kiln-generate: compiling %s (once; cached as %s)\n", o.model.c_str(),
-               artifact.c_str());
-  auto start = Clock::now();
-  std::string partial = artifact.string() + "." + std::to_string(getpid()) + ".partial";
+/// The cached KV-cache artifact for a GGUF model or a Hugging Face model directory,
+/// compiling it first when it is not there yet.
+tools::CachedArtifact compiledModel(const Options &o) {
+  tools::Expected<std::string> key = modelKey(o.model);
+  if (!key)
+    die(key.error().message);
   std::string ctx = std::to_string(o.ctx), batch = std::to_string(o.batch);
-  pid_t child = fork();
-  if (child == 0) {
-    execl(compiler.c_str(), "kiln-compile", o.model.c_str(), "--kv-cache", "--ctx", ctx.c_str(),
-          "--seq-len", batch.c_str(), "-o", partial.c_str(), static_cast<char *>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
-      WEXITSTATUS(status) != 0)
-    die("kiln-compile failed on " + o.model);
-  fs::rename(partial, artifact, ec);
-  if (ec)
-    die("cannot move the compiled model into the cache: " + ec.message());
-  compileSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return artifact.string();
+  tools::Expected<tools::CachedArtifact> compiled = tools::compileIntoCache(
+      "kiln-generate", o.model, o.cacheDir, *key + "-kv" + ctx + "x" + batch,
+      {o.model, "--kv-cache", "--ctx", ctx, "--seq-len", batch});
+  if (!compiled)
+    die(compiled.error().message);
+  return *compiled;
 }
 
 } // namespace
@@ -214,8 +179,9 @@ int main(int argc, char **argv) {
   if (!tokenizer)
     die(vocabPath + ": " + tokenizer.error());
 
-  double compileSeconds = 0;
-  std::string artifact = isArtifact ? o.model : compiledModel(o, compileSeconds);
+  tools::CachedArtifact compiled = isArtifact ? tools::CachedArtifact{o.model} : compiledModel(o);
+  const std::string &artifact = compiled.path;
+  double compileSeconds = compiled.compileSeconds;
 
   kiln_runtime_options runtimeOptions;
   kiln_runtime_options_init(&runtimeOptions);

@@ -1,19 +1,37 @@
-// Files on the host that kiln's tools share: content hashes for cache keys, and the
-// per-user cache directory.
+// Files on the host that kiln's tools share: content hashes for cache keys, the
+// per-user cache directory, and models compiled once into it.
 #ifndef KILN_TOOLS_HOSTFILES_H
 #define KILN_TOOLS_HOSTFILES_H
 
 #include "Expected.h"
 
 #include <string>
+#include <vector>
 
 namespace kiln::tools {
 
 // XXH3-64 of a file's bytes as 16 hex digits, read in chunks (model files are large).
 Expected<std::string> hashFile(const std::string &path);
 
+// One XXH3-64 over the files' hashes (in the order given), as 16 hex digits.
+Expected<std::string> hashFiles(const std::vector<std::string> &paths);
+
 // $XDG_CACHE_HOME/kiln/<name>, else ~/.cache/kiln/<name>.
 std::string kilnCacheDirectory(const std::string &name);
+
+struct CachedArtifact {
+  std::string path;
+  double compileSeconds = 0; // 0 when the cache already held it
+};
+
+// The artifact `<name>-<hash of kiln-compile>.kiln` in `cacheDir` (empty: the "models"
+// cache directory). When it is missing, the kiln-compile beside the running executable
+// compiles it first (`kiln-compile ARGUMENTS... -o <partial file>`, renamed into place
+// only on success, so an interrupted compile leaves no artifact), and
+// "<tool>: compiling <what> (once; cached as ...)" goes to stderr.
+Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
+                                          const std::string &cacheDir, const std::string &name,
+                                          const std::vector<std::string> &arguments);
 
 } // namespace kiln::tools
 
