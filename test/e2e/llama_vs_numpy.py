@@ -11,7 +11,6 @@ usage: llama_vs_numpy.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 
@@ -22,6 +21,7 @@ from gguf import quants
 
 import ggml_blocks
 import kiln_session
+from safetensors_files import write_safetensors
 
 rng = np.random.default_rng(20261124)
 
@@ -169,21 +169,6 @@ def hf_name(name):
         return HF_NAMES[name]
     _, index, part, _ = name.split(".")
     return f"model.layers.{index}.{HF_BLOCK[part]}.weight"
-
-
-def write_safetensors(path, tensors):
-    """The safetensors layout, written by hand: u64 header size, JSON header, data."""
-    header, blobs, offset = {}, [], 0
-    for name, (dtype, array) in tensors.items():
-        data = np.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 class HfModel:
