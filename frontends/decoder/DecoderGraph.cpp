@@ -65,7 +65,9 @@ private:
   /// The additive mask [S, T] for a block's attention, or null where the causal flag
   /// of kiln.attention says it all (no cache, no window). Built once per window.
   Value attentionMask(int64_t window, Value positions, Location loc);
-  LogicalResult buildFunction(StringRef name);
+  /// Adds `func.func @name` over `sequence` tokens; with `lastRowOnly` (@prefill) it
+  /// takes a `logits_row` input and returns that row's logits only.
+  LogicalResult buildFunction(StringRef name, bool lastRowOnly);
 
   MLIRContext &context;
   OpBuilder builder;
@@ -75,7 +77,6 @@ private:
   WeightSource &source;
   int64_t sequence = 0;
   int64_t cacheLength = 0;              // 0 without KV cache
-  bool lastRowOnly = false;             // @prefill: logits of one row only
   llvm::StringMap<Value> weights;       // this function's weight values
   llvm::DenseMap<int64_t, Value> masks; // this function's masks by window
 };
@@ -342,16 +343,14 @@ OwningOpRef<ModuleOp> GraphBuilder::run(const DecoderOptions &options) {
   builder.setInsertionPointToEnd(module->getBody());
   sequence = tokens;
   if (!options.kvCache) {
-    if (failed(buildFunction("main")))
+    if (failed(buildFunction("main", /*lastRowOnly=*/false)))
       return nullptr;
   } else {
-    lastRowOnly = true;
-    if (failed(buildFunction("prefill")))
+    if (failed(buildFunction("prefill", /*lastRowOnly=*/true)))
       return nullptr;
     builder.setInsertionPointToEnd(module->getBody());
     sequence = 1;
-    lastRowOnly = false;
-    if (failed(buildFunction("decode")))
+    if (failed(buildFunction("decode", /*lastRowOnly=*/false)))
       return nullptr;
   }
   if (failed(source.checkAllUsed()) || failed(verify(*module)))
@@ -359,7 +358,7 @@ OwningOpRef<ModuleOp> GraphBuilder::run(const DecoderOptions &options) {
   return module;
 }
 
-LogicalResult GraphBuilder::buildFunction(StringRef funcName) {
+LogicalResult GraphBuilder::buildFunction(StringRef funcName, bool lastRowOnly) {
   const DecoderConfig &c = config;
   weights.clear();
   masks.clear();
