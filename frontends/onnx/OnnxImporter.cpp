@@ -13,16 +13,21 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <onnx/checker.h>
+#include <onnx/common/version.h>
 #include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
 #include <cstring>
+#include <unordered_map>
+#include <unordered_set>
 
 using namespace mlir;
 using namespace kiln::onnx_import;
@@ -58,8 +63,17 @@ bool kiln::onnx_import::isFloatOnnxType(int32_t onnxType) {
 }
 
 std::string kiln::onnx_import::onnxTypeName(int32_t onnxType) {
+  // The types added after libonnx 1.12's enum (which ends at BFLOAT16), by IR versions
+  // 9 to 14, in enum order (onnx.proto, TensorProto.DataType).
+  static const char *const newerTypes[] = {
+      "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4",
+      "FLOAT4E2M1",   "FLOAT8E8M0",     "UINT2",      "INT2",           "FLOAT6E2M3",
+      "FLOAT6E3M2"};
   if (onnx::TensorProto::DataType_IsValid(onnxType))
     return onnx::TensorProto::DataType_Name(onnx::TensorProto::DataType(onnxType));
+  int64_t newer = int64_t(onnxType) - onnx::TensorProto::DataType_MAX - 1;
+  if (newer >= 0 && newer < int64_t(std::size(newerTypes)))
+    return newerTypes[newer];
   return "data type " + std::to_string(onnxType);
 }
 
@@ -712,6 +726,76 @@ FailureOr<int64_t> NodeImporter::normalizeAxis(int64_t axis, int64_t rank) {
 // Entry point
 //===----------------------------------------------------------------------===//
 
+/// Fails where the model imports a standard domain (ai.onnx, ai.onnx.ml, ...) at a
+/// version newer than libonnx's schemas reach, naming the opset and the ops that use it.
+/// For such a node the checker and shape inference would quietly take the newest schema
+/// libonnx has, and the op may mean something else since (ReduceMean's `axes` became an
+/// input and Split's `num_outputs` appeared at opset 18). Custom domains are left to the
+/// node loop, which rejects their ops by name.
+static LogicalResult checkOpsetsKnown(const onnx::ModelProto &model, Location fileLoc) {
+  const auto &known = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto canonical = [](const std::string &domain) {
+    return domain == "ai.onnx" ? std::string() : domain;
+  };
+  bool allKnown = true;
+  for (const onnx::OperatorSetIdProto &entry : model.opset_import()) {
+    std::string domain = canonical(entry.domain());
+    auto range = known.find(domain);
+    if (range == known.end() || entry.version() <= range->second.second)
+      continue;
+    llvm::SetVector<llvm::StringRef> ops;
+    for (const onnx::NodeProto &node : model.graph().node())
+      if (canonical(node.domain()) == domain)
+        ops.insert(node.op_type());
+    if (ops.empty())
+      continue;
+    int newest = range->second.second;
+    emitError(fileLoc) << "opset " << entry.version() << " of domain '"
+                       << (domain.empty() ? "ai.onnx" : domain) << "' (used by "
+                       << llvm::join(ops, ", ") << ") is newer than the ONNX schemas kiln "
+                       << "is built with (libonnx " << onnx::LAST_RELEASE_VERSION
+                       << ", up to opset " << newest << "), so what these ops mean there is "
+                       << "unknown; export or convert the model to opset " << newest
+                       << " or lower";
+    allKnown = false;
+  }
+  return success(allKnown);
+}
+
+/// libonnx's onnx::checker::check_model, step for step, except for two things. A model
+/// whose IR version is newer than libonnx's (onnx::IR_VERSION, 8), as every current
+/// exporter writes, is checked as of libonnx's version rather than refused: nothing the
+/// later IR versions added is read by kiln (values of the new data types are rejected by
+/// type, a call of a model-local function is an unsupported op, metadata is ignored; see
+/// README.md). And the directory that external data is found in comes from `path`
+/// without reading the file again.
+/// Throws onnx::checker::ValidationError, as libonnx does.
+static void checkModel(const onnx::ModelProto &model, llvm::StringRef path) {
+  if (!model.ir_version())
+    fail_check("The model does not have an ir_version set properly.");
+  std::unordered_set<std::string> keys;
+  for (const onnx::StringStringEntryProto &entry : model.metadata_props())
+    if (!keys.insert(entry.key()).second)
+      fail_check("Your model has duplicate keys in metadata_props.");
+  onnx::checker::CheckerContext context;
+  context.set_ir_version(int(std::min<int64_t>(model.ir_version(), onnx::IR_VERSION)));
+  context.set_model_dir(path.substr(0, path.find_last_of('/') + 1).str());
+  std::unordered_map<std::string, int> opsetImports;
+  for (const onnx::OperatorSetIdProto &entry : model.opset_import())
+    opsetImports[entry.domain()] = int(entry.version());
+  if (model.ir_version() >= 3 && opsetImports.empty())
+    fail_check("model with IR version >= 3 must specify opset_import for ONNX");
+  if (model.ir_version() < 3 && !opsetImports.empty())
+    fail_check("model with IR version < 3 cannot have opset_import specified");
+  if (opsetImports.empty())
+    opsetImports[onnx::ONNX_DOMAIN] = 1;
+  context.set_opset_imports(opsetImports);
+  onnx::checker::LexicalScopeContext scope;
+  onnx::checker::check_graph(model.graph(), context, scope);
+  if (context.get_ir_version() >= 8)
+    onnx::checker::check_model_local_functions(model, context, scope);
+}
+
 OwningOpRef<ModuleOp> kiln::importOnnx(llvm::StringRef path, MLIRContext &context) {
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
@@ -729,18 +813,12 @@ OwningOpRef<ModuleOp> kiln::importOnnx(llvm::StringRef path, MLIRContext &contex
                           "ModelProto (truncated or corrupt?)";
     return nullptr;
   }
+  if (failed(checkOpsetsKnown(model, fileLoc)))
+    return nullptr;
   // libonnx reports problems by throwing; nothing may escape into the (exception-free)
   // rest of the compiler.
   try {
-    // External data is checked relative to the model's directory, which only the
-    // path overload knows (it reads the file again; weights stay outside it).
-    bool externalData = llvm::any_of(model.graph().initializer(), [](const auto &init) {
-      return init.data_location() == onnx::TensorProto::EXTERNAL;
-    });
-    if (externalData)
-      onnx::checker::check_model(path.str());
-    else
-      onnx::checker::check_model(model);
+    checkModel(model, path);
     onnx::ShapeInferenceOptions options(/*check_type_val=*/true, /*strict_mode_val=*/1,
                                         /*data_prop_val=*/true);
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
