@@ -284,6 +284,7 @@ private:
                               RankedTensorType &type, int32_t &dtype);
   LogicalResult importNode(const onnx::NodeProto &node, int index, int64_t opset,
                            const OpLoweringTable &table);
+  /// The absolute path of `file`, which the model names relative to its own directory.
   std::string absolutePath(llvm::StringRef file) const;
 
   std::string path;
@@ -330,7 +331,7 @@ Value GraphImporter::materialize(llvm::StringRef name, Location loc) {
   // Large initializers stay in the file: kiln.weight names their bytes.
   if (init && (init->data_location() == onnx::TensorProto::EXTERNAL ||
                (init->has_raw_data() && type.getNumElements() >= 1024))) {
-    std::string source = absolutePath(path);
+    std::string source = absolutePath(llvm::sys::path::filename(path));
     uint64_t offset = 0;
     if (init->data_location() == onnx::TensorProto::EXTERNAL) {
       for (const onnx::StringStringEntryProto &entry : init->external_data()) {
