@@ -1,9 +1,10 @@
-// Byte-level BPE ("gpt2" in GGUF): the text is split into words by GPT-2's
-// pre-tokenizer regex, each word's bytes are mapped to printable characters (GPT-2's
-// bytes_to_unicode), and adjacent pieces merge by tokenizer.ggml.merges rank, lowest
-// first (leftmost on ties). The word splitting and byte mapping serve tokenizer.json's
-// ByteLevel and Split pre-tokenizers too.
+// Byte-level BPE ("gpt2" in GGUF): the text is split into words by the regexes of its
+// pre-tokenizer (tokenizer.ggml.pre; ByteLevelPreTokenizers.cpp), each word's bytes are
+// mapped to printable characters (GPT-2's bytes_to_unicode), and adjacent pieces merge by
+// tokenizer.ggml.merges rank, lowest first (leftmost on ties). The byte mapping serves
+// tokenizer.json's ByteLevel pre-tokenizer too.
 #include "PieceMerging.h"
+#include "PreTokenizerRegex.h"
 #include "TokenizerModels.h"
 #include "Unicode.h"
 
@@ -45,164 +46,20 @@ int byteLevelByte(uint32_t codePoint) {
   return found == characters.byteOf.end() ? -1 : found->second;
 }
 
-// GPT-2's pre-tokenizer,
-//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// matched by hand over code points. Returns the byte ranges of the words; bytes that
-// are not UTF-8 count as one non-letter, non-number character each.
-std::vector<std::string_view> splitGpt2Words(std::string_view text) {
-  std::vector<uint32_t> codePoints;
-  std::vector<size_t> offsets; // byte offset of each code point, then the end
-  for (size_t at = 0; at < text.size();) {
-    offsets.push_back(at);
-    codePoints.push_back(decodeUtf8(text, at));
-  }
-  offsets.push_back(text.size());
-  size_t count = codePoints.size();
-  auto classAt = [&](size_t i) { return i < count ? charClass(codePoints[i]) : CharClass::Other; };
-  auto isOtherAt = [&](size_t i) {
-    CharClass c = classAt(i);
-    return i < count && c != CharClass::Whitespace && c != CharClass::Letter && c != CharClass::Number;
-  };
-  auto isAt = [&](size_t i, char c) { return i < count && codePoints[i] == uint32_t(c); };
-
-  std::vector<std::string_view> words;
-  size_t start = 0;
-  auto endWord = [&](size_t end) {
-    words.push_back(text.substr(offsets[start], offsets[end] - offsets[start]));
-    start = end;
-  };
-  while (start < count) {
-    size_t pos = start;
-    if (isAt(pos, '\'')) {
-      if (isAt(pos + 1, 's') || isAt(pos + 1, 't') || isAt(pos + 1, 'm') || isAt(pos + 1, 'd')) {
-        endWord(pos + 2);
-        continue;
-      }
-      if ((isAt(pos + 1, 'r') && isAt(pos + 2, 'e')) || (isAt(pos + 1, 'v') && isAt(pos + 2, 'e')) ||
-          (isAt(pos + 1, 'l') && isAt(pos + 2, 'l'))) {
-        endWord(pos + 3);
-        continue;
-      }
-    }
-    // One optional leading space joins a following letter, number or other run.
-    size_t body = isAt(pos, ' ') ? pos + 1 : pos;
-    CharClass bodyClass = classAt(body);
-    if (body < count && (bodyClass == CharClass::Letter || bodyClass == CharClass::Number)) {
-      while (body < count && classAt(body) == bodyClass)
-        ++body;
-      endWord(body);
-      continue;
-    }
-    if (isOtherAt(body)) {
-      while (isOtherAt(body))
-        ++body;
-      endWord(body);
-      continue;
-    }
-    size_t spaces = 0;
-    while (pos + spaces < count && classAt(pos + spaces) == CharClass::Whitespace)
-      ++spaces;
-    // \s+(?!\S): a run of whitespace before a non-space leaves its last one to join
-    // the next word.
-    if (spaces > 1 && pos + spaces < count) {
-      endWord(pos + spaces - 1);
-      continue;
-    }
-    endWord(pos + std::max<size_t>(spaces, 1));
-  }
-  return words;
-}
-
-// Llama 3's pre-tokenizer (Qwen 2's with maxDigits 1),
-//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-//   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-// matched by hand over code points, alternatives in the regex's order.
-std::vector<std::string_view> splitLlama3Words(std::string_view text, size_t maxDigits) {
-  std::vector<uint32_t> codePoints;
-  std::vector<size_t> offsets;
-  for (size_t at = 0; at < text.size();) {
-    offsets.push_back(at);
-    codePoints.push_back(decodeUtf8(text, at));
-  }
-  offsets.push_back(text.size());
-  size_t count = codePoints.size();
-  auto classAt = [&](size_t i) { return i < count ? charClass(codePoints[i]) : CharClass::Other; };
-  auto isLetter = [&](size_t i) { return i < count && classAt(i) == CharClass::Letter; };
-  auto isNumber = [&](size_t i) { return i < count && classAt(i) == CharClass::Number; };
-  auto isSpace = [&](size_t i) { return i < count && classAt(i) == CharClass::Whitespace; };
-  auto isNewline = [&](size_t i) { return i < count && (codePoints[i] == '\r' || codePoints[i] == '\n'); };
-  auto isOther = [&](size_t i) { return i < count && !isSpace(i) && !isLetter(i) && !isNumber(i); };
-  auto lowerAt = [&](size_t i) {
-    uint32_t c = i < count ? codePoints[i] : 0;
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-  };
-
-  std::vector<std::string_view> words;
-  for (size_t start = 0; start < count;) {
-    size_t end = start;
-    if (codePoints[start] == '\'') {
-      uint32_t a = lowerAt(start + 1), b = lowerAt(start + 2);
-      if (a == 's' || a == 't' || a == 'm' || a == 'd')
-        end = start + 2;
-      else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
-        end = start + 3;
-    }
-    if (end == start) {
-      size_t letters = !isNewline(start) && !isLetter(start) && !isNumber(start) ? start + 1 : start;
-      if (isLetter(letters)) {
-        end = letters;
-        while (isLetter(end))
-          ++end;
-      }
-    }
-    if (end == start && isNumber(start)) {
-      end = start;
-      while (isNumber(end) && end - start < maxDigits)
-        ++end;
-    }
-    if (end == start) {
-      size_t body = codePoints[start] == ' ' ? start + 1 : start;
-      if (isOther(body)) {
-        end = body;
-        while (isOther(end))
-          ++end;
-        while (isNewline(end))
-          ++end;
-      }
-    }
-    if (end == start) {
-      size_t spaces = start;
-      while (isSpace(spaces))
-        ++spaces;
-      size_t lastNewline = spaces;
-      for (size_t i = start; i < spaces; ++i)
-        if (isNewline(i))
-          lastNewline = i;
-      if (lastNewline < spaces)
-        end = lastNewline + 1;
-      else if (spaces == count || spaces - start == 1)
-        end = spaces;
-      else
-        end = spaces - 1;
-    }
-    words.push_back(text.substr(offsets[start], offsets[end] - offsets[start]));
-    start = end;
-  }
-  return words;
-}
-
 namespace {
 
 class ByteLevelBpeTokenizer final : public Tokenizer {
 public:
-  ByteLevelBpeTokenizer(Vocabulary vocab, std::unordered_map<std::string, uint32_t> ranks)
-      : Tokenizer(std::move(vocab)), mergeRanks(std::move(ranks)) {}
+  ByteLevelBpeTokenizer(Vocabulary vocab, std::unordered_map<std::string, uint32_t> ranks,
+                        std::vector<PreTokenizerRegex> regexes, bool ignoreMerges)
+      : Tokenizer(std::move(vocab)), mergeRanks(std::move(ranks)), regexes(std::move(regexes)),
+        ignoreMerges(ignoreMerges) {}
 
   const char *modelName() const override { return "gpt2"; }
 
 protected:
   void encodeText(std::string_view text, bool, std::vector<TokenId> &out) const override {
-    for (std::string_view word : splitGpt2Words(text))
+    for (std::string_view word : splitWords(text, regexes))
       encodeWord(word, out);
   }
   void appendPiece(TokenId id, std::string &out) const override;
@@ -210,6 +67,8 @@ protected:
 private:
   // "left right" -> merge rank.
   std::unordered_map<std::string, uint32_t> mergeRanks;
+  std::vector<PreTokenizerRegex> regexes;
+  bool ignoreMerges;
 
   void encodeWord(std::string_view word, std::vector<TokenId> &out) const;
 };
@@ -227,6 +86,12 @@ void ByteLevelBpeTokenizer::encodeWord(std::string_view word, std::vector<TokenI
     mapped += character;
   }
   pieces.back().next = -1;
+  if (ignoreMerges) {
+    if (TokenId whole = vocab.find(mapped); whole != kNoToken) {
+      out.push_back(whole);
+      return;
+    }
+  }
 
   // Lower merge ranks apply first.
   std::string key;
@@ -282,11 +147,31 @@ void ByteLevelBpeTokenizer::appendPiece(TokenId id, std::string &out) const {
 
 Result<std::unique_ptr<Tokenizer>> makeByteLevelBpeTokenizer(Vocabulary vocab,
                                                              const gguf::GgufReader &reader) {
-  // Only GPT-2's own pre-tokenizer is implemented; others (llama3, qwen2, ...) split
-  // words differently and would give wrong ids.
-  if (!vocab.preTokenizer.empty() && vocab.preTokenizer != "gpt-2" && vocab.preTokenizer != "default")
+  const ByteLevelPreTokenizer *pre = findByteLevelPreTokenizer(vocab.preTokenizer);
+  if (!pre) {
+    std::string names;
+    for (const ByteLevelPreTokenizer &row : byteLevelPreTokenizers())
+      for (const char *name : row.names)
+        names += (names.empty() ? "" : ", ") + std::string(name);
     return Error{"tokenizer: pre-tokenizer '" + vocab.preTokenizer +
-                 "' (tokenizer.ggml.pre) is not supported; supported: gpt-2, default"};
+                 "' (tokenizer.ggml.pre) is not supported; supported: " + names};
+  }
+  std::vector<PreTokenizerRegex> regexes;
+  for (const char *pattern : pre->regexes) {
+    auto regex = PreTokenizerRegex::compile(pattern);
+    if (!regex)
+      return Error{"tokenizer: pre-tokenizer '" + vocab.preTokenizer + "': " + regex.error()};
+    regexes.push_back(std::move(*regex));
+  }
+  // As llama.cpp: the name decides whether BOS is added when the file does not say, and
+  // byte-level BPE's BOS and EOS are token 11 (Falcon's) when the file names none.
+  if (!reader.find("tokenizer.ggml.add_bos_token"))
+    vocab.addBos = pre->flags & ByteLevelPreTokenizer::kAddBos;
+  TokenId fallback = vocab.size() > 11 ? 11 : kNoToken;
+  if (!reader.find("tokenizer.ggml.bos_token_id"))
+    vocab.bos = pre->flags & ByteLevelPreTokenizer::kNoBos ? kNoToken : fallback;
+  if (!reader.find("tokenizer.ggml.eos_token_id"))
+    vocab.eos = fallback;
   auto merges = reader.getStringArray("tokenizer.ggml.merges");
   if (!merges)
     return Error{"tokenizer: 'gpt2' (byte-level BPE) needs merges: " + merges.error()};
@@ -300,7 +185,9 @@ Result<std::unique_ptr<Tokenizer>> makeByteLevelBpeTokenizer(Vocabulary vocab,
                    std::string(merge) + "' is not two pieces separated by a space"};
     ranks.emplace(std::string(merge), uint32_t(i));
   }
-  return std::unique_ptr<Tokenizer>(new ByteLevelBpeTokenizer(std::move(vocab), std::move(ranks)));
+  return std::unique_ptr<Tokenizer>(new ByteLevelBpeTokenizer(
+      std::move(vocab), std::move(ranks), std::move(regexes),
+      pre->flags & ByteLevelPreTokenizer::kIgnoreMerges));
 }
 
 } // namespace kiln::llm

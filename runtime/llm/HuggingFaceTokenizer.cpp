@@ -3,6 +3,7 @@
 // decoder are read into plain data here and run in that order. Only what kiln's models
 // use is accepted; anything else is an error naming the JSON path and the value.
 #include "PieceMerging.h"
+#include "PreTokenizerRegex.h"
 #include "TokenizerModels.h"
 #include "Unicode.h"
 
@@ -207,30 +208,38 @@ std::string bertNormalize(std::string_view text, const NormalizerStep &step) {
 
 // ---- pre-tokenizers -----------------------------------------------------------------
 
-// The exact regexes of Split pre-tokenizers kiln implements (by hand, in
-// ByteLevelBpeTokenizer.cpp).
+// The regexes of Split pre-tokenizers kiln accepts: GPT-2's (also ByteLevel's, with
+// use_regex), Llama 3's (with the contractions' case spelled out in some files) and Qwen
+// 2's. Others would compile, but kiln reads \p{Lu} and (?i) as llama.cpp does, not as
+// the `tokenizers` library does, so they are not claimed.
 constexpr const char *kGpt2Pattern =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-constexpr const char *kLlama3Pattern =
+constexpr const char *kSplitPatterns[] = {
+    kGpt2Pattern,
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-// The same with the contractions' case spelled out (some Llama-3-style files).
-constexpr const char *kLlama3CasePattern =
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
-    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-constexpr const char *kQwen2Pattern =
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"};
+
+PreTokenizerRegex compilePattern(const std::string &pattern, const std::string &path) {
+  auto regex = PreTokenizerRegex::compile(pattern);
+  if (!regex)
+    fail(path, regex.error());
+  return std::move(*regex);
+}
 
 enum class PrependScheme { Always, First, Never };
 
 struct PreTokenizerStep {
-  enum Kind { Metaspace, ByteLevel, SplitGpt2, SplitLlama3, Bert } kind;
+  enum Kind { Metaspace, ByteLevel, Split, Bert } kind;
   PreTokenizerStep(Kind kind) : kind(kind) {}
   std::string replacement;
   PrependScheme prepend = PrependScheme::Always;
-  bool split = false, addPrefixSpace = false, useRegex = false;
-  size_t maxDigits = 3;
+  bool split = false, addPrefixSpace = false;
+  // ByteLevel with use_regex, and Split: what splits the words.
+  std::vector<PreTokenizerRegex> regexes;
 };
 
 PrependScheme readPrependScheme(const Json &json, const std::string &path) {
@@ -265,7 +274,8 @@ void readPreTokenizer(const Json &json, const std::string &path,
   } else if (type == "ByteLevel") {
     PreTokenizerStep step{PreTokenizerStep::ByteLevel};
     step.addPrefixSpace = optionalBool(json, path, "add_prefix_space", true);
-    step.useRegex = optionalBool(json, path, "use_regex", true);
+    if (optionalBool(json, path, "use_regex", true))
+      step.regexes.push_back(compilePattern(kGpt2Pattern, path));
     steps.push_back(step);
   } else if (type == "Split") {
     const Json &pattern = member(json, path, "pattern");
@@ -275,17 +285,13 @@ void readPreTokenizer(const Json &json, const std::string &path,
       fail(path + ".behavior", "'" + behavior + "' is not supported; kiln supports Isolated");
     if (optionalBool(json, path, "invert", false))
       fail(path + ".invert", "true is not supported");
-    if (regex == kGpt2Pattern)
-      steps.push_back({PreTokenizerStep::SplitGpt2});
-    else if (regex == kLlama3Pattern || regex == kLlama3CasePattern || regex == kQwen2Pattern) {
-      PreTokenizerStep step{PreTokenizerStep::SplitLlama3};
-      step.maxDigits = regex == kQwen2Pattern ? 1 : 3;
-      steps.push_back(step);
-    } else {
+    if (std::find(std::begin(kSplitPatterns), std::end(kSplitPatterns), regex) == std::end(kSplitPatterns))
       fail(path + ".pattern.Regex", "'" + regex +
                                         "' is not supported; kiln supports the regexes of GPT-2, "
                                         "Llama 3 and Qwen 2");
-    }
+    PreTokenizerStep step{PreTokenizerStep::Split};
+    step.regexes.push_back(compilePattern(regex, path + ".pattern.Regex"));
+    steps.push_back(std::move(step));
   } else {
     steps.push_back({PreTokenizerStep::Bert});
   }
@@ -337,7 +343,7 @@ void runPreTokenizer(const PreTokenizerStep &step, const Word &word, std::vector
     if (step.addPrefixSpace && (text.empty() || text[0] != ' '))
       text = " " + text;
     std::vector<std::string_view> pieces =
-        step.useRegex ? splitGpt2Words(text) : std::vector<std::string_view>{text};
+        step.regexes.empty() ? std::vector<std::string_view>{text} : splitWords(text, step.regexes);
     for (size_t i = 0; i < pieces.size(); ++i) {
       std::string mapped;
       for (char byte : pieces[i])
@@ -346,11 +352,8 @@ void runPreTokenizer(const PreTokenizerStep &step, const Word &word, std::vector
     }
     return;
   }
-  case PreTokenizerStep::SplitGpt2:
-  case PreTokenizerStep::SplitLlama3: {
-    std::vector<std::string_view> pieces = step.kind == PreTokenizerStep::SplitGpt2
-                                               ? splitGpt2Words(word.text)
-                                               : splitLlama3Words(word.text, step.maxDigits);
+  case PreTokenizerStep::Split: {
+    std::vector<std::string_view> pieces = splitWords(word.text, step.regexes);
     for (size_t i = 0; i < pieces.size(); ++i)
       emit(pieces[i], i == 0);
     return;

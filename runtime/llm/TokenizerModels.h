@@ -13,12 +13,29 @@ Result<std::unique_ptr<Tokenizer>> makeByteLevelBpeTokenizer(Vocabulary vocab,
                                                              const gguf::GgufReader &reader);
 Result<std::unique_ptr<Tokenizer>> makeWordPieceTokenizer(Vocabulary vocab);
 
+// A byte-level BPE pre-tokenizer as llama.cpp knows it by tokenizer.ggml.pre: the regexes
+// that split text into words (each piece of one split again by the next) and what else the
+// name changes. The rows are in ByteLevelPreTokenizers.cpp.
+struct ByteLevelPreTokenizer {
+  enum : unsigned {
+    // A word that is itself a token becomes that token without merging (ignore_merges).
+    kIgnoreMerges = 1,
+    // BOS is added when tokenizer.ggml.add_bos_token is absent.
+    kAddBos = 2,
+    // No BOS unless tokenizer.ggml.bos_token_id names one (instead of byte-level BPE's
+    // default, token 11).
+    kNoBos = 4,
+  };
+  std::vector<const char *> names;
+  std::vector<const char *> regexes;
+  unsigned flags = 0;
+};
+const std::vector<ByteLevelPreTokenizer> &byteLevelPreTokenizers();
+// The row naming `name`; an empty name is "default", as in llama.cpp. nullptr if none.
+const ByteLevelPreTokenizer *findByteLevelPreTokenizer(std::string_view name);
+
 // Pieces of the models that tokenizer.json's pipeline reuses.
 
-// GPT-2's and Llama 3's pre-tokenizer regexes (Qwen 2's is Llama 3's with maxDigits 1),
-// as byte ranges of `text`.
-std::vector<std::string_view> splitGpt2Words(std::string_view text);
-std::vector<std::string_view> splitLlama3Words(std::string_view text, size_t maxDigits);
 // GPT-2's bytes_to_unicode: the printable character (UTF-8) standing for a byte, and
 // back (-1 for a code point that stands for no byte).
 const std::string &byteLevelCharacter(uint8_t byte);

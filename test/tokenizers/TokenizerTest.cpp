@@ -118,11 +118,91 @@ TEST(ByteLevelBpe, rejects_unsupported_pre_tokenizers_and_bad_merges) {
   auto bad = tokenizerFrom(file, badMerge);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("merges element 0 'ab'"), std::string::npos);
-  auto llama3 = base;
-  llama3.push_back({"tokenizer.ggml.pre", kString, stringPayload("llama3")});
-  auto pre = tokenizerFrom(file, llama3);
+  auto unknown = base;
+  unknown.push_back({"tokenizer.ggml.merges", kArray, stringArrayPayload({"a a"})});
+  unknown.push_back({"tokenizer.ggml.pre", kString, stringPayload("no-such-pre")});
+  auto pre = tokenizerFrom(file, unknown);
   ASSERT_FALSE(pre);
-  EXPECT_NE(pre.error().find("pre-tokenizer 'llama3'"), std::string::npos);
+  EXPECT_NE(pre.error().find("pre-tokenizer 'no-such-pre' (tokenizer.ggml.pre) is not supported; "
+                             "supported: default, gpt-2"),
+            std::string::npos);
+  EXPECT_NE(pre.error().find("llama3"), std::string::npos);
+}
+
+// A byte-level vocabulary with the given pre-tokenizer and extra metadata: single
+// bytes, "Ġ" (the space byte), what the merges make ("ab", "Ġa", "abc", "Ġ!", "Ġ1", "12",
+// "123"), and "bc", which no merge makes.
+std::vector<MetadataSpec> byteLevelVocab(const char *pre, std::vector<MetadataSpec> extra = {}) {
+  std::vector<std::string> tokens = {"a", "b", "c", "\xc4\xa0", "ab", "\xc4\xa0" "a", "abc",
+                                     "bc", "1", "2", "3", "12", "123", "!", ".", "x", "y",
+                                     "z", "<s>", "w", "\xc4\xa0!", "\xc4\xa0" "1"};
+  std::vector<std::string> merges = {"a b", "\xc4\xa0 a", "ab c", "\xc4\xa0 !", "\xc4\xa0 1",
+                                     "1 2", "12 3"};
+  std::vector<MetadataSpec> metadata = {
+      {"tokenizer.ggml.model", kString, stringPayload("gpt2")},
+      {"tokenizer.ggml.pre", kString, stringPayload(pre)},
+      {"tokenizer.ggml.tokens", kArray, stringArrayPayload(tokens)},
+      {"tokenizer.ggml.merges", kArray, stringArrayPayload(merges)}};
+  metadata.insert(metadata.end(), extra.begin(), extra.end());
+  return metadata;
+}
+
+TEST(ByteLevelBpe, splits_words_by_the_named_pre_tokenizer) {
+  VocabFile file;
+  // GPT-2 keeps digit runs whole; Qwen 2 splits every digit; Llama 3 takes three at a time.
+  auto gpt2 = tokenizerFrom(file, byteLevelVocab("gpt-2"));
+  ASSERT_TRUE(gpt2) << gpt2.error();
+  EXPECT_EQ((*gpt2)->encode("1231"), (std::vector<TokenId>{12, 8}));
+  auto qwen2 = tokenizerFrom(file, byteLevelVocab("qwen2"));
+  ASSERT_TRUE(qwen2) << qwen2.error();
+  EXPECT_EQ((*qwen2)->encode("1231"), (std::vector<TokenId>{8, 9, 10, 8}));
+  // llama.cpp's "default" (also a file without tokenizer.ggml.pre) isolates punctuation
+  // and then number runs around GPT-2's regex: " !" and " 123" are two words each, where
+  // GPT-2 keeps one and merges the space in.
+  auto byDefault = tokenizerFrom(file, byteLevelVocab("default"));
+  ASSERT_TRUE(byDefault) << byDefault.error();
+  EXPECT_EQ((*gpt2)->encode("a !"), (std::vector<TokenId>{0, 20}));
+  EXPECT_EQ((*byDefault)->encode("a !"), (std::vector<TokenId>{0, 3, 13}));
+  EXPECT_EQ((*gpt2)->encode("a 123"), (std::vector<TokenId>{0, 21, 9, 10}));
+  EXPECT_EQ((*byDefault)->encode("a 123"), (std::vector<TokenId>{0, 3, 12}));
+}
+
+TEST(ByteLevelBpe, llama3_takes_whole_word_tokens_and_adds_bos_by_default) {
+  VocabFile file;
+  std::vector<MetadataSpec> bos = {{"tokenizer.ggml.bos_token_id", kU32, scalarPayload<uint32_t>(18)}};
+  // "abc" merges to "abc" either way; "bc" is a token that no merge makes, so only
+  // ignore_merges (llama3) gives it whole.
+  auto llama3 = tokenizerFrom(file, byteLevelVocab("llama3", bos));
+  ASSERT_TRUE(llama3) << llama3.error();
+  EXPECT_EQ((*llama3)->encode("bc"), (std::vector<TokenId>{7}));
+  EncodeOptions special;
+  special.addSpecialTokens = true;
+  EXPECT_EQ((*llama3)->encode("abc", special), (std::vector<TokenId>{18, 6}));
+  auto dbrx = tokenizerFrom(file, byteLevelVocab("dbrx", bos));
+  ASSERT_TRUE(dbrx) << dbrx.error();
+  EXPECT_EQ((*dbrx)->encode("bc"), (std::vector<TokenId>{1, 2}));
+  EXPECT_EQ((*dbrx)->encode("abc", special), (std::vector<TokenId>{6}));
+  // The file's add_bos_token wins over the name.
+  bos.push_back({"tokenizer.ggml.add_bos_token", kBool, scalarPayload<uint8_t>(0)});
+  auto noBos = tokenizerFrom(file, byteLevelVocab("llama3", bos));
+  ASSERT_TRUE(noBos) << noBos.error();
+  EXPECT_EQ((*noBos)->encode("abc", special), (std::vector<TokenId>{6}));
+}
+
+TEST(ByteLevelBpe, bos_is_token_11_unless_the_file_or_the_name_says_otherwise) {
+  VocabFile file;
+  EncodeOptions special;
+  special.addSpecialTokens = true;
+  // As llama.cpp: byte-level BPE's BOS and EOS default to token 11 ("123" here).
+  auto llama3 = tokenizerFrom(file, byteLevelVocab("llama3"));
+  ASSERT_TRUE(llama3) << llama3.error();
+  EXPECT_EQ((*llama3)->encode("x", special), (std::vector<TokenId>{11, 15}));
+  EXPECT_EQ((*llama3)->vocabulary().eos, 11);
+  // The GLM names have no BOS by default.
+  std::vector<MetadataSpec> addBos = {{"tokenizer.ggml.add_bos_token", kBool, scalarPayload<uint8_t>(1)}};
+  auto glm = tokenizerFrom(file, byteLevelVocab("chatglm-bpe", addBos));
+  ASSERT_TRUE(glm) << glm.error();
+  EXPECT_EQ((*glm)->encode("x", special), (std::vector<TokenId>{15}));
 }
 
 TEST(WordPiece, splits_normalizes_and_matches_longest_first) {
