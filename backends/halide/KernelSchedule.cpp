@@ -37,12 +37,23 @@ void placeDefinition(Halide::Stage stage, const std::vector<Halide::Var> &args,
       break;
     }
   if (parallel && outer < 0 && shape.back() >= 4 * std::max(vector, 1)) {
-    int64_t chunk = std::max<int64_t>(vector, (shape.back() / 16 + vector - 1) / vector * vector);
-    Halide::Var chunks(args[0].name() + "_chunk"), inside(args[0].name() + "_in");
-    stage.split(args[0], chunks, inside, static_cast<int>(chunk), Halide::TailStrategy::GuardWithIf)
+    // Split into vectors first, then the vectors into about 16 chunks. The other
+    // nesting (chunks of columns, each vectorized) is wrong in Halide 14 for update
+    // definitions when the chunk does not divide the row: the last chunk's guarded
+    // vector loop clamps every vector onto the last in-bounds one, so a reduction adds
+    // its terms there several times (seen on a [1, 640] matvec: chunks of 48 columns,
+    // columns 624..639 summed three times).
+    int lanes = std::max(vector, 1);
+    int64_t vectors = (shape.back() + lanes - 1) / lanes;
+    int64_t perChunk = std::max<int64_t>(1, (vectors + 15) / 16);
+    Halide::Var lane(args[0].name() + "_lane"), vectorIndex(args[0].name() + "_v"),
+        chunks(args[0].name() + "_chunk"), inside(args[0].name() + "_in");
+    stage.split(args[0], vectorIndex, lane, lanes, Halide::TailStrategy::GuardWithIf)
+        .split(vectorIndex, chunks, inside, static_cast<int>(perChunk),
+               Halide::TailStrategy::GuardWithIf)
         .parallel(chunks);
     if (vectorize)
-      stage.vectorize(inside, vector, Halide::TailStrategy::GuardWithIf);
+      stage.vectorize(lane);
     return;
   }
   if (vectorize)

@@ -122,6 +122,28 @@ func.func @main(%x: tensor<{rows}x512xf32> {{kiln.name = "x"}}) -> (tensor<{rows
     return c
 
 
+def float_matvec_case(work, columns):
+    """One row times a float [columns, 1024] weight read in place: threads take chunks
+    of the output columns. With 640 columns the chunks do not divide the row, which once
+    summed the last vector's terms three times (Halide 14, nested guarded splits)."""
+    c = Case(f"float_matvec_{columns}", work)
+    x = rng.standard_normal((1, 1024)).astype(np.float32)
+    w = rng.standard_normal((columns, 1024)).astype(np.float32)
+    c.inputs["x"], c.inputs["w"] = x, w
+    c.expected["y"] = (x.astype(np.float64) @ w.astype(np.float64).T).astype(np.float32)
+    # A 1024-term f32 sum of O(1) products errs by a few ulps of its magnitude (~32).
+    c.atol = float(1024 * np.finfo(np.float32).eps * (np.abs(x) @ np.abs(w).T).max())
+    y, wt = mlir_type([1, columns]), mlir_type([columns, 1024])
+    c.ir = f'''func.func @main(%x: tensor<1x1024xf32> {{kiln.name = "x"}}, %w: {wt} {{kiln.name = "w"}}) -> ({y} {{kiln.name = "y"}}) {{
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : {y}
+  %acc = linalg.fill ins(%zero : f32) outs(%e : {y}) -> {y}
+  %r = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>] ins(%x, %w : tensor<1x1024xf32>, {wt}) outs(%acc : {y}) -> {y}
+  return %r : {y}
+}}'''
+    return c
+
+
 def grouped_matmul_case(work, rows):
     """A group-wise int4 weight with zero points read by a matmul (scales and zero
     points are kernel inputs beside the packed bytes)."""
@@ -309,6 +331,7 @@ def main():
     cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q5_0", GT.Q5_0, 1),
               matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
               grouped_matmul_case(work, 1)]
+    cases += [float_matvec_case(work, 640), float_matvec_case(work, 1000)]
     cases += [rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8)]
     cases += [attention_case(work, "causal"), attention_case(work, "shared"),
