@@ -21,6 +21,10 @@ CodePointText::CodePointText(std::string_view text) {
 
 bool PreTokenizerRegex::CharSet::contains(uint32_t codePoint, CharClass charClass) const {
   bool in = (classes >> unsigned(charClass)) & 1;
+  // llama.cpp hands std::regex every non-ASCII space as U+000B (so that \s matches it):
+  // no literal range takes one.
+  if (charClass == CharClass::Whitespace && codePoint >= 0x80)
+    codePoint = 0x0B;
   if (!in) {
     auto after = std::upper_bound(ranges.begin(), ranges.end(), codePoint,
                                   [](uint32_t cp, const auto &range) { return cp < range.first; });

@@ -36,8 +36,10 @@ public:
   // a backslash before punctuation. \s is the White_Space property, \d and \w are ASCII
   // (as in std::regex); the letter subcategories \p{Lu}, \p{Ll}, \p{Lt}, \p{Lm}, \p{Lo}
   // match every letter, as llama.cpp folds them to \p{L} before matching; \p{Han} is the
-  // CJK ideograph blocks llama.cpp's unicode_cpt_is_han names. Anything else is an error
-  // naming the pattern and the place.
+  // CJK ideograph blocks llama.cpp's unicode_cpt_is_han names. As in llama.cpp, which
+  // hands std::regex every non-ASCII space as U+000B, literals and ranges match such a
+  // space only where they would match U+000B. Anything else is an error naming the
+  // pattern and the place.
   static Result<PreTokenizerRegex> compile(std::string_view pattern);
 
   // Splits each piece of `text` (pieces given by their end indices, in code points,

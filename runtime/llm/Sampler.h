@@ -21,7 +21,9 @@ struct SamplerOptions {
   /// Drop tokens less likely than minP times the most likely one; 0 keeps all.
   float minP = 0.05f;
   /// Divide positive logits (multiply negative ones) of recently seen tokens; 1: off.
-  float repetitionPenalty = 1.1f;
+  /// Off by default, as in llama.cpp (since 2024): a penalty turns "the first humans
+  /// to walk on the Moon were" + " the" (a prompt word) into " born".
+  float repetitionPenalty = 1.0f;
   /// How many of the latest tokens the repetition penalty looks at.
   int32_t repetitionWindow = 64;
   uint64_t seed = 0;

@@ -71,6 +71,9 @@ TEST(PreTokenizerRegex, reads_classes_and_properties_as_llama_cpp_does) {
   EXPECT_EQ(split({"[\\-.]|\\\\"}, "a-b.c\\"), (Pieces{"a", "-", "b", ".", "c", "\\"}));
   // \d and \w are ASCII, \s is White_Space (U+3000 here).
   EXPECT_EQ(split({"\\d+|\\s+"}, "1\xd9\xa3\xe3\x80\x80"), (Pieces{"1", "\xd9\xa3", "\xe3\x80\x80"}));
+  // A non-ASCII space is U+000B to literals and ranges (here U+3000 inside U+0800-U+4E00).
+  EXPECT_EQ(split({"[\xe0\xa0\x80-\xe4\xb8\x80]+"}, "\xe3\x80\x80\xe4\xb8\x80"),
+            (Pieces{"\xe3\x80\x80", "\xe4\xb8\x80"}));
   // A byte that is not UTF-8 is one U+FFFD, a symbol, and keeps its byte.
   EXPECT_EQ(split({kGpt2}, "a\xff b"), (Pieces{"a", "\xff", " b"}));
 }

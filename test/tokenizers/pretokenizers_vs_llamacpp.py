@@ -81,6 +81,9 @@ STRINGS = [
     "Hello world foo bar a b c d e \u00e9 \u00e8 done",
     ".\n\n!!!???...\n;\n\n\n:",
     "IMGIMGABCDEZ <sentinel:> <sentinel:007>",
+    # Spaces that llama.cpp's literal ranges do not take (U+2028 and U+3000 lie inside
+    # DeepSeek's U+0800-U+4E00).
+    "a  \u2028\u0663 -] \u3000\u3001 \u2028 \u3000",
 ]
 
 

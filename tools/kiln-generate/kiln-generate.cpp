@@ -42,7 +42,7 @@ constexpr const char *kUsage =
     "  --top-k K             (default 40; 0 = off)\n"
     "  --top-p P             (default 0.95; 1 = off)\n"
     "  --min-p P             (default 0.05; 0 = off)\n"
-    "  --repeat-penalty R    (default 1.1; 1 = off)\n"
+    "  --repeat-penalty R    (default 1 = off, as llama.cpp)\n"
     "  --threads N           kernel threads (default: one per CPU)\n"
     "  --vocab FILE          the tokenizer (a GGUF file, tokenizer.json or a model\n"
     "                        directory), when MODEL is a .kiln artifact\n"

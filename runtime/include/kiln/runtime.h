@@ -260,7 +260,7 @@ typedef struct kiln_sampler_options {
 } kiln_sampler_options;
 
 /* Fills `options` with the defaults (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05,
- * repetition penalty 1.1 over 64 tokens, seed 0). */
+ * no repetition penalty (1; window 64 tokens), seed 0). */
 KILN_API void kiln_sampler_options_init(kiln_sampler_options *options);
 
 typedef struct kiln_sampler kiln_sampler;
