@@ -50,9 +50,9 @@ constexpr size_t kMaxInstructions = 1 << 16;
 // CJK ideographs as llama.cpp's unicode_cpt_is_han lists them: the Unified Ideographs,
 // Extensions A to F, and the Compatibility Ideographs and their Supplement.
 constexpr std::pair<uint32_t, uint32_t> kHanRanges[] = {
-    {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xF900, 0xFAFF},   {0x20000, 0x2A6DF},
-    {0x2A700, 0x2B73F}, {0x2B740, 0x2B81F}, {0x2B820, 0x2CEAF}, {0x2CEB0, 0x2EBEF},
-    {0x2F800, 0x2FA1F}};
+    {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xF900, 0xFAFF},
+    {0x20000, 0x2A6DF}, {0x2A700, 0x2B73F}, {0x2B740, 0x2B81F},
+    {0x2B820, 0x2CEAF}, {0x2CEB0, 0x2EBEF}, {0x2F800, 0x2FA1F}};
 
 // Part of a class: whole character classes, or ranges (never both, so that the
 // complement of an escape such as \D or \P{L} is again one of the two).
@@ -399,18 +399,21 @@ private:
     while (!take('}'))
       name += char(next());
     if (name == "Han")
-      return {0, std::vector<std::pair<uint32_t, uint32_t>>(std::begin(kHanRanges), std::end(kHanRanges))};
+      return {0, std::vector<std::pair<uint32_t, uint32_t>>(std::begin(kHanRanges),
+                                                            std::end(kHanRanges))};
     struct Category {
       char letter;
       CharClass charClass;
       const char *subcategories;
     };
-    for (Category category : {Category{'L', CharClass::Letter, "ultmo"}, Category{'M', CharClass::Mark, "nce"},
-                              Category{'N', CharClass::Number, "dlo"}, Category{'P', CharClass::Punctuation, "cdseifo"},
-                              Category{'S', CharClass::Symbol, "mcko"}}) {
+    for (Category category :
+         {Category{'L', CharClass::Letter, "ultmo"}, Category{'M', CharClass::Mark, "nce"},
+          Category{'N', CharClass::Number, "dlo"}, Category{'P', CharClass::Punctuation, "cdseifo"},
+          Category{'S', CharClass::Symbol, "mcko"}}) {
       if (name.empty() || name[0] != category.letter || name.size() > 2)
         continue;
-      if (name.size() == 1 || std::string_view(category.subcategories).find(name[1]) != std::string_view::npos)
+      if (name.size() == 1 ||
+          std::string_view(category.subcategories).find(name[1]) != std::string_view::npos)
         return {bit(category.charClass), {}};
     }
     fail("unsupported property \\p{" + name + "}");
@@ -418,7 +421,8 @@ private:
 
   void grow(Program &code, Instruction instruction) {
     if (++instructions > kMaxInstructions)
-      fail("the pattern compiles to more than " + std::to_string(kMaxInstructions) + " instructions");
+      fail("the pattern compiles to more than " + std::to_string(kMaxInstructions) +
+           " instructions");
     code.push_back(instruction);
   }
 
@@ -696,7 +700,6 @@ private:
       }
     }
   }
-
 };
 
 void PreTokenizerRegex::split(const CodePointText &text, const std::vector<size_t> &pieceEnds,

@@ -66,11 +66,13 @@ TEST(PreTokenizerRegex, reads_classes_and_properties_as_llama_cpp_does) {
   EXPECT_EQ(split({"[^a-c\\s]+"}, "abxy cz"), (Pieces{"ab", "xy", " c", "z"}));
   // The letter subcategories are every letter (llama.cpp folds them to \p{L}).
   EXPECT_EQ(split({"\\p{Lu}+"}, "aB1"), (Pieces{"aB", "1"}));
-  EXPECT_EQ(split({"\\p{Han}+"}, "a\xe4\xb8\xad\xe6\x96\x87" "b"),
+  EXPECT_EQ(split({"\\p{Han}+"}, "a\xe4\xb8\xad\xe6\x96\x87"
+                                 "b"),
             (Pieces{"a", "\xe4\xb8\xad\xe6\x96\x87", "b"}));
   EXPECT_EQ(split({"[\\-.]|\\\\"}, "a-b.c\\"), (Pieces{"a", "-", "b", ".", "c", "\\"}));
   // \d and \w are ASCII, \s is White_Space (U+3000 here).
-  EXPECT_EQ(split({"\\d+|\\s+"}, "1\xd9\xa3\xe3\x80\x80"), (Pieces{"1", "\xd9\xa3", "\xe3\x80\x80"}));
+  EXPECT_EQ(split({"\\d+|\\s+"}, "1\xd9\xa3\xe3\x80\x80"),
+            (Pieces{"1", "\xd9\xa3", "\xe3\x80\x80"}));
   // A non-ASCII space is U+000B to literals and ranges (here U+3000 inside U+0800-U+4E00).
   EXPECT_EQ(split({"[\xe0\xa0\x80-\xe4\xb8\x80]+"}, "\xe3\x80\x80\xe4\xb8\x80"),
             (Pieces{"\xe3\x80\x80", "\xe4\xb8\x80"}));
@@ -86,18 +88,25 @@ TEST(PreTokenizerRegex, long_runs_neither_recurse_nor_slow_down) {
 }
 
 TEST(PreTokenizerRegex, rejects_what_it_does_not_support_naming_the_place) {
-  for (auto [pattern, message] :
-       {std::pair<const char *, const char *>{"(a", "missing ')'"}, {"a)", "unbalanced ')'"},
-        {"a**", "lazy and possessive repeats are not supported"},
-        {"a+?", "lazy and possessive repeats are not supported"}, {"*a", "nothing to repeat"},
-        {"a{2,1}", "malformed {n,m}"}, {"a{5000}", "a repeat count above 1000"},
-        {"\\p{Xx}", "unsupported property \\p{Xx}"}, {"\\q", "unsupported escape"},
-        {"[a", "unexpected end"}, {"[]", "an empty class"}, {"[z-a]", "a range out of order"},
-        {".", "'.' is not supported"}, {"(?<=a)", "unsupported group syntax"},
-        {"(?=a)*", "an assertion cannot repeat"}}) {
+  for (auto [pattern, message] : {std::pair<const char *, const char *>{"(a", "missing ')'"},
+                                  {"a)", "unbalanced ')'"},
+                                  {"a**", "lazy and possessive repeats are not supported"},
+                                  {"a+?", "lazy and possessive repeats are not supported"},
+                                  {"*a", "nothing to repeat"},
+                                  {"a{2,1}", "malformed {n,m}"},
+                                  {"a{5000}", "a repeat count above 1000"},
+                                  {"\\p{Xx}", "unsupported property \\p{Xx}"},
+                                  {"\\q", "unsupported escape"},
+                                  {"[a", "unexpected end"},
+                                  {"[]", "an empty class"},
+                                  {"[z-a]", "a range out of order"},
+                                  {".", "'.' is not supported"},
+                                  {"(?<=a)", "unsupported group syntax"},
+                                  {"(?=a)*", "an assertion cannot repeat"}}) {
     auto regex = PreTokenizerRegex::compile(pattern);
     ASSERT_FALSE(regex) << pattern;
-    EXPECT_NE(regex.error().find(std::string("regex '") + pattern + "': " + message), std::string::npos)
+    EXPECT_NE(regex.error().find(std::string("regex '") + pattern + "': " + message),
+              std::string::npos)
         << regex.error();
   }
 }
