@@ -219,7 +219,9 @@ def main():
 
     # The supported names, from the error for one kiln does not know.
     unknown = "no-such-pre-tokenizer"
-    handle, error = kiln.load(copies.with_pre(unknown))
+    path = copies.with_pre(unknown)
+    handle, error = kiln.load(path)
+    os.remove(path)
     marker = "is not supported; supported: "
     if handle is not None or f"'{unknown}'" not in error or marker not in error:
         print(f"FAIL: an unknown pre-tokenizer must be an error naming it and listing the "
