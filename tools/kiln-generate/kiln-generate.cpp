@@ -6,6 +6,8 @@
 #include "Tokenizer.h"
 #include "kiln/runtime.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -48,7 +50,8 @@ constexpr const char *kUsage =
     "                        directory), when MODEL is a .kiln artifact\n"
     "  --cache-dir DIR       compiled models (default $XDG_CACHE_HOME/kiln/models or\n"
     "                        ~/.cache/kiln/models)\n"
-    "  --stats-json FILE     write load/compile time and tokens/s as JSON\n"
+    "  --stats-json FILE     write the artifact's path, the prompt's and generated token\n"
+    "                        ids, load/compile time and tokens/s as JSON\n"
     "\n"
     "The model is compiled with a KV cache: the prompt is evaluated --batch tokens at a\n"
     "time, then each new token costs one single-token pass.\n";
@@ -304,17 +307,20 @@ int main(int argc, char **argv) {
                promptTokens, promptSeconds, promptRate, genTokens, generationSeconds, genRate,
                loadSeconds, compileSeconds);
   if (!o.statsJson.empty()) {
+    nlohmann::json stats = {{"artifact", artifact},
+                            {"prompt_tokens", promptTokens},
+                            {"prompt_token_ids", std::vector<llm::TokenId>(
+                                                     tokens.begin(), tokens.begin() + promptTokens)},
+                            {"prompt_seconds", promptSeconds},
+                            {"prompt_tokens_per_second", promptRate},
+                            {"generated_tokens", genTokens},
+                            {"generation_seconds", generationSeconds},
+                            {"generation_tokens_per_second", genRate},
+                            {"load_seconds", loadSeconds},
+                            {"compile_seconds", compileSeconds},
+                            {"tokens", generated}};
     std::ofstream json(o.statsJson);
-    json << "{\"prompt_tokens\": " << promptTokens << ", \"prompt_seconds\": " << promptSeconds
-         << ", \"prompt_tokens_per_second\": " << promptRate
-         << ", \"generated_tokens\": " << genTokens
-         << ", \"generation_seconds\": " << generationSeconds
-         << ", \"generation_tokens_per_second\": " << genRate
-         << ", \"load_seconds\": " << loadSeconds << ", \"compile_seconds\": " << compileSeconds
-         << ", \"tokens\": [";
-    for (size_t i = 0; i < generated.size(); ++i)
-      json << (i ? ", " : "") << generated[i];
-    json << "]}\n";
+    json << stats.dump() << "\n";
     if (!json)
       die("cannot write " + o.statsJson);
   }
