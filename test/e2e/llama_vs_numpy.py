@@ -1,11 +1,15 @@
 """End-to-end numerics of the GGUF decoder importer: tiny random-weight llama and
 gemma3 models written here with the `gguf` package (F32, F16, BF16, Q8_0, Q4_0 through
 gguf.quants.quantize; Q4_K and Q6_K as random valid blocks), compiled by kiln-compile
-straight from the .gguf, run by kiln-run, and compared with a numpy forward pass written
-from the architectures' definitions (llama.cpp's llm_build_llama and llm_build_gemma3)
-on the weights as the `gguf` package dequantizes them. Configs with `kv_batch` are
-also compiled with a KV cache and run as prefill batches + single-token decodes, whose
-logits must match the same reference at every position.
+straight from the .gguf, run by kiln-run, and compared with two references on the
+weights as the `gguf` package dequantizes them:
+- llama.cpp (llama-cpp-python) on an F32 copy of each GGUF file (gguf_f32_copy.py):
+  an implementation independent of kiln's reading of the architectures, in f32;
+- a numpy forward pass in f64 written from the architectures' definitions (llama.cpp's
+  llm_build_llama and llm_build_gemma3), which also covers the Hugging Face directories
+  llama.cpp does not read.
+Configs with `kv_batch` are also compiled with a KV cache and run as prefill batches +
+single-token decodes, whose logits must match the numpy reference at every position.
 
 usage: llama_vs_numpy.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
 """
@@ -21,6 +25,7 @@ from gguf import quants
 
 import ggml_blocks
 import kiln_session
+from gguf_f32_copy import f32_copy
 from safetensors_files import write_safetensors
 
 rng = np.random.default_rng(20261124)
@@ -31,6 +36,10 @@ rng = np.random.default_rng(20261124)
 # 1e-4 of the largest logit (plus 1e-4 relative) leaves room without hiding a wrong
 # graph, where errors are O(1).
 RTOL = 1e-4
+# llama.cpp computes in f32 too, but rounds GELU's input to f16 (ggml's lookup table):
+# about 5e-4 relative on each activation of gemma's feed-forward (seen: 3.5e-5 of the
+# largest logit at the end); SiLU (llama) is computed in f32.
+LLAMA_CPP_RTOL = {"llama": 1e-4, "gemma3": 5e-4}
 
 
 class Config:
@@ -112,6 +121,9 @@ class Model:
 
     def write(self):
         c, w = self.c, self.writer
+        # No tokenizer (llama.cpp's "none" vocabulary): the tests feed token ids.
+        w.add_tokenizer_model("none")
+        w.add_vocab_size(c.vocab)
         w.add_context_length(c.context)
         w.add_embedding_length(c.dim)
         w.add_block_count(c.blocks)
@@ -341,6 +353,36 @@ CONFIGS = [
 ]
 
 
+def llama_cpp_logits(c, path, tokens):
+    """llama.cpp's logits at every position, on an F32 copy of the GGUF file `path`."""
+    from llama_cpp import Llama
+    copy = path[:-len(".gguf")] + ".f32.gguf"
+    if os.path.exists(copy):  # from an earlier run, perhaps of other weights
+        os.remove(copy)
+    f32_copy(path, copy)
+    llm = Llama(model_path=copy, n_ctx=c.context, n_batch=c.context, logits_all=True,
+                n_threads=2, type_k=0, type_v=0, verbose=False)
+    llm.eval([int(t) for t in tokens])
+    return np.array(llm.scores[:len(tokens)], np.float64)
+
+
+def compare_with_llama_cpp(c, path, tokens, got):
+    want = llama_cpp_logits(c, path, tokens)
+    scale = np.abs(want).max()
+    rtol = LLAMA_CPP_RTOL[c.arch]
+    error = np.abs(got - want)
+    ok = bool(np.all(error <= rtol * scale + rtol * np.abs(want)))
+    ranked = np.sort(want, -1)
+    decided = ranked[:, -1] - ranked[:, -2] > 4 * rtol * scale
+    same = got.argmax(-1) == want.argmax(-1)
+    ok = ok and bool(np.all(same[decided]))
+    print(f"{'PASS' if ok else 'FAIL'} {c.name} vs llama.cpp on its F32 copy: max |error| "
+          f"{error.max():.3g} = {error.max() / scale:.3g} of max |logit| {scale:.3g} (<= {rtol} "
+          f"+ {rtol} relative); argmax identical at {int(same.sum())} of {len(same)} positions "
+          f"({int(decided.sum())} decided: all must)")
+    return ok
+
+
 def run(c, bin_dir, work, library):
     path = os.path.join(work, c.name + ("" if c.hf else ".gguf"))
     model = (HfModel if c.hf else Model)(c, path)
@@ -386,6 +428,8 @@ def run(c, bin_dir, work, library):
     print(f"{'PASS' if ok else 'FAIL'} {c.name} ({'/'.join(types)}, {n} tokens, vocab {c.vocab}): "
           f"max |error| {error.max():.3g} = {error.max() / scale:.3g} of max |logit| {scale:.3g}; "
           f"argmax {argmax}")
+    if not c.hf:
+        ok = compare_with_llama_cpp(c, path, tokens, got) and ok
     if c.kv_batch:
         ok = run_kv_cache(c, bin_dir, work, path, tokens, expected, library) and ok
     return ok
