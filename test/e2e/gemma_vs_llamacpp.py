@@ -1,24 +1,28 @@
 """Gemma 3 270M (the real Q4_K_M GGUF that setup installs) in kiln against llama.cpp
-(llama-cpp-python, same file, same machine):
+(llama-cpp-python), with llama.cpp on an F32 copy of the file as the exact reference:
+the copy holds every tensor as the `gguf` package dequantizes it, so llama.cpp computes
+the model's function in f32 throughout (it quantizes activations only for quantized
+weights), independently of kiln's reading of the architecture. kiln computes in f32
+over the packed weights, so both of its runs below are held to that reference:
 
-1. Greedy continuations: kiln-generate --temp 0 (KV cache, batched prefill) gives 32
-   tokens for each prompt; llama.cpp's greedy tokens from the same prompt must be the
-   same, token for token. Where they diverge, llama.cpp's top-2 logit margin at that
-   step must be below TIE_MARGIN (a near-tie that the two engines' different rounding
-   may break either way: llama.cpp quantizes activations to 8 bits inside its matmuls,
-   kiln keeps them in f32); the test prints the margin.
-2. Next-token logits at every position of a 256-token text (kiln's full-sequence @main
-   vs llama.cpp's logits_all, llama.cpp with an f32 KV cache, its most exact setting):
-   the top-1 token must agree wherever llama.cpp's own top-2 margin is at least
-   DECIDED_MARGIN, and overall in at least TOP1_AGREEMENT of the positions; the mean
-   KL(llama.cpp || kiln) is reported and bounded by KL_LIMIT. Why not 99% overall:
-   llama.cpp rounds the activations to 8 bits inside every quantized matmul, kiln does
-   not; on this text kiln's logits equal an f64 numpy forward pass over the same
-   dequantized weights to ~1e-4, while llama.cpp's differ from it by up to ~4, which
-   flips the argmax at near-ties (seen: every disagreement at a margin <= 0.25).
+1. kiln on the Q4_K_M file, then kiln on the F32 copy (its float-weight path), each
+   compiled once with a KV cache (kiln-generate's cache):
+   a. greedy continuations of PROMPTS (NEW_TOKENS tokens each; kiln-generate --temp 0,
+      batched prefill then one-token decodes) equal llama.cpp-F32's token for token up
+      to the first step whose top-2 margin in the reference is below TIE_MARGIN (a
+      near-tie that f32 rounding may break either way); the prompt token ids are equal;
+   b. next-token logits at each of the 256 positions of TEXT (one token per @decode
+      pass through the C API, so every position goes through the cache) equal the
+      reference's within LOGIT_TOLERANCE of its largest |logit|, with the same top-1
+      token wherever the reference's top-2 margin exceeds twice that tolerance (no f32
+      computation can promise more at an exact tie; the count of such positions is
+      printed).
+2. A report, not a bar: llama.cpp on the Q4_K_M file rounds activations to 8 bits
+   inside its quantized matmuls; its top-1 agreement and KL against kiln (and the
+   reference) are printed.
 3. Determinism: kiln-generate with a seed and temperature twice gives identical bytes.
 
-usage: gemma_vs_llamacpp.py BIN_DIR WORK_DIR
+usage: gemma_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
 Exits 77 (ctest SKIP) with the reason when the model or llama_cpp is not installed.
 """
 import json
@@ -30,8 +34,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
 import kiln_models  # noqa: E402
+import kiln_session  # noqa: E402
+from gguf_f32_copy import f32_copy  # noqa: E402
 
 PROMPTS = [
+    "In 1969, the first humans to walk on the Moon were",
+    "A good recipe for pancakes needs",
     "The capital of France is",
     "def fibonacci(n):\n",
     "Once upon a time, in a small village,",
@@ -40,11 +48,15 @@ PROMPTS = [
     "<start_of_turn>user\nWhat is the tallest mountain?<end_of_turn>\n<start_of_turn>model\n",
 ]
 NEW_TOKENS = 32
-TIE_MARGIN = 0.3
-TOP1_AGREEMENT = 0.97
-DECIDED_MARGIN = 0.5
-KL_LIMIT = 0.01
-CTX = 128
+TIE_MARGIN = 0.05
+# The reference rounds GELU's input to f16 (ggml's lookup table) and sums in another
+# order; on this model that moves logits by up to ~0.01 of ~30 (seen: 3e-4 of the
+# largest). 1e-3 leaves room for that and fails any wrong graph, whose errors are O(1).
+LOGIT_TOLERANCE = 1e-3
+TEXT_TOKENS = 256
+CTX = 320
+BATCH = 16
+F32_FILE = "gemma-3-270m-f32.gguf"
 
 TEXT = (
     "The history of the printing press begins in the fifteenth century, when Johannes "
@@ -76,7 +88,7 @@ def skip(reason):
 def kiln_generate(bin_dir, model, prompt, *extra):
     stats = os.path.join(WORK, "stats.json")
     ran = subprocess.run([os.path.join(bin_dir, "kiln-generate"), model, "-p", prompt,
-                          "-n", str(NEW_TOKENS), "--ctx", str(CTX), "--batch", "16",
+                          "-n", str(NEW_TOKENS), "--ctx", str(CTX), "--batch", str(BATCH),
                           "--stats-json", stats, *extra], capture_output=True)
     if ran.returncode != 0:
         raise RuntimeError(f"kiln-generate failed:\n{ran.stderr.decode(errors='replace')}")
@@ -85,7 +97,7 @@ def kiln_generate(bin_dir, model, prompt, *extra):
 
 
 def llama_greedy(llm, prompt):
-    """llama.cpp's greedy continuation and its top-2 margin at each step."""
+    """llama.cpp's prompt tokens, greedy continuation and top-2 margin at each step."""
     llm.reset()
     tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
     llm.eval(tokens)
@@ -102,116 +114,92 @@ def llama_greedy(llm, prompt):
     return tokens, out, margins
 
 
-def compare_greedy(bin_dir, model, llm):
-    ok = True
-    for prompt in PROMPTS:
-        stats, _ = kiln_generate(bin_dir, model, prompt, "--temp", "0", "--repeat-penalty", "1")
-        prompt_tokens, want, margins = llama_greedy(llm, prompt)
+def llama_logits(llm, tokens):
+    llm.reset()
+    llm.eval(tokens)
+    return np.array(llm.scores[:len(tokens)], np.float64)
+
+
+def compare_greedy(bin_dir, label, model, reference):
+    """Greedy tokens of kiln on `model` against the reference's; returns (ok, artifact)."""
+    ok, artifact = True, None
+    for prompt, (prompt_tokens, want, margins) in zip(PROMPTS, reference):
+        stats, _ = kiln_generate(bin_dir, model, prompt, "--temp", "0")
+        artifact = stats["artifact"]
         got = stats["tokens"]
-        if stats["prompt_tokens"] != len(prompt_tokens):
-            print(f"FAIL {prompt!r}: kiln's prompt has {stats['prompt_tokens']} tokens, "
-                  f"llama.cpp's {len(prompt_tokens)}")
+        if stats["prompt_token_ids"] != prompt_tokens:
+            print(f"FAIL {label} {prompt!r}: kiln's prompt tokens {stats['prompt_token_ids']} "
+                  f"differ from llama.cpp's {prompt_tokens}")
             ok = False
             continue
+        # Steps up to the reference's first near-tie must agree; after it either
+        # continuation is a correct answer.
+        decided = next((i for i, m in enumerate(margins) if m < TIE_MARGIN), len(margins))
         same = 0
         while same < min(len(got), len(want)) and got[same] == want[same]:
             same += 1
+        passed = same == len(want) == len(got) or same >= decided
+        ok = ok and passed
         if same == len(want) == len(got):
-            print(f"PASS {prompt!r}: {same} identical greedy tokens "
-                  f"(smallest top-2 margin {min(margins):.3f})")
-            continue
-        margin = margins[same] if same < len(margins) else float("inf")
-        tie = margin < TIE_MARGIN
-        ok = ok and tie
-        print(f"{'PASS' if tie else 'FAIL'} {prompt!r}: identical for {same} tokens, then kiln "
-              f"{got[same:same + 3]} vs llama.cpp {want[same:same + 3]}; llama.cpp's top-2 "
-              f"margin there is {margin:.3f} ({'<' if tie else '>='} {TIE_MARGIN})")
-    return ok
+            detail = f"all {same} greedy tokens identical"
+        else:
+            detail = (f"identical for {same} tokens, then kiln {got[same:same + 3]} vs "
+                      f"llama.cpp-F32 {want[same:same + 3]}")
+        tie = (f"first reference margin < {TIE_MARGIN} at step {decided}"
+               if decided < len(margins) else f"no reference margin < {TIE_MARGIN}")
+        print(f"{'PASS' if passed else 'FAIL'} {label} {prompt!r}: {detail} ({tie}; smallest "
+              f"margin {min(margins):.3f})")
+    return ok, artifact
 
 
-def exact_logits(model, tokens):
-    from gguf import GGUFReader, quants
-    import llama_vs_numpy as reference
-    reader = GGUFReader(model)
-    keys = {k: f.contents() for k, f in reader.fields.items() if k.startswith("gemma3.")}
-    weights = {t.name: np.asarray(quants.dequantize(t.data, t.tensor_type), np.float64)
-               .reshape([int(d) for d in reversed(t.shape)]) for t in reader.tensors}
-    c = reference.Config(
-        "gemma", arch="gemma3", vocab=weights["token_embd.weight"].shape[0],
-        dim=keys["gemma3.embedding_length"], heads=keys["gemma3.attention.head_count"],
-        kv_heads=keys["gemma3.attention.head_count_kv"],
-        head_dim=keys["gemma3.attention.key_length"], ffn=keys["gemma3.feed_forward_length"],
-        blocks=keys["gemma3.block_count"], context=keys["gemma3.context_length"], tied=True,
-        freq_base=keys["gemma3.rope.freq_base"], window=keys["gemma3.attention.sliding_window"],
-        eps=keys["gemma3.attention.layer_norm_rms_epsilon"])
-    return reference.forward(c, weights, np.asarray(tokens), np.arange(len(tokens), dtype=np.float64))
+def kiln_decode_logits(library, artifact, tokens, vocab):
+    """kiln's next-token logits at every position of `tokens`: one @decode pass each."""
+    module = kiln_session.Runtime(library).load(artifact)
+    decode = module.session("decode")
+    rows = []
+    for p, token in enumerate(tokens):
+        rows += decode.run({0: (np.float32, (1, vocab))}, tokens=np.array([token], np.int32),
+                           positions=np.array([p], np.int64))
+    return np.concatenate(rows).astype(np.float64)
 
 
-def compare_logits(bin_dir, model, llm):
-    tokens = llm.tokenize(TEXT.encode(), add_bos=True)[:256]
-    n = len(tokens)
-    if n < 256:
-        raise RuntimeError(f"the text has only {n} tokens")
-    llm.reset()
-    llm.eval(tokens)
-    want = np.array(llm.scores[:n], np.float64)
+def log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
-    artifact = os.path.join(WORK, "gemma-main-256.kiln")
-    compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), model, "--seq-len",
-                               str(n), "-o", artifact], capture_output=True, text=True)
-    if compiled.returncode != 0:
-        raise RuntimeError(f"kiln-compile failed:\n{compiled.stderr}")
-    np.save(os.path.join(WORK, "tokens.npy"), np.array(tokens, np.int32))
-    np.save(os.path.join(WORK, "positions.npy"), np.arange(n, dtype=np.int64))
-    out = os.path.join(WORK, "logits.npy")
-    ran = subprocess.run([os.path.join(bin_dir, "kiln-run"), artifact, "--quiet",
-                          "--input", f"tokens={os.path.join(WORK, 'tokens.npy')}",
-                          "--input", f"positions={os.path.join(WORK, 'positions.npy')}",
-                          "--output", f"logits={out}"], capture_output=True, text=True)
-    if ran.returncode != 0:
-        raise RuntimeError(f"kiln-run failed:\n{ran.stdout}{ran.stderr}")
-    got = np.load(out).astype(np.float64)
 
-    def log_softmax(x):
-        x = x - x.max(-1, keepdims=True)
-        return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-    # The exact computation: an f64 numpy forward pass (test/e2e/llama_vs_numpy.py's,
-    # written from the architecture's definition) over the weights as the gguf package
-    # dequantizes them. kiln must match it; llama.cpp's distance to it is printed.
-    exact = exact_logits(model, tokens)
+def compare_logits(label, got, exact):
     scale = np.abs(exact).max()
-    kiln_error = np.abs(got - exact).max()
-    kiln_exact = bool(np.array_equal(got.argmax(-1), exact.argmax(-1))) and kiln_error <= 1e-4 * scale
-    print(f"{'PASS' if kiln_exact else 'FAIL'} kiln vs an f64 numpy forward pass: max |error| "
-          f"{kiln_error:.2e} (<= {1e-4 * scale:.2e}), top-1 agreement "
-          f"{np.mean(got.argmax(-1) == exact.argmax(-1)) * 100:.1f}% (must be 100%); llama.cpp vs "
-          f"the same: max |error| {np.abs(want - exact).max():.3f}, top-1 agreement "
-          f"{np.mean(want.argmax(-1) == exact.argmax(-1)) * 100:.1f}%")
-
-    p, q = log_softmax(want), log_softmax(got)
-    kl = (np.exp(p) * (p - q)).sum(-1)
-    same = want.argmax(-1) == got.argmax(-1)
-    ranked = np.sort(want, -1)
+    error = np.abs(got - exact).max()
+    ranked = np.sort(exact, -1)
     margin = ranked[:, -1] - ranked[:, -2]
-    decided = margin >= DECIDED_MARGIN
-    agree = float(np.mean(same))
-    ok = (kiln_exact and agree >= TOP1_AGREEMENT and bool(np.all(same[decided])) and
-          kl.mean() <= KL_LIMIT)
-    print(f"{'PASS' if ok else 'FAIL'} next-token logits over {n} positions: top-1 agreement "
-          f"{agree * 100:.1f}% (>= {TOP1_AGREEMENT * 100:.0f}%); "
-          f"{int(np.sum(same[decided]))} of {int(np.sum(decided))} positions with a top-2 "
-          f"margin >= {DECIDED_MARGIN} agree (all must); llama.cpp's margins where they "
-          f"differ: {np.round(margin[~same], 3).tolist()}; KL(llama.cpp || kiln) mean "
-          f"{kl.mean():.2e} max {kl.max():.2e} (mean <= {KL_LIMIT}); max |logit difference| "
-          f"{np.abs(want - got).max():.3f} of max |logit| {np.abs(want).max():.1f}")
+    decided = margin > 2 * LOGIT_TOLERANCE * scale
+    same = got.argmax(-1) == exact.argmax(-1)
+    ok = error <= LOGIT_TOLERANCE * scale and bool(np.all(same[decided]))
+    print(f"{'PASS' if ok else 'FAIL'} {label}: next-token logits at {len(got)} positions: max "
+          f"|kiln - llama.cpp-F32| {error:.4f} = {error / scale:.2e} of max |logit| "
+          f"{scale:.1f} (<= {LOGIT_TOLERANCE:.0e}); top-1 identical at {int(same.sum())} of "
+          f"{len(got)} ({int(np.sum(same[decided]))} of {int(decided.sum())} positions with a "
+          f"reference margin > {2 * LOGIT_TOLERANCE * scale:.3f}: all must)")
     return ok
+
+
+def report_quantized_llama(label, theirs, kiln, exact):
+    """llama.cpp on the Q4_K_M file against kiln and the reference: printed only."""
+    p = log_softmax(theirs)
+    for name, other in (("kiln", kiln), ("llama.cpp-F32", exact)):
+        q = log_softmax(other)
+        kl = (np.exp(q) * (q - p)).sum(-1)
+        agree = float(np.mean(theirs.argmax(-1) == other.argmax(-1)))
+        print(f"REPORT {label} vs {name}: top-1 agreement {agree * 100:.1f}%, "
+              f"KL({name} || {label}) mean {kl.mean():.2e} max {kl.max():.2e}, max |logit "
+              f"difference| {np.abs(theirs - other).max():.3f}")
 
 
 def check_determinism(bin_dir, model):
     args = ("--temp", "0.8", "--seed", "1234")
-    first = kiln_generate(bin_dir, model, PROMPTS[2], *args)[1]
-    second = kiln_generate(bin_dir, model, PROMPTS[2], *args)[1]
+    first = kiln_generate(bin_dir, model, PROMPTS[4], *args)[1]
+    second = kiln_generate(bin_dir, model, PROMPTS[4], *args)[1]
     ok = first == second
     print(f"{'PASS' if ok else 'FAIL'} two seeded runs (temperature 0.8, seed 1234) print "
           f"{'identical' if ok else 'different'} bytes ({len(first)} bytes)")
@@ -220,7 +208,7 @@ def check_determinism(bin_dir, model):
 
 def main():
     global WORK
-    bin_dir, WORK = sys.argv[1], sys.argv[2]
+    bin_dir, WORK, library = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(WORK, exist_ok=True)
     try:
         model = str(kiln_models.gemma_gguf())
@@ -230,11 +218,34 @@ def main():
         from llama_cpp import Llama
     except ImportError as error:
         skip(f"llama_cpp is not installed in this venv ({error}); run scripts/setup.sh")
-    # type_k/type_v 0 = GGML_TYPE_F32: no f16 rounding of the KV cache.
-    llm = Llama(model_path=model, n_ctx=512, n_batch=512, logits_all=True, n_threads=2,
-                type_k=0, type_v=0, verbose=False)
-    results = [compare_greedy(bin_dir, model, llm), compare_logits(bin_dir, model, llm),
-               check_determinism(bin_dir, model)]
+    # Made once next to the installed model (1 GB; about a minute).
+    f32 = f32_copy(model, str(kiln_models.models_src_dir() / F32_FILE))
+
+    def llama(path):
+        # type_k/type_v 0 = GGML_TYPE_F32: no f16 rounding of the KV cache.
+        return Llama(model_path=path, n_ctx=512, n_batch=512, logits_all=True, n_threads=2,
+                     type_k=0, type_v=0, verbose=False)
+
+    exact_llm = llama(f32)
+    vocab = exact_llm.n_vocab()
+    text = exact_llm.tokenize(TEXT.encode(), add_bos=True)[:TEXT_TOKENS]
+    if len(text) < TEXT_TOKENS:
+        raise RuntimeError(f"the text has only {len(text)} tokens")
+    exact = llama_logits(exact_llm, text)
+    reference = [llama_greedy(exact_llm, prompt) for prompt in PROMPTS]
+    del exact_llm
+
+    results, kiln_q4 = [], None
+    for label, path in (("kiln Q4_K_M", model), ("kiln F32 copy", f32)):
+        ok, artifact = compare_greedy(bin_dir, label, path, reference)
+        got = kiln_decode_logits(library, artifact, text, vocab)
+        results += [ok, compare_logits(label, got, exact)]
+        kiln_q4 = got if kiln_q4 is None else kiln_q4
+
+    quantized = llama(model)
+    report_quantized_llama("llama.cpp Q4_K_M", llama_logits(quantized, text), kiln_q4, exact)
+    del quantized
+    results.append(check_determinism(bin_dir, model))
     print("gemma vs llama.cpp: " + ("all passed" if all(results) else "FAILED"))
     return 0 if all(results) else 1
 

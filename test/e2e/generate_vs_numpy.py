@@ -44,7 +44,7 @@ def main():
     bin_dir, work, vocab_path = sys.argv[1], sys.argv[2], sys.argv[3]
     if not os.path.exists(vocab_path):
         print(f"SKIP: {vocab_path} not found (../shared/data/tokenizers holds it)")
-        return 0
+        return 77
     os.makedirs(work, exist_ok=True)
     vocab = len(gguf.GGUFReader(vocab_path).fields["tokenizer.ggml.tokens"].data)
     c = llama.Config("chat", vocab=vocab, dim=64, heads=4, kv_heads=2, ffn=96, blocks=2,
