@@ -23,6 +23,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "models"))
 import kiln_models  # noqa: E402
+import machine  # noqa: E402  (bench/machine.py, beside this file)
 
 TEXT = ("The history of computing is a story of people who wanted to calculate faster than "
         "they could by hand. Mechanical calculators, punched cards, vacuum tubes, transistors "
@@ -88,8 +89,13 @@ def main():
     text, count = prompt_of(counter, args.prompt_tokens)
     # Compile (or find in the cache) before timing anything.
     bench_kiln(args.bin_dir, model, text, 2, 1, count)
+    limits = machine.measure(args.bin_dir, args.threads)
+    # A decode step reads every weight once (the tied output projection reads the whole
+    # embedding table), so tensor bytes x tokens/s is its read bandwidth.
+    from gguf import GGUFReader
+    weight_bytes = sum(int(t.n_bytes) for t in GGUFReader(model).tensors)
     print(f"Gemma 3 270M Q4_K_M, prompt {count} tokens, {args.gen} generated, best of "
-          f"{args.repeat} runs")
+          f"{args.repeat} runs; {weight_bytes / 1e6:.0f} MB of weights read per decode step")
     print(f"{'threads':>7} {'engine':>9} {'prefill tok/s':>14} {'decode tok/s':>13}")
     for threads in args.threads:
         rows = {}
@@ -102,6 +108,11 @@ def main():
             print(f"{threads:>7} {engine:>9} {rows[engine][0]:>14.1f} {rows[engine][1]:>13.1f}")
         k, l = rows["kiln"], rows["llama.cpp"]
         print(f"{threads:>7} {'kiln/llama.cpp':>9} {k[0] / l[0]:>14.2f} {k[1] / l[1]:>13.2f}")
+        bandwidth = machine.read_bandwidth(limits, threads)
+        for engine, (_, decode) in rows.items():
+            print(f"{threads:>7} {engine:>9} decode reads {decode * weight_bytes / 1e9:.1f} GB/s "
+                  f"= {decode * weight_bytes / 1e9 / bandwidth * 100:.0f}% of the measured "
+                  f"{bandwidth:.1f} GB/s")
 
 
 if __name__ == "__main__":
