@@ -22,6 +22,7 @@ struct CodeObject {
 /// A kernel as the runtime calls it: `<name>_argv(void **args)`.
 struct KernelInfo {
   std::string name;
+  unsigned index = 0; // its place among the backend's kernels, in the order they were added
   unsigned numArgs = 0;
   std::string schedule; // the schedule's knobs, for reports
 };
@@ -36,8 +37,10 @@ public:
   virtual std::string target() const = 0;
   /// Whether `op` (inside a dispatch) can be lowered; emits an error at `op` if not.
   virtual mlir::LogicalResult supports(mlir::Operation *op) const = 0;
-  /// Lowers `dispatch` into kernel `name` with its default schedule.
-  virtual mlir::FailureOr<KernelInfo> addKernel(DispatchOp dispatch, llvm::StringRef name) = 0;
+  /// Lowers `dispatch` with its default schedule into a new kernel, or returns the
+  /// kernel added before whose kernelFingerprint is the same: identical dispatches
+  /// (every layer's matmul) share one kernel.
+  virtual mlir::FailureOr<KernelInfo> addKernel(DispatchOp dispatch) = 0;
   /// The lowered form of every kernel added so far, for humans (Halide statements).
   virtual mlir::FailureOr<std::string> printKernels(mlir::Location loc) = 0;
   /// Compiles every kernel added so far into one code object.

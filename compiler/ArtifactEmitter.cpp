@@ -1,4 +1,5 @@
-// Module → .kiln: one buffer per value, one kernel per dispatch, in program order.
+// Module → .kiln: one buffer per value, one dispatch per kiln.dispatch in program order,
+// and one kernel per distinct dispatch (the backend shares kernels by content).
 #include "compiler/ArtifactEmitter.h"
 
 #include "backends/Backend.h"
@@ -69,13 +70,14 @@ public:
       : backend(backend), baseDirectory(baseDirectory.str()) {}
 
   FailureOr<ArtifactSummary> emit(ModuleOp module, StringRef path);
-  /// Adds a kernel per dispatch of `func`, numbering them from `next`.
-  LogicalResult lowerKernels(func::FuncOp func, unsigned &next);
+  /// Gives every dispatch of `func` its kernel: a new one, or the one an identical
+  /// dispatch was given before.
+  LogicalResult lowerKernels(func::FuncOp func);
 
 private:
   /// Every function with a body becomes an entry point, in module order.
   FailureOr<SmallVector<func::FuncOp>> entryFunctions(ModuleOp module);
-  LogicalResult emitEntryPoint(func::FuncOp func, unsigned &kernelIndex);
+  LogicalResult emitEntryPoint(func::FuncOp func);
   /// The persistent state slot of a kiln.state name, shared by all entry points.
   uint32_t stateSlot(StringRef name);
   FailureOr<uint32_t> addBuffer(Operation *owner, Value value, art::BufferKind kind,
@@ -87,6 +89,7 @@ private:
   std::string baseDirectory; // relative weight sources are found here
   art::ArtifactWriter writer;
   llvm::DenseMap<Value, uint32_t> buffers;
+  llvm::DenseMap<Operation *, uint32_t> kernelOf; // dispatch -> index into program.kernels
   llvm::StringMap<std::unique_ptr<llvm::MemoryBuffer>> files;
   std::map<std::tuple<std::string, int64_t, uint64_t>, uint64_t> weightOffsets;
   llvm::StringMap<uint32_t> stateSlots;
@@ -180,10 +183,16 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   return at;
 }
 
-LogicalResult Emitter::lowerKernels(func::FuncOp func, unsigned &next) {
+LogicalResult Emitter::lowerKernels(func::FuncOp func) {
+  auto &kernels = writer.program().kernels;
   WalkResult result = func.walk([&](DispatchOp dispatch) {
-    if (failed(backend.addKernel(dispatch, "kiln_k" + std::to_string(next++))))
+    FailureOr<KernelInfo> kernel = backend.addKernel(dispatch);
+    if (failed(kernel))
       return WalkResult::interrupt();
+    if (kernel->index == kernels.size())
+      kernels.push_back({kernel->name, kernel->numArgs});
+    kernelOf[dispatch.getOperation()] = kernel->index;
+    ++summary.dispatches;
     return WalkResult::advance();
   });
   return failure(result.wasInterrupted());
@@ -194,21 +203,19 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
   if (failed(entries))
     return failure();
   // Kernels first: an op no backend can compile is the likelier, and cheaper, error.
-  unsigned kernelCount = 0;
   for (func::FuncOp func : *entries)
-    if (failed(lowerKernels(func, kernelCount)))
+    if (failed(lowerKernels(func)))
       return failure();
 
   art::ProgramDesc &program = writer.program();
   program.compilerVersion = kCompilerVersion;
   program.target = backend.target();
   program.arenaAlignment = 64;
-  unsigned kernelIndex = 0;
   for (func::FuncOp func : *entries)
-    if (failed(emitEntryPoint(func, kernelIndex)))
+    if (failed(emitEntryPoint(func)))
       return failure();
   summary.arenaBytes = program.arenaSize;
-  summary.kernels = kernelIndex;
+  summary.kernels = static_cast<unsigned>(program.kernels.size());
 
   // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
   if (summary.kernels != 0) {
@@ -232,7 +239,7 @@ uint32_t Emitter::stateSlot(StringRef name) {
   return it->second;
 }
 
-LogicalResult Emitter::emitEntryPoint(func::FuncOp func, unsigned &kernelIndex) {
+LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
   art::ProgramDesc &program = writer.program();
   if (auto size = func->getAttrOfType<IntegerAttr>("kiln.arena_size"))
     program.arenaSize = std::max<uint64_t>(program.arenaSize, size.getInt());
@@ -294,7 +301,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func, unsigned &kernelIndex) 
       if (!offsets || offsets.size() != static_cast<int64_t>(dispatch.getNumResults()))
         return dispatch.emitOpError("has no memory plan (run kiln-plan-memory first)");
       art::DispatchDesc call;
-      call.kernel = kernelIndex;
+      call.kernel = kernelOf.at(dispatch.getOperation());
       for (Value input : dispatch.getInputs()) {
         FailureOr<uint32_t> id = bufferOf(dispatch, input);
         if (failed(id))
@@ -313,10 +320,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func, unsigned &kernelIndex) 
           return failure();
         call.args.push_back(*id);
       }
-      program.kernels.push_back({"kiln_k" + std::to_string(kernelIndex),
-                                 static_cast<uint32_t>(call.args.size())});
       entryPoint.dispatches.push_back(call);
-      ++kernelIndex;
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
         if (func.getResultAttrOfType<StringAttr>(i, "kiln.state")) {
@@ -353,9 +357,8 @@ FailureOr<ArtifactSummary> emitArtifact(ModuleOp module, Backend &backend, Strin
 
 FailureOr<std::string> printKernels(ModuleOp module, Backend &backend) {
   Emitter emitter(backend, "");
-  unsigned next = 0;
   for (func::FuncOp func : module.getOps<func::FuncOp>())
-    if (!func.isExternal() && failed(emitter.lowerKernels(func, next)))
+    if (!func.isExternal() && failed(emitter.lowerKernels(func)))
       return failure();
   return backend.printKernels(module.getLoc());
 }

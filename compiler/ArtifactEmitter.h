@@ -14,7 +14,8 @@ class Backend;
 
 /// What the emitter produced, for the summary kiln-compile prints.
 struct ArtifactSummary {
-  unsigned kernels = 0;
+  unsigned dispatches = 0;
+  unsigned kernels = 0; // distinct: identical dispatches share one
   uint64_t arenaBytes = 0;
   uint64_t arenaLowerBound = 0;
   uint64_t weightBytes = 0;

@@ -1,12 +1,14 @@
-// CPU code generation: each dispatch becomes a Halide pipeline compiled ahead of time;
-// all kernels plus one Halide runtime are linked into a shared object the kiln runtime
-// loads from memory.
+// CPU code generation: each distinct dispatch becomes a Halide pipeline compiled ahead of
+// time; all kernels plus one Halide runtime are linked into a shared object the kiln
+// runtime loads from memory.
 #include "backends/cpu/CpuBackend.h"
 
+#include "backends/KernelFingerprint.h"
 #include "backends/halide/DispatchLowering.h"
 #include "backends/halide/KernelSchedule.h"
 
 #include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -94,19 +96,30 @@ public:
 
   LogicalResult supports(Operation *op) const override { return success(); }
 
-  FailureOr<KernelInfo> addKernel(DispatchOp dispatch, llvm::StringRef name) override {
+  FailureOr<KernelInfo> addKernel(DispatchOp dispatch) override {
+    // The schedule is part of what a kernel is and is chosen from the lowered form, so
+    // every dispatch is lowered, once, under a name of its own (Halide would rename a
+    // Func whose name was taken before, kiln_k3_f1$2); a kernel keeps the name of the
+    // first dispatch that needed it.
+    std::string name = "kiln_k" + std::to_string(dispatchesAdded++);
     FailureOr<halide::LoweredKernel> kernel = halide::lowerDispatch(dispatch, name);
     if (failed(kernel))
       return failure();
     halide::KernelSchedule schedule = halide::defaultSchedule(*kernel, halideTarget);
+    auto [known, isNew] = kernelByFingerprint.try_emplace(
+        kernelFingerprint(dispatch, schedule.str()), static_cast<unsigned>(kernels.size()));
+    if (!isNew)
+      return kernels[known->second].info;
     try {
       halide::applySchedule(*kernel, schedule);
     } catch (const Halide::Error &error) {
+      kernelByFingerprint.erase(known);
       return dispatch.emitOpError("schedule '") << schedule.str() << "' is invalid: " << error.what();
     }
-    KernelInfo info{name.str(), static_cast<unsigned>(kernel->inputs.size() + kernel->outputs.size()),
+    KernelInfo info{name, static_cast<unsigned>(kernels.size()),
+                    static_cast<unsigned>(kernel->inputs.size() + kernel->outputs.size()),
                     schedule.str()};
-    kernels.push_back(std::move(*kernel));
+    kernels.push_back({std::move(*kernel), info});
     return info;
   }
 
@@ -116,7 +129,8 @@ public:
       return emitError(loc) << "cannot create a temporary directory";
     std::string text;
     try {
-      for (halide::LoweredKernel &kernel : kernels) {
+      for (AddedKernel &added : kernels) {
+        halide::LoweredKernel &kernel = added.lowered;
         std::string path = pathIn(dir.path, kernel.name + ".stmt");
         kernel.pipeline().compile_to_lowered_stmt(path, kernel.arguments(), Halide::Text,
                                                   codeTarget());
@@ -140,9 +154,10 @@ public:
     std::string library = pathIn(dir.path, "kernels.so");
     try {
       std::vector<Halide::Module> modules;
-      for (halide::LoweredKernel &kernel : kernels)
-        modules.push_back(kernel.pipeline().compile_to_module(
-            kernel.arguments(), kernel.name, codeTarget(), Halide::LinkageType::ExternalPlusArgv));
+      for (AddedKernel &kernel : kernels)
+        modules.push_back(kernel.lowered.pipeline().compile_to_module(
+            kernel.lowered.arguments(), kernel.info.name, codeTarget(),
+            Halide::LinkageType::ExternalPlusArgv));
       if (modules.empty())
         return emitError(loc) << "the program has no kernels to compile";
       Halide::link_modules("kiln_kernels", modules)
@@ -223,8 +238,18 @@ private:
     return runTool(loc, *lld, args, logPath);
   }
 
+  /// A kernel as lowered, and what the artifact says of it.
+  struct AddedKernel {
+    halide::LoweredKernel lowered;
+    KernelInfo info;
+  };
+
   Halide::Target halideTarget;
-  std::vector<halide::LoweredKernel> kernels;
+  std::vector<AddedKernel> kernels;
+  unsigned dispatchesAdded = 0;
+  /// Kernels by the whole text of their fingerprint, so that equal hashes never merge
+  /// different kernels.
+  llvm::StringMap<unsigned> kernelByFingerprint;
 };
 
 } // namespace

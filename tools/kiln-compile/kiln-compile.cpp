@@ -129,7 +129,8 @@ int main(int argc, char **argv) {
     if (failed(summary))
       return 1;
     llvm::errs() << "kiln-compile: wrote " << output << " for " << backend->target() << ": "
-                 << summary->kernels << " kernels, arena " << summary->arenaBytes
+                 << summary->dispatches << " dispatches, " << summary->kernels
+                 << " unique kernels, arena " << summary->arenaBytes
                  << " bytes (lower bound " << summary->arenaLowerBound << "), weights "
                  << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";
     return 0;
