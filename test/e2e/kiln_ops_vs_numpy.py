@@ -207,6 +207,32 @@ def rms_norm_case(work):
     return c
 
 
+def tanh_case(work):
+    """math.tanh, which kiln builds from a vector exp and an odd polynomial near 0: both
+    sides of the switch at |x| = 1/4, tiny and large magnitudes, infinities."""
+    c = Case("tanh", work)
+    magnitudes = np.concatenate([np.logspace(-8, np.log10(30), 900), [0.0, 0.2499999, 0.25,
+                                                                      0.2500001, np.inf]])
+    x = np.concatenate([magnitudes, -magnitudes, rng.standard_normal(1118) * 3]).astype(np.float32)
+    c.inputs["x"] = x
+    c.expected["y"] = np.tanh(x.astype(np.float64)).astype(np.float32)
+    # A few ulps (seen: 2.4e-7 relative, just above |x| = 1/4 where 1 - exp(-2|x|)
+    # loses bits); libm's tanhf is within 1 ulp.
+    c.rtol, c.atol = 5e-7, 1e-37
+    n = len(x)
+    c.ir = f'''#id = affine_map<(i) -> (i)>
+func.func @main(%x: tensor<{n}xf32> {{kiln.name = "x"}}) -> (tensor<{n}xf32> {{kiln.name = "y"}}) {{
+  %e = tensor.empty() : tensor<{n}xf32>
+  %y = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel"]}} ins(%x : tensor<{n}xf32>) outs(%e : tensor<{n}xf32>) {{
+  ^bb0(%a: f32, %b: f32):
+    %t = math.tanh %a : f32
+    linalg.yield %t : f32
+  }} -> tensor<{n}xf32>
+  return %y : tensor<{n}xf32>
+}}'''
+    return c
+
+
 def rope_reference(x, positions, theta, rotary, neox, freq_scale):
     out = x.astype(np.float64).copy()
     half = rotary // 2
@@ -332,7 +358,7 @@ def main():
               matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
               grouped_matmul_case(work, 1)]
     cases += [float_matvec_case(work, 640), float_matvec_case(work, 1000)]
-    cases += [rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
+    cases += [tanh_case(work), rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8)]
     cases += [attention_case(work, "causal"), attention_case(work, "shared"),
               attention_case(work, "shared", (2,)), attention_case(work, "per_entry", (3,)),
