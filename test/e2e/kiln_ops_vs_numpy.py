@@ -62,6 +62,31 @@ def dequantize_case(work, scheme, qtype, rows, cols):
     return c
 
 
+def every_half_scale_case(work):
+    """Q8_0 blocks whose f16 scale takes every finite bit pattern (subnormals, zeros of
+    both signs, the largest normals), each times quants -128..127: the scale's
+    conversion to f32 must be exact."""
+    c = Case("dequantize_q8_0_every_f16_scale", work)
+    bits = np.arange(1 << 16, dtype=np.uint32)
+    finite = bits[(bits & 0x7c00) != 0x7c00].astype(np.uint16)  # 63,488 patterns
+    blocks = np.zeros((len(finite), 34), np.uint8)
+    blocks[:, 0:2] = finite.view(np.uint8).reshape(-1, 2)
+    quants_ = rng.integers(-128, 128, (len(finite), 32), dtype=np.int8)
+    blocks[:, 2:] = quants_.view(np.uint8)
+    rows, cols = len(finite) // 32, 32 * 32
+    offset = c.weight(blocks.tobytes())
+    c.expected["y"] = (finite.view(np.float16).astype(np.float32)[:, None] *
+                       quants_.astype(np.float32)).reshape(rows, cols)
+    c.rtol, c.atol = 0.0, 0.0
+    t = mlir_type([rows, cols], "!kiln.quant<q8_0>")
+    c.ir = f'''func.func @main() -> ({mlir_type([rows, cols])} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
+  %y = kiln.dequantize %w : {t}
+  return %y : {mlir_type([rows, cols])}
+}}'''
+    return c
+
+
 def grouped_case(work, scheme, rows, cols, group, zero_points):
     c = Case(f"dequantize_{scheme}_g{group}" + ("_zp" if zero_points else ""), work)
     scales = rng.uniform(0.01, 0.1, (rows, cols // group)).astype(np.float32)
@@ -347,6 +372,7 @@ def main():
     cases = [dequantize_case(work, s, q, 4, 512) for s, q in
              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
               ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
+    cases += [every_half_scale_case(work)]
     cases += [grouped_case(work, "int8", 3, 128, 32, False), grouped_case(work, "int8", 3, 128, 32, True),
               grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
     cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q5_0", GT.Q5_0),
