@@ -3,6 +3,7 @@
 #include "compiler/ArtifactEmitter.h"
 
 #include "backends/Backend.h"
+#include "compiler/DispatchCost.h"
 #include "dialects/Kiln/KilnDialect.h"
 #include "runtime/src/ArtifactWriter.h"
 
@@ -320,6 +321,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
           return failure();
         call.args.push_back(*id);
       }
+      describeForProfiles(dispatch, call);
       entryPoint.dispatches.push_back(call);
     } else if (isa<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {

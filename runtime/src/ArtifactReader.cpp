@@ -49,6 +49,33 @@ bool isIdentifier(std::string_view name) {
   });
 }
 
+// Well-formed UTF-8 without control characters (C0, DEL, C1): text that tools print to
+// terminals must not carry escape sequences.
+bool isPrintableUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    auto byte = [&](size_t k) { return uint8_t(text[k]); };
+    uint8_t lead = byte(i);
+    size_t length = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2
+                                  : lead >= 0xe0 && lead < 0xf0   ? 3
+                                  : lead >= 0xf0 && lead < 0xf5   ? 4
+                                                                  : 0;
+    if (length == 0 || i + length > text.size())
+      return false;
+    uint32_t code = length == 1 ? lead : lead & (0x7f >> length);
+    for (size_t k = 1; k < length; ++k) {
+      if ((byte(i + k) & 0xc0) != 0x80)
+        return false;
+      code = code << 6 | (byte(i + k) & 0x3f);
+    }
+    static const uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kSmallest[length] || code > 0x10ffff || (code >= 0xd800 && code < 0xe000) ||
+        code < 0x20 || (code >= 0x7f && code < 0xa0))
+      return false;
+    i += length;
+  }
+  return true;
+}
+
 // The header, the section table and every section's bounds and checksum. Fills the
 // program, weights and code section ranges.
 struct Sections {
@@ -339,6 +366,10 @@ private:
       for (uint32_t a = 0; a < count(dispatch.args()); ++a)
         if (auto err = validateUse(cat(at, " argument ", a), entry, dispatch.args()->Get(a)))
           return err;
+      if (!isPrintableUtf8(str(dispatch.location())))
+        return fail(at, ": its location is not printable UTF-8");
+      if (!isPrintableUtf8(str(dispatch.summary())))
+        return fail(at, ": its summary is not printable UTF-8");
     }
     return {};
   }

@@ -81,7 +81,10 @@ std::vector<uint8_t> serializeProgram(const ProgramDesc &p) {
   for (const EntryPointDesc &e : p.entryPoints) {
     std::vector<flatbuffers::Offset<Dispatch>> dispatches;
     for (const DispatchDesc &d : e.dispatches)
-      dispatches.push_back(CreateDispatchDirect(fbb, d.kernel, &d.args));
+      dispatches.push_back(CreateDispatch(
+          fbb, d.kernel, fbb.CreateVector(d.args), d.flops, d.bytes,
+          d.location.empty() ? 0 : fbb.CreateString(d.location),
+          d.summary.empty() ? 0 : fbb.CreateString(d.summary)));
     auto inputs = build(fbb, e.inputs);
     auto outputs = build(fbb, e.outputs);
     entries.push_back(CreateEntryPoint(fbb, fbb.CreateString(e.name), inputs, outputs,

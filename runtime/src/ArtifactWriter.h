@@ -34,6 +34,11 @@ struct KernelDesc {
 struct DispatchDesc {
   uint32_t kernel = 0;
   std::vector<uint32_t> args;
+  uint64_t flops = 0;
+  uint64_t bytes = 0;
+  // "" when unknown ({}: initializer lists may leave them out)
+  std::string location{};
+  std::string summary{};
 };
 
 struct ValueDesc {

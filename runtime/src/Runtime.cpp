@@ -1,6 +1,6 @@
 // The C API of runtime/include/kiln/runtime.h: statuses, runtimes, modules (validated
 // artifact + loaded code object) and sessions (arena, inputs, prepared kernel
-// arguments). C++ inside; every entry point catches what C++ could throw.
+// arguments, profiles). C++ inside; every entry point catches what C++ could throw.
 #include "kiln/runtime.h"
 
 #include "ApiBoundary.h"
@@ -12,6 +12,7 @@
 
 #include <HalideRuntime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <new>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 using kiln::cat;
@@ -41,6 +43,14 @@ std::string describe(kiln_dtype dtype, const std::vector<int64_t> &shape) {
   for (size_t i = 0; i < shape.size(); ++i)
     text += cat(i ? "x" : "", shape[i]);
   return text + "]";
+}
+
+// Copies min(size, capacity) items and reports the full size.
+template <typename T>
+void copyOut(const T *data, size_t size, T *out, size_t capacity, size_t *out_size) {
+  if (out && capacity && size)
+    std::memcpy(out, data, std::min(size, capacity) * sizeof(T));
+  *out_size = size;
 }
 
 template <typename T> void retain(T *object) { object->refs.fetch_add(1); }
@@ -387,6 +397,42 @@ struct StateBlock {
   }
 };
 
+namespace {
+
+uint64_t monotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec);
+}
+
+} // namespace
+
+// What a session records while profiling: each dispatch's totals and, up to a limit, one
+// event per call. The events' storage is reserved when profiling starts, so recording
+// never reallocates in the middle of a run (untouched pages of it cost no memory).
+struct SessionProfile {
+  struct Totals {
+    uint64_t calls = 0, totalNs = 0, minNs = UINT64_MAX;
+  };
+  std::vector<Totals> dispatches;
+  std::vector<kiln_trace_event> events;
+  size_t maxEvents = 0;
+  uint64_t dropped = 0, runs = 0, runNs = 0, kernelNs = 0;
+
+  void record(size_t dispatch, uint64_t start, uint64_t end) {
+    uint64_t ns = end - start;
+    Totals &totals = dispatches[dispatch];
+    ++totals.calls;
+    totals.totalNs += ns;
+    totals.minNs = std::min(totals.minNs, ns);
+    kernelNs += ns;
+    if (events.size() < maxEvents)
+      events.push_back(kiln_trace_event{dispatch, start, ns});
+    else
+      ++dropped;
+  }
+};
+
 struct kiln_session {
   std::atomic<int> refs{1};
   std::shared_ptr<StateBlock> state;
@@ -408,6 +454,9 @@ struct kiln_session {
   std::vector<halide_dimension_t> dims;
   std::vector<std::vector<void *>> argv;
   bool hasRun = false;
+  // Non-null once profiling was started; `profiling` says whether runs are timed now.
+  std::unique_ptr<SessionProfile> profile;
+  bool profiling = false;
 
   ~kiln_session() {
     if (memory)
@@ -556,19 +605,76 @@ struct kiln_session {
                      " has not been set");
     hasRun = false;
     const artifact::Program &p = *module->view.program;
+    SessionProfile *timing = profiling ? profile.get() : nullptr;
+    uint64_t runStart = timing ? monotonicNs() : 0, end = runStart;
     for (size_t d = 0; d < argv.size(); ++d) {
       uint32_t kernel = entryPoint->dispatches()->Get(uint32_t(d))->kernel();
       // Kernels may set dirty flags; each call starts from clean buffers.
       for (void *arg : argv[d])
         static_cast<halide_buffer_t *>(arg)->flags = 0;
-      int result = module->code.kernel(kernel)(argv[d].data());
+      kiln::runtime::KernelFn call = module->code.kernel(kernel);
+      int result;
+      if (timing) {
+        uint64_t start = monotonicNs();
+        result = call(argv[d].data());
+        end = monotonicNs();
+        timing->record(d, start, end);
+      } else {
+        result = call(argv[d].data());
+      }
       if (result != 0)
         return error(KILN_ERROR_KERNEL_FAILED, "entry point ", entry->name, ": dispatch ", d,
                      ": kernel ", p.kernels()->Get(kernel)->name()->c_str(),
                      " failed with error ", result);
     }
+    if (timing) {
+      ++timing->runs;
+      timing->runNs += end - runStart;
+    }
     hasRun = true;
     return {};
+  }
+
+  Error startProfiling(const kiln_profile_options &options) {
+    auto fresh = std::make_unique<SessionProfile>();
+    if (options.max_trace_events > fresh->events.max_size())
+      return error(KILN_ERROR_INVALID_ARGUMENT, "max_trace_events is ",
+                   options.max_trace_events, ", more than can be allocated");
+    fresh->dispatches.resize(argv.size());
+    fresh->maxEvents = options.max_trace_events;
+    fresh->events.reserve(fresh->maxEvents);
+    profile = std::move(fresh);
+    profiling = true;
+    return {};
+  }
+
+  void dispatchProfile(size_t d, kiln_dispatch_profile *out) const {
+    const artifact::Program &p = *module->view.program;
+    const artifact::Dispatch &dispatch = *entryPoint->dispatches()->Get(uint32_t(d));
+    uint64_t bytes = dispatch.bytes();
+    if (bytes == 0) {
+      // Each storage buffer once: an alias and its target are the same bytes.
+      std::vector<uint32_t> seen;
+      for (uint32_t id : *dispatch.args()) {
+        uint32_t storage = module->view.storage[id];
+        if (std::find(seen.begin(), seen.end(), storage) == seen.end()) {
+          seen.push_back(storage);
+          bytes += p.buffers()->Get(storage)->size();
+        }
+      }
+    }
+    SessionProfile::Totals totals;
+    if (profile)
+      totals = profile->dispatches[d];
+    *out = kiln_dispatch_profile{p.kernels()->Get(dispatch.kernel())->name()->c_str(),
+                                 dispatch.kernel(),
+                                 dispatch.location() ? dispatch.location()->c_str() : "",
+                                 dispatch.summary() ? dispatch.summary()->c_str() : "",
+                                 dispatch.flops(),
+                                 bytes,
+                                 totals.calls,
+                                 totals.totalNs,
+                                 totals.calls ? totals.minNs : 0};
   }
 
   Error output(size_t index, const void **data, size_t *size) const {
@@ -693,21 +799,94 @@ kiln_status kiln_session_copy_output(kiln_session *session, size_t output, void 
 
 } // extern "C"
 
+// ---- profiling ----------------------------------------------------------------------
+
+extern "C" {
+
+void kiln_profile_options_init(kiln_profile_options *options) {
+  if (options)
+    *options = kiln_profile_options{size_t(1) << 20};
+}
+
+kiln_status kiln_session_start_profiling(kiln_session *session,
+                                         const kiln_profile_options *options) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    kiln_profile_options defaults;
+    kiln_profile_options_init(&defaults);
+    return session->startProfiling(options ? *options : defaults);
+  });
+}
+
+kiln_status kiln_session_stop_profiling(kiln_session *session) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    session->profiling = false;
+    return {};
+  });
+}
+
+kiln_status kiln_session_profile_summary(const kiln_session *session,
+                                         kiln_profile_summary *out_summary) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    if (!out_summary)
+      return nullArgument("out_summary");
+    kiln_profile_summary summary{};
+    summary.dispatch_count = session->argv.size();
+    if (const SessionProfile *profile = session->profile.get()) {
+      summary.runs = profile->runs;
+      summary.run_ns = profile->runNs;
+      summary.kernel_ns = profile->kernelNs;
+      summary.trace_event_count = profile->events.size();
+      summary.dropped_trace_events = profile->dropped;
+    }
+    *out_summary = summary;
+    return {};
+  });
+}
+
+kiln_status kiln_session_dispatch_profile(const kiln_session *session, size_t dispatch,
+                                          kiln_dispatch_profile *out_profile) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    if (!out_profile)
+      return nullArgument("out_profile");
+    if (dispatch >= session->argv.size())
+      return error(KILN_ERROR_NOT_FOUND, "entry point ", session->entry->name, " has ",
+                   session->argv.size(), " dispatches; there is no dispatch ", dispatch);
+    session->dispatchProfile(dispatch, out_profile);
+    return {};
+  });
+}
+
+kiln_status kiln_session_trace_events(const kiln_session *session, kiln_trace_event *events,
+                                      size_t capacity, size_t *out_count) {
+  return guarded([&]() -> Error {
+    if (!session)
+      return nullArgument("session");
+    if (!events && capacity)
+      return nullArgument("events");
+    if (!out_count)
+      return nullArgument("out_count");
+    const SessionProfile *profile = session->profile.get();
+    copyOut(profile ? profile->events.data() : nullptr, profile ? profile->events.size() : 0,
+            events, capacity, out_count);
+    return {};
+  });
+}
+
+} // extern "C"
+
 // ---- language models ---------------------------------------------------------------
 
 struct kiln_sampler {
   kiln::llm::Sampler sampler;
 };
-
-namespace {
-// Copies min(size, capacity) items and reports the full size.
-template <typename T>
-void copyOut(const T *data, size_t size, T *out, size_t capacity, size_t *out_size) {
-  if (out && capacity)
-    std::memcpy(out, data, std::min(size, capacity) * sizeof(T));
-  *out_size = size;
-}
-} // namespace
 
 extern "C" {
 

@@ -1,8 +1,8 @@
 """kiln-generate end to end: a tiny random-weight llama carrying the real LLaMA
 SentencePiece vocabulary, compiled with a KV cache (prefill + decode entry points),
 generates greedily exactly the tokens a numpy reference (full recomputation) picks,
-whatever the prefill batch, streams text, reports tokens/s, and gives identical tokens
-for the same seed.
+whatever the prefill batch, streams text, reports tokens/s, gives identical tokens
+for the same seed, and profiles (--profile) without changing them.
 
 usage: generate_vs_numpy.py BIN_DIR WORK_DIR VOCAB_GGUF
 """
@@ -101,6 +101,33 @@ def main():
         return 1
     print(f"PASS report: {ran.stderr.strip()}")
 
+    # --profile: the same tokens, a table per session, and a Chrome trace holding every
+    # kernel call of the one prefill pass and the steps - 1 decodes.
+    trace_path = os.path.join(work, "trace.json")
+    profiled, profiled_stats = generate("--temp", "0", "--trace", trace_path)
+    with open(trace_path) as f:
+        trace = json.load(f)
+    tracks = {e["tid"]: e["args"]["name"] for e in trace["traceEvents"]
+              if e["ph"] == "M" and e["name"] == "thread_name"}
+    calls = {name: [e for e in trace["traceEvents"] if e.get("cat") == "kernel" and
+                    tracks[e["tid"]] == name] for name in ("prefill", "decode")}
+    per_run = {}
+    for name, runs in (("prefill", 1), ("decode", steps - 1)):
+        dispatches = {e["args"]["dispatch"] for e in calls[name]}
+        per_run[name] = len(dispatches)
+        if (len(calls[name]) != runs * len(dispatches) or f"{name}: {runs} run" not in
+                profiled.stderr or any(e["ph"] != "X" or e["dur"] < 0 for e in calls[name])):
+            print(f"FAIL --profile {name}: {len(calls[name])} kernel calls in the trace of "
+                  f"{runs} runs of {len(dispatches)} dispatches:\n{profiled.stderr}")
+            return 1
+    if (profiled_stats["tokens"] != got or trace["displayTimeUnit"] != "ms" or
+            "GFLOP/s" not in profiled.stderr):
+        print(f"FAIL --profile: tokens {profiled_stats['tokens']} (without: {got}):\n"
+              f"{profiled.stderr}")
+        return 1
+    print(f"PASS --profile: same tokens, {per_run['prefill']} dispatches per prefill and "
+          f"{per_run['decode']} per decode in the trace")
+
     # A hot, unfiltered distribution, so that the seed really decides the tokens.
     hot = ("--temp", "5", "--top-k", "0", "--top-p", "1", "--min-p", "0")
     first = generate(*hot, "--seed", "7")[1]["tokens"]
@@ -110,7 +137,7 @@ def main():
         print(f"FAIL: seed 7 gave {first} and {second}; seed 8 gave {other}")
         return 1
     print(f"PASS seeded sampling is deterministic: seed 7 {first}, seed 8 {other}")
-    print("4 passed, 0 failed")
+    print("5 passed, 0 failed")
     return 0
 
 

@@ -121,8 +121,10 @@ class Model:
 
     def write(self):
         c, w = self.c, self.writer
-        # No tokenizer (llama.cpp's "none" vocabulary): the tests feed token ids.
-        w.add_tokenizer_model("none")
+        # No tokenizer (llama.cpp's "none" vocabulary): the tests feed token ids. Unless
+        # the caller added one (generate_vs_numpy.py: the real LLaMA vocabulary).
+        if not any("tokenizer.ggml.model" in kv for kv in w.kv_data):
+            w.add_tokenizer_model("none")
         w.add_vocab_size(c.vocab)
         w.add_context_length(c.context)
         w.add_embedding_length(c.dim)

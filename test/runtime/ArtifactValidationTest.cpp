@@ -303,6 +303,33 @@ TEST(ArtifactValidation, rejects_dispatch_argument_count_mismatch) {
       "entry point 0 (main): dispatch 0 passes 2 arguments to kernel 0 (add), which takes 3");
 }
 
+TEST(ArtifactValidation, accepts_printable_utf8_dispatch_locations) {
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.entryPoints[0].dispatches[0].location = "blk.0.ffn_up";
+              p.entryPoints[0].dispatches[1].location = "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x94\xa5";
+              p.entryPoints[0].dispatches[1].summary = "matmul 1x1024x640 q4_k +2";
+            }),
+            "");
+}
+
+TEST(ArtifactValidation, rejects_dispatch_text_with_control_characters_or_bad_utf8) {
+  // An escape sequence, DEL, a C1 control (U+0085), a NUL inside the string, a lone
+  // continuation byte, an overlong '/', a surrogate, a truncated sequence.
+  for (std::string location :
+       {std::string("\x1b[2J"), std::string("a\x7f"), std::string("\xc2\x85"),
+        std::string("a\0b", 3), std::string("\x80"), std::string("\xc0\xaf"),
+        std::string("\xed\xa0\x80"), std::string("\xe2\x86")})
+    EXPECT_EQ(programError([&](ProgramDesc &p) {
+                p.entryPoints[0].dispatches[1].location = location;
+              }),
+              "entry point 0 (main): dispatch 1: its location is not printable UTF-8")
+        << "location bytes: " << ::testing::PrintToString(location);
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.entryPoints[0].dispatches[0].summary = "matmul\n";
+            }),
+            "entry point 0 (main): dispatch 0: its summary is not printable UTF-8");
+}
+
 TEST(ArtifactValidation, rejects_input_buffer_beyond_entry_inputs) {
   EXPECT_EQ(programError([](ProgramDesc &p) { p.entryPoints[0].inputs.pop_back(); }),
             "entry point 0 (main): dispatch 0 argument 1 reads entry input 1 (via buffer 1) "

@@ -1,12 +1,14 @@
 // The C API end to end: loading (file and memory), introspection, sessions, running
-// the TestKernels.c code object, and every error a caller can provoke.
+// the TestKernels.c code object, profiling, and every error a caller can provoke.
 #include "TestArtifacts.h"
 #include "kiln/runtime.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <thread>
 
@@ -475,4 +477,210 @@ TEST(RuntimeApi, sessions_of_one_module_run_concurrently) {
   std::thread first(work), second(work);
   first.join();
   second.join();
+}
+
+// ---- profiling ----------------------------------------------------------------------
+
+namespace {
+
+uint64_t monotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec);
+}
+
+kiln_profile_summary summary(const kiln_session *s) {
+  kiln_profile_summary out;
+  Status status(kiln_session_profile_summary(s, &out));
+  EXPECT_EQ(status, nullptr) << message(status);
+  return out;
+}
+
+kiln_dispatch_profile dispatchProfile(const kiln_session *s, size_t dispatch) {
+  kiln_dispatch_profile out{};
+  Status status(kiln_session_dispatch_profile(s, dispatch, &out));
+  EXPECT_EQ(status, nullptr) << message(status);
+  return out;
+}
+
+std::vector<kiln_trace_event> traceEvents(const kiln_session *s) {
+  size_t count = 0;
+  Status sizing(kiln_session_trace_events(s, nullptr, 0, &count));
+  EXPECT_EQ(sizing, nullptr) << message(sizing);
+  std::vector<kiln_trace_event> events(count);
+  Status copy(kiln_session_trace_events(s, events.data(), events.size(), &count));
+  EXPECT_EQ(copy, nullptr) << message(copy);
+  return events;
+}
+
+void startProfiling(kiln_session *s, size_t maxEvents = 1000) {
+  kiln_profile_options options;
+  kiln_profile_options_init(&options);
+  EXPECT_EQ(options.max_trace_events, size_t(1) << 20);
+  options.max_trace_events = maxEvents;
+  EXPECT_OK(kiln_session_start_profiling(s, &options));
+}
+
+} // namespace
+
+TEST(RuntimeApi, profile_is_empty_until_profiling_starts) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  runAdd(s.get());
+  kiln_profile_summary before = summary(s.get());
+  EXPECT_EQ(before.runs, 0u);
+  EXPECT_EQ(before.run_ns, 0u);
+  EXPECT_EQ(before.kernel_ns, 0u);
+  EXPECT_EQ(before.dispatch_count, 2u);
+  EXPECT_EQ(before.trace_event_count, 0u);
+  // What the artifact says about a dispatch is there without profiling: without the
+  // compiler's estimates, no FLOPs and the bytes of its three f32[2x3] arguments.
+  kiln_dispatch_profile add = dispatchProfile(s.get(), 1);
+  EXPECT_STREQ(add.kernel, "add");
+  EXPECT_EQ(add.kernel_index, 0u);
+  EXPECT_STREQ(add.location, "");
+  EXPECT_STREQ(add.summary, "");
+  EXPECT_EQ(add.flops, 0u);
+  EXPECT_EQ(add.bytes, 3u * 24u);
+  EXPECT_EQ(add.calls, 0u);
+  EXPECT_EQ(add.min_ns, 0u);
+  EXPECT_TRUE(traceEvents(s.get()).empty());
+}
+
+TEST(RuntimeApi, profile_times_every_dispatch_of_every_run) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  startProfiling(s.get());
+  uint64_t before = monotonicNs();
+  for (int run = 0; run < 3; ++run)
+    runAdd(s.get());
+  uint64_t after = monotonicNs();
+  expectSums(s.get());
+
+  kiln_profile_summary sum = summary(s.get());
+  EXPECT_EQ(sum.runs, 3u);
+  EXPECT_EQ(sum.trace_event_count, 6u);
+  EXPECT_EQ(sum.dropped_trace_events, 0u);
+  EXPECT_GE(sum.run_ns, sum.kernel_ns);
+  EXPECT_LE(sum.run_ns, after - before);
+  uint64_t kernelNs = 0;
+  for (size_t d = 0; d < 2; ++d) {
+    kiln_dispatch_profile p = dispatchProfile(s.get(), d);
+    EXPECT_EQ(p.calls, 3u) << "dispatch " << d;
+    EXPECT_LE(p.min_ns * 3, p.total_ns) << "dispatch " << d;
+    kernelNs += p.total_ns;
+  }
+  EXPECT_EQ(kernelNs, sum.kernel_ns);
+
+  // Events in run order on the caller's clock, one after the other.
+  std::vector<kiln_trace_event> events = traceEvents(s.get());
+  ASSERT_EQ(events.size(), 6u);
+  uint64_t eventNs = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].dispatch, i % 2) << "event " << i;
+    EXPECT_GE(events[i].start_ns, i ? events[i - 1].start_ns + events[i - 1].duration_ns
+                                    : before)
+        << "event " << i;
+    EXPECT_LE(events[i].start_ns + events[i].duration_ns, after) << "event " << i;
+    eventNs += events[i].duration_ns;
+  }
+  EXPECT_EQ(eventNs, sum.kernel_ns);
+}
+
+TEST(RuntimeApi, profile_keeps_trace_events_up_to_the_limit) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  startProfiling(s.get(), 3);
+  for (int run = 0; run < 4; ++run)
+    runAdd(s.get());
+  kiln_profile_summary sum = summary(s.get());
+  EXPECT_EQ(sum.trace_event_count, 3u);
+  EXPECT_EQ(sum.dropped_trace_events, 5u);
+  EXPECT_EQ(dispatchProfile(s.get(), 0).calls, 4u) << "totals count every call";
+  // The capacity convention: a short array gets the first events and the full count.
+  kiln_trace_event first[2];
+  size_t count = 0;
+  EXPECT_OK(kiln_session_trace_events(s.get(), first, 2, &count));
+  EXPECT_EQ(count, 3u);
+  EXPECT_EQ(first[1].dispatch, 1u);
+  // No trace events at all: totals only.
+  startProfiling(s.get(), 0);
+  runAdd(s.get());
+  EXPECT_EQ(summary(s.get()).trace_event_count, 0u);
+  EXPECT_EQ(summary(s.get()).dropped_trace_events, 2u);
+  EXPECT_EQ(dispatchProfile(s.get(), 1).calls, 1u);
+}
+
+TEST(RuntimeApi, stopping_keeps_the_profile_and_starting_clears_it) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  EXPECT_OK(kiln_session_stop_profiling(s.get())); // before starting: nothing to stop
+  EXPECT_OK(kiln_session_start_profiling(s.get(), nullptr));
+  runAdd(s.get());
+  EXPECT_OK(kiln_session_stop_profiling(s.get()));
+  runAdd(s.get());
+  EXPECT_EQ(summary(s.get()).runs, 1u);
+  EXPECT_EQ(dispatchProfile(s.get(), 0).calls, 1u);
+  EXPECT_EQ(traceEvents(s.get()).size(), 2u);
+  startProfiling(s.get());
+  EXPECT_EQ(summary(s.get()).runs, 0u);
+  EXPECT_EQ(dispatchProfile(s.get(), 0).calls, 0u);
+  EXPECT_TRUE(traceEvents(s.get()).empty());
+}
+
+TEST(RuntimeApi, profile_reports_the_compilers_estimates) {
+  ArtifactWriter writer = kiln::test::makeAddArtifact(code());
+  DispatchDesc &second = writer.program().entryPoints[0].dispatches[1];
+  second.flops = 12;
+  second.bytes = 40;
+  second.location = "blk.0.ffn";
+  second.summary = "map 2x3";
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), writer.serialize());
+  Session s = session(module.get());
+  kiln_dispatch_profile p = dispatchProfile(s.get(), 1);
+  EXPECT_EQ(p.flops, 12u);
+  EXPECT_EQ(p.bytes, 40u);
+  EXPECT_STREQ(p.location, "blk.0.ffn");
+  EXPECT_STREQ(p.summary, "map 2x3");
+}
+
+TEST(RuntimeApi, profile_counts_a_failed_call_but_not_its_run) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), singleKernel("fail", {}, {{DType::F32, {1}}}));
+  Session s = session(module.get());
+  startProfiling(s.get());
+  Status status(kiln_session_run(s.get()));
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_KERNEL_FAILED);
+  EXPECT_EQ(summary(s.get()).runs, 0u);
+  EXPECT_EQ(dispatchProfile(s.get(), 0).calls, 1u);
+  EXPECT_EQ(traceEvents(s.get()).size(), 1u);
+}
+
+TEST(RuntimeApi, profile_calls_check_their_arguments) {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), addArtifact());
+  Session s = session(module.get());
+  kiln_dispatch_profile p;
+  Status range(kiln_session_dispatch_profile(s.get(), 2, &p));
+  EXPECT_EQ(kiln_status_code(range.get()), KILN_ERROR_NOT_FOUND);
+  EXPECT_EQ(message(range), "entry point main has 2 dispatches; there is no dispatch 2");
+  kiln_profile_options huge{SIZE_MAX};
+  Status tooMany(kiln_session_start_profiling(s.get(), &huge));
+  EXPECT_EQ(kiln_status_code(tooMany.get()), KILN_ERROR_INVALID_ARGUMENT);
+  kiln_profile_summary sum;
+  size_t count = 0;
+  Status a(kiln_session_start_profiling(nullptr, nullptr));
+  Status b(kiln_session_stop_profiling(nullptr));
+  Status c(kiln_session_profile_summary(nullptr, &sum));
+  Status d(kiln_session_profile_summary(s.get(), nullptr));
+  Status e(kiln_session_dispatch_profile(s.get(), 0, nullptr));
+  Status f(kiln_session_trace_events(s.get(), nullptr, 1, &count));
+  Status g(kiln_session_trace_events(s.get(), nullptr, 0, nullptr));
+  for (const Status *status : {&a, &b, &c, &d, &e, &f, &g})
+    EXPECT_EQ(kiln_status_code(status->get()), KILN_ERROR_INVALID_ARGUMENT);
 }

@@ -2,6 +2,7 @@
 // GGUF model once into a cached artifact, then reports prompt and generation tokens/s.
 #include "GgufReader.h"
 #include "HostFiles.h"
+#include "ProfileReport.h"
 #include "Sampler.h"
 #include "Tokenizer.h"
 #include "kiln/runtime.h"
@@ -52,13 +53,18 @@ constexpr const char *kUsage =
     "                        ~/.cache/kiln/models)\n"
     "  --stats-json FILE     write the artifact's path, the prompt's and generated token\n"
     "                        ids, load/compile time and tokens/s as JSON\n"
+    "  --profile             time every kernel call: print a table per kernel for prefill\n"
+    "                        and decode (to stderr) and write a Chrome trace (Perfetto)\n"
+    "  --trace FILE.json     where --profile writes the trace (default kiln-trace.json);\n"
+    "                        implies --profile\n"
     "\n"
     "The model is compiled with a KV cache: the prompt is evaluated --batch tokens at a\n"
     "time, then each new token costs one single-token pass.\n";
 
 struct Options {
-  std::string model, prompt, vocab, cacheDir, statsJson;
+  std::string model, prompt, vocab, cacheDir, statsJson, tracePath;
   int tokens = 32, ctx = 256, batch = 32, threads = 0;
+  bool profile = false;
   llm::SamplerOptions sampling;
 };
 
@@ -73,6 +79,11 @@ void check(kiln_status status, const std::string &what) {
   std::string message = what + ": " + kiln_status_message(status);
   kiln_status_free(status);
   die(message);
+}
+
+void check(const tools::MaybeError &error) {
+  if (error)
+    die(error->message);
 }
 
 double number(const std::string &option, const char *value) {
@@ -123,6 +134,11 @@ Options parse(int argc, char **argv) {
       o.cacheDir = value();
     } else if (arg == "--stats-json") {
       o.statsJson = value();
+    } else if (arg == "--profile") {
+      o.profile = true;
+    } else if (arg == "--trace") {
+      o.profile = true;
+      o.tracePath = value();
     } else if (!arg.empty() && arg[0] == '-') {
       die("unknown option '" + arg + "' (see --help)", 2);
     } else if (o.model.empty()) {
@@ -135,6 +151,8 @@ Options parse(int argc, char **argv) {
     die("no model given (see --help)", 2);
   if (o.tokens < 0 || o.ctx < 1 || o.batch < 1 || o.batch > o.ctx)
     die("-n must be >= 0, --ctx >= 1 and 1 <= --batch <= --ctx", 2);
+  if (o.profile && o.tracePath.empty())
+    o.tracePath = "kiln-trace.json";
   return o;
 }
 
@@ -225,6 +243,16 @@ int main(int argc, char **argv) {
         "creating the decode session");
   double loadSeconds =
       std::chrono::duration<double>(Clock::now() - loadStart).count() - compileSeconds;
+  tools::ProfileReport profile;
+  if (o.profile) {
+    check(tools::startProfiling(prefill));
+    check(tools::startProfiling(decode));
+  }
+  // A span on the profile's `track` from `startNs` to now (nothing without --profile).
+  auto span = [&](const char *track, const std::string &name, uint64_t startNs) {
+    if (o.profile)
+      profile.addSpan(track, name, startNs, tools::monotonicNanoseconds());
+  };
 
   // As llama.cpp's tools: the model's BOS, and control tokens written in the prompt
   // ("<start_of_turn>") are tokens, not text.
@@ -246,6 +274,7 @@ int main(int argc, char **argv) {
   auto start = Clock::now();
   std::vector<float> lastLogits(vocab);
   for (size_t begin = 0; begin < tokens.size(); begin += batch) {
+    uint64_t batchStart = tools::monotonicNanoseconds();
     std::vector<int32_t> ids(batch, 0);
     std::vector<int64_t> positions(batch);
     size_t count = std::min(batch, tokens.size() - begin);
@@ -263,6 +292,9 @@ int main(int argc, char **argv) {
     check(kiln_session_output(prefill, 0, &data, &bytes), "logits");
     std::copy(static_cast<const float *>(data), static_cast<const float *>(data) + vocab,
               lastLogits.begin());
+    span("prefill", "prompt tokens " + std::to_string(begin) + "-" +
+                        std::to_string(begin + count - 1),
+         batchStart);
   }
   double promptSeconds = std::chrono::duration<double>(Clock::now() - start).count();
 
@@ -271,6 +303,7 @@ int main(int argc, char **argv) {
   std::string printed;
   start = Clock::now();
   for (int step = 0; step < o.tokens; ++step) {
+    uint64_t sampleStart = tools::monotonicNanoseconds();
     llm::TokenId next = sampler.sample(lastLogits.data(), vocab, tokens);
     if (next == (*tokenizer)->vocabulary().eos)
       break;
@@ -282,8 +315,10 @@ int main(int argc, char **argv) {
       std::fflush(stdout);
       printed = *text;
     }
+    span("decode", "sample + print", sampleStart);
     if (step + 1 == o.tokens || tokens.size() >= ctx)
       break;
+    uint64_t decodeStart = tools::monotonicNanoseconds();
     int32_t id = next;
     int64_t position = static_cast<int64_t>(tokens.size() - 1);
     check(kiln_session_set_input(decode, 0, &id, 4), "token");
@@ -294,6 +329,7 @@ int main(int argc, char **argv) {
     check(kiln_session_output(decode, 0, &data, &bytes), "logits");
     std::copy(static_cast<const float *>(data), static_cast<const float *>(data) + vocab,
               lastLogits.begin());
+    span("decode", "token " + std::to_string(tokens.size() - promptTokens), decodeStart);
   }
   double generationSeconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::fputs("\n", stdout);
@@ -306,6 +342,14 @@ int main(int argc, char **argv) {
                "tokens in %.3f s (%.2f tokens/s); load %.3f s, compile %.3f s\n",
                promptTokens, promptSeconds, promptRate, genTokens, generationSeconds, genRate,
                loadSeconds, compileSeconds);
+  if (o.profile) {
+    check(profile.addSession(prefill, "prefill"));
+    check(profile.addSession(decode, "decode"));
+    std::fprintf(stderr, "kiln-generate: profile:\n%s", profile.table().c_str());
+    check(profile.writeChromeTrace(o.tracePath, "kiln-generate"));
+    std::fprintf(stderr, "kiln-generate: trace: %s (open it in https://ui.perfetto.dev)\n",
+                 o.tracePath.c_str());
+  }
   if (!o.statsJson.empty()) {
     nlohmann::json stats = {{"artifact", artifact},
                             {"prompt_tokens", promptTokens},

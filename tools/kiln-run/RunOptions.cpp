@@ -50,6 +50,10 @@ std::string runUsage() {
          "  --entry NAME                entry point to run (default: the only one)\n"
          "  --threads N                 kernel worker threads (default 0: one per CPU)\n"
          "  --repeat N                  run N times, report the mean time (default 1)\n"
+         "  --profile                   time every kernel call: print a table per kernel\n"
+         "                              and write a Chrome trace (Perfetto opens it)\n"
+         "  --trace FILE.json           where --profile writes the trace (default\n"
+         "                              kiln-trace.json); implies --profile\n"
          "  --quiet                     print only mismatches and errors\n"
          "  --help                      print this help\n"
          "\n"
@@ -83,6 +87,10 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
       options.quiet = true;
       continue;
     }
+    if (arg == "--profile") {
+      options.profile = true;
+      continue;
+    }
     if (arg.empty() || arg[0] != '-') {
       if (!options.modelPath.empty())
         return Error{"more than one model given ('" + options.modelPath + "' and '" + arg +
@@ -97,7 +105,8 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
     std::string option = arg.substr(0, arg.find('='));
     static const char *const valuedOptions[] = {"--input",  "--output",  "--compare",
                                                 "--output-dir", "--entry", "--rtol",
-                                                "--atol",   "--threads", "--repeat"};
+                                                "--atol",   "--threads", "--repeat",
+                                                "--trace"};
     if (std::find(std::begin(valuedOptions), std::end(valuedOptions), option) ==
         std::end(valuedOptions))
       return Error{"unknown option '" + option + "' (see --help)"};
@@ -119,6 +128,9 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
       options.outputDir = value;
     } else if (option == "--entry") {
       options.entryPoint = value;
+    } else if (option == "--trace") {
+      options.profile = true;
+      options.tracePath = value;
     } else if (option == "--rtol" || option == "--atol") {
       Expected<double> tolerance = parseTolerance(option, value);
       if (!tolerance)
@@ -133,6 +145,8 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
   }
   if (options.modelPath.empty())
     return Error{"no model given (usage: kiln-run MODEL.kiln [options]; see --help)"};
+  if (options.profile && options.tracePath.empty())
+    options.tracePath = "kiln-trace.json";
   return options;
 }
 

@@ -27,6 +27,8 @@ struct RunOptions {
   std::string entryPoint; // empty: the module's only entry point
   int threads = 0;        // 0: one per online CPU
   int repeat = 1;
+  bool profile = false;
+  std::string tracePath; // with profile: where the Chrome trace goes
   bool quiet = false;
   bool help = false;
 };

@@ -2,6 +2,7 @@
 // summary of its outputs and compares them with expected .npy files.
 #include "EntryPointSignature.h"
 #include "Npy.h"
+#include "ProfileReport.h"
 #include "RunOptions.h"
 #include "RuntimeHandles.h"
 #include "TensorComparison.h"
@@ -9,7 +10,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -288,19 +288,33 @@ Expected<int> runModel(const RunOptions &options) {
       return *error;
   }
 
-  double totalSeconds = 0;
+  if (options.profile)
+    if (MaybeError error = startProfiling(session->get()))
+      return *error;
+  ProfileReport profile;
+  uint64_t totalNs = 0;
   for (int run = 0; run < options.repeat; ++run) {
-    auto start = std::chrono::steady_clock::now();
+    uint64_t start = monotonicNanoseconds();
     kiln_status status = kiln_session_run(session->get());
-    totalSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    uint64_t end = monotonicNanoseconds();
+    totalNs += end - start;
     if (MaybeError error = statusError(status, "running '" + signature->name + "' failed"))
       return *error;
+    profile.addSpan(signature->name, "run " + std::to_string(run + 1), start, end);
   }
 
   if (!options.quiet)
     std::printf("time: %s (mean of %d run%s)\n",
-                formatDuration(totalSeconds / options.repeat).c_str(), options.repeat,
+                formatDuration(double(totalNs) / 1e9 / options.repeat).c_str(), options.repeat,
                 options.repeat == 1 ? "" : "s");
+  if (options.profile) {
+    if (MaybeError error = profile.addSession(session->get(), signature->name))
+      return *error;
+    std::printf("profile:\n%s", profile.table().c_str());
+    if (MaybeError error = profile.writeChromeTrace(options.tracePath, "kiln-run"))
+      return *error;
+    std::printf("trace: %s (open it in https://ui.perfetto.dev)\n", options.tracePath.c_str());
+  }
 
   if (!options.outputDir.empty()) {
     std::error_code error;

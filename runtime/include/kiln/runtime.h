@@ -192,6 +192,82 @@ KILN_API kiln_status kiln_session_output(kiln_session *session, size_t output,
 KILN_API kiln_status kiln_session_copy_output(kiln_session *session, size_t output,
                                               void *dst, size_t dst_byte_size);
 
+/* ---- profiling ------------------------------------------------------------------ */
+
+/* A session can time every dispatch (one kernel call) of its runs. Off by default; off,
+ * a run costs one branch per dispatch more than it would without this API. On, each
+ * dispatch is timed with two CLOCK_MONOTONIC reads (tens of nanoseconds), added to that
+ * dispatch's totals and, up to a limit, kept as a trace event. */
+
+typedef struct kiln_profile_options {
+  /* The most trace events kept; later dispatches still count in the totals and in
+   * kiln_profile_summary.dropped_trace_events. 0 keeps none (totals only). */
+  size_t max_trace_events;
+} kiln_profile_options;
+
+/* Fills the defaults: max_trace_events 1048576 (24 MiB of events). */
+KILN_API void kiln_profile_options_init(kiln_profile_options *options);
+
+/* Discards what was recorded before and times the session's runs from now on.
+ * `options` may be NULL (the defaults); it is read during the call only. */
+KILN_API kiln_status kiln_session_start_profiling(kiln_session *session,
+                                                  const kiln_profile_options *options);
+/* Stops timing; what was recorded stays readable until the next start or the
+ * session's release. Stopping a session that is not profiling does nothing. */
+KILN_API kiln_status kiln_session_stop_profiling(kiln_session *session);
+
+typedef struct kiln_profile_summary {
+  uint64_t runs;                 /* successful kiln_session_run calls while profiling */
+  uint64_t run_ns;               /* their time, first dispatch's start to last one's end */
+  uint64_t kernel_ns;            /* time inside kernels, every dispatch call summed */
+  size_t dispatch_count;         /* the entry point's dispatches (profiled or not) */
+  size_t trace_event_count;      /* events kiln_session_trace_events returns */
+  uint64_t dropped_trace_events; /* calls beyond max_trace_events */
+} kiln_profile_summary;
+
+/* What the session recorded since profiling was last started (zeros if never). run_ns
+ * minus kernel_ns is the runtime's own time between kernels (argument set-up, the
+ * timer reads); launch costs inside a kernel call (Halide's argument checks, waking
+ * its thread pool) count as kernel time. */
+KILN_API kiln_status kiln_session_profile_summary(const kiln_session *session,
+                                                  kiln_profile_summary *out_summary);
+
+/* One dispatch of the session's entry point. Strings are owned by the module. */
+typedef struct kiln_dispatch_profile {
+  const char *kernel;   /* the kernel's name; dispatches may share a kernel */
+  size_t kernel_index;  /* the kernel's index in the module */
+  const char *location; /* where in the model it comes from ("blk.3.attn"), or "" */
+  const char *summary;  /* what it computes ("matmul 1x1024x640 q4_k +2": the op doing
+                         * most arithmetic, its loops, the weights' type, ops fused in),
+                         * or "" */
+  uint64_t flops;       /* arithmetic operations per call, as the compiler counted them;
+                         * 0 when the artifact does not say */
+  uint64_t bytes;       /* memory traffic per call: the compiler's estimate, or (when the
+                         * artifact has none) the sizes of its argument buffers */
+  uint64_t calls;       /* calls timed (including one that failed) */
+  uint64_t total_ns;    /* their summed time */
+  uint64_t min_ns;      /* the fastest call; 0 without calls */
+} kiln_dispatch_profile;
+
+/* Dispatch `dispatch` (0 .. dispatch_count - 1, in run order) of the session. */
+KILN_API kiln_status kiln_session_dispatch_profile(const kiln_session *session,
+                                                   size_t dispatch,
+                                                   kiln_dispatch_profile *out_profile);
+
+/* One timed dispatch call. */
+typedef struct kiln_trace_event {
+  size_t dispatch;      /* index for kiln_session_dispatch_profile */
+  uint64_t start_ns;    /* CLOCK_MONOTONIC, in nanoseconds: comparable across sessions
+                         * and with the caller's own clock_gettime(CLOCK_MONOTONIC) */
+  uint64_t duration_ns;
+} kiln_trace_event;
+
+/* Copies min(count, capacity) trace events, oldest first, to `events` and the full
+ * count to `*out_count`: call with capacity 0 to learn the size. */
+KILN_API kiln_status kiln_session_trace_events(const kiln_session *session,
+                                               kiln_trace_event *events, size_t capacity,
+                                               size_t *out_count);
+
 /* ---- language models: tokenizer and sampler ------------------------------------ */
 
 typedef struct kiln_tokenizer kiln_tokenizer;
