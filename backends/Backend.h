@@ -5,6 +5,7 @@
 
 #include "dialects/Kiln/KilnDialect.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,14 @@ struct KernelInfo {
   std::string schedule; // the schedule's knobs, for reports
 };
 
+/// How emitCodeObject compiles.
+struct CompileOptions {
+  /// Kernels compiled at the same time (0: one per hardware thread).
+  unsigned jobs = 0;
+  /// Called on the calling thread as kernels finish: (compiled, total).
+  std::function<void(unsigned, unsigned)> progress;
+};
+
 class Backend {
 public:
   virtual ~Backend();
@@ -44,7 +53,8 @@ public:
   /// The lowered form of every kernel added so far, for humans (Halide statements).
   virtual mlir::FailureOr<std::string> printKernels(mlir::Location loc) = 0;
   /// Compiles every kernel added so far into one code object.
-  virtual mlir::FailureOr<CodeObject> emitCodeObject(mlir::Location loc) = 0;
+  virtual mlir::FailureOr<CodeObject> emitCodeObject(mlir::Location loc,
+                                                     const CompileOptions &options) = 0;
 };
 
 /// Creates the backend that handles `target` ("host", "arm-64-linux", or another

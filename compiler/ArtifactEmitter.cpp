@@ -70,7 +70,8 @@ public:
   Emitter(Backend &backend, StringRef baseDirectory)
       : backend(backend), baseDirectory(baseDirectory.str()) {}
 
-  FailureOr<ArtifactSummary> emit(ModuleOp module, StringRef path);
+  FailureOr<ArtifactSummary> emit(ModuleOp module, StringRef path,
+                                  const CompileOptions &options);
   /// Gives every dispatch of `func` its kernel: a new one, or the one an identical
   /// dispatch was given before.
   LogicalResult lowerKernels(func::FuncOp func);
@@ -199,7 +200,8 @@ LogicalResult Emitter::lowerKernels(func::FuncOp func) {
   return failure(result.wasInterrupted());
 }
 
-FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
+FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path,
+                                         const CompileOptions &options) {
   FailureOr<SmallVector<func::FuncOp>> entries = entryFunctions(module);
   if (failed(entries))
     return failure();
@@ -220,7 +222,7 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path) {
 
   // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
   if (summary.kernels != 0) {
-    FailureOr<CodeObject> code = backend.emitCodeObject(module.getLoc());
+    FailureOr<CodeObject> code = backend.emitCodeObject(module.getLoc(), options);
     if (failed(code))
       return failure();
     summary.codeBytes = code->bytes.size();
@@ -353,8 +355,9 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
 } // namespace
 
 FailureOr<ArtifactSummary> emitArtifact(ModuleOp module, Backend &backend, StringRef path,
-                                        StringRef weightDirectory) {
-  return Emitter(backend, weightDirectory).emit(module, path);
+                                        StringRef weightDirectory,
+                                        const CompileOptions &options) {
+  return Emitter(backend, weightDirectory).emit(module, path, options);
 }
 
 FailureOr<std::string> printKernels(ModuleOp module, Backend &backend) {

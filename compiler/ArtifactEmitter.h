@@ -4,13 +4,13 @@
 #ifndef KILN_COMPILER_ARTIFACTEMITTER_H
 #define KILN_COMPILER_ARTIFACTEMITTER_H
 
+#include "backends/Backend.h"
+
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
 
 namespace kiln {
-
-class Backend;
 
 /// What the emitter produced, for the summary kiln-compile prints.
 struct ArtifactSummary {
@@ -22,12 +22,14 @@ struct ArtifactSummary {
   uint64_t codeBytes = 0;
 };
 
-/// Compiles `module` (after buildDefaultPipeline) with `backend` and writes the
-/// artifact to `path`. Relative kiln.weight sources are read from `weightDirectory`
-/// (the model's directory). Errors are emitted as diagnostics at the offending op.
+/// Compiles `module` (after buildDefaultPipeline) with `backend` as `options` say and
+/// writes the artifact to `path`. Relative kiln.weight sources are read from
+/// `weightDirectory` (the model's directory). Errors are emitted as diagnostics at the
+/// offending op.
 mlir::FailureOr<ArtifactSummary> emitArtifact(mlir::ModuleOp module, Backend &backend,
                                               llvm::StringRef path,
-                                              llvm::StringRef weightDirectory);
+                                              llvm::StringRef weightDirectory,
+                                              const CompileOptions &options = {});
 
 /// Lowers every dispatch with `backend` and returns the backend's human-readable form
 /// of the kernels (for --emit=halide-stmt).

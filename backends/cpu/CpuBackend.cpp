@@ -1,6 +1,6 @@
 // CPU code generation: each distinct dispatch becomes a Halide pipeline compiled ahead of
-// time; all kernels plus one Halide runtime are linked into a shared object the kiln
-// runtime loads from memory.
+// time, in parallel; all kernels plus one Halide runtime are linked into a shared object
+// the kiln runtime loads from memory.
 #include "backends/cpu/CpuBackend.h"
 
 #include "backends/KernelFingerprint.h"
@@ -15,7 +15,10 @@
 #include "llvm/Support/Program.h"
 
 #include <Halide.h>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -145,28 +148,22 @@ public:
     return text;
   }
 
-  FailureOr<CodeObject> emitCodeObject(Location loc) override {
+  FailureOr<CodeObject> emitCodeObject(Location loc, const CompileOptions &options) override {
+    if (kernels.empty())
+      return emitError(loc) << "the program has no kernels to compile";
     TemporaryDirectory dir;
     if (llvm::sys::fs::createUniqueDirectory("kiln-cpu", dir.path))
       return emitError(loc) << "cannot create a temporary directory";
-    std::string kernelsObject = pathIn(dir.path, "kernels.o");
-    std::string runtimeObject = pathIn(dir.path, "halide_runtime.o");
-    std::string library = pathIn(dir.path, "kernels.so");
+    FailureOr<std::vector<std::string>> objects = compileKernels(loc, dir.path, options);
+    if (failed(objects))
+      return failure();
     try {
-      std::vector<Halide::Module> modules;
-      for (AddedKernel &kernel : kernels)
-        modules.push_back(kernel.lowered.pipeline().compile_to_module(
-            kernel.lowered.arguments(), kernel.info.name, codeTarget(),
-            Halide::LinkageType::ExternalPlusArgv));
-      if (modules.empty())
-        return emitError(loc) << "the program has no kernels to compile";
-      Halide::link_modules("kiln_kernels", modules)
-          .compile({{Halide::OutputFileType::object, kernelsObject}});
-      runtimeObject = standaloneRuntime(dir.path);
+      objects->push_back(standaloneRuntime(dir.path));
     } catch (const Halide::Error &error) {
-      return emitError(loc) << "Halide failed to compile the kernels: " << error.what();
+      return emitError(loc) << "Halide failed to compile its runtime: " << error.what();
     }
-    if (failed(link(loc, {kernelsObject, runtimeObject}, library, pathIn(dir.path, "link.log"))))
+    std::string library = pathIn(dir.path, "kernels.so");
+    if (failed(link(loc, *objects, library, pathIn(dir.path, "link.log"))))
       return failure();
     auto bytes = llvm::MemoryBuffer::getFile(library);
     if (!bytes)
@@ -236,6 +233,73 @@ private:
     if (!lld)
       return emitError(loc) << "ld.lld (lld-22) is needed to link code for " << target();
     return runTool(loc, *lld, args, logPath);
+  }
+
+  /// Compiles each kernel into an object of its own in `directory`, `options.jobs` at
+  /// a time, and returns their paths in kernel order. Halide's compiler may run in
+  /// several threads on pipelines that share no Funcs: its IR's reference counts and
+  /// unique-name counters are atomic, LLVM is initialized once (std::call_once), and
+  /// every compile has an LLVMContext of its own. Each kernel was lowered on its own,
+  /// under its own name, so kernels share no Funcs or parameters.
+  FailureOr<std::vector<std::string>> compileKernels(Location loc, llvm::StringRef directory,
+                                                     const CompileOptions &options) {
+    size_t total = kernels.size();
+    std::vector<std::string> objects(total), errors(total);
+    for (size_t i = 0; i < total; ++i)
+      objects[i] = pathIn(directory, kernels[i].info.name + ".o");
+    std::mutex mutex;
+    std::condition_variable finished;
+    size_t next = 0, done = 0;
+    auto work = [&] {
+      for (;;) {
+        size_t i;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (next == total)
+            return;
+          i = next++;
+        }
+        try {
+          AddedKernel &kernel = kernels[i];
+          kernel.lowered.pipeline()
+              .compile_to_module(kernel.lowered.arguments(), kernel.info.name, codeTarget(),
+                                 Halide::LinkageType::ExternalPlusArgv)
+              .compile({{Halide::OutputFileType::object, objects[i]}});
+        } catch (const Halide::Error &error) {
+          errors[i] = error.what();
+        }
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          ++done;
+        }
+        finished.notify_one();
+      }
+    };
+    if (options.progress)
+      options.progress(0, static_cast<unsigned>(total));
+    size_t jobs = options.jobs ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> workers;
+    for (size_t j = 0; j < std::min(jobs, total); ++j)
+      workers.emplace_back(work);
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      for (size_t reported = 0; reported < total;) {
+        finished.wait(lock, [&] { return done > reported; });
+        reported = done;
+        if (options.progress) {
+          lock.unlock();
+          options.progress(static_cast<unsigned>(reported), static_cast<unsigned>(total));
+          lock.lock();
+        }
+      }
+    }
+    for (std::thread &worker : workers)
+      worker.join();
+    for (size_t i = 0; i < total; ++i)
+      if (!errors[i].empty())
+        return emitError(loc) << "Halide failed to compile kernel " << kernels[i].info.name
+                              << ": " << errors[i];
+    return objects;
   }
 
   /// A kernel as lowered, and what the artifact says of it.

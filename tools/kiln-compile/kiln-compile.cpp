@@ -18,6 +18,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <unistd.h>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 
@@ -60,6 +62,10 @@ cl::opt<int64_t> contextLength("ctx",
                                cl::desc("KV-cache rows (tokens) with --kv-cache; default: "
                                         "min(the model's context, 512)"),
                                cl::init(0), cl::cat(category));
+cl::opt<unsigned> jobs("jobs",
+                       cl::desc("Kernels to compile at the same time; default: one per "
+                                "hardware thread"),
+                       cl::init(0), cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -67,6 +73,15 @@ cl::opt<bool> printIrAfterAll("print-ir-after-all",
 int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kiln-compile") << message << "\n";
   return 1;
+}
+
+/// "compiling kernels: 12/97", rewritten in place on a terminal and erased when done;
+/// nothing when stderr is a file or a pipe.
+void showProgress(unsigned compiled, unsigned total) {
+  llvm::errs() << "\rcompiling kernels: " << compiled << "/" << total;
+  if (compiled == total)
+    llvm::errs() << "\r\x1b[K";
+  llvm::errs().flush();
 }
 
 } // namespace
@@ -124,8 +139,12 @@ int main(int argc, char **argv) {
                  : "-";
 
   if (emit == Emit::Artifact) {
+    kiln::CompileOptions compileOptions;
+    compileOptions.jobs = jobs;
+    if (::isatty(STDERR_FILENO))
+      compileOptions.progress = showProgress;
     FailureOr<kiln::ArtifactSummary> summary = kiln::emitArtifact(
-        *module, *backend, output, llvm::sys::path::parent_path(inputPath));
+        *module, *backend, output, llvm::sys::path::parent_path(inputPath), compileOptions);
     if (failed(summary))
       return 1;
     llvm::errs() << "kiln-compile: wrote " << output << " for " << backend->target() << ": "
