@@ -32,7 +32,8 @@ struct KernelInfo {
 struct CompileOptions {
   /// Kernels compiled at the same time (0: one per hardware thread).
   unsigned jobs = 0;
-  /// Called on the calling thread as kernels finish: (compiled, total).
+  /// Called on the calling thread with (compiled, total): once with 0 before the first
+  /// kernel, then as kernels finish.
   std::function<void(unsigned, unsigned)> progress;
 };
 
