@@ -4,6 +4,7 @@
 #include "frontends/decoder/DecoderGraph.h"
 
 #include "frontends/common/LinalgBuilder.h"
+#include "frontends/common/TensorSizeLimit.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -338,6 +339,22 @@ OwningOpRef<ModuleOp> GraphBuilder::run(const DecoderOptions &options) {
            nullptr;
   int64_t tokens =
       options.sequenceLength ? options.sequenceLength : std::min(limit, kDefaultSequenceLength);
+  // The tensors the options size (the weights' sizes are the files'): the logits, each
+  // block's caches and the attention mask, where there is one (see attentionMask).
+  bool masked = cacheLength || llvm::any_of(c.layers, [](const LayerConfig &layer) {
+                  return layer.slidingWindow != 0;
+                });
+  int64_t keys = cacheLength ? cacheLength : tokens;
+  if (failed(checkTensorSize(fileLoc, "the logits tensor (--seq-len x vocabulary)",
+                             {tokens, c.vocab})) ||
+      (masked && failed(checkTensorSize(fileLoc, "the attention mask (--seq-len x keys)",
+                                        {tokens, keys}))) ||
+      (cacheLength &&
+       (failed(checkTensorSize(fileLoc, "each key cache (--ctx x kv heads x key length)",
+                               {cacheLength, c.kvHeads, c.keyLength})) ||
+        failed(checkTensorSize(fileLoc, "each value cache (--ctx x kv heads x value length)",
+                               {cacheLength, c.kvHeads, c.valueLength})))))
+    return nullptr;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   builder.setInsertionPointToEnd(module->getBody());

@@ -4,6 +4,7 @@
 // the ops consuming them see constant shapes. Nothing else is folded here.
 #include "frontends/onnx/OnnxLinalgBuilders.h"
 #include "frontends/onnx/OnnxNodeImporter.h"
+#include "frontends/common/TensorSizeLimit.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -135,6 +136,8 @@ FailureOr<HostTensor> evalConstantOfShape(NodeImporter &n) {
       return (void)n.unsupported("value of type " + onnxTypeName(attr->data_type())), failure();
     value = *decoded;
   }
+  if (failed(n.checkOutputSize(0, *shape)))
+    return failure();
   HostTensor t;
   t.dtype = value.dtype;
   t.shape = *shape;
@@ -157,7 +160,14 @@ FailureOr<HostTensor> evalRange(NodeImporter &n) {
   double s = start->asDouble(0), l = limit->asDouble(0), d = delta->asDouble(0);
   if (d == 0)
     return n.error() << "delta must not be zero", failure();
-  int64_t count = std::max<int64_t>(int64_t(std::ceil((l - s) / d)), 0);
+  // Counted in double: one beyond int64 (or NaN) is rejected before the conversion.
+  double steps = std::max(std::ceil((l - s) / d), 0.0);
+  if (!(steps <= double(kiln::kMaxTensorElements)))
+    return n.error() << "start " << s << ", limit " << l << " and delta " << d << " give "
+                     << steps << " elements, more than the " << kiln::kMaxTensorElements
+                     << " a kiln kernel can address in one tensor",
+           failure();
+  int64_t count = int64_t(steps);
   t.shape.push_back(count);
   for (int64_t i = 0; i < count; ++i) {
     if (t.isFloat())
@@ -173,6 +183,8 @@ FailureOr<HostTensor> evalEyeLike(NodeImporter &n) {
   llvm::ArrayRef<int64_t> shape = n.inputShape(0);
   if (shape.size() != 2)
     return n.error() << "expects a 2-D input", failure();
+  if (failed(n.checkOutputSize(0, shape)))
+    return failure();
   HostTensor t;
   t.dtype = int32_t(n.intAttr("dtype", n.inputOnnxType(0)));
   t.shape.assign(shape.begin(), shape.end());

@@ -4,6 +4,7 @@
 
 #include "frontends/onnx/OnnxNodeImporter.h"
 #include "frontends/onnx/OnnxWireFormat.h"
+#include "frontends/common/TensorSizeLimit.h"
 
 #include "dialects/Kiln/KilnDialect.h"
 
@@ -412,6 +413,8 @@ LogicalResult GraphImporter::declareTensor(const onnx::ValueInfoProto &info,
              << "; kiln needs static shapes";
     shape.push_back(dim.dim_value());
   }
+  if (failed(kiln::checkTensorSize(fileLoc, "graph " + role + " '" + info.name() + "'", shape)))
+    return failure();
   type = RankedTensorType::get(shape, element);
   return success();
 }
@@ -433,6 +436,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     state.initializer = &init;
     state.dtype = init.data_type();
     state.shape.assign(init.dims().begin(), init.dims().end());
+    if (failed(kiln::checkTensorSize(NameLoc::get(builder.getStringAttr(init.name()), fileLoc),
+                                     "initializer '" + init.name() + "'", state.shape)))
+      return nullptr;
     if (!elementTypeFor(state.dtype, &context))
       return emitError(fileLoc) << "initializer '" << init.name()
                                 << "' has unsupported data type "
@@ -669,6 +675,8 @@ LogicalResult NodeImporter::setOutput(unsigned i, Value value) {
   if (!value)
     return failure();
   auto type = cast<RankedTensorType>(value.getType());
+  if (failed(checkOutputSize(i, type.getShape())))
+    return failure();
   int32_t dtype = outputOnnxType(i);
   Type expected = elementTypeFor(dtype, context());
   if (dtype == 0)
@@ -693,6 +701,8 @@ LogicalResult NodeImporter::setOutput(unsigned i, Value value) {
 }
 
 LogicalResult NodeImporter::setOutput(unsigned i, HostTensor value) {
+  if (failed(checkOutputSize(i, value.shape)))
+    return failure();
   if (!elementTypeFor(value.dtype, context()))
     return unsupported("output type " + onnxTypeName(value.dtype));
   GraphImporter::ValueState &state = graph.define(node.output(i));
@@ -700,6 +710,12 @@ LogicalResult NodeImporter::setOutput(unsigned i, HostTensor value) {
   state.shape.assign(value.shape.begin(), value.shape.end());
   state.constant = std::move(value);
   return success();
+}
+
+LogicalResult NodeImporter::checkOutputSize(unsigned i, llvm::ArrayRef<int64_t> shape) {
+  return kiln::checkTensorSize(location, node.op_type() + " (node '" + name + "'): output '" +
+                                             node.output(i) + "'",
+                               shape);
 }
 
 InFlightDiagnostic NodeImporter::error() {

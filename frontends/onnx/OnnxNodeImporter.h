@@ -102,6 +102,9 @@ public:
   std::optional<llvm::SmallVector<int64_t>> inferredOutputShape(unsigned i) const;
   mlir::LogicalResult setOutput(unsigned i, mlir::Value value);
   mlir::LogicalResult setOutput(unsigned i, HostTensor value);
+  /// Reports and fails when output `i` would be larger than a kernel can address
+  /// (kMaxTensorElements); import-time evaluation calls it before allocating.
+  mlir::LogicalResult checkOutputSize(unsigned i, llvm::ArrayRef<int64_t> shape);
 
   // Diagnostics, all naming the op type and the node.
   /// "<OpType> (node '<name>'): " followed by what the caller streams in.
