@@ -25,6 +25,24 @@ namespace kiln::decoder {
 
 WeightSource::~WeightSource() = default;
 
+LogicalResult checkBlockCount(Location loc, StringRef key, int64_t count,
+                              const WeightSource &weights,
+                              llvm::function_ref<std::string(int64_t)> blockTensor) {
+  int64_t present = 0;
+  while (weights.contains(blockTensor(present)))
+    ++present;
+  if (count == present)
+    return success();
+  InFlightDiagnostic error =
+      emitError(loc) << key << " is " << count << ", but the model's tensors hold ";
+  if (!present)
+    return error << "no blocks (no tensor '" << blockTensor(0) << "')";
+  if (present == 1)
+    return error << "1 block ('" << blockTensor(0) << "')";
+  return error << present << " blocks ('" << blockTensor(0) << "' to '"
+               << blockTensor(present - 1) << "')";
+}
+
 namespace {
 
 /// The tokens compiled per forward pass when the caller does not choose.

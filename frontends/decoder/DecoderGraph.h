@@ -10,6 +10,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
@@ -79,6 +80,14 @@ public:
   /// the graph ignored would silently change the results) and fails if there is one.
   virtual mlir::LogicalResult checkAllUsed() = 0;
 };
+
+/// Checks a block count read from a model's metadata (`key`, as named in messages)
+/// against the blocks whose tensors exist, before anything is sized by it: block i
+/// exists when `blockTensor(i)` (its first tensor) does. Reports and fails when they
+/// differ. Costs one lookup per real block, however large `count` claims to be.
+mlir::LogicalResult checkBlockCount(mlir::Location loc, llvm::StringRef key, int64_t count,
+                                    const WeightSource &weights,
+                                    llvm::function_ref<std::string(int64_t)> blockTensor);
 
 struct DecoderOptions {
   /// Tokens per forward pass (prefill batch with a KV cache); 0 = min(limit, 64).

@@ -68,8 +68,9 @@ std::string formatShape(ArrayRef<int64_t> shape) {
 /// Reads an architecture's hyperparameters from the metadata into a DecoderConfig.
 class GgufConfigReader {
 public:
-  GgufConfigReader(const GgufReader &reader, const Architecture &arch, Location fileLoc)
-      : reader(reader), arch(arch), fileLoc(fileLoc) {}
+  GgufConfigReader(const GgufReader &reader, const Architecture &arch,
+                   const kiln::decoder::WeightSource &weights, Location fileLoc)
+      : reader(reader), arch(arch), weights(weights), fileLoc(fileLoc) {}
 
   FailureOr<DecoderConfig> read();
 
@@ -82,6 +83,7 @@ private:
 
   const GgufReader &reader;
   const Architecture &arch;
+  const kiln::decoder::WeightSource &weights;
   Location fileLoc;
 };
 
@@ -199,13 +201,6 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
       return failure();
     window = *slidingWindow;
   }
-  for (int64_t i = 0; i < *blocks; ++i) {
-    bool sliding = window && (i + 1) % arch.slidingWindowPeriod != 0;
-    using kiln::decoder::LayerConfig;
-    c.layers.push_back(sliding ? LayerConfig{window, arch.slidingWindowRopeTheta, 1.0}
-                               : LayerConfig{0, *theta, *freqScale});
-  }
-
   if (const kiln::gguf::MetadataValue *experts = reader.find(key("expert_count"));
       experts && experts->isInteger() && experts->integer != 0)
     return emitError(fileLoc) << "mixture-of-experts models (" << key("expert_count")
@@ -222,6 +217,17 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
     return emitError(embdLoc) << "tensor 'token_embd.weight' must be a [vocab, " << c.embedding
                               << "] matrix (ggml ne [" << c.embedding << ", vocab])";
   c.vocab = int64_t(embd->dims[1]);
+
+  if (failed(kiln::decoder::checkBlockCount(
+          fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
+          [](int64_t i) { return "blk." + std::to_string(i) + ".attn_norm.weight"; })))
+    return failure();
+  for (int64_t i = 0; i < *blocks; ++i) {
+    bool sliding = window && (i + 1) % arch.slidingWindowPeriod != 0;
+    using kiln::decoder::LayerConfig;
+    c.layers.push_back(sliding ? LayerConfig{window, arch.slidingWindowRopeTheta, 1.0}
+                               : LayerConfig{0, *theta, *freqScale});
+  }
   return c;
 }
 
@@ -344,10 +350,10 @@ OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &contex
     emitError(fileLoc) << "cannot resolve '" << path << "': " << error.message();
     return nullptr;
   }
-  FailureOr<DecoderConfig> config = GgufConfigReader(**reader, *arch, fileLoc).read();
+  GgufWeights weights(**reader, std::string(absolute), fileLoc);
+  FailureOr<DecoderConfig> config = GgufConfigReader(**reader, *arch, weights, fileLoc).read();
   if (failed(config))
     return nullptr;
-  GgufWeights weights(**reader, std::string(absolute), fileLoc);
   return decoder::buildDecoder(context, fileLoc, *config, weights,
                                {sequenceLength, kvCache, contextLength});
 }

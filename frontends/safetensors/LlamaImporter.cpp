@@ -82,6 +82,7 @@ private:
 
 /// The hyperparameters from config.json, as transformers' LlamaConfig defines them.
 FailureOr<DecoderConfig> readConfig(const kiln::safetensors::ModelDirectory &model,
+                                    const kiln::decoder::WeightSource &weights,
                                     Location fileLoc) {
   const kiln::safetensors::JsonObject &json = model.config();
   auto report = [&](const std::string &error) { return emitError(fileLoc) << error; };
@@ -164,6 +165,10 @@ FailureOr<DecoderConfig> readConfig(const kiln::safetensors::ModelDirectory &mod
                                    "factor)";
     freqScale = 1.0 / scaling["factor"].get<double>();
   }
+  if (failed(kiln::decoder::checkBlockCount(
+          fileLoc, "config.json: num_hidden_layers", *layers, weights,
+          [](int64_t i) { return "blk." + std::to_string(i) + ".attn_norm.weight"; })))
+    return failure();
   for (int64_t i = 0; i < *layers; ++i)
     c.layers.push_back({0, *theta, freqScale});
   return c;
@@ -174,15 +179,15 @@ FailureOr<DecoderConfig> readConfig(const kiln::safetensors::ModelDirectory &mod
 OwningOpRef<ModuleOp> kiln::importLlamaForCausalLM(const safetensors::ModelDirectory &model,
                                                    MLIRContext &context, Location fileLoc,
                                                    const ImportOptions &options) {
-  FailureOr<DecoderConfig> config = readConfig(model, fileLoc);
-  if (failed(config))
-    return nullptr;
   kiln::Result<bool> tied = model.config().getBool("tie_word_embeddings", false);
   if (!tied) {
     emitError(fileLoc) << tied.error();
     return nullptr;
   }
   TransformersNames weights(model, context, *tied);
+  FailureOr<DecoderConfig> config = readConfig(model, weights, fileLoc);
+  if (failed(config))
+    return nullptr;
   return decoder::buildDecoder(context, fileLoc, *config, weights,
                                {options.sequenceLength, options.kvCache, options.contextLength});
 }

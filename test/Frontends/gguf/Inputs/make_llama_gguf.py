@@ -20,7 +20,7 @@ import struct
 GGML_TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
               "Q8_0": (8, 32, 34), "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210),
               "BF16": (30, 1, 2)}
-U32, I32, F32, STRING = 4, 5, 6, 8
+U32, I32, F32, STRING, U64 = 4, 5, 6, 8, 10
 ALIGNMENT = 32
 
 
@@ -70,7 +70,10 @@ def main():
         del keys[key]
     for item in args.set_key:
         key, value = item.split("=")
-        keys[key] = (F32, float(value)) if "." in value else (I32, int(value))
+        if "." in value:
+            keys[key] = (F32, float(value))
+        else:  # an integer too large for int32 (an absurd count) is written as uint64
+            keys[key] = (I32, int(value)) if int(value) < 2**31 else (U64, int(value))
     for item in args.string_key:
         key, value = item.split("=")
         keys[key] = (STRING, value)
@@ -106,7 +109,8 @@ def main():
     for key, (kind, value) in keys.items():
         out += string(key) + struct.pack("<I", kind)
         out += {U32: lambda v: struct.pack("<I", v), I32: lambda v: struct.pack("<i", v),
-                F32: lambda v: struct.pack("<f", v), STRING: string}[kind](value)
+                F32: lambda v: struct.pack("<f", v), STRING: string,
+                U64: lambda v: struct.pack("<Q", v)}[kind](value)
     offset, data = 0, []
     for name, shape in tensors.items():
         type_id, block, size = GGML_TYPES[types[name]]
