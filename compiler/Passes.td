@@ -31,8 +31,17 @@ def FuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     packed weights is moved into its only reader whatever that reader is, so kernels
     read packed weights directly and no f32 copy of them is ever stored. Producers with
     several consumers, or whose result is returned, stay separate (recomputing them
-    would duplicate work).
+    would duplicate work). An elementwise fusion that would put more than `max-ops`
+    computing ops (generics, dequantizations) into one dispatch is not made (unpacking
+    is fused whatever the size): Halide's compile time
+    grows with the cube of an inlined chain's depth (a chain of 64 f32 Relus compiles in
+    0.4 s, 128 in 1.3 s, 500 in 74 s), while splitting the chain costs one extra read
+    and write of a tensor per `max-ops` ops.
   }];
+  let options = [
+    Option<"maxOps", "max-ops", "unsigned", "64",
+           "Most generics and dequantizations one fused dispatch may hold">,
+  ];
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
