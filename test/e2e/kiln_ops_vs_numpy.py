@@ -48,17 +48,23 @@ def random_blocks(qtype, rows, cols):
     return ggml_blocks.random_blocks(rng, qtype, rows, cols, BLOCK_SCALES[qtype])
 
 
+def dequantize_ir(c, scheme, rows, cols, offset):
+    """@main() -> y: the packed [rows, cols] weight at `offset` of the case's weights
+    file, dequantized."""
+    t = mlir_type([rows, cols], f"!kiln.quant<{scheme}>")
+    return f'''func.func @main() -> ({mlir_type([rows, cols])} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
+  %y = kiln.dequantize %w : {t}
+  return %y : {mlir_type([rows, cols])}
+}}'''
+
+
 def dequantize_case(work, scheme, qtype, rows, cols):
     c = Case("dequantize_" + scheme, work)
     packed = random_blocks(qtype, rows, cols)
     offset = c.weight(packed.tobytes())
     c.expected["y"] = quants.dequantize(packed, qtype).astype(np.float32)
-    t = mlir_type([rows, cols], f"!kiln.quant<{scheme}>")
-    c.ir = f'''func.func @main() -> ({mlir_type([rows, cols])} {{kiln.name = "y"}}) {{
-  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
-  %y = kiln.dequantize %w : {t}
-  return %y : {mlir_type([rows, cols])}
-}}'''
+    c.ir = dequantize_ir(c, scheme, rows, cols, offset)
     return c
 
 
@@ -78,12 +84,7 @@ def every_half_scale_case(work):
     c.expected["y"] = (finite.view(np.float16).astype(np.float32)[:, None] *
                        quants_.astype(np.float32)).reshape(rows, cols)
     c.rtol, c.atol = 0.0, 0.0
-    t = mlir_type([rows, cols], "!kiln.quant<q8_0>")
-    c.ir = f'''func.func @main() -> ({mlir_type([rows, cols])} {{kiln.name = "y"}}) {{
-  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}
-  %y = kiln.dequantize %w : {t}
-  return %y : {mlir_type([rows, cols])}
-}}'''
+    c.ir = dequantize_ir(c, "q8_0", rows, cols, offset)
     return c
 
 
