@@ -105,7 +105,8 @@ public:
     // Func whose name was taken before, kiln_k3_f1$2); a kernel keeps the name of the
     // first dispatch that needed it.
     std::string name = "kiln_k" + std::to_string(dispatchesAdded++);
-    FailureOr<halide::LoweredKernel> kernel = halide::lowerDispatch(dispatch, name);
+    FailureOr<halide::LoweredKernel> kernel = halide::lowerDispatch(
+        dispatch, name, halide::LoweringOptions::forTarget(halideTarget));
     if (failed(kernel))
       return failure();
     halide::KernelSchedule schedule = halide::defaultSchedule(*kernel, halideTarget);

@@ -52,6 +52,8 @@ Expr clampIndex(const Expr &index, int64_t extent) {
 struct PackedTensor {
   Func bytes;
   QuantType quant;
+  /// LoweringOptions::hardwareHalfToFloat.
+  bool hardwareHalf = false;
 };
 
 Expr byteAt(const PackedTensor &p, const std::vector<Expr> &rows, Expr byte) {
@@ -63,6 +65,11 @@ Expr byteAt(const PackedTensor &p, const std::vector<Expr> &rows, Expr byte) {
 Expr halfAt(const PackedTensor &p, const std::vector<Expr> &rows, const Expr &byte) {
   Expr bits = Halide::cast(Halide::UInt(16), byteAt(p, rows, byte)) |
               (Halide::cast(Halide::UInt(16), byteAt(p, rows, byte + 1)) << 8);
+  if (p.hardwareHalf)
+    // LLVM merges the two byte loads into one 16-bit load feeding vcvtph2ps (vcvtsh2ss
+    // with AVX512-FP16).
+    return Halide::Internal::Call::make(Halide::Float(32), "llvm.convert.from.fp16.f32", {bits},
+                                        Halide::Internal::Call::PureExtern);
   return Halide::cast(Halide::Float(32), Halide::reinterpret(Halide::Float(16), bits));
 }
 
@@ -145,7 +152,8 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
 
 class KernelBuilder {
 public:
-  KernelBuilder(DispatchOp dispatch, StringRef name) : dispatch(dispatch) {
+  KernelBuilder(DispatchOp dispatch, StringRef name, const LoweringOptions &options)
+      : dispatch(dispatch), options(options) {
     kernel.name = name.str();
   }
 
@@ -185,6 +193,7 @@ private:
   }
 
   DispatchOp dispatch;
+  LoweringOptions options;
   LoweredKernel kernel;
   llvm::DenseMap<Value, Func> tensors;
   /// Packed quantized tensors: their bytes, read through dequantizeAt.
@@ -257,7 +266,7 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     else
       wrapper(vars) = param(vars);
     if (quant)
-      packed[arg] = {wrapper, quant};
+      packed[arg] = {wrapper, quant, options.hardwareHalfToFloat};
     else
       tensors[arg] = wrapper;
   }
@@ -907,9 +916,19 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
 
 } // namespace
 
-FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, StringRef name) {
+LoweringOptions LoweringOptions::forTarget(const Halide::Target &target) {
+  LoweringOptions options;
+  options.hardwareHalfToFloat =
+      !target.has_gpu_feature() &&
+      ((target.arch == Halide::Target::X86 && target.has_feature(Halide::Target::F16C)) ||
+       (target.arch == Halide::Target::ARM && target.bits == 64));
+  return options;
+}
+
+FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, StringRef name,
+                                       const LoweringOptions &options) {
   try {
-    return KernelBuilder(dispatch, name).build();
+    return KernelBuilder(dispatch, name, options).build();
   } catch (const Halide::Error &error) {
     return dispatch.emitOpError("could not be expressed in Halide: ") << error.what();
   }

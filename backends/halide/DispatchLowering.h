@@ -39,9 +39,22 @@ struct LoweredKernel {
   std::vector<Halide::Argument> arguments() const;
 };
 
+/// What the target lets the algorithm use beyond Halide's portable operations.
+struct LoweringOptions {
+  /// Convert f16 scalars (the scales of packed blocks) with the CPU's instruction
+  /// (x86 F16C, arm64 FCVT) through LLVM's `llvm.convert.from.fp16` intrinsic. Halide 14
+  /// emulates every f16 conversion on x86 with ~20 integer instructions, which made a
+  /// Q8_0 matrix-vector product compute-bound on the scale of each 32-value block.
+  bool hardwareHalfToFloat = false;
+
+  /// The options `target` supports.
+  static LoweringOptions forTarget(const Halide::Target &target);
+};
+
 /// Builds the Halide algorithm for `dispatch`, or emits an error at the first op it
 /// cannot translate (naming the op) and fails.
-mlir::FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, llvm::StringRef name);
+mlir::FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, llvm::StringRef name,
+                                             const LoweringOptions &options = {});
 
 } // namespace kiln::halide
 
