@@ -54,6 +54,10 @@ uint64_t bytesRead(BlockArgument arg) {
         part += whole / static_cast<uint64_t>(rows) * elements(gather.getIndices().getType());
     } else if (auto slice = dyn_cast<tensor::ExtractSliceOp>(user)) {
       part += tensorBytes(slice.getResult().getType());
+    } else if (auto write = dyn_cast<CacheWriteOp>(user);
+               write && use.getOperandNumber() == 0) {
+      // Written in place: the cache's other rows are neither read nor copied.
+      continue;
     } else {
       return whole;
     }
@@ -203,8 +207,10 @@ void describeForProfiles(DispatchOp dispatch, artifact::DispatchDesc &call) {
   call.bytes = 0;
   for (BlockArgument arg : body.getArguments())
     call.bytes += bytesRead(arg);
-  for (Type result : dispatch.getResultTypes())
-    call.bytes += tensorBytes(result);
+  for (auto [result, yielded] : llvm::zip(dispatch.getResultTypes(), dispatch.getYield().getValues())) {
+    auto write = yielded.getDefiningOp<CacheWriteOp>();
+    call.bytes += write ? tensorBytes(write.getRows().getType()) : tensorBytes(result);
+  }
   // The op doing most of the arithmetic names the dispatch (the last of equals: the
   // result of a chain of copies), the others with arithmetic are counted.
   call.flops = 0;

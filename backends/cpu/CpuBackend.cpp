@@ -111,7 +111,8 @@ public:
       return failure();
     halide::KernelSchedule schedule = halide::defaultSchedule(*kernel, halideTarget);
     auto [known, isNew] = kernelByFingerprint.try_emplace(
-        kernelFingerprint(dispatch, schedule.str()), static_cast<unsigned>(kernels.size()));
+        kernelFingerprint(dispatch, schedule.str() + " " + kernel->context),
+        static_cast<unsigned>(kernels.size()));
     if (!isNew)
       return kernels[known->second].info;
     try {

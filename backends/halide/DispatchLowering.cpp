@@ -7,11 +7,13 @@
 #include "backends/halide/ScalarLowering.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -173,6 +175,11 @@ private:
   LogicalResult lowerRmsNorm(RmsNormOp op);
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
+  LogicalResult lowerCacheWrite(CacheWriteOp op);
+  /// Whether `op`'s result is this dispatch's result that the program returns as the
+  /// kiln.state its cache operand holds: the artifact then binds one buffer to both,
+  /// and rows the op does not write keep their old values without being copied.
+  bool writtenInPlace(CacheWriteOp op);
 
   /// Elements per block of the packed weights `op` (a reduction) decodes along a
   /// reduction loop; 0 when it reads none, or several of different block sizes.
@@ -201,6 +208,9 @@ private:
   /// Results of kiln.dequantize (decoded wherever they are read): their block size.
   llvm::DenseMap<Value, int64_t> decodedBlocks;
   llvm::DenseMap<Value, Expr> scalars;
+  /// Funcs of kiln.cache_write: their update writes rows chosen at run time, which the
+  /// generic placement (threads over the outermost dimension) cannot split.
+  llvm::StringSet<> rowWrites;
   unsigned nextFunc = 0;
 };
 
@@ -299,6 +309,7 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
           0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
     kernel.outputs.push_back(f);
     kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, "", 1});
+    kernel.stages.back().writesRows = rowWrites.contains(f.name());
   }
   return std::move(kernel);
 }
@@ -324,6 +335,7 @@ LogicalResult KernelBuilder::lowerOp(Operation *op) {
       .Case([&](RmsNormOp norm) { return lowerRmsNorm(norm); })
       .Case([&](RopeOp rope) { return lowerRope(rope); })
       .Case([&](AttentionOp attention) { return lowerAttention(attention); })
+      .Case([&](CacheWriteOp write) { return lowerCacheWrite(write); })
       .Default([](Operation *op) {
         return op->emitOpError("is not supported by the Halide backend");
       });
@@ -869,6 +881,21 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   }
   if (op.getCausal())
     score = Halide::select(t > s + static_cast<int>(keys - seq), Halide::Float(32).min(), score);
+  // With a query offset p (read at run time), query s sees keys p + s - W < t <= p + s.
+  Expr firstKey, endKey;
+  if (Value offsetTensor = op.getQueryOffset()) {
+    FailureOr<Expr> offset = read(op, offsetTensor, {Expr(0)});
+    if (failed(offset))
+      return failure();
+    Expr p = Halide::cast(Halide::Int(32), Halide::clamp(*offset, -1, static_cast<int>(keys)));
+    int64_t window = op.getWindow().value_or(0);
+    Expr visible = t <= p + s;
+    if (window > 0)
+      visible = visible && t > p + s - static_cast<int>(window);
+    score = Halide::select(visible, score, Halide::Float(32).min());
+    endKey = Halide::min(p + static_cast<int>(seq), static_cast<int>(keys));
+    firstKey = window > 0 ? Halide::max(p + 1 - static_cast<int>(window), 0) : Expr(0);
+  }
   Func scores(kernel.name + "_scores" + std::to_string(nextFunc++));
   scores(scoreArgs) = score;
 
@@ -876,6 +903,10 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   std::vector<Var> rowVars(sv.begin(), sv.end() - 1);
   std::vector<Var> rowArgs = reversed(ArrayRef<Var>(rowVars));
   Halide::RDom tr(0, static_cast<int>(keys), "att_t");
+  // Halide tightens the key loops to the predicate's range and, through bounds
+  // inference, the scores computed for them: only the visible cache rows are read.
+  if (endKey.defined())
+    tr.where(tr >= firstKey && tr < endKey);
   auto withT = [&](const Expr &tt) {
     std::vector<Expr> args{tt};
     args.insert(args.end(), rowArgs.begin(), rowArgs.end());
@@ -911,6 +942,62 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   Type element = cast<RankedTensorType>(op.getType()).getElementType();
   define(op.getResult(), ov,
          Halide::cast(*toHalideType(element), context(outArgs) / total(totalAt)));
+  return success();
+}
+
+bool KernelBuilder::writtenInPlace(CacheWriteOp op) {
+  auto cacheArg = dyn_cast<BlockArgument>(op.getCache());
+  auto func = dispatch->getParentOfType<func::FuncOp>();
+  if (!cacheArg || cacheArg.getOwner() != &dispatch.getBody().front() || !func)
+    return false;
+  auto stateArg = dyn_cast<BlockArgument>(dispatch->getOperand(cacheArg.getArgNumber()));
+  if (!stateArg || stateArg.getOwner() != &func.getBody().front())
+    return false;
+  auto state = func.getArgAttrOfType<StringAttr>(stateArg.getArgNumber(), "kiln.state");
+  if (!state)
+    return false;
+  auto ret = dyn_cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [i, yielded] : llvm::enumerate(dispatch.getYield().getValues())) {
+    if (yielded != op.getResult())
+      continue;
+    for (OpOperand &use : dispatch->getResult(i).getUses())
+      if (use.getOwner() == ret.getOperation() &&
+          func.getResultAttrOfType<StringAttr>(use.getOperandNumber(), "kiln.state") == state)
+        return true;
+  }
+  return false;
+}
+
+LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
+  std::vector<int64_t> cacheShape = shapeOf(op.getCache()), rowShape = shapeOf(op.getRows());
+  int64_t cacheRows = cacheShape.front(), count = rowShape.front();
+  std::vector<Var> vars = makeVars(cacheShape.size(), "w"); // [t, ...]
+  FailureOr<Expr> offset = read(op, op.getOffset(), {Expr(0)});
+  FailureOr<Expr> old = read(op, op.getCache(), asExprs(vars));
+  if (failed(offset) || failed(old))
+    return failure();
+  Func f = newFunc(op.getResult());
+  Halide::Type type = *toHalideType(cast<RankedTensorType>(op.getType()).getElementType());
+  std::vector<Var> args = reversed(ArrayRef<Var>(vars));
+  // In place, the rows not written are the buffer's old contents: no pure step at all.
+  bool inPlace = writtenInPlace(op);
+  f(args) = inPlace ? Halide::undef(type) : *old;
+  if (inPlace)
+    kernel.context += "in-place;"; // per cache_write, in body order
+  Halide::RDom r(0, static_cast<int>(count), "cw_row");
+  Expr first = Halide::cast(Halide::Int(32),
+                            Halide::clamp(*offset, -1, static_cast<int>(cacheRows)));
+  Expr row = first + r;
+  r.where(row >= 0 && row < static_cast<int>(cacheRows));
+  std::vector<Expr> rowAt{r}, cacheAt{Halide::clamp(row, 0, static_cast<int>(cacheRows - 1))};
+  rowAt.insert(rowAt.end(), vars.begin() + 1, vars.end());
+  cacheAt.insert(cacheAt.end(), vars.begin() + 1, vars.end());
+  FailureOr<Expr> fresh = read(op, op.getRows(), rowAt);
+  if (failed(fresh))
+    return failure();
+  f(std::vector<Expr>(cacheAt.rbegin(), cacheAt.rend())) = Halide::cast(type, *fresh);
+  tensors[op.getResult()] = f;
+  rowWrites.insert(f.name());
   return success();
 }
 

@@ -24,6 +24,9 @@ struct Stage {
   /// Elements per block of the packed weights this reduction decodes as it reads
   /// them along its reduction loop (0: it reads no packed weight).
   int64_t decodedBlock = 0;
+  /// An output whose only update writes rows chosen at run time (kiln.cache_write):
+  /// vectorized along its rows, never split across threads by rows it may not write.
+  bool writesRows = false;
 };
 
 /// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),
@@ -34,6 +37,9 @@ struct LoweredKernel {
   std::vector<Halide::ImageParam> inputs;
   std::vector<Halide::Func> outputs;
   std::vector<Stage> stages;
+  /// What the algorithm depends on outside the dispatch's body (which results are
+  /// written in place over state); part of the kernel's identity with the body.
+  std::string context;
 
   Halide::Pipeline pipeline() const { return Halide::Pipeline(outputs); }
   std::vector<Halide::Argument> arguments() const;

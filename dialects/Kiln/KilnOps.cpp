@@ -172,6 +172,28 @@ LogicalResult RmsNormOp::verify() {
 // RopeOp
 //===----------------------------------------------------------------------===//
 
+LogicalResult CacheWriteOp::verify() {
+  auto cache = cast<RankedTensorType>(getCache().getType());
+  auto rows = cast<RankedTensorType>(getRows().getType());
+  auto offset = cast<RankedTensorType>(getOffset().getType());
+  if (cache.getRank() < 1 || rows.getRank() != cache.getRank())
+    return emitOpError("expects rows of the cache's rank (") << cache.getRank() << "), got "
+                                                              << rows;
+  if (rows.getElementType() != cache.getElementType())
+    return emitOpError("rows of ") << rows.getElementType() << " into a cache of "
+                                   << cache.getElementType();
+  if (shapesConflict(rows.getShape().drop_front(), cache.getShape().drop_front()))
+    return emitOpError("rows ") << shapeText(rows.getShape()) << " do not match cache rows "
+                                << shapeText(cache.getShape()) << " past the first dimension";
+  if (!ShapedType::isDynamic(rows.getDimSize(0)) && !ShapedType::isDynamic(cache.getDimSize(0)) &&
+      rows.getDimSize(0) > cache.getDimSize(0))
+    return emitOpError("writes ") << rows.getDimSize(0) << " rows into a cache of "
+                                  << cache.getDimSize(0);
+  if (offset.getRank() != 1 || offset.getDimSize(0) != 1)
+    return emitOpError("expects an offset of one element (tensor<1xi64>), got ") << offset;
+  return success();
+}
+
 LogicalResult RopeOp::verify() {
   auto input = cast<RankedTensorType>(getInput().getType());
   auto positions = cast<RankedTensorType>(getPositions().getType());
@@ -261,6 +283,17 @@ LogicalResult AttentionOp::inferReturnTypes(
   if (std::optional<APFloat> scale = adaptor.getScale())
     if (!(scale->convertToDouble() > 0.0))
       return emitError() << "scale must be positive, got " << scale->convertToDouble();
+  std::optional<int64_t> window = adaptor.getWindow();
+  if (Value offset = adaptor.getQueryOffset()) {
+    auto o = cast<RankedTensorType>(offset.getType());
+    if (o.getRank() != 1 || o.getDimSize(0) != 1)
+      return emitError() << "expects a query offset of one element (tensor<1xi64>), got " << o;
+    if (adaptor.getCausal())
+      return emitError() << "takes either causal or a query offset, not both";
+  }
+  if (window && (*window <= 0 || !adaptor.getQueryOffset()))
+    return emitError() << "window " << *window
+                       << " needs a query offset and must be positive";
   SmallVector<int64_t> shape(qs);
   shape.back() = vs.back();
   inferredReturnTypes.push_back(RankedTensorType::get(shape, q.getElementType()));

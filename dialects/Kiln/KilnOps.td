@@ -103,7 +103,7 @@ def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   let hasVerifier = 1;
 }
 
-def Kiln_AttentionOp : Kiln_Op<"attention", [Pure,
+def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
   let summary = "scaled dot-product attention with grouped-query heads";
   let description = [{
@@ -117,15 +117,44 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure,
     given, is an additive bias, either `[S, T]` (shared by every batch entry) or
     `[..., S, T]` with the query's batch dimensions (one per entry, e.g. the padding
     of each sequence in a batch). `scale` defaults to `1/sqrt(D)`.
+
+    `query_offset` (a 1-element integer tensor `p`) places the queries among the keys
+    at run time, as over a KV cache whose rows are positions: query `i` sees keys
+    `j <= p + i`, and with `window` `W` only those with `p + i - j < W` (a sliding
+    window). Keys outside `[p + 1 - W, p + S)` are then never read, so a decode step
+    costs the rows that exist, not the cache's length. It excludes `causal`.
   }];
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
                        Kiln_FloatTensor:$value, Optional<Kiln_FloatTensor>:$mask,
-                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
+                       Optional<Kiln_IndexTensor>:$query_offset,
+                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$window);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)? attr-dict
+    $query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)?
+    (`offset` `(` $query_offset^ `:` type($query_offset) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value)
   }];
+}
+
+def Kiln_CacheWriteOp : Kiln_Op<"cache_write", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "writes rows into a cache at a run-time row offset";
+  let description = [{
+    `result` is `cache` (`[T, ...]`) with its rows `[p, p + S)` replaced by `rows`
+    (`[S, ...]`), `p` the one element of `offset`; rows that would fall past row
+    `T - 1` are dropped (and a negative `p` writes none). A KV cache's update: when
+    `cache` is a `kiln.state` argument and the result is returned as the same state
+    (written in place), the kernel writes only the `S` rows, never the other `T - S`.
+  }];
+  let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$rows,
+                       Kiln_IndexTensor:$offset);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $rows `into` $cache `at` $offset attr-dict `:` type($rows) `into` type($cache) `,`
+    type($offset)
+  }];
+  let hasVerifier = 1;
 }
 
 def Kiln_GatherOp : Kiln_Op<"gather", [Pure,

@@ -80,7 +80,6 @@ private:
   /// {k cache, v cache}, replaced by the updated caches.
   FailureOr<Value> block(int64_t index, Value x, Value positions,
                          MutableArrayRef<Value> cache);
-  Value writeCache(Value cache, Value fresh, Value positions, Location loc);
   /// The additive mask [S, T] for a block's attention, or null where the causal flag
   /// of kiln.attention says it all (no cache, no window). Built once per window.
   Value attentionMask(int64_t window, Value positions, Location loc);
@@ -123,97 +122,34 @@ Value GraphBuilder::scale(Value value, double factor, Location loc) {
   });
 }
 
-/// Writes `fresh` [S, Hkv, D] (the new tokens' keys or values) into `cache` [C, Hkv, D]
-/// at rows positions[0] .. positions[0] + S - 1:
-///   out[t, h, d] = p0 <= t < p0 + S ? fresh[clamp(t - p0, 0, S - 1), h, d] : cache[t, h, d]
-/// Each result element reads only the same element of `cache`, so the runtime can
-/// update the cache in place.
-Value GraphBuilder::writeCache(Value cache, Value fresh, Value positions, Location loc) {
-  auto cacheType = cast<RankedTensorType>(cache.getType());
-  Type i64 = builder.getI64Type();
-  int64_t count = sequence;
-  auto parallel = utils::IteratorType::parallel;
-
-  // The row of `fresh` each cache row would take: clamp(t - p0, 0, S - 1).
-  Value rowsInit = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{cacheLength}, i64);
-  AffineMap first1 = AffineMap::get(1, 0, {builder.getAffineConstantExpr(0)}, &context);
-  Value rows =
-      linalg::GenericOp::create(
-          builder, loc, TypeRange{rowsInit.getType()}, ValueRange{positions},
-          ValueRange{rowsInit}, {first1, builder.getMultiDimIdentityMap(1)}, {parallel},
-          [&](OpBuilder &b, Location l, ValueRange args) {
-            Value t = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, 0));
-            Value offset = arith::SubIOp::create(b, l, t, args[0]);
-            Value zero = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
-            Value last = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(count - 1));
-            Value clamped = arith::MinSIOp::create(
-                b, l, arith::MaxSIOp::create(b, l, offset, zero), last);
-            linalg::YieldOp::create(b, l, clamped);
-          })
-          .getResult(0);
-  Value spread = GatherOp::create(builder, loc, fresh, rows); // [C, Hkv, D]
-
-  AffineMap identity3 = builder.getMultiDimIdentityMap(3);
-  AffineMap first3 = AffineMap::get(3, 0, {builder.getAffineConstantExpr(0)}, &context);
-  Value init = tensor::EmptyOp::create(builder, loc, cacheType.getShape(),
-                                       cacheType.getElementType());
-  return linalg::GenericOp::create(
-             builder, loc, TypeRange{cacheType}, ValueRange{positions, spread, cache},
-             ValueRange{init}, {first3, identity3, identity3, identity3},
-             {parallel, parallel, parallel},
-             [&](OpBuilder &b, Location l, ValueRange args) {
-               Value p0 = args[0];
-               Value t = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, 0));
-               Value end = arith::AddIOp::create(
-                   b, l, p0, arith::ConstantOp::create(b, l, b.getI64IntegerAttr(count)));
-               Value inside = arith::AndIOp::create(
-                   b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, t, p0),
-                   arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t, end));
-               linalg::YieldOp::create(
-                   b, l, arith::SelectOp::create(b, l, inside, args[1], args[2]).getResult());
-             })
-      .getResult(0);
-}
-
-/// Query s (at position p_s) sees key t (at position q_t) when q_t <= p_s and, with a
-/// window W, p_s - q_t < W. Over a cache the key positions are the rows, t; without
-/// one they are the queries' own positions.
+/// Without a cache, query s (at position p_s) sees key t (at position p_t) when
+/// p_t <= p_s and, with a window W, p_s - p_t < W. Null when causal attention (the
+/// op's own rule) is the same thing.
 Value GraphBuilder::attentionMask(int64_t window, Value positions, Location loc) {
-  if (!cacheLength && !window)
+  if (!window)
     return Value();
   if (Value existing = masks.lookup(window))
     return existing;
-  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
+  Type f32 = builder.getF32Type();
   auto parallel = utils::IteratorType::parallel;
-  int64_t keys = cacheLength ? cacheLength : sequence;
   AffineExpr s, t;
   bindDims(&context, s, t);
-  SmallVector<Value> inputs{positions};
-  SmallVector<AffineMap> maps{AffineMap::get(2, 0, {s}, &context)};
-  if (!cacheLength) {
-    inputs.push_back(positions);
-    maps.push_back(AffineMap::get(2, 0, {t}, &context));
-  }
-  maps.push_back(builder.getMultiDimIdentityMap(2));
-  Value init = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{sequence, keys}, f32);
+  SmallVector<Value> inputs{positions, positions};
+  SmallVector<AffineMap> maps{AffineMap::get(2, 0, {s}, &context),
+                              AffineMap::get(2, 0, {t}, &context),
+                              builder.getMultiDimIdentityMap(2)};
+  Value init = tensor::EmptyOp::create(builder, loc, ArrayRef<int64_t>{sequence, sequence}, f32);
   Value mask =
       linalg::GenericOp::create(
           builder, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
           {parallel, parallel},
           [&](OpBuilder &b, Location l, ValueRange args) {
-            Value query = args[0];
-            Value key = cacheLength ? arith::IndexCastOp::create(
-                                          b, l, i64, linalg::IndexOp::create(b, l, 1))
-                                          .getResult()
-                                    : args[1];
-            Value visible = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, key, query);
-            if (window) {
-              Value distance = arith::SubIOp::create(b, l, query, key);
-              Value limit = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(window));
-              visible = arith::AndIOp::create(
-                  b, l, visible,
-                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, distance, limit));
-            }
+            Value query = args[0], key = args[1];
+            Value distance = arith::SubIOp::create(b, l, query, key);
+            Value limit = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(window));
+            Value visible = arith::AndIOp::create(
+                b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, key, query),
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, distance, limit));
             Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
             Value masked = arith::ConstantOp::create(b, l, b.getF32FloatAttr(float(kMaskedOut)));
             linalg::YieldOp::create(
@@ -283,17 +219,32 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
   }
   q = rope(q);
   k = rope(k);
-  Value mask = attentionMask(layer.slidingWindow, positions, loc);
+  // Over a cache, the queries' place among the keys is the first position (the pass's
+  // positions are consecutive): the attention then reads only
+  // the rows that exist (and, sliding, the window's). Without one, a mask.
+  Value mask, offset;
+  IntegerAttr window;
   if (!cache.empty()) {
-    cache[0] = writeCache(cache[0], k, positions, loc);
-    cache[1] = writeCache(cache[1], v, positions, loc);
+    offset = tensor::ExtractSliceOp::create(builder, loc, positions,
+                                            ArrayRef<OpFoldResult>{builder.getIndexAttr(0)},
+                                            ArrayRef<OpFoldResult>{builder.getIndexAttr(1)},
+                                            ArrayRef<OpFoldResult>{builder.getIndexAttr(1)});
+    // The new tokens' keys and values become rows p0 .. p0 + S - 1 of the caches,
+    // written in place (only those rows).
+    cache[0] = CacheWriteOp::create(builder, loc, cache[0], k, offset);
+    cache[1] = CacheWriteOp::create(builder, loc, cache[1], v, offset);
     k = cache[0];
     v = cache[1];
+    if (layer.slidingWindow)
+      window = builder.getI64IntegerAttr(layer.slidingWindow);
+  } else {
+    mask = attentionMask(layer.slidingWindow, positions, loc);
   }
   FloatAttr attentionScale =
       c.attentionScale ? builder.getF64FloatAttr(c.attentionScale) : FloatAttr();
   Value attention =
-      AttentionOp::create(builder, loc, q, k, v, mask, /*causal=*/!mask, attentionScale);
+      AttentionOp::create(builder, loc, q, k, v, mask, offset, /*causal=*/!mask && !offset,
+                          attentionScale, window);
   Value merged = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({sequence, outSize}, builder.getF32Type()),
       attention, ArrayRef<ReassociationIndices>{{0}, {1, 2}});

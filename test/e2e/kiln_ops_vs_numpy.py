@@ -331,6 +331,58 @@ def attention_case(work, mask_kind, batch=()):
     return c
 
 
+def offset_attention_case(work, seq, offset, window):
+    """Attention over a 24-row KV cache whose queries start at run-time position `offset`
+    (query i sees keys j <= offset + i, with a window only those with offset + i - j <
+    window): the decode/prefill form, whose kernel reads only the visible rows."""
+    c = Case(f"attention_offset_s{seq}_p{offset}_w{window}", work)
+    t, hq, hkv, d, dv = 24, 4, 2, 16, 8
+    q = rng.standard_normal((seq, hq, d)).astype(np.float32)
+    k = rng.standard_normal((t, hkv, d)).astype(np.float32)
+    v = rng.standard_normal((t, hkv, dv)).astype(np.float32)
+    c.inputs.update(q=q, k=k, v=v, p=np.array([offset], dtype=np.int64))
+    kk, vv = np.repeat(k, hq // hkv, axis=-2), np.repeat(v, hq // hkv, axis=-2)
+    scores = np.einsum("shd,thd->hst", q.astype(np.float64), kk) / np.sqrt(d)
+    position = offset + np.arange(seq)[:, None]
+    key = np.arange(t)[None, :]
+    hidden = key > position
+    if window:
+        hidden |= position - key >= window
+    scores = np.where(hidden, -np.inf, scores)
+    w = np.exp(scores - scores.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    c.expected["y"] = np.einsum("hst,thd->shd", w, vv).astype(np.float32)
+    qt, kt, vt = mlir_type((seq, hq, d)), mlir_type((t, hkv, d)), mlir_type((t, hkv, dv))
+    yt = mlir_type((seq, hq, dv))
+    attrs = f" {{window = {window}}}" if window else ""
+    c.ir = f'''func.func @main(%q: {qt} {{kiln.name = "q"}}, %k: {kt} {{kiln.name = "k"}}, %v: {vt} {{kiln.name = "v"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({yt} {{kiln.name = "y"}}) {{
+  %y = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>){attrs} : {qt}, {kt}, {vt}
+  return %y : {yt}
+}}'''
+    return c
+
+
+def cache_write_case(work, count, offset):
+    """kiln.cache_write outside a state (so not in place): the cache with rows
+    [offset, offset + count) replaced, those past the end dropped."""
+    c = Case(f"cache_write_s{count}_p{offset}", work)
+    t, h, d = 12, 2, 8
+    cache = rng.standard_normal((t, h, d)).astype(np.float32)
+    rows = rng.standard_normal((count, h, d)).astype(np.float32)
+    c.inputs.update(cache=cache, rows=rows, p=np.array([offset], dtype=np.int64))
+    expected = cache.copy()
+    for i in range(count):
+        if 0 <= offset + i < t:
+            expected[offset + i] = rows[i]
+    c.expected["y"] = expected
+    ct, rt = mlir_type((t, h, d)), mlir_type((count, h, d))
+    c.ir = f'''func.func @main(%c: {ct} {{kiln.name = "cache"}}, %r: {rt} {{kiln.name = "rows"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({ct} {{kiln.name = "y"}}) {{
+  %y = kiln.cache_write %r into %c at %p : {rt} into {ct}, tensor<1xi64>
+  return %y : {ct}
+}}'''
+    return c
+
+
 # Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
 # keys, a block scale times a small integer) compared with float64 references, so f32
 # rounding stays near 1e-6 relative. Cases with long sums set their own bound.
@@ -390,6 +442,13 @@ def main():
     cases += [attention_case(work, "causal"), attention_case(work, "shared"),
               attention_case(work, "shared", (2,)), attention_case(work, "per_entry", (3,)),
               attention_case(work, "per_entry", (2, 2))]
+    # Decode (one query) and prefill (5) at the first row, mid-cache and the last rows;
+    # sliding windows that start inside and before the cache.
+    cases += [offset_attention_case(work, seq, offset, window)
+              for seq, offset, window in ((1, 0, 0), (1, 9, 0), (1, 23, 0), (5, 0, 0), (5, 12, 0),
+                                          (5, 19, 0), (1, 3, 8), (1, 17, 8), (5, 10, 4), (5, 19, 8))]
+    cases += [cache_write_case(work, count, offset)
+              for count, offset in ((1, 0), (1, 11), (4, 3), (4, 10), (4, -1), (4, 12))]
     results = [run(case, bin_dir) for case in cases]
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")

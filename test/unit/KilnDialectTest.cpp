@@ -92,7 +92,8 @@ TEST_F(KilnDialectTest, attention_infers_grouped_query_output_shape) {
   Value k = weight(tensor({3, 11, 2, 64}, f16));
   Value v = weight(tensor({3, 11, 2, 32}, f16));
   auto attention = AttentionOp::create(builder, builder.getUnknownLoc(), q, k, v,
-                                       /*mask=*/Value(), /*causal=*/true, /*scale=*/nullptr);
+                                       /*mask=*/Value(), /*query_offset=*/Value(),
+                                       /*causal=*/true, /*scale=*/nullptr, /*window=*/nullptr);
   EXPECT_EQ(attention.getType(), tensor({3, 7, 8, 32}, f16));
   EXPECT_TRUE(succeeded(verifyModule())) << ::testing::PrintToString(messages);
 }

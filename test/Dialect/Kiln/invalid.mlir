@@ -329,10 +329,45 @@ func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf
 
 // -----
 
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %p: tensor<2xi64>) {
+  // expected-error @+1 {{'kiln.attention' op expects a query offset of one element (tensor<1xi64>), got 'tensor<2xi64>'}}
+  %0 = kiln.attention %q, %k, %v offset(%p : tensor<2xi64>) : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %p: tensor<1xi64>) {
+  // expected-error @+2 {{'kiln.attention' op takes either causal or a query offset, not both}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {causal} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>) {
+  // expected-error @+2 {{'kiln.attention' op window 4 needs a query offset and must be positive}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v {window = 4} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %p: tensor<1xi64>) {
+  // expected-error @+2 {{'kiln.attention' op window 0 needs a query offset and must be positive}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {window = 0} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
 func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>) {
   // expected-error @+2 {{'kiln.attention' op inferred type(s) 'tensor<5x8x64xf32>' are incompatible with return type(s) of operation 'tensor<5x64xf32>'}}
   // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = "kiln.attention"(%q, %k, %v) : (tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>) -> tensor<5x64xf32>
+  %0 = "kiln.attention"(%q, %k, %v) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>) -> tensor<5x64xf32>
   return
 }
 
@@ -433,4 +468,44 @@ func.func @f(%a: tensor<4xf32>) {
 func.func @f(%a: tensor<4xf32>) {
   // expected-error @+1 {{'kiln.yield' op expects parent op 'kiln.dispatch'}}
   "kiln.yield"(%a) : (tensor<4xf32>) -> ()
+}
+
+// -----
+
+func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x4xf32>, %p: tensor<1xi64>) {
+  // expected-error @+1 {{'kiln.cache_write' op rows [4, 2, 4] do not match cache rows [12, 2, 8] past the first dimension}}
+  %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x4xf32> into tensor<12x2x8xf32>, tensor<1xi64>
+  return
+}
+
+// -----
+
+func.func @f(%cache: tensor<3x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<1xi64>) {
+  // expected-error @+1 {{'kiln.cache_write' op writes 4 rows into a cache of 3}}
+  %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf32> into tensor<3x2x8xf32>, tensor<1xi64>
+  return
+}
+
+// -----
+
+func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf16>, %p: tensor<1xi64>) {
+  // expected-error @+1 {{'kiln.cache_write' op rows of 'f16' into a cache of 'f32'}}
+  %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf16> into tensor<12x2x8xf32>, tensor<1xi64>
+  return
+}
+
+// -----
+
+func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<16xf32>, %p: tensor<1xi64>) {
+  // expected-error @+1 {{'kiln.cache_write' op expects rows of the cache's rank (3), got 'tensor<16xf32>'}}
+  %0 = kiln.cache_write %rows into %cache at %p : tensor<16xf32> into tensor<12x2x8xf32>, tensor<1xi64>
+  return
+}
+
+// -----
+
+func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<2xi64>) {
+  // expected-error @+1 {{'kiln.cache_write' op expects an offset of one element (tensor<1xi64>), got 'tensor<2xi64>'}}
+  %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<2xi64>
+  return
 }

@@ -54,13 +54,17 @@ func.func @rope(%x: tensor<1x7x4x64xf32>, %pos: tensor<7xi32>) -> (tensor<1x7x4x
 
 // CHECK-LABEL: func.func @attention
 func.func @attention(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x32xf32>,
-                     %mask: tensor<5x9xf32>) -> (tensor<5x8x32xf32>, tensor<5x8x32xf32>) {
+                     %mask: tensor<5x9xf32>, %p: tensor<1xi64>)
+    -> (tensor<5x8x32xf32>, tensor<5x8x32xf32>, tensor<5x8x32xf32>) {
   // Grouped-query attention: 8 query heads share 2 key/value heads.
   // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} {causal} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
   %0 = kiln.attention %q, %k, %v {causal} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
   // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<5x9xf32>) {scale = 1.250000e-01 : f64}
   %1 = kiln.attention %q, %k, %v mask(%mask : tensor<5x9xf32>) {scale = 0.125} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
-  return %0, %1 : tensor<5x8x32xf32>, tensor<5x8x32xf32>
+  // Over a KV cache: the queries start at position %p among the 9 key rows; sliding.
+  // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} offset(%{{.*}} : tensor<1xi64>) {window = 4 : i64} : tensor<5x8x64xf32>
+  %2 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {window = 4} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
+  return %0, %1, %2 : tensor<5x8x32xf32>, tensor<5x8x32xf32>, tensor<5x8x32xf32>
 }
 
 // CHECK-LABEL: func.func @attention_per_sequence_mask
@@ -106,4 +110,11 @@ func.func @dispatch(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
     kiln.yield
   }
   return %r : tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @cache_write
+func.func @cache_write(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<1xi64>) -> tensor<12x2x8xf32> {
+  // CHECK: kiln.cache_write %{{.*}} into %{{.*}} at %{{.*}} : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
+  %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
+  return %0 : tensor<12x2x8xf32>
 }
