@@ -51,7 +51,7 @@ failed=0
 echo "kiln sanitize: ASan + UBSan"
 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir "$ASAN_DIR" --output-on-failure -j "$JOBS" \
-  -R '^(runtime|gguf|safetensors|tokenizers|llm|fuzz)\.|^e2e\.(persistent_state|concurrent_sessions|onnx_vs_onnxruntime|onnx_new_ir_version|kiln_ops_vs_numpy|generate_vs_numpy|generate_hf_vs_numpy|thread_count_determinism)' \
+  -R '^(runtime|gguf|safetensors|tokenizers|llm|fuzz)\.|^e2e\.(persistent_state|concurrent_sessions|onnx_vs_onnxruntime|onnx_new_ir_version|kiln_ops_vs_numpy|generate_vs_numpy|generate_hf_vs_numpy|minilm_vs_numpy|thread_count_determinism)' \
   -E 'shared_library_needs_only_system_libraries|pretokenizers_vs_llamacpp' || failed=1
 echo "kiln sanitize: TSan"
 TSAN_OPTIONS="halt_on_error=1:suppressions=$ROOT/test/runtime/tsan.supp" \
