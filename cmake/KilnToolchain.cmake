@@ -23,3 +23,14 @@ function(kiln_target_warnings target)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
 endfunction()
+
+# Sanitized builds (scripts/test.sh --sanitize): a -fsanitize= list ("address,undefined"
+# or "thread") for everything the build compiles and links, every report fatal. Such a
+# build is for the runtime side (runtime, readers, tokenizers, the tools linking only
+# those, and their tests); see docs/development.md.
+set(KILN_SANITIZE "" CACHE STRING "-fsanitize= list for a sanitized build, e.g. address,undefined")
+if(KILN_SANITIZE)
+  add_compile_options(-fsanitize=${KILN_SANITIZE} -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${KILN_SANITIZE})
+endif()

@@ -391,6 +391,10 @@ struct StateBlock {
   uint8_t *memory = nullptr;
   size_t size = 0;
   std::vector<uint64_t> offsets;
+  // The session inside a call that writes session memory (set_input, run), or null.
+  // Sessions sharing a block are used by one thread at a time (runtime.h), so one flag
+  // per block catches a session used from two threads and two sharing sessions alike.
+  std::atomic<const kiln_session *> user{nullptr};
   ~StateBlock() {
     if (memory)
       munmap(memory, size);
@@ -580,6 +584,27 @@ struct kiln_session {
       }
   }
 
+  // Runs `body` (set_input, run) with this session's state block claimed, so that a
+  // second thread calling in meanwhile gets an error instead of racing on the arena,
+  // the inputs or the state.
+  template <typename Body> Error exclusive(Body &&body) {
+    const kiln_session *holder = nullptr;
+    if (!state->user.compare_exchange_strong(holder, this, std::memory_order_acquire))
+      return holder == this
+                 ? error(KILN_ERROR_FAILED_PRECONDITION, "the session of entry point ",
+                         entry->name, " is already running on another thread (a run or "
+                         "set_input has not returned); use one session per thread")
+                 : error(KILN_ERROR_FAILED_PRECONDITION, "a session sharing state with "
+                         "this session of entry point ", entry->name, " is running on "
+                         "another thread; sessions sharing state are used by one thread "
+                         "at a time");
+    struct Release {
+      std::atomic<const kiln_session *> &user;
+      ~Release() { user.store(nullptr, std::memory_order_release); }
+    } release{state->user};
+    return body();
+  }
+
   Error setInput(size_t index, const void *data, size_t byte_size) {
     if (index >= entry->inputs.size())
       return error(KILN_ERROR_NOT_FOUND, "entry point ", entry->name, " has ",
@@ -737,7 +762,7 @@ kiln_status kiln_session_set_input(kiln_session *session, size_t input, const vo
   return guarded([&]() -> Error {
     if (!session)
       return nullArgument("session");
-    return session->setInput(input, data, byte_size);
+    return session->exclusive([&] { return session->setInput(input, data, byte_size); });
   });
 }
 
@@ -751,7 +776,7 @@ kiln_status kiln_session_set_input_by_name(kiln_session *session, const char *na
     const std::vector<TensorInfo> &inputs = session->entry->inputs;
     for (size_t i = 0; i < inputs.size(); ++i)
       if (std::strcmp(inputs[i].name, name) == 0)
-        return session->setInput(i, data, byte_size);
+        return session->exclusive([&] { return session->setInput(i, data, byte_size); });
     return error(KILN_ERROR_NOT_FOUND, "entry point ", session->entry->name,
                  " has no input named \"", name, "\"");
   });
@@ -761,7 +786,7 @@ kiln_status kiln_session_run(kiln_session *session) {
   return guarded([&]() -> Error {
     if (!session)
       return nullArgument("session");
-    return session->run();
+    return session->exclusive([&] { return session->run(); });
   });
 }
 

@@ -23,6 +23,7 @@ constexpr uint32_t kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF3
                    kBool = 7, kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12;
 constexpr uint32_t kGgmlF32 = 0, kGgmlQ8_0 = 8;
 
+// The reader borrows `bytes`, which must outlive it.
 Result<std::unique_ptr<GgufReader>> read(const std::vector<uint8_t> &bytes) {
   return GgufReader::fromMemory(bytes.data(), bytes.size());
 }
@@ -71,7 +72,9 @@ std::vector<uint8_t> fileWithTensors(uint32_t version = 3) {
 class ReadsEveryValueType : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(ReadsEveryValueType, in_each_supported_version) {
-  auto reader = read(writeGguf(everyValueType(), {}, 0, GetParam()));
+  // The reader borrows the bytes: they outlive it.
+  std::vector<uint8_t> bytes = writeGguf(everyValueType(), {}, 0, GetParam());
+  auto reader = read(bytes);
   ASSERT_TRUE(reader) << reader.error();
   const GgufReader &r = **reader;
   EXPECT_EQ(r.version(), GetParam());
@@ -107,7 +110,8 @@ TEST_P(ReadsEveryValueType, in_each_supported_version) {
 INSTANTIATE_TEST_SUITE_P(Versions, ReadsEveryValueType, ::testing::Values(2u, 3u));
 
 TEST(GgufReader, typed_lookups_name_the_key_on_error) {
-  auto reader = read(writeGguf(everyValueType()));
+  std::vector<uint8_t> bytes = writeGguf(everyValueType());
+  auto reader = read(bytes);
   ASSERT_TRUE(reader) << reader.error();
   const GgufReader &r = **reader;
   EXPECT_NE(r.getString("no.such.key").error().find("'no.such.key' is missing"), std::string::npos);

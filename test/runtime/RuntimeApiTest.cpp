@@ -1,6 +1,7 @@
 // The C API end to end: loading (file and memory), introspection, sessions, running
 // the TestKernels.c code object, profiling, and every error a caller can provoke.
 #include "TestArtifacts.h"
+#include "TestGate.h"
 #include "kiln/runtime.h"
 
 #include <gtest/gtest.h>
@@ -477,6 +478,76 @@ TEST(RuntimeApi, sessions_of_one_module_run_concurrently) {
   std::thread first(work), second(work);
   first.join();
   second.join();
+}
+
+namespace {
+
+// A module whose one dispatch is the `wait` kernel, a session of it, and the gate its
+// kernel waits at.
+struct GatedSession {
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), singleKernel("wait", {{DType::U64, {1}}},
+                                                   {{DType::I32, {1}}}));
+  Session s = session(module.get());
+  kiln_test_gate gate{};
+
+  // Points `target`'s input at the gate.
+  void aim(kiln_session *target) {
+    uint64_t address = uint64_t(uintptr_t(&gate));
+    EXPECT_OK(kiln_session_set_input(target, 0, &address, sizeof address));
+  }
+  // Starts a run of `runner` on another thread and returns once its kernel is running.
+  std::thread startRun(kiln_session *runner, Status *result) {
+    std::thread thread([=] { result->reset(kiln_session_run(runner)); });
+    while (!__atomic_load_n(&gate.entered, __ATOMIC_ACQUIRE))
+      std::this_thread::yield();
+    return thread;
+  }
+  void release() { __atomic_store_n(&gate.released, 1, __ATOMIC_RELEASE); }
+};
+
+} // namespace
+
+TEST(RuntimeApi, reports_a_session_used_from_two_threads_at_once) {
+  GatedSession g;
+  g.aim(g.s.get());
+  Status first;
+  std::thread runner = g.startRun(g.s.get(), &first);
+  Status second(kiln_session_run(g.s.get()));
+  uint64_t address = 0;
+  Status input(kiln_session_set_input(g.s.get(), 0, &address, sizeof address));
+  g.release();
+  runner.join();
+  EXPECT_EQ(first, nullptr) << message(first);
+  const char *expected = "the session of entry point main is already running on another "
+                         "thread (a run or set_input has not returned); use one session "
+                         "per thread";
+  EXPECT_EQ(kiln_status_code(second.get()), KILN_ERROR_FAILED_PRECONDITION);
+  EXPECT_EQ(message(second), expected);
+  EXPECT_EQ(kiln_status_code(input.get()), KILN_ERROR_FAILED_PRECONDITION);
+  EXPECT_EQ(message(input), expected);
+  // The rejected calls changed nothing: the session runs again, on the gate's address.
+  EXPECT_OK(kiln_session_run(g.s.get()));
+}
+
+TEST(RuntimeApi, reports_sessions_sharing_state_used_from_two_threads_at_once) {
+  GatedSession g;
+  kiln_session *raw = nullptr;
+  EXPECT_OK(kiln_session_create_sharing_state(g.module.get(), 0, g.s.get(), &raw));
+  Session sibling(raw);
+  g.aim(g.s.get());
+  g.aim(sibling.get());
+  Status first;
+  std::thread runner = g.startRun(g.s.get(), &first);
+  Status second(kiln_session_run(sibling.get()));
+  g.release();
+  runner.join();
+  EXPECT_EQ(first, nullptr) << message(first);
+  EXPECT_EQ(kiln_status_code(second.get()), KILN_ERROR_FAILED_PRECONDITION);
+  EXPECT_EQ(message(second), "a session sharing state with this session of entry point "
+                             "main is running on another thread; sessions sharing state "
+                             "are used by one thread at a time");
+  EXPECT_OK(kiln_session_run(sibling.get()));
 }
 
 // ---- profiling ----------------------------------------------------------------------

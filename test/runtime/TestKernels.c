@@ -2,9 +2,13 @@
  * ABI (one halide_buffer_t* per argument), built into the code object that test
  * artifacts embed. Each checks the buffers it is given and returns non-zero if they
  * are not what the runtime promised. */
+#define _POSIX_C_SOURCE 199309L /* nanosleep */
+#include "TestGate.h"
+
 #include <HalideRuntime.h>
 
 #include <stdint.h>
+#include <time.h>
 
 static int threads_set;
 
@@ -86,4 +90,20 @@ int threads_argv(void **args) {
 int fail_argv(void **args) {
   (void)args;
   return -3;
+}
+
+/* args[0] (u64[1]) is the address of a kiln_test_gate in the test's memory: marks it
+ * entered and returns once the test releases it, or -4 after 10 s (a test that forgot to
+ * release fails instead of hanging). */
+int wait_argv(void **args) {
+  const halide_buffer_t *in = args[0];
+  kiln_test_gate *gate = (kiln_test_gate *)(uintptr_t) * (const uint64_t *)in->host;
+  __atomic_store_n(&gate->entered, 1, __ATOMIC_RELEASE);
+  struct timespec pause = {0, 100000};
+  for (int waited = 0; waited < 100000; ++waited) {
+    if (__atomic_load_n(&gate->released, __ATOMIC_ACQUIRE))
+      return 0;
+    nanosleep(&pause, NULL);
+  }
+  return -4;
 }

@@ -8,6 +8,12 @@
  *                 across threads.
  *   kiln_session  one entry point's working memory (arena, inputs). Use a session from
  *                 one thread at a time; create one session per concurrent caller.
+ *                 kiln_session_run or kiln_session_set_input called while another
+ *                 thread's run or set_input on the same session (or on a session
+ *                 sharing its state) has not returned fails with
+ *                 KILN_ERROR_FAILED_PRECONDITION and changes nothing.
+ *   Outputs depend only on the artifact and the inputs: the same bytes from any number
+ *   of concurrent sessions and at any thread count (docs/determinism.md).
  * Every handle returned through an `out_*` pointer belongs to the caller, who releases
  * it with the matching kiln_*_release. Releasing drops the caller's reference only:
  * a module keeps its runtime alive and a session keeps its module alive, so handles
