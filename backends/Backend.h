@@ -37,6 +37,14 @@ struct CompileOptions {
   std::function<void(unsigned, unsigned)> progress;
 };
 
+/// Choices that change a kernel's numerics, which only the user may make (the
+/// tuner searches schedules, never these).
+struct NumericsOptions {
+  /// One-row products with packed block weights take integer dot products of the
+  /// activation row quantized to 8-bit blocks (llama.cpp's q8_0 activations).
+  bool int8Activations = false;
+};
+
 class Backend {
 public:
   virtual ~Backend();
@@ -60,7 +68,8 @@ public:
 
 /// Creates the backend that handles `target` ("host", "arm-64-linux", or another
 /// target string a backend accepts); on failure returns null and says why in `error`.
-std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error);
+std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error,
+                                       const NumericsOptions &numerics = {});
 
 /// The targets users can name, for --help and errors.
 std::string describeTargets();

@@ -12,7 +12,8 @@ struct BackendEntry {
   const char *name;
   const char *targets; // for help texts
   bool (*handles)(llvm::StringRef target);
-  std::unique_ptr<Backend> (*create)(llvm::StringRef target, std::string &error);
+  std::unique_ptr<Backend> (*create)(llvm::StringRef target, std::string &error,
+                                     const NumericsOptions &numerics);
 };
 
 const BackendEntry kBackends[] = {
@@ -21,10 +22,11 @@ const BackendEntry kBackends[] = {
 };
 } // namespace
 
-std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error) {
+std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error,
+                                       const NumericsOptions &numerics) {
   for (const BackendEntry &entry : kBackends)
     if (entry.handles(target))
-      return entry.create(target, error);
+      return entry.create(target, error, numerics);
   error = "unknown target '" + target.str() + "'; known targets: " + describeTargets();
   return nullptr;
 }

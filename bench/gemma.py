@@ -4,7 +4,9 @@ the test venv), same file, same machine, same run, at 1 and 2 threads.
 
 kiln: kiln-generate with a KV cache (compiled once into ~/.cache/kiln/models), the whole
 prompt in one prefill pass (--batch = prompt length), then greedy single-token decodes;
-the figures are the ones kiln-generate measures itself (--stats-json).
+the figures are the ones kiln-generate measures itself (--stats-json). "kiln-i8" is
+kiln-generate --int8-activations (decode-step products over 8-bit activations, as
+llama.cpp computes them).
 llama.cpp: Llama(n_batch = prompt length), eval(prompt), then greedy eval([token]).
 
 usage: python bench/gemma.py [--prompt-tokens 128] [--gen 64] [--threads 1 2] [--repeat 3]
@@ -63,12 +65,12 @@ def bench_llama(model, text, gen, threads, batch):
     return len(tokens) / prompt_s, (gen - 1) / gen_s
 
 
-def bench_kiln(bin_dir, model, text, gen, threads, batch):
+def bench_kiln(bin_dir, model, text, gen, threads, batch, *extra):
     with tempfile.TemporaryDirectory() as work:
         stats = os.path.join(work, "stats.json")
         subprocess.run([os.path.join(bin_dir, "kiln-generate"), model, "-p", text, "-n", str(gen),
                         "--ctx", "256", "--batch", str(batch), "--temp", "0", "--threads",
-                        str(threads), "--stats-json", stats], check=True,
+                        str(threads), "--stats-json", stats, *extra], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(stats) as f:
             s = json.load(f)
@@ -89,6 +91,7 @@ def main():
     text, count = prompt_of(counter, args.prompt_tokens)
     # Compile (or find in the cache) before timing anything.
     bench_kiln(args.bin_dir, model, text, 2, 1, count)
+    bench_kiln(args.bin_dir, model, text, 2, 1, count, "--int8-activations")
     limits = machine.measure(args.bin_dir, args.threads)
     # A decode step reads every weight once (the tied output projection reads the whole
     # embedding table), so tensor bytes x tokens/s is its read bandwidth.
@@ -101,13 +104,17 @@ def main():
         rows = {}
         for engine, run in (("kiln", lambda: bench_kiln(args.bin_dir, model, text, args.gen,
                                                           threads, count)),
+                            ("kiln-i8", lambda: bench_kiln(args.bin_dir, model, text, args.gen,
+                                                           threads, count, "--int8-activations")),
                             ("llama.cpp", lambda: bench_llama(model, text, args.gen, threads,
                                                               count))):
             results = [run() for _ in range(args.repeat)]
             rows[engine] = (max(r[0] for r in results), max(r[1] for r in results))
             print(f"{threads:>7} {engine:>9} {rows[engine][0]:>14.1f} {rows[engine][1]:>13.1f}")
-        k, l = rows["kiln"], rows["llama.cpp"]
-        print(f"{threads:>7} {'kiln/llama.cpp':>9} {k[0] / l[0]:>14.2f} {k[1] / l[1]:>13.2f}")
+        l = rows["llama.cpp"]
+        for engine in ("kiln", "kiln-i8"):
+            k = rows[engine]
+            print(f"{threads:>7} {engine + '/llama.cpp':>9} {k[0] / l[0]:>14.2f} {k[1] / l[1]:>13.2f}")
         bandwidth = machine.read_bandwidth(limits, threads)
         for engine, (_, decode) in rows.items():
             print(f"{threads:>7} {engine:>9} decode reads {decode * weight_bytes / 1e9:.1f} GB/s "

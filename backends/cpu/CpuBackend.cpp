@@ -92,7 +92,10 @@ LogicalResult runTool(Location loc, llvm::StringRef program, llvm::ArrayRef<std:
 
 class CpuBackend : public Backend {
 public:
-  explicit CpuBackend(Halide::Target target) : halideTarget(target) {}
+  CpuBackend(Halide::Target target, const NumericsOptions &numerics)
+      : halideTarget(target), lowering(halide::LoweringOptions::forTarget(target)) {
+    lowering.int8Activations = numerics.int8Activations;
+  }
 
   llvm::StringRef name() const override { return "cpu"; }
   std::string target() const override { return halideTarget.to_string(); }
@@ -105,8 +108,7 @@ public:
     // Func whose name was taken before, kiln_k3_f1$2); a kernel keeps the name of the
     // first dispatch that needed it.
     std::string name = "kiln_k" + std::to_string(dispatchesAdded++);
-    FailureOr<halide::LoweredKernel> kernel = halide::lowerDispatch(
-        dispatch, name, halide::LoweringOptions::forTarget(halideTarget));
+    FailureOr<halide::LoweredKernel> kernel = halide::lowerDispatch(dispatch, name, lowering);
     if (failed(kernel))
       return failure();
     halide::KernelSchedule schedule = halide::defaultSchedule(*kernel, halideTarget);
@@ -311,6 +313,7 @@ private:
   };
 
   Halide::Target halideTarget;
+  halide::LoweringOptions lowering;
   std::vector<AddedKernel> kernels;
   unsigned dispatchesAdded = 0;
   /// Kernels by the whole text of their fingerprint, so that equal hashes never merge
@@ -322,13 +325,14 @@ private:
 
 bool handlesTarget(llvm::StringRef target) { return parseTarget(target).has_value(); }
 
-std::unique_ptr<Backend> createCpuBackend(llvm::StringRef target, std::string &error) {
+std::unique_ptr<Backend> createCpuBackend(llvm::StringRef target, std::string &error,
+                                          const NumericsOptions &numerics) {
   std::optional<Halide::Target> parsed = parseTarget(target);
   if (!parsed) {
     error = "'" + target.str() + "' is not a CPU target";
     return nullptr;
   }
-  return std::make_unique<CpuBackend>(*parsed);
+  return std::make_unique<CpuBackend>(*parsed, numerics);
 }
 
 } // namespace kiln::cpu

@@ -9,7 +9,8 @@ namespace kiln::cpu {
 /// "host", or a Halide target string without GPU features.
 bool handlesTarget(llvm::StringRef target);
 
-std::unique_ptr<Backend> createCpuBackend(llvm::StringRef target, std::string &error);
+std::unique_ptr<Backend> createCpuBackend(llvm::StringRef target, std::string &error,
+                                          const NumericsOptions &numerics);
 
 } // namespace kiln::cpu
 

@@ -4,6 +4,7 @@
 #include "backends/halide/DispatchLowering.h"
 
 #include "backends/halide/HalideTypes.h"
+#include "backends/halide/KernelSchedule.h"
 #include "backends/halide/ScalarLowering.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -152,6 +153,105 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
   llvm_unreachable("unknown quantization scheme");
 }
 
+/// Whether the integer matrix-vector product reads `scheme`'s blocks.
+bool hasIntegerBlocks(QuantScheme scheme) {
+  switch (scheme) {
+  case QuantScheme::q8_0:
+  case QuantScheme::q4_0:
+  case QuantScheme::q5_0:
+  case QuantScheme::q4_k:
+  case QuantScheme::q6_k:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Values 32b .. 32b + 31 of a packed row as the integer dot product reads them: value j
+/// is scale * (u - offset) - minimum, u an unsigned byte; `lane` (j / 4) picks the
+/// scale where it changes inside the 32 (Q6_K's sub-blocks of 16: lanes 0-3, 4-7).
+struct IntegerBlock {
+  Expr u;       // uint8
+  Expr scale;   // f32
+  Expr minimum; // f32, or undefined (none)
+  int offset = 0;
+  bool halves = false; // the scale of lanes 4-7 differs from that of lanes 0-3
+};
+
+IntegerBlock integerBlock(const PackedTensor &p, const std::vector<Expr> &rows, const Expr &b,
+                          const Expr &j, const Expr &lane) {
+  auto byte = [&](const Expr &at) {
+    std::vector<Expr> index{at};
+    index.insert(index.end(), rows.rbegin(), rows.rend());
+    return p.bytes(index);
+  };
+  Halide::Type u8 = Halide::UInt(8);
+  auto low = [&](const Expr &v) { return v & Halide::cast(u8, 15); };
+  auto high = [&](const Expr &v) { return v >> Halide::cast(u8, 4); };
+  IntegerBlock block;
+  switch (p.quant.getScheme()) {
+  case QuantScheme::q8_0: {
+    // int8 q + 128: the byte with its sign bit flipped.
+    Expr base = b * 34;
+    block.u = byte(base + 2 + j) ^ Halide::cast(u8, 0x80);
+    block.scale = halfAt(p, rows, base);
+    block.offset = 128;
+    return block;
+  }
+  case QuantScheme::q4_0: {
+    Expr base = b * 18, v = byte(base + 2 + j % 16);
+    block.u = Halide::select(j < 16, low(v), high(v));
+    block.scale = halfAt(p, rows, base);
+    block.offset = 8;
+    return block;
+  }
+  case QuantScheme::q5_0: {
+    Expr base = b * 22, v = byte(base + 6 + j % 16);
+    // Bit j of the little-endian word at base + 2, tested byte-wise: a vector of 32
+    // values is a shuffle of 4 bytes, an and and a compare.
+    Expr bit = Halide::cast(u8, 1) << Halide::cast(u8, j % 8);
+    Expr fifth = Halide::select((byte(base + 2 + j / 8) & bit) != Halide::cast(u8, 0),
+                                Halide::cast(u8, 16), Halide::cast(u8, 0));
+    block.u = Halide::select(j < 16, low(v), high(v)) | fifth;
+    block.scale = halfAt(p, rows, base);
+    block.offset = 16;
+    return block;
+  }
+  case QuantScheme::q4_k: {
+    // Sub-block b % 8 of the 256 at (b / 8) * 144: its 32 nibbles are the low or high
+    // halves of 32 consecutive bytes; its 6-bit scale and min as in dequantizeAt.
+    Expr base = (b / 8) * 144, sub = b % 8, chunk = sub / 2;
+    Expr v = byte(base + 16 + chunk * 32 + j);
+    block.u = Halide::select(sub % 2 == 0, low(v), high(v));
+    auto scaleByte = [&](const Expr &k) { return byteAt(p, rows, base + 4 + k); };
+    Expr sc = Halide::select(sub < 4, scaleByte(sub) & 63,
+                             (scaleByte(sub + 4) & 15) | ((scaleByte(sub - 4) >> 6) << 4));
+    Expr mn = Halide::select(sub < 4, scaleByte(sub + 4) & 63,
+                             (scaleByte(sub + 4) >> 4) | ((scaleByte(sub) >> 6) << 4));
+    block.scale = halfAt(p, rows, base) * Halide::cast(Halide::Float(32), sc);
+    block.minimum = halfAt(p, rows, base + 2) * Halide::cast(Halide::Float(32), mn);
+    return block;
+  }
+  case QuantScheme::q6_k: {
+    // Quarter q of half h of the 256 at (b / 8) * 210: 4 low bits from 32 consecutive
+    // bytes of ql, 2 high bits from 32 of qh, two int8 scales (one per 16 values).
+    Expr base = (b / 8) * 210, s = b % 8, half = s / 4, quarter = s % 4;
+    Expr lowByte = byte(base + half * 64 + (quarter % 2) * 32 + j);
+    Expr highBits = (byte(base + 128 + half * 32 + j) >> Halide::cast(u8, quarter * 2)) &
+                    Halide::cast(u8, 3);
+    block.u = Halide::select(quarter >= 2, high(lowByte), low(lowByte)) |
+              (highBits << Halide::cast(u8, 4));
+    Expr sc = Halide::cast(Halide::Int(8), byte(base + 192 + half * 8 + quarter * 2 + lane / 4));
+    block.scale = halfAt(p, rows, base + 208) * Halide::cast(Halide::Float(32), sc);
+    block.offset = 32;
+    block.halves = true;
+    return block;
+  }
+  default:
+    llvm_unreachable("not an integer block format");
+  }
+}
+
 class KernelBuilder {
 public:
   KernelBuilder(DispatchOp dispatch, StringRef name, const LoweringOptions &options)
@@ -176,6 +276,9 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
   LogicalResult lowerCacheWrite(CacheWriteOp op);
+  /// The integer path of LoweringOptions::int8Activations for `op`, when it is a
+  /// one-row product with packed block weights: true when it defined the result.
+  FailureOr<bool> lowerIntegerMatvec(linalg::GenericOp op);
   /// Whether `op`'s result is this dispatch's result that the program returns as the
   /// kiln.state its cache operand holds: the artifact then binds one buffer to both,
   /// and rows the op does not write keep their old values without being copied.
@@ -405,6 +508,11 @@ std::vector<Expr> applyMap(AffineMap map, ArrayRef<Expr> loops) {
 }
 
 LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
+  if (options.int8Activations) {
+    FailureOr<bool> integer = lowerIntegerMatvec(op);
+    if (failed(integer) || *integer)
+      return integer;
+  }
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
     return op.emitOpError("has dynamic loop bounds, which the Halide backend does not support");
@@ -943,6 +1051,152 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   define(op.getResult(), ov,
          Halide::cast(*toHalideType(element), context(outArgs) / total(totalAt)));
   return success();
+}
+
+FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
+  // [1, K] x [N, K]^T + init, as LinalgBuilder::matmulTransposed writes it.
+  using utils::IteratorType;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || ranges.size() != 3 ||
+      op.getIteratorTypesArray() !=
+          SmallVector<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                                    IteratorType::reduction})
+    return false;
+  MLIRContext *context = op.getContext();
+  AffineExpr m, n, k;
+  bindDims(context, m, n, k);
+  if (op.getIndexingMapsArray() !=
+      SmallVector<AffineMap>{AffineMap::get(3, 0, {m, k}, context),
+                             AffineMap::get(3, 0, {n, k}, context),
+                             AffineMap::get(3, 0, {m, n}, context)})
+    return false;
+  int64_t rows = ranges[0], columns = ranges[1], depth = ranges[2];
+  auto dequantize = op.getDpsInputOperand(1)->get().getDefiningOp<DequantizeOp>();
+  if (rows != 1 || depth % 32 != 0 || !dequantize || !packed.count(dequantize.getInput()))
+    return false;
+  const PackedTensor &weights = packed.find(dequantize.getInput())->second;
+  Type f32 = Float32Type::get(context);
+  Value activations = op.getDpsInputOperand(0)->get();
+  if (!hasIntegerBlocks(weights.quant.getScheme()) ||
+      cast<RankedTensorType>(activations.getType()).getElementType() != f32 ||
+      cast<RankedTensorType>(op->getResult(0).getType()).getElementType() != f32)
+    return false;
+  // The body must be out + a * b.
+  Block &body = op.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  auto mul = add ? (add.getLhs() == body.getArgument(2) ? add.getRhs() : add.getLhs())
+                       .getDefiningOp<arith::MulFOp>()
+                 : arith::MulFOp();
+  if (!add || !mul || body.getOperations().size() != 3 ||
+      (add.getLhs() != body.getArgument(2) && add.getRhs() != body.getArgument(2)) ||
+      !((mul.getLhs() == body.getArgument(0) && mul.getRhs() == body.getArgument(1)) ||
+        (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0))))
+    return false;
+
+  std::string prefix = kernel.name + "_i8_" + std::to_string(nextFunc++);
+  Var kv("k"), bv("b"), nv("n"), mv("m"), lv("l");
+  FailureOr<Expr> x = read(op, activations, {mv, kv});
+  FailureOr<Expr> init = read(op, op.getDpsInitOperand(0)->get(), {mv, nv});
+  if (failed(x) || failed(init))
+    return failure();
+  Halide::Type i32 = Halide::Int(32), fl = Halide::Float(32);
+  auto func = [&](const char *name) { return Func(prefix + "_" + name); };
+
+  // The activation row as 8-bit blocks: per block of 32 its largest magnitude a, scale
+  // d = a / 127, values round(x / d) (ggml's quantize_row_q8_0), and their sum s.
+  Halide::RDom inBlock(0, 32, prefix + "_j");
+  Func xf = func("x"), largest = func("amax"), scale = func("dx"), quantized = func("xq"),
+       sum = func("sx");
+  xf(kv, mv) = *x;
+  largest(bv, mv) = 0.0f;
+  largest(bv, mv) = Halide::max(largest(bv, mv), Halide::abs(xf(bv * 32 + inBlock, mv)));
+  scale(bv, mv) = largest(bv, mv) / 127.0f;
+  Expr inverse = Halide::select(largest(kv / 32, mv) > 0.0f, 127.0f / largest(kv / 32, mv), 0.0f);
+  quantized(kv, mv) = Halide::cast(Halide::Int(8), Halide::round(xf(kv, mv) * inverse));
+  sum(bv, mv) = 0;
+  sum(bv, mv) += Halide::cast(i32, quantized(bv * 32 + inBlock, mv));
+  Halide::RDom inHalf(0, 16, prefix + "_h");
+  Var hv("h");
+  Func halfSum = func("sxh"); // the sums of values 0-15 and 16-31
+  halfSum(hv, bv, mv) = 0;
+  halfSum(hv, bv, mv) += Halide::cast(i32, quantized(bv * 32 + hv * 16 + inHalf, mv));
+
+  // Per output column n and block b: 8 lanes of 4-term integer dot products (one
+  // vpdpbusd) of the weights' unsigned bytes u with the quantized activations; the lanes
+  // a scale covers start from -offset * (the sum of its values), so that each adds up to
+  // its part of sum((u - offset) * q); then each is scaled by its weight scale and the
+  // activation block's, and lane 0 takes off the block's minimum times its sum.
+  std::vector<Expr> weightRow{nv};
+  Halide::RDom quad(0, 4, prefix + "_q");
+  IntegerBlock reading = integerBlock(weights, weightRow, bv, lv * 4 + quad, lv);
+  // The scales once per block (per half where they differ), not once per lane.
+  IntegerBlock perBlock = integerBlock(weights, weightRow, bv, Expr(0), hv * 4);
+  Func dot = func("idot");
+  Expr start = reading.halves
+                   ? Halide::select(lv % 4 == 0, -reading.offset * halfSum(lv / 4, bv, mv), 0)
+                   : Halide::select(lv == 0, -reading.offset * sum(bv, mv), 0);
+  dot(lv, bv, nv, mv) = reading.offset ? start : Expr(0);
+  dot(lv, bv, nv, mv) += Halide::cast(i32, reading.u) * Halide::cast(i32, quantized(bv * 32 + lv * 4 + quad, mv));
+  int64_t blocks = depth / 32;
+  Halide::RDom overBlocks(0, static_cast<int>(blocks), prefix + "_rb");
+  Func wscale = func("dw");
+  wscale(hv, bv, nv) = perBlock.scale;
+  Expr laneScale = reading.halves ? wscale(lv / 4, overBlocks, nv) : wscale(0, overBlocks, nv);
+  Func lanes = func("acc");
+  lanes(lv, nv, mv) = 0.0f;
+  Expr term = Halide::cast(fl, dot(lv, overBlocks, nv, mv)) * (laneScale * scale(overBlocks, mv));
+  Func wmin = func("dmin");
+  if (perBlock.minimum.defined()) {
+    wmin(bv, nv) = perBlock.minimum;
+    term -= Halide::select(lv == 0, wmin(overBlocks, nv) * scale(overBlocks, mv) *
+                                        Halide::cast(fl, sum(overBlocks, mv)),
+                           0.0f);
+  }
+  lanes(lv, nv, mv) += term;
+  Halide::RDom overLanes(0, 8, prefix + "_rl");
+  Func total = func("total");
+  total(nv, mv) = *init;
+  total(nv, mv) += lanes(overLanes, nv, mv);
+  tensors[op->getResult(0)] = total;
+
+  bool unrollSubBlocks = weights.quant.getBlockElements() == 256 && blocks % 8 == 0;
+  std::vector<int64_t> shape{rows, columns};
+  Stage stage{total, shape, /*isOutput=*/false, "", depth, 0};
+  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+    for (Func f : {largest, scale, sum, halfSum})
+      f.compute_root();
+    quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
+    total.compute_root();
+    Var chunk(prefix + "_chunk"), column(prefix + "_col");
+    int64_t perChunk = std::max<int64_t>(16, (columns + 63) / 64);
+    total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
+                Halide::TailStrategy::GuardWithIf);
+    total.update().split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
+                         Halide::TailStrategy::GuardWithIf);
+    if (schedule.parallel && columns * depth >= 64 * 1024) {
+      total.parallel(chunk);
+      total.update().parallel(chunk);
+    }
+    total.update().atomic().vectorize(overLanes);
+    lanes.compute_at(total, column).vectorize(lv);
+    Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
+    Halide::Stage blockLoop = lanes.update().reorder(lv, overBlocks).vectorize(lv);
+    Halide::RVar at = overBlocks;
+    if (unrollSubBlocks) {
+      // K-quants: the 8 sub-blocks of a 256-value block unrolled, so that each one's
+      // scale bytes sit at constant offsets (as in the f32 path).
+      blockLoop.split(overBlocks, superBlock, subBlock, 8).unroll(subBlock);
+      at = subBlock;
+    }
+    dot.compute_at(lanes, at).vectorize(lv);
+    wscale.compute_at(lanes, at);
+    if (wmin.defined())
+      wmin.compute_at(lanes, at);
+    dot.update().reorder(quad, lv).atomic().vectorize(quad).vectorize(lv);
+  };
+  kernel.stages.push_back(stage);
+  return true;
 }
 
 bool KernelBuilder::writtenInPlace(CacheWriteOp op) {

@@ -232,6 +232,11 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
 void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
   std::vector<std::string> tiled;
   for (Stage &stage : kernel.stages) {
+    if (stage.placeItself) {
+      stage.placeItself(schedule);
+      tiled.push_back(stage.func.name());
+      continue;
+    }
     if (stage.tiledInto.empty())
       continue;
     auto output = std::find_if(kernel.stages.begin(), kernel.stages.end(),

@@ -19,7 +19,8 @@ over the packed weights, so both of its runs below are held to that reference:
       printed).
 2. A report, not a bar: llama.cpp on the Q4_K_M file rounds activations to 8 bits
    inside its quantized matmuls; its top-1 agreement and KL against kiln (and the
-   reference) are printed.
+   reference) are printed. kiln's --int8-activations path (which rounds them too) must
+   be at least as close to the reference as llama.cpp on the same file.
 3. Determinism: kiln-generate with a seed and temperature twice gives identical bytes.
 
 usage: gemma_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
@@ -184,6 +185,14 @@ def compare_logits(label, got, exact):
     return ok
 
 
+def distance(got, exact):
+    """(top-1 agreement, mean KL(exact || got), max |logit difference|) to the reference."""
+    p, q = log_softmax(got), log_softmax(exact)
+    kl = (np.exp(q) * (q - p)).sum(-1)
+    return float(np.mean(got.argmax(-1) == exact.argmax(-1))), float(kl.mean()), \
+        float(np.abs(got - exact).max())
+
+
 def report_quantized_llama(label, theirs, kiln, exact):
     """llama.cpp on the Q4_K_M file against kiln and the reference: printed only."""
     p = log_softmax(theirs)
@@ -194,6 +203,19 @@ def report_quantized_llama(label, theirs, kiln, exact):
         print(f"REPORT {label} vs {name}: top-1 agreement {agree * 100:.1f}%, "
               f"KL({name} || {label}) mean {kl.mean():.2e} max {kl.max():.2e}, max |logit "
               f"difference| {np.abs(theirs - other).max():.3f}")
+
+
+def compare_int8_path(label, got, theirs, exact):
+    """kiln's --int8-activations path rounds activations to 8 bits as llama.cpp does: it
+    must be at least as close to the reference as llama.cpp on the same file (top-1
+    agreement no lower, mean KL no higher than 1.25x llama.cpp's)."""
+    mine, llamas = distance(got, exact), distance(theirs, exact)
+    ok = mine[0] >= llamas[0] and mine[1] <= 1.25 * llamas[1]
+    print(f"{'PASS' if ok else 'FAIL'} {label} vs llama.cpp-F32: top-1 agreement "
+          f"{mine[0] * 100:.1f}%, KL mean {mine[1]:.2e}, max |logit difference| {mine[2]:.3f}; "
+          f"llama.cpp Q4_K_M vs llama.cpp-F32: {llamas[0] * 100:.1f}%, {llamas[1]:.2e}, "
+          f"{llamas[2]:.3f}")
+    return ok
 
 
 def check_determinism(bin_dir, model):
@@ -243,8 +265,13 @@ def main():
         kiln_q4 = got if kiln_q4 is None else kiln_q4
 
     quantized = llama(model)
-    report_quantized_llama("llama.cpp Q4_K_M", llama_logits(quantized, text), kiln_q4, exact)
+    theirs = llama_logits(quantized, text)
+    report_quantized_llama("llama.cpp Q4_K_M", theirs, kiln_q4, exact)
     del quantized
+    # The faster, less exact option: its artifact from kiln-generate's cache.
+    stats, _ = kiln_generate(bin_dir, model, PROMPTS[0], "--temp", "0", "--int8-activations")
+    got = kiln_decode_logits(library, stats["artifact"], text, vocab)
+    results.append(compare_int8_path("kiln Q4_K_M --int8-activations", got, theirs, exact))
     results.append(check_determinism(bin_dir, model))
     print("gemma vs llama.cpp: " + ("all passed" if all(results) else "FAILED"))
     return 0 if all(results) else 1

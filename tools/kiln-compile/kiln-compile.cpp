@@ -66,6 +66,13 @@ cl::opt<unsigned> jobs("jobs",
                        cl::desc("Kernels to compile at the same time; default: one per "
                                 "hardware thread"),
                        cl::init(0), cl::cat(category));
+cl::opt<bool> int8Activations(
+    "int8-activations",
+    cl::desc("One-row products with Q8_0, Q4_0, Q5_0, Q4_K or Q6_K weights (a language model's decode step) "
+             "quantize the activation row to 8-bit blocks, as llama.cpp does, and use integer "
+             "dot products: faster, and within the activations' rounding (~0.4% of a dot "
+             "product) of the default f32 path"),
+    cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -100,7 +107,9 @@ int main(int argc, char **argv) {
           kiln::supportedModelExtensions().str() + ".\n");
 
   std::string error;
-  std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error);
+  kiln::NumericsOptions numerics;
+  numerics.int8Activations = int8Activations;
+  std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error, numerics);
   if (!backend)
     return fail(error);
 
