@@ -374,6 +374,16 @@ private:
       for (uint32_t a = 0; a < count(dispatch.args()); ++a)
         if (auto err = validateUse(cat(at, " argument ", a), entry, dispatch.args()->Get(a)))
           return err;
+      // Arguments are inputs, then outputs, and a kernel has at least one output, so
+      // the last one is written: never a weight, which lies in the module's read-only
+      // bytes. (The program does not say how many outputs a kernel has, so earlier
+      // outputs are not checked.)
+      if (uint32_t args = count(dispatch.args())) {
+        uint32_t last = dispatch.args()->Get(args - 1);
+        if (buffer(view.storage[last]).kind() == BufferKind::Weight)
+          return fail(at, " writes its last argument, buffer ", last,
+                      ", which is a weight (weights are read-only)");
+      }
       if (!isPrintableUtf8(str(dispatch.location())))
         return fail(at, ": its location is not printable UTF-8");
       if (!isPrintableUtf8(str(dispatch.summary())))

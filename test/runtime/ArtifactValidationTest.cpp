@@ -313,6 +313,13 @@ TEST(ArtifactValidation, rejects_dispatch_argument_count_mismatch) {
       "entry point 0 (main): dispatch 0 passes 2 arguments to kernel 0 (add), which takes 3");
 }
 
+TEST(ArtifactValidation, rejects_dispatch_writing_a_weight) {
+  EXPECT_EQ(
+      programError([](ProgramDesc &p) { p.entryPoints[0].dispatches[1].args[2] = 3; }),
+      "entry point 0 (main): dispatch 1 writes its last argument, buffer 3, which is a "
+      "weight (weights are read-only)");
+}
+
 TEST(ArtifactValidation, accepts_printable_utf8_dispatch_locations) {
   EXPECT_EQ(programError([](ProgramDesc &p) {
               p.entryPoints[0].dispatches[0].location = "blk.0.ffn_up";
