@@ -6,9 +6,10 @@
 // the test. (Bits of the code object are out of scope: it is machine code the runtime
 // runs by design once its checksum matches.)
 //
-//   kiln-artifact-bitflip-test MODEL.kiln [--bit N]
+//   kiln-artifact-bitflip-test MODEL.kiln [--bit N | --stride N]
 //
-// --bit N runs variant N in this process, printing its outcome (for a debugger).
+// --bit N runs variant N in this process, printing its outcome (for a debugger);
+// --stride N tries every Nth variant only (for large programs).
 #include "ArtifactFormat.h"
 #include "TestArtifacts.h"
 #include "kiln/runtime.h"
@@ -129,8 +130,11 @@ std::vector<uint8_t> variant(const std::vector<uint8_t> &file, const Layout &lay
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2 && !(argc == 4 && std::strcmp(argv[2], "--bit") == 0)) {
-    std::fprintf(stderr, "usage: %s MODEL.kiln [--bit N]\n", argv[0]);
+  bool one = argc == 4 && std::strcmp(argv[2], "--bit") == 0;
+  bool strided = argc == 4 && std::strcmp(argv[2], "--stride") == 0;
+  uint64_t number = argc == 4 ? std::strtoull(argv[3], nullptr, 0) : 1;
+  if ((argc != 2 && !one && !strided) || (strided && number == 0)) {
+    std::fprintf(stderr, "usage: %s MODEL.kiln [--bit N | --stride N]\n", argv[0]);
     return 2;
   }
   std::vector<uint8_t> file = kiln::test::readFile(argv[1]);
@@ -145,19 +149,19 @@ int main(int argc, char **argv) {
     loadAndRun(file, true);
     return 1;
   }
-  if (argc == 4) {
-    uint64_t bit = std::strtoull(argv[3], nullptr, 0);
-    if (bit >= layout.bits()) {
+  if (one) {
+    if (number >= layout.bits()) {
       std::fprintf(stderr, "%s: there are %llu variants\n", argv[0],
                    (unsigned long long)layout.bits());
       return 2;
     }
-    return loadAndRun(variant(file, layout, bit), true);
+    return loadAndRun(variant(file, layout, number), true);
   }
+  uint64_t stride = number;
 
   std::fflush(stdout);
   uint64_t ran = 0, errors = 0, crashed = 0;
-  for (uint64_t bit = 0; bit < layout.bits(); ++bit) {
+  for (uint64_t bit = 0; bit < layout.bits(); bit += stride) {
     std::vector<uint8_t> forged = variant(file, layout, bit);
     pid_t child = fork();
     if (child < 0) {
@@ -187,9 +191,11 @@ int main(int argc, char **argv) {
                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
   }
-  std::printf("%llu variants (%llu header and section table bits, %llu program bits): "
-              "%llu clean errors, %llu ran, %llu crashed, hung or failed silently\n",
-              (unsigned long long)layout.bits(), (unsigned long long)(8 * layout.tableEnd),
+  std::printf("%llu variants (every %llu of %llu header and section table bits and %llu "
+              "program bits): %llu clean errors, %llu ran, %llu crashed, hung or failed "
+              "silently\n",
+              (unsigned long long)(ran + errors + crashed), (unsigned long long)stride,
+              (unsigned long long)(8 * layout.tableEnd),
               (unsigned long long)(8 * layout.programSize), (unsigned long long)errors,
               (unsigned long long)ran, (unsigned long long)crashed);
   return crashed ? 1 : 0;
