@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <string_view>
+#include <unordered_map>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -290,11 +291,18 @@ private:
   }
 
   ArtifactError validateKernels() {
+    std::unordered_map<std::string_view, uint32_t> byName;
     for (uint32_t i = 0; i < count(program.kernels()); ++i) {
       const Kernel &k = *program.kernels()->Get(i);
       if (!isIdentifier(str(k.name())))
         return fail("kernel ", i, ": name \"", std::string(str(k.name())),
                     "\" is not a C identifier");
+      // The name is what binds a kernel to its code: two kernels of one name would run
+      // one kernel's code on the other's arguments.
+      auto [known, isNew] = byName.try_emplace(str(k.name()), i);
+      if (!isNew)
+        return fail("kernel ", i, ": the name \"", std::string(str(k.name())),
+                    "\" is also kernel ", known->second, "'s");
     }
     return {};
   }
@@ -366,6 +374,16 @@ private:
       for (uint32_t a = 0; a < count(dispatch.args()); ++a)
         if (auto err = validateUse(cat(at, " argument ", a), entry, dispatch.args()->Get(a)))
           return err;
+      // Arguments are inputs, then outputs, and a kernel has at least one output, so
+      // the last one is written: never a weight, which lies in the module's read-only
+      // bytes. (The program does not say how many outputs a kernel has, so earlier
+      // outputs are not checked.)
+      if (uint32_t args = count(dispatch.args())) {
+        uint32_t last = dispatch.args()->Get(args - 1);
+        if (buffer(view.storage[last]).kind() == BufferKind::Weight)
+          return fail(at, " writes its last argument, buffer ", last,
+                      ", which is a weight (weights are read-only)");
+      }
       if (!isPrintableUtf8(str(dispatch.location())))
         return fail(at, ": its location is not printable UTF-8");
       if (!isPrintableUtf8(str(dispatch.summary())))
@@ -432,6 +450,8 @@ ArtifactError tensorByteSize(const TensorType *type, uint64_t *bytes) {
   // inside it.
   uint64_t elements = 1;
   uint32_t rank = count(type->shape());
+  if (rank > kMaxRank)
+    return fail("has ", rank, " dimensions, more than the ", kMaxRank, " supported");
   for (uint32_t i = rank; i-- > 0;) {
     int64_t extent = type->shape()->Get(i);
     if (extent < 0 || extent > int64_t(kMaxStride))

@@ -50,8 +50,15 @@ struct ArtifactView {
 // fills `view` (when non-null).
 ArtifactError validateArtifact(const uint8_t *data, size_t size, ArtifactView *view);
 
+// The most dimensions a tensor may have. Halide's kernels read the dimensions they
+// were compiled for before they check the buffer's count, so sessions give every
+// buffer this many dimension slots (zero past its rank): a kernel given a buffer of
+// lower rank then fails its check instead of reading past the array. The writer
+// validates what the compiler emits, so no kernel expects more.
+constexpr uint32_t kMaxRank = 16;
+
 // The byte size of a tensor of `type`: its element count times the element size, with
-// every Halide stride fitting in int32. An error names what is wrong.
+// at most kMaxRank dimensions and every Halide stride fitting in int32. An error names what is wrong.
 ArtifactError tensorByteSize(const TensorType *type, uint64_t *bytes);
 
 } // namespace kiln::artifact

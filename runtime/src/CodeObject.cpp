@@ -8,7 +8,10 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <mutex>
+#include <thread>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace kiln::runtime {
 namespace {
@@ -57,7 +60,44 @@ bool hostHasX86Feature(std::string_view feature) {
 }
 #endif
 
+// Halide's halide_default_error prints and then aborts. Every kernel checks its buffers
+// (types, dimensions, the region it accesses) before touching them and reports a
+// failed check through the handler; returning from it makes the kernel return the
+// error code instead. Messages are kept per thread, since sessions on different
+// threads run concurrently; by thread id under a lock rather than in thread_local
+// storage, which would make the shared runtime depend on the dynamic loader's
+// __tls_get_addr.
+struct KernelErrors {
+  std::mutex mutex;
+  std::unordered_map<std::thread::id, std::string> byThread;
+};
+
+KernelErrors &kernelErrors() {
+  static KernelErrors errors;
+  return errors;
+}
+
+void recordKernelError(void *, const char *message) {
+  std::string text = message;
+  while (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  KernelErrors &errors = kernelErrors();
+  std::lock_guard<std::mutex> lock(errors.mutex);
+  errors.byThread[std::this_thread::get_id()] = std::move(text);
+}
+
 } // namespace
+
+std::string takeKernelError() {
+  KernelErrors &errors = kernelErrors();
+  std::lock_guard<std::mutex> lock(errors.mutex);
+  auto found = errors.byThread.find(std::this_thread::get_id());
+  if (found == errors.byThread.end())
+    return {};
+  std::string message = std::move(found->second);
+  errors.byThread.erase(found);
+  return message;
+}
 
 Error checkHostSupportsTarget(std::string_view target) {
   if (target.empty() || target.substr(0, 4) == "host")
@@ -159,6 +199,10 @@ Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
   if (auto setThreads =
           reinterpret_cast<int (*)(int)>(dlsym(handle, "halide_set_num_threads")))
     setThreads(numThreads);
+  using ErrorHandler = void (*)(void *, const char *);
+  if (auto setHandler = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
+          dlsym(handle, "halide_set_error_handler")))
+    setHandler(recordKernelError);
   return {};
 }
 

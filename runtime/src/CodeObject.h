@@ -6,6 +6,7 @@
 #include "ArtifactReader.h"
 #include "RuntimeError.h"
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,8 +22,10 @@ public:
   CodeObject &operator=(const CodeObject &) = delete;
   ~CodeObject();
 
-  // Loads the view's CPU code object (if any), resolves every kernel, and sets the
-  // Halide runtime's thread count when the object exports halide_set_num_threads.
+  // Loads the view's CPU code object (if any), resolves every kernel, sets the Halide
+  // runtime's thread count when the object exports halide_set_num_threads, and
+  // replaces Halide's default error handler (which aborts the process) with one that
+  // records the message, so a kernel whose checks fail returns an error code.
   Error load(const artifact::ArtifactView &view, int numThreads);
 
   KernelFn kernel(uint32_t index) const { return kernels[index]; }
@@ -34,6 +37,10 @@ private:
   std::vector<int> fds;
   std::vector<KernelFn> kernels;
 };
+
+// The message of the last Halide error reported on this thread by a loaded code
+// object (its checks of buffer types, dimensions and bounds), and clearing it.
+std::string takeKernelError();
 
 // Whether this machine can run code built for a Halide target string such as
 // "x86-64-linux-avx2-fma-f16c-sse41": architecture, bit width, OS, ISA features.

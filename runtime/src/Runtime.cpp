@@ -545,15 +545,13 @@ struct kiln_session {
       for (const artifact::Dispatch *d : *entryPoint->dispatches())
         used.insert(used.end(), d->args()->begin(), d->args()->end());
     slot.assign(p.buffers()->size(), -1);
-    size_t rankTotal = 0;
     for (uint32_t id : used)
       if (slot[id] < 0) {
         slot[id] = int32_t(buffers.size());
         buffers.emplace_back();
-        const artifact::TensorType &type = *p.buffers()->Get(id)->type();
-        rankTotal += type.shape() ? type.shape()->size() : 0;
       }
-    dims.resize(rankTotal);
+    // kMaxRank slots per buffer, zero past its rank (see ArtifactReader.h).
+    dims.assign(buffers.size() * artifact::kMaxRank, halide_dimension_t{});
     halide_dimension_t *nextDim = dims.data();
     for (uint32_t id = 0; id < slot.size(); ++id) {
       if (slot[id] < 0)
@@ -566,14 +564,14 @@ struct kiln_session {
       b.host = host(id);
       b.type = halide_type_t(dtype.halideCode, dtype.halideBits);
       b.dimensions = rank;
-      b.dim = rank ? nextDim : nullptr;
+      b.dim = nextDim;
       int64_t stride = 1; // fits int32: validated by tensorByteSize
       for (int32_t d = 0; d < rank; ++d) {
         int64_t extent = type.shape()->Get(uint32_t(rank - 1 - d));
         nextDim[d] = halide_dimension_t(0, int32_t(extent), int32_t(stride));
         stride *= extent;
       }
-      nextDim += rank;
+      nextDim += artifact::kMaxRank;
     }
     if (entryPoint->dispatches())
       for (const artifact::Dispatch *d : *entryPoint->dispatches()) {
@@ -647,10 +645,12 @@ struct kiln_session {
       } else {
         result = call(argv[d].data());
       }
-      if (result != 0)
+      if (result != 0) {
+        std::string why = kiln::runtime::takeKernelError();
         return error(KILN_ERROR_KERNEL_FAILED, "entry point ", entry->name, ": dispatch ", d,
                      ": kernel ", p.kernels()->Get(kernel)->name()->c_str(),
-                     " failed with error ", result);
+                     " failed with error ", result, why.empty() ? "" : ": ", why);
+      }
     }
     if (timing) {
       ++timing->runs;

@@ -229,6 +229,13 @@ TEST(ArtifactValidation, rejects_strides_beyond_int32) {
             std::string::npos);
 }
 
+TEST(ArtifactValidation, rejects_rank_above_the_limit) {
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.buffers[2].type.shape.assign(kMaxRank + 1, 1);
+            }),
+            "buffer 2: has 17 dimensions, more than the 16 supported");
+}
+
 TEST(ArtifactValidation, rejects_weight_outside_weights_section) {
   EXPECT_EQ(programError([](ProgramDesc &p) { p.buffers[3].offset = 64; }),
             "buffer 3: weight bytes [64, 88) lie outside the weights section (24 bytes)");
@@ -306,6 +313,13 @@ TEST(ArtifactValidation, rejects_dispatch_argument_count_mismatch) {
       "entry point 0 (main): dispatch 0 passes 2 arguments to kernel 0 (add), which takes 3");
 }
 
+TEST(ArtifactValidation, rejects_dispatch_writing_a_weight) {
+  EXPECT_EQ(
+      programError([](ProgramDesc &p) { p.entryPoints[0].dispatches[1].args[2] = 3; }),
+      "entry point 0 (main): dispatch 1 writes its last argument, buffer 3, which is a "
+      "weight (weights are read-only)");
+}
+
 TEST(ArtifactValidation, accepts_printable_utf8_dispatch_locations) {
   EXPECT_EQ(programError([](ProgramDesc &p) {
               p.entryPoints[0].dispatches[0].location = "blk.0.ffn_up";
@@ -363,6 +377,11 @@ TEST(ArtifactValidation, rejects_duplicate_entry_point_names) {
 TEST(ArtifactValidation, rejects_kernel_name_that_is_not_an_identifier) {
   EXPECT_EQ(programError([](ProgramDesc &p) { p.kernels[1].name = "scale-2"; }),
             "kernel 1: name \"scale-2\" is not a C identifier");
+}
+
+TEST(ArtifactValidation, rejects_two_kernels_of_one_name) {
+  EXPECT_EQ(programError([](ProgramDesc &p) { p.kernels[1].name = p.kernels[0].name; }),
+            "kernel 1: the name \"add\" is also kernel 0's");
 }
 
 TEST(ArtifactValidation, rejects_code_object_section_out_of_range) {

@@ -87,7 +87,9 @@ ArtifactWriter makeSingleKernelArtifact(const std::vector<uint8_t> &code,
 void reseal(std::vector<uint8_t> &file) {
   FileHeader header;
   std::memcpy(&header, file.data(), sizeof header);
-  size_t tableEnd = sizeof header + header.section_count * sizeof(SectionEntry);
+  uint64_t tableEnd = sizeof header + uint64_t(header.section_count) * sizeof(SectionEntry);
+  if (tableEnd > file.size())
+    return; // nothing to checksum: the loader reports the truncated section table first
   for (uint32_t i = 0; i < header.section_count; ++i) {
     SectionEntry entry;
     uint8_t *at = file.data() + sizeof header + i * sizeof(SectionEntry);

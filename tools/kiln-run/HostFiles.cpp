@@ -10,10 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <kiln/runtime.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -67,6 +70,50 @@ std::string kilnCacheDirectory(const std::string &name) {
   return (fs::path(home) / ".cache" / "kiln" / name).string();
 }
 
+namespace {
+
+// Why the artifact at `path` cannot be used (empty: it can): the runtime loads it as the
+// tool will, so a truncated or corrupt file (checksums, every program check) or one
+// built for another CPU is found here rather than at the tool's own load.
+std::string unusableBecause(const std::string &path) {
+  kiln_runtime_options options{1};
+  kiln_runtime *runtime = nullptr;
+  kiln_module *module = nullptr;
+  kiln_status status = kiln_runtime_create(&options, &runtime);
+  if (!status)
+    status = kiln_module_load_file(runtime, path.c_str(), &module);
+  std::string why = status ? kiln_status_message(status) : "";
+  kiln_status_free(status);
+  kiln_module_release(module);
+  kiln_runtime_release(runtime);
+  return why;
+}
+
+// Runs kiln-compile with `arguments` writing to `output`; an error says why not.
+Expected<bool> runCompiler(const std::filesystem::path &compiler, const std::string &what,
+                           const std::vector<std::string> &arguments,
+                           const std::string &output) {
+  std::vector<std::string> words{"kiln-compile"};
+  words.insert(words.end(), arguments.begin(), arguments.end());
+  words.insert(words.end(), {"-o", output});
+  std::vector<char *> argv;
+  for (std::string &word : words)
+    argv.push_back(word.data());
+  argv.push_back(nullptr);
+  pid_t child = fork();
+  if (child == 0) {
+    execv(compiler.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0)
+    return Error{"kiln-compile failed on " + what};
+  return true;
+}
+
+} // namespace
+
 Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
                                           const std::string &cacheDir, const std::string &name,
                                           const std::vector<std::string> &arguments) {
@@ -81,31 +128,45 @@ Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::st
   fs::path cache = cacheDir.empty() ? kilnCacheDirectory("models") : cacheDir;
   fs::create_directories(cache, ec);
   fs::path artifact = cache / (name + "-" + *compilerHash + ".kiln");
-  if (fs::exists(artifact))
+  // An artifact enters the cache only by rename of a complete file, so one that is
+  // there and loads can be used without the lock.
+  if (fs::exists(artifact) && unusableBecause(artifact.string()).empty())
     return CachedArtifact{artifact.string()};
+
+  // One compile per artifact at a time: a second process waits here, then finds the
+  // first one's artifact. The lock is advisory and released when the descriptor closes
+  // (or the process dies); the lock file itself stays.
+  std::string lockPath = artifact.string() + ".lock";
+  int lock = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0)
+    return Error{"cannot open the cache lock " + lockPath + ": " + std::strerror(errno)};
+  std::unique_ptr<int, void (*)(int *)> unlockOnReturn(&lock, [](int *fd) { close(*fd); });
+  while (flock(lock, LOCK_EX) != 0)
+    if (errno != EINTR)
+      return Error{"cannot lock " + lockPath + ": " + std::strerror(errno)};
+  if (fs::exists(artifact)) {
+    std::string why = unusableBecause(artifact.string());
+    if (why.empty())
+      return CachedArtifact{artifact.string()};
+    // Replaced by the rename below, never deleted first: a process that found it
+    // usable before it broke keeps its own mapping.
+    std::fprintf(stderr, "%s: cannot use the cached artifact (%s); compiling it again\n",
+                 tool.c_str(), why.c_str());
+  }
   std::fprintf(stderr, "%s: compiling %s (once; cached as %s)\n", tool.c_str(), what.c_str(),
                artifact.c_str());
   auto start = std::chrono::steady_clock::now();
   std::string partial = artifact.string() + "." + std::to_string(getpid()) + ".partial";
-  std::vector<std::string> words{"kiln-compile"};
-  words.insert(words.end(), arguments.begin(), arguments.end());
-  words.insert(words.end(), {"-o", partial});
-  std::vector<char *> argv;
-  for (std::string &word : words)
-    argv.push_back(word.data());
-  argv.push_back(nullptr);
-  pid_t child = fork();
-  if (child == 0) {
-    execv(compiler.c_str(), argv.data());
-    _exit(127);
+  Expected<bool> compiled = runCompiler(compiler, what, arguments, partial);
+  if (!compiled) {
+    fs::remove(partial, ec);
+    return compiled.error();
   }
-  int status = 0;
-  if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
-      WEXITSTATUS(status) != 0)
-    return Error{"kiln-compile failed on " + what};
   fs::rename(partial, artifact, ec);
-  if (ec)
+  if (ec) {
+    fs::remove(partial, ec);
     return Error{"cannot move the compiled model into the cache: " + ec.message()};
+  }
   return CachedArtifact{
       artifact.string(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};

@@ -25,10 +25,13 @@ struct CachedArtifact {
 };
 
 // The artifact `<name>-<hash of kiln-compile>.kiln` in `cacheDir` (empty: the "models"
-// cache directory). When it is missing, the kiln-compile beside the running executable
-// compiles it first (`kiln-compile ARGUMENTS... -o <partial file>`, renamed into place
-// only on success, so an interrupted compile leaves no artifact), and
-// "<tool>: compiling <what> (once; cached as ...)" goes to stderr.
+// cache directory). When it is missing, or there but the runtime does not load it
+// (truncated, corrupt, for another CPU), the kiln-compile beside the running executable
+// compiles it (`kiln-compile ARGUMENTS... -o <partial file>`, renamed into place only
+// on success, so an interrupted compile leaves no artifact), and
+// "<tool>: compiling <what> (once; cached as ...)" goes to stderr. Compiles of one
+// artifact are serialized by flock on `<artifact>.lock`: a concurrent second process
+// waits and then uses the first one's artifact.
 Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
                                           const std::string &cacheDir, const std::string &name,
                                           const std::vector<std::string> &arguments);
