@@ -68,10 +68,10 @@ cl::opt<unsigned> jobs("jobs",
                        cl::init(0), cl::cat(category));
 cl::opt<bool> int8Activations(
     "int8-activations",
-    cl::desc("One-row products with Q8_0, Q4_0, Q5_0, Q4_K or Q6_K weights (a language model's decode step) "
-             "quantize the activation row to 8-bit blocks, as llama.cpp does, and use integer "
-             "dot products: faster, and within the activations' rounding (~0.4% of a dot "
-             "product) of the default f32 path"),
+    cl::desc("One-row products with Q8_0, Q4_0, Q5_0, Q4_K or Q6_K weights (a language "
+             "model's decode step) quantize the activation row to 8-bit blocks, as llama.cpp "
+             "does, and use integer dot products: faster, and within the activations' "
+             "rounding (~0.4% of a dot product) of the default f32 path"),
     cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
