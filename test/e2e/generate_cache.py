@@ -2,8 +2,9 @@
 compile the model once between them (the second waits on the lock, then uses the
 first one's artifact) and generate the same tokens; a cached artifact that is
 truncated, or has a flipped bit, is found unusable, compiled again and replaced, and
-the tokens stay numpy's greedy ones. A tiny random-weight llama with the real LLaMA
-vocabulary (generate_vs_numpy.py's model).
+the tokens stay numpy's greedy ones; a compile removes the artifacts of other
+compilers for the same model and options (not other variants). A tiny random-weight
+llama with the real LLaMA vocabulary (generate_vs_numpy.py's model).
 
 usage: generate_cache.py BIN_DIR WORK_DIR VOCAB_GGUF
 """
@@ -88,6 +89,15 @@ def main():
 
     artifact = cached_artifacts()[0]
     size = os.path.getsize(artifact)
+    # What an older kiln-compile left: the same model and options under another
+    # compiler's hash (removed by the next compile), and another variant of the model
+    # (kept).
+    name = os.path.basename(artifact)[:-len("-0123456789abcdef.kiln")]
+    stale = os.path.join(cache, name + "-0123456789abcdef.kiln")
+    other_variant = os.path.join(cache, name + "-i8-0123456789abcdef.kiln")
+    for fake in (stale, stale + ".lock", other_variant):
+        with open(fake, "wb") as f:
+            f.write(b"an old artifact")
 
     def truncate(data):
         return data[:len(data) // 2]
@@ -96,20 +106,22 @@ def main():
         middle = len(data) // 2
         return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1:]
 
-    for name, damage in (("truncated", truncate), ("bit-flipped", flip_bit)):
+    for label, damage in (("truncated", truncate), ("bit-flipped", flip_bit)):
         with open(artifact, "rb") as f:
             data = f.read()
         with open(artifact, "wb") as f:
             f.write(damage(data))
         got, err = finish(start())
+        kept = sorted(cached_artifacts()) == sorted([artifact, other_variant])
         if (got != expected or "cannot use the cached artifact" not in err or "compiling" not in err or
-                os.path.getsize(artifact) != size or cached_artifacts() != [artifact]):
-            print(f"FAIL {name} cached artifact: tokens {got} (numpy {expected}), "
+                os.path.getsize(artifact) != size or not kept or os.path.exists(stale + ".lock")):
+            print(f"FAIL {label} cached artifact: tokens {got} (numpy {expected}), "
                   f"size {os.path.getsize(artifact)} (was {size}):\n{err}")
             failed += 1
         else:
-            print(f"PASS {name} cached artifact: recompiled ({err.splitlines()[0]}), "
-                  f"tokens {got}")
+            print(f"PASS {label} cached artifact: recompiled ({err.splitlines()[0]}), "
+                  f"tokens {got}; an older compiler's artifact of it removed, another "
+                  f"variant kept")
 
     # The repaired artifact is used as it is.
     got, err = finish(start())

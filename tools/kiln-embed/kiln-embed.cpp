@@ -41,7 +41,8 @@ constexpr const char *kUsage =
     "  --threads N          kernel threads (default: one per CPU)\n"
     "  --tokenizer PATH     tokenizer.json (or its directory), when MODEL is an artifact\n"
     "  --cache-dir DIR      compiled models (default $XDG_CACHE_HOME/kiln/models or\n"
-    "                       ~/.cache/kiln/models)\n";
+    "                       ~/.cache/kiln/models); compiling a model there removes what\n"
+    "                       other kiln builds compiled of it with these options\n";
 
 struct Options {
   std::string model, output, tokenizer, cacheDir;

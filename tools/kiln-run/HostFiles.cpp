@@ -5,6 +5,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -114,6 +117,31 @@ Expected<bool> runCompiler(const std::filesystem::path &compiler, const std::str
 
 } // namespace
 
+namespace {
+/// Removes `name`-<compiler hash>.kiln (and its lock) of every other compiler: a model
+/// is ~the size of its weights, and each kiln build would otherwise leave one behind.
+/// A process still running an old one keeps its mapping (unlink does not end it).
+void removeOtherCompilersArtifacts(const std::filesystem::path &cache, const std::string &name,
+                                   const std::filesystem::path &kept) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string prefix = name + "-";
+  for (const fs::directory_entry &entry : fs::directory_iterator(cache, ec)) {
+    std::string file = entry.path().filename().string();
+    // Exactly the prefix, 16 hex digits and .kiln: not another variant of the model
+    // ("<name>-i8-<hash>.kiln" shares the prefix).
+    if (entry.path() == kept || file.size() != prefix.size() + 16 + 5 ||
+        file.compare(0, prefix.size(), prefix) != 0 ||
+        file.compare(file.size() - 5, 5, ".kiln") != 0 ||
+        !std::all_of(file.begin() + prefix.size(), file.end() - 5,
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
+      continue;
+    fs::remove(entry.path(), ec);
+    fs::remove(entry.path().string() + ".lock", ec);
+  }
+}
+} // namespace
+
 Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
                                           const std::string &cacheDir, const std::string &name,
                                           const std::vector<std::string> &arguments) {
@@ -167,6 +195,7 @@ Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::st
     fs::remove(partial, ec);
     return Error{"cannot move the compiled model into the cache: " + ec.message()};
   }
+  removeOtherCompilersArtifacts(cache, name, artifact);
   return CachedArtifact{
       artifact.string(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
