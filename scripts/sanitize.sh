@@ -39,6 +39,7 @@ sanitized_build "$ASAN_DIR" address,undefined \
   kiln-runtime-tests kiln-make-test-artifact kiln-llm-c-api-test kiln-embedder-c-api-test \
   kiln-gguf-tests kiln-safetensors-tests kiln-tokenizer-tests kiln-llm-tests \
   kiln-tokenizer-c-api-test kiln-persistent-state-test kiln-concurrent-sessions-test \
+  kiln-artifact-bitflip-test \
   kiln-fuzz-loader kiln-fuzz-gguf kiln-fuzz-tokenizer-json kiln-fuzz-safetensors \
   kiln-fuzz-onnx-wire-format kiln-fuzz-seeds kiln-fuzz-gguf-seeds kiln-fuzz-safetensors-seeds
 sanitized_build "$TSAN_DIR" thread \
