@@ -3,6 +3,8 @@
 // SIGILL into an error.
 #include "CodeObject.h"
 
+#include "TaskPool.h"
+
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -199,6 +201,10 @@ Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
   if (auto setThreads =
           reinterpret_cast<int (*)(int)>(dlsym(handle, "halide_set_num_threads")))
     setThreads(numThreads);
+  // kiln's workers run the parallel loops (TaskPool.h); Halide's pool is never started.
+  if (auto setParallelFor = reinterpret_cast<DoParFor (*)(DoParFor)>(
+          dlsym(handle, "halide_set_custom_do_par_for")))
+    setParallelFor(parallelForWithThreads(numThreads));
   using ErrorHandler = void (*)(void *, const char *);
   if (auto setHandler = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
           dlsym(handle, "halide_set_error_handler")))
