@@ -14,7 +14,7 @@
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
 #include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -59,10 +59,27 @@ struct PackedTensor {
   bool hardwareHalf = false;
 };
 
-Expr byteAt(const PackedTensor &p, const std::vector<Expr> &rows, Expr byte) {
+/// Byte `byte` of the row `rows` (outer indices, MLIR order), as uint8.
+Expr rawByteAt(const PackedTensor &p, const std::vector<Expr> &rows, Expr byte) {
   std::vector<Expr> at{std::move(byte)};
   at.insert(at.end(), rows.rbegin(), rows.rend());
-  return Halide::cast(Halide::Int(32), p.bytes(at));
+  return p.bytes(at);
+}
+
+Expr byteAt(const PackedTensor &p, const std::vector<Expr> &rows, Expr byte) {
+  return Halide::cast(Halide::Int(32), rawByteAt(p, rows, std::move(byte)));
+}
+
+/// Q4_K's 6-bit scale and min of sub-block `sub` (0..7) of the 256-value block at
+/// `base`, from its 12 packed bytes at base + 4.
+std::pair<Expr, Expr> q4kScaleAndMin(const PackedTensor &p, const std::vector<Expr> &rows,
+                                     const Expr &base, const Expr &sub) {
+  auto scaleByte = [&](const Expr &k) { return byteAt(p, rows, base + 4 + k); };
+  Expr sc = Halide::select(sub < 4, scaleByte(sub) & 63,
+                           (scaleByte(sub + 4) & 15) | ((scaleByte(sub - 4) >> 6) << 4));
+  Expr mn = Halide::select(sub < 4, scaleByte(sub + 4) & 63,
+                           (scaleByte(sub + 4) >> 4) | ((scaleByte(sub) >> 6) << 4));
+  return {sc, mn};
 }
 
 Expr halfAt(const PackedTensor &p, const std::vector<Expr> &rows, const Expr &byte) {
@@ -114,12 +131,7 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     Expr base = (col / 256) * 144, e = col % 256;
     Expr chunk = e / 64, high = (e % 64) / 32, l = e % 32;
     Expr sub = chunk * 2 + high;
-    Expr scales = base + 4;
-    auto scaleByte = [&](const Expr &k) { return byteAt(p, rows, scales + k); };
-    Expr sc = Halide::select(sub < 4, scaleByte(sub) & 63,
-                             (scaleByte(sub + 4) & 15) | ((scaleByte(sub - 4) >> 6) << 4));
-    Expr mn = Halide::select(sub < 4, scaleByte(sub + 4) & 63,
-                             (scaleByte(sub + 4) >> 4) | ((scaleByte(sub) >> 6) << 4));
+    auto [sc, mn] = q4kScaleAndMin(p, rows, base, sub);
     Expr byte = byteAt(p, rows, base + 16 + chunk * 32 + l);
     Expr nibble = Halide::select(high == 0, byte & 15, byte >> 4);
     Expr d = halfAt(p, rows, base), dmin = halfAt(p, rows, base + 2);
@@ -180,11 +192,7 @@ struct IntegerBlock {
 
 IntegerBlock integerBlock(const PackedTensor &p, const std::vector<Expr> &rows, const Expr &b,
                           const Expr &j, const Expr &lane) {
-  auto byte = [&](const Expr &at) {
-    std::vector<Expr> index{at};
-    index.insert(index.end(), rows.rbegin(), rows.rend());
-    return p.bytes(index);
-  };
+  auto byte = [&](const Expr &at) { return rawByteAt(p, rows, at); };
   Halide::Type u8 = Halide::UInt(8);
   auto low = [&](const Expr &v) { return v & Halide::cast(u8, 15); };
   auto high = [&](const Expr &v) { return v >> Halide::cast(u8, 4); };
@@ -219,15 +227,11 @@ IntegerBlock integerBlock(const PackedTensor &p, const std::vector<Expr> &rows, 
   }
   case QuantScheme::q4_k: {
     // Sub-block b % 8 of the 256 at (b / 8) * 144: its 32 nibbles are the low or high
-    // halves of 32 consecutive bytes; its 6-bit scale and min as in dequantizeAt.
+    // halves of 32 consecutive bytes; its 6-bit scale and min.
     Expr base = (b / 8) * 144, sub = b % 8, chunk = sub / 2;
     Expr v = byte(base + 16 + chunk * 32 + j);
     block.u = Halide::select(sub % 2 == 0, low(v), high(v));
-    auto scaleByte = [&](const Expr &k) { return byteAt(p, rows, base + 4 + k); };
-    Expr sc = Halide::select(sub < 4, scaleByte(sub) & 63,
-                             (scaleByte(sub + 4) & 15) | ((scaleByte(sub - 4) >> 6) << 4));
-    Expr mn = Halide::select(sub < 4, scaleByte(sub + 4) & 63,
-                             (scaleByte(sub + 4) >> 4) | ((scaleByte(sub) >> 6) << 4));
+    auto [sc, mn] = q4kScaleAndMin(p, rows, base, sub);
     block.scale = halfAt(p, rows, base) * Halide::cast(Halide::Float(32), sc);
     block.minimum = halfAt(p, rows, base + 2) * Halide::cast(Halide::Float(32), mn);
     return block;
@@ -311,9 +315,10 @@ private:
   /// Results of kiln.dequantize (decoded wherever they are read): their block size.
   llvm::DenseMap<Value, int64_t> decodedBlocks;
   llvm::DenseMap<Value, Expr> scalars;
-  /// Funcs of kiln.cache_write: their update writes rows chosen at run time, which the
-  /// generic placement (threads over the outermost dimension) cannot split.
-  llvm::StringSet<> rowWrites;
+  /// Output Funcs that place themselves (Stage::placeItself), by name: kiln.cache_write,
+  /// whose update writes rows chosen at run time, which the generic placement (threads
+  /// over the outermost dimension) cannot split.
+  llvm::StringMap<std::function<void(const KernelSchedule &)>> selfPlacedOutputs;
   unsigned nextFunc = 0;
 };
 
@@ -412,7 +417,8 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
           0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
     kernel.outputs.push_back(f);
     kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, "", 1});
-    kernel.stages.back().writesRows = rowWrites.contains(f.name());
+    if (auto placement = selfPlacedOutputs.find(f.name()); placement != selfPlacedOutputs.end())
+      kernel.stages.back().placeItself = placement->second;
   }
   return std::move(kernel);
 }
@@ -1251,7 +1257,13 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
     return failure();
   f(std::vector<Expr>(cacheAt.rbegin(), cacheAt.rend())) = Halide::cast(type, *fresh);
   tensors[op.getResult()] = f;
-  rowWrites.insert(f.name());
+  // A few rows at a run-time offset: each row's elements in vectors, one thread.
+  int64_t width = cacheShape.back();
+  selfPlacedOutputs[f.name()] = [f, width](const KernelSchedule &schedule) mutable {
+    int vector = static_cast<int>(schedule.vectorWidth);
+    if (vector > 1 && width >= vector)
+      f.update(0).vectorize(f.args()[0], vector, Halide::TailStrategy::GuardWithIf);
+  };
   return success();
 }
 

@@ -27,12 +27,10 @@ struct Stage {
   /// Elements per block of the packed weights this reduction decodes as it reads
   /// them along its reduction loop (0: it reads no packed weight).
   int64_t decodedBlock = 0;
-  /// An output whose only update writes rows chosen at run time (kiln.cache_write):
-  /// vectorized along its rows, never split across threads by rows it may not write.
-  bool writesRows = false;
-  /// A kernel shape class whose schedule the lowering built with its algorithm (the
-  /// integer matrix-vector product): called instead of the generic placement; it
-  /// computes the stage at root with its producers placed inside.
+  /// A stage whose schedule the lowering built with its algorithm, called instead of
+  /// the generic placement: the integer matrix-vector product (computed at root, its
+  /// producers placed inside) and kiln.cache_write's output (rows chosen at run time,
+  /// never split across threads by rows it may not write).
   std::function<void(const KernelSchedule &)> placeItself = {};
 };
 

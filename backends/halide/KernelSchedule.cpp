@@ -254,13 +254,6 @@ void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
     if (!stage.isOutput)
       f.compute_root();
     std::vector<Halide::Var> args = f.args();
-    if (stage.writesRows) {
-      // A few rows at a run-time offset: the row's elements in vectors, one thread.
-      int vector = static_cast<int>(schedule.vectorWidth);
-      if (vector > 1 && stage.shape.back() >= vector)
-        f.update(0).vectorize(args[0], vector, Halide::TailStrategy::GuardWithIf);
-      continue;
-    }
     placeDefinition(f, args, stage.shape, elements(stage.shape), schedule);
     for (int u = 0; u < f.num_update_definitions(); ++u) {
       Halide::Stage update = f.update(u);
