@@ -19,6 +19,13 @@ namespace {
 constexpr std::chrono::microseconds kSpin{50};
 constexpr int kMaxThreads = 64;
 
+int runInline(void *userContext, HalideTask task, int min, int size, uint8_t *closure) {
+  for (int i = 0; i < size; ++i)
+    if (int result = task(userContext, min + i, closure))
+      return result;
+  return 0;
+}
+
 void relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -74,14 +81,6 @@ private:
   };
   static constexpr int kGenerationShift = 32;
   static constexpr uint64_t kClosed = uint64_t(1) << 31, kJoinedMask = kClosed - 1;
-
-  static int runInline(void *userContext, HalideTask task, int min, int size,
-                       uint8_t *closure) {
-    for (int i = 0; i < size; ++i)
-      if (int result = task(userContext, min + i, closure))
-        return result;
-    return 0;
-  }
 
   // Takes iterations of the current loop until none is left.
   void execute() {
@@ -154,12 +153,8 @@ Pool &poolOf(int threads) {
 
 template <int Threads>
 int parallelFor(void *userContext, HalideTask task, int min, int size, uint8_t *closure) {
-  if (Threads == 1) {
-    for (int i = 0; i < size; ++i)
-      if (int result = task(userContext, min + i, closure))
-        return result;
-    return 0;
-  }
+  if (Threads == 1)
+    return runInline(userContext, task, min, size, closure);
   static Pool &pool = poolOf(Threads);
   return pool.run(userContext, task, min, size, closure);
 }

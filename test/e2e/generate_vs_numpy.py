@@ -40,13 +40,21 @@ def with_vocabulary(model, vocab_path):
     return len(tokens)
 
 
-def main():
-    bin_dir, work, vocab_path = sys.argv[1], sys.argv[2], sys.argv[3]
+def vocabulary_size(vocab_path):
+    """The size of the vocabulary in `vocab_path`, or None (the ctest SKIP line printed)
+    when the file is not there."""
     if not os.path.exists(vocab_path):
         print(f"SKIP: {vocab_path} not found (../shared/data/tokenizers holds it)")
+        return None
+    return len(gguf.GGUFReader(vocab_path).fields["tokenizer.ggml.tokens"].data)
+
+
+def main():
+    bin_dir, work, vocab_path = sys.argv[1], sys.argv[2], sys.argv[3]
+    vocab = vocabulary_size(vocab_path)
+    if vocab is None:
         return 77
     os.makedirs(work, exist_ok=True)
-    vocab = len(gguf.GGUFReader(vocab_path).fields["tokenizer.ggml.tokens"].data)
     c = llama.Config("chat", vocab=vocab, dim=64, heads=4, kv_heads=2, ffn=96, blocks=2,
                      context=32, types={"embd": GT.Q8_0, "attn": GT.Q8_0, "output": GT.Q8_0,
                                                    "attn_output": GT.Q8_0, "ffn": GT.Q8_0,

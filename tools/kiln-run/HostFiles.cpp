@@ -122,15 +122,15 @@ namespace {
 /// is ~the size of its weights, and each kiln build would otherwise leave one behind.
 /// A process still running an old one keeps its mapping (unlink does not end it).
 void removeOtherCompilersArtifacts(const std::filesystem::path &cache, const std::string &name,
-                                   const std::filesystem::path &kept) {
+                                   size_t hashLength, const std::filesystem::path &kept) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::string prefix = name + "-";
   for (const fs::directory_entry &entry : fs::directory_iterator(cache, ec)) {
     std::string file = entry.path().filename().string();
-    // Exactly the prefix, 16 hex digits and .kiln: not another variant of the model
-    // ("<name>-i8-<hash>.kiln" shares the prefix).
-    if (entry.path() == kept || file.size() != prefix.size() + 16 + 5 ||
+    // Exactly the prefix, a compiler hash's hex digits and .kiln: not another variant of
+    // the model ("<name>-i8-<hash>.kiln" shares the prefix).
+    if (entry.path() == kept || file.size() != prefix.size() + hashLength + 5 ||
         file.compare(0, prefix.size(), prefix) != 0 ||
         file.compare(file.size() - 5, 5, ".kiln") != 0 ||
         !std::all_of(file.begin() + prefix.size(), file.end() - 5,
@@ -195,7 +195,7 @@ Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::st
     fs::remove(partial, ec);
     return Error{"cannot move the compiled model into the cache: " + ec.message()};
   }
-  removeOtherCompilersArtifacts(cache, name, artifact);
+  removeOtherCompilersArtifacts(cache, name, compilerHash->size(), artifact);
   return CachedArtifact{
       artifact.string(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
