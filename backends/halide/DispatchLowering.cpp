@@ -14,6 +14,8 @@
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallBitVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -29,6 +31,69 @@ std::vector<Halide::Argument> LoweredKernel::arguments() const {
 }
 
 namespace {
+
+/// The innermost output dimension that no tensor operand read along the innermost
+/// output dimension depends on (see Stage::tileRowArg), as a Halide argument index;
+/// 1 (the next dimension out) when there is none.
+int tileRowArgOf(linalg::GenericOp op) {
+  AffineMap out = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  int rank = static_cast<int>(out.getNumResults());
+  if (rank < 2)
+    return 1;
+  unsigned innermost = out.getDimPosition(rank - 1);
+  llvm::SmallBitVector read(op.getNumLoops());
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (!isa<RankedTensorType>(input->get().getType()) || !map.isFunctionOfDim(innermost))
+      continue;
+    for (unsigned d = 0; d < map.getNumDims(); ++d)
+      if (map.isFunctionOfDim(d))
+        read.set(d);
+  }
+  for (int j = rank - 2; j >= 0; --j)
+    if (!read.test(out.getDimPosition(j)))
+      return rank - 1 - j;
+  return 1;
+}
+
+/// The contraction that `value` is a pointwise epilogue of (kiln-fuse-epilogues): the
+/// reduction generic reached from `value` through generics that read it at the point
+/// they write, provided nothing but those steps reads the contraction or any step on
+/// the way, and `yield` reads only `value`, once. A schedule may then compute the
+/// contraction tile by tile inside the output, the epilogue applied to each tile.
+linalg::GenericOp epilogueSource(Value value, Operation *yield) {
+  llvm::SmallPtrSet<Operation *, 8> steps;
+  linalg::GenericOp source;
+  SmallVector<Value> work{value};
+  while (!work.empty()) {
+    auto generic = work.pop_back_val().getDefiningOp<linalg::GenericOp>();
+    if (!generic || !steps.insert(generic).second)
+      continue;
+    if (generic.getNumResults() != 1 || generic.getNumDpsInits() != 1)
+      return {};
+    if (generic.getNumReductionLoops() != 0) {
+      if (source)
+        return {};
+      source = generic;
+      continue;
+    }
+    if (!generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)).isIdentity())
+      return {};
+    for (OpOperand *input : generic.getDpsInputOperands())
+      if (generic.getMatchingIndexingMap(input).isIdentity() &&
+          input->get().getType() == generic.getResult(0).getType())
+        work.push_back(input->get());
+  }
+  if (!source || source.getResult(0) == value)
+    return {};
+  for (Operation *step : steps)
+    for (Operation *user : step->getResult(0).getUsers())
+      if (!steps.contains(user) && (user != yield || step->getResult(0) != value))
+        return {};
+  if (llvm::count(yield->getOperands(), value) != 1)
+    return {};
+  return source;
+}
 
 std::vector<Var> makeVars(size_t rank, const char *prefix) {
   std::vector<Var> vars;
@@ -411,6 +476,11 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
       if (reduction != kernel.stages.end() && reduction->tiledInto.empty())
         reduction->tiledInto = copy.name();
       f = copy;
+    } else if (linalg::GenericOp source = epilogueSource(value, dispatch.getYield())) {
+      std::string sourceName = tensors[source.getResult(0)].name();
+      auto contraction = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == sourceName; });
+      if (contraction != kernel.stages.end() && contraction->tiledInto.empty())
+        contraction->tiledInto = f.name();
     }
     for (int d = 0; d < type.getRank(); ++d)
       f.output_buffer().dim(d).set_bounds(
@@ -685,8 +755,16 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   int64_t reductionSize = 1;
   for (unsigned d : reductionDims)
     reductionSize *= ranges[d];
+  std::vector<Func> vectorOperands;
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (outMap.getNumResults() > 0)
+    for (OpOperand *input : op.getDpsInputOperands())
+      if (auto it = tensors.find(input->get()); it != tensors.end() &&
+          op.getMatchingIndexingMap(input).isFunctionOfDim(
+              outMap.getDimPosition(outMap.getNumResults() - 1)))
+        vectorOperands.push_back(it->second);
   kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, "", reductionSize,
-                           decodedBlockOf(op)});
+                           decodedBlockOf(op), tileRowArgOf(op), vectorOperands});
   if (numOutputs == 1) {
     tensors[op->getResult(0)] = reductionFunc;
     return success();

@@ -27,6 +27,14 @@ struct Stage {
   /// Elements per block of the packed weights this reduction decodes as it reads
   /// them along its reduction loop (0: it reads no packed weight).
   int64_t decodedBlock = 0;
+  /// The output dimension (Halide argument index, 0 innermost) whose points a register
+  /// tile of this reduction takes as its rows: one the operands read along the
+  /// innermost dimension (the vectors) do not depend on, so each vector loaded serves
+  /// every row of the tile (a matmul's rows, a convolution's output channels).
+  int tileRowArg = 1;
+  /// The tensors the reduction reads along the innermost output dimension (a matmul's
+  /// B): a tiled schedule may copy the part a panel of columns reads into a dense buffer.
+  std::vector<Halide::Func> vectorOperands = {};
   /// A stage whose schedule the lowering built with its algorithm, called instead of
   /// the generic placement: the integer matrix-vector product (computed at root, its
   /// producers placed inside) and kiln.cache_write's output (rows chosen at run time,

@@ -30,6 +30,11 @@ struct KernelSchedule {
   /// computed in, so its accumulators stay in registers; 0 computes it whole first.
   int64_t tileVectors = 2;
   int64_t tileRows = 4;
+  /// Columns of a tiled reduction's output are taken in panels whose operand read
+  /// along them (a matmul's B, the whole reduction deep) fits this many KiB, so the
+  /// panel stays in the L2 cache while every tile row of the output passes over it;
+  /// 0: one panel.
+  int64_t panelKiB = 256;
   /// Output rows that one streamed pass over a packed weight row serves (each keeps
   /// vectorWidth partial sums in a register); 0 tiles such products like any other.
   int64_t streamRows = 8;
