@@ -248,6 +248,8 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
     program.arenaSize = std::max<uint64_t>(program.arenaSize, size.getInt());
   if (auto bound = func->getAttrOfType<IntegerAttr>("kiln.arena_lower_bound"))
     summary.arenaLowerBound = std::max<uint64_t>(summary.arenaLowerBound, bound.getInt());
+  if (auto formed = func->getAttrOfType<IntegerAttr>("kiln.dispatches_before_fusion"))
+    summary.dispatchesBeforeFusion += static_cast<unsigned>(formed.getInt());
 
   // Results marked kiln.state are written into their state slot by the kernel that
   // computes them (in place: that kernel reads the old state element by element).

@@ -15,6 +15,7 @@ namespace kiln {
 /// What the emitter produced, for the summary kiln-compile prints.
 struct ArtifactSummary {
   unsigned dispatches = 0;
+  unsigned dispatchesBeforeFusion = 0; // as kiln-form-dispatches made them
   unsigned kernels = 0; // distinct: identical dispatches share one
   uint64_t arenaBytes = 0;
   uint64_t arenaLowerBound = 0;

@@ -45,6 +45,24 @@ def FuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def FuseEpilogues : Pass<"kiln-fuse-epilogues", "mlir::func::FuncOp"> {
+  let summary = "Merges an elementwise consumer into the contraction that feeds it";
+  let description = [{
+    A dispatch whose one result is a contraction over plain tensors (a `linalg.generic`
+    with reduction loops: a matmul, a batched matmul, a convolution) is moved into its
+    only consumer when that consumer is elementwise and reads the result only pointwise
+    (as an input of generics at the point each of them writes): bias, activation,
+    gating, residual adds, BatchNorm after a convolution. The backend computes such a
+    kernel tile by tile and applies the epilogue to each tile while its accumulators are
+    in registers, so the contraction's result is never stored and read back. One
+    consumer per contraction (the fused dispatch is no longer elementwise); the
+    elementwise chains it absorbs were formed by `kiln-fuse-elementwise` before.
+    Dispatches that decode packed weights, or whose contraction is a kiln op
+    (attention), are left alone: their kernels have schedules of their own.
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 def PlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Assigns every dispatch result an offset in one arena";
   let description = [{

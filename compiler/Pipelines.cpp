@@ -22,6 +22,7 @@ void kiln::buildDefaultPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFormDispatches());
   pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
+  pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   pm.addPass(createCanonicalizerPass());
   // Plan memory over the final dispatch order. (Schedule selection slots in after.)
   pm.addNestedPass<func::FuncOp>(createPlanMemory());

@@ -94,6 +94,11 @@ struct FormDispatchesPass : kiln::impl::FormDispatchesBase<FormDispatchesPass> {
     IRRewriter rewriter(&getContext());
     for (Operation *op : kernels)
       wrapInDispatch(rewriter, op);
+    // What the fusion passes start from, for kiln-compile's report.
+    unsigned dispatches = 0;
+    getOperation().walk([&](DispatchOp) { ++dispatches; });
+    getOperation()->setAttr("kiln.dispatches_before_fusion",
+                            rewriter.getI64IntegerAttr(dispatches));
   }
 };
 

@@ -166,3 +166,85 @@ func.func @dequantize_fuses_into_its_reader(%a: tensor<4x32xf32>, %z: tensor<4x8
   }
   return %mm : tensor<4x8xf32>
 }
+
+// -----
+
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (k, n)>
+#c = affine_map<(m, n, k) -> (m, n)>
+#scalar = affine_map<(m, n) -> ()>
+#id = affine_map<(m, n) -> (m, n)>
+
+// A fill that reads nothing, shared by two matmuls as their initial value (CSE merges
+// identical fills), is recomputed inside each: reading zeros from memory costs more.
+// CHECK-LABEL: func.func @shared_fill_is_recomputed
+func.func @shared_fill_is_recomputed(%x: tensor<4x8xf32>, %w: tensor<8x4xf32>, %v: tensor<8x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>) {
+  // CHECK-COUNT-2: kiln.dispatch ins(%{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<8x4xf32>) -> tensor<4x4xf32>
+  // CHECK-NOT: kiln.dispatch
+  %zero = kiln.dispatch -> tensor<4x4xf32> {
+    %cst = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<4x4xf32>
+    %g = linalg.generic {indexing_maps = [#scalar, #id], iterator_types = ["parallel", "parallel"]} ins(%cst : f32) outs(%e : tensor<4x4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      linalg.yield %in : f32
+    } -> tensor<4x4xf32>
+    kiln.yield %g : tensor<4x4xf32>
+  }
+  %p = kiln.dispatch ins(%x, %w, %zero : tensor<4x8xf32>, tensor<8x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32> {
+  ^bb0(%i: tensor<4x8xf32>, %j: tensor<8x4xf32>, %z: tensor<4x4xf32>):
+    %g = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%i, %j : tensor<4x8xf32>, tensor<8x4xf32>) outs(%z : tensor<4x4xf32>) {
+    ^bb0(%s: f32, %t: f32, %acc: f32):
+      %m = arith.mulf %s, %t : f32
+      %r = arith.addf %m, %acc : f32
+      linalg.yield %r : f32
+    } -> tensor<4x4xf32>
+    kiln.yield %g : tensor<4x4xf32>
+  }
+  %q = kiln.dispatch ins(%x, %v, %zero : tensor<4x8xf32>, tensor<8x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32> {
+  ^bb0(%i: tensor<4x8xf32>, %j: tensor<8x4xf32>, %z: tensor<4x4xf32>):
+    %g = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%i, %j : tensor<4x8xf32>, tensor<8x4xf32>) outs(%z : tensor<4x4xf32>) {
+    ^bb0(%s: f32, %t: f32, %acc: f32):
+      %m = arith.mulf %s, %t : f32
+      %r = arith.addf %m, %acc : f32
+      linalg.yield %r : f32
+    } -> tensor<4x4xf32>
+    kiln.yield %g : tensor<4x4xf32>
+  }
+  return %p, %q : tensor<4x4xf32>, tensor<4x4xf32>
+}
+
+// -----
+
+#id = affine_map<(n, c, h) -> (n, c, h)>
+#channel = affine_map<(n, c, h) -> (c, 0)>
+
+// Broadcasts whose maps pin a size-1 dimension to 0 (a [C, 1] per-channel bias, as
+// ONNX importers write BatchNorm's parameters) still read each element once per point:
+// the bias add and the ReLU after it are one elementwise chain.
+// CHECK-LABEL: func.func @pinned_broadcast_fuses
+func.func @pinned_broadcast_fuses(%x: tensor<1x4x8xf32>, %bias: tensor<4x1xf32>) -> tensor<1x4x8xf32> {
+  // CHECK-COUNT-1: kiln.dispatch
+  // CHECK-NOT: kiln.dispatch
+  %a = kiln.dispatch ins(%x, %bias : tensor<1x4x8xf32>, tensor<4x1xf32>) -> tensor<1x4x8xf32> {
+  ^bb0(%i: tensor<1x4x8xf32>, %b: tensor<4x1xf32>):
+    %e = tensor.empty() : tensor<1x4x8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #channel, #id], iterator_types = ["parallel", "parallel", "parallel"]} ins(%i, %b : tensor<1x4x8xf32>, tensor<4x1xf32>) outs(%e : tensor<1x4x8xf32>) {
+    ^bb0(%p: f32, %q: f32, %out: f32):
+      %s = arith.addf %p, %q : f32
+      linalg.yield %s : f32
+    } -> tensor<1x4x8xf32>
+    kiln.yield %g : tensor<1x4x8xf32>
+  }
+  %r = kiln.dispatch ins(%a : tensor<1x4x8xf32>) -> tensor<1x4x8xf32> {
+  ^bb0(%i: tensor<1x4x8xf32>):
+    %e = tensor.empty() : tensor<1x4x8xf32>
+    %g = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]} ins(%i : tensor<1x4x8xf32>) outs(%e : tensor<1x4x8xf32>) {
+    ^bb0(%p: f32, %out: f32):
+      %zero = arith.constant 0.0 : f32
+      %m = arith.maximumf %p, %zero : f32
+      linalg.yield %m : f32
+    } -> tensor<1x4x8xf32>
+    kiln.yield %g : tensor<1x4x8xf32>
+  }
+  return %r : tensor<1x4x8xf32>
+}

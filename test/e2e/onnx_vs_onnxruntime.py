@@ -106,6 +106,47 @@ def elementwise(rng):
                  [value("out", [3, 1, 5])], inits)
 
 
+def tiled_mlp(rng):
+    """Big enough for the GEMM schedule's panels, dense copies and row tiles (64 rows,
+    K 256, 384 columns), with epilogues fused onto both products: bias + erf GELU, and
+    bias + residual."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("Add", ["h", "b1"], ["hb"], name="fc1_bias"),
+        helper.make_node("Mul", ["hb", "sqrt_half"], ["hs"], name="gelu_scale"),
+        helper.make_node("Erf", ["hs"], ["he"], name="gelu_erf"),
+        helper.make_node("Add", ["he", "one"], ["h1"], name="gelu_one"),
+        helper.make_node("Mul", ["hb", "h1"], ["hg"], name="gelu"),
+        helper.make_node("MatMul", ["hg", "w2"], ["y"], name="fc2"),
+        helper.make_node("Add", ["y", "b2"], ["yb"], name="fc2_bias"),
+        helper.make_node("Add", ["x", "yb"], ["out"], name="residual"),
+    ]
+    inits = [weight(rng, "w1", [256, 384], 0.06), weight(rng, "b1", [384], 0.1),
+             weight(rng, "w2", [384, 256], 0.05), weight(rng, "b2", [256], 0.1),
+             numpy_helper.from_array(np.array(0.5 ** 0.5, np.float32), "sqrt_half"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one")]
+    return model("tiled_mlp", nodes, [value("x", [1, 64, 256])], [value("out", [1, 64, 256])],
+                 inits)
+
+
+def conv_bn_relu(rng):
+    """A 3x3 convolution over 32 channels at 28x28 (the rows of its register tile are
+    output channels, the columns a vector of output pixels) with bias, BatchNorm and ReLU
+    fused after it, then a max pool."""
+    c = 32
+    nodes = [
+        helper.make_node("Conv", ["x", "k", "kb"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["y", "g", "b", "m", "v"], ["n"], name="bn"),
+        helper.make_node("Relu", ["n"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["out"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    inits = [weight(rng, "k", [c, 16, 3, 3], 0.1), weight(rng, "kb", [c]),
+             weight(rng, "g", [c]), weight(rng, "b", [c]), weight(rng, "m", [c]),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, c).astype(np.float32), "v")]
+    return model("conv_bn_relu", nodes, [value("x", [1, 16, 28, 28])],
+                 [value("out", [1, c, 14, 14])], inits)
+
+
 def random_inputs(rng, m):
     feeds = {}
     for inp in m.graph.input:
@@ -150,7 +191,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     rng = np.random.default_rng(7)
     cases = []
-    for build in (cnn, attention_block, elementwise):
+    for build in (cnn, attention_block, elementwise, tiled_mlp, conv_bn_relu):
         m = build(rng)
         path = os.path.join(work, m.graph.name + ".onnx")
         onnx.save(m, path)

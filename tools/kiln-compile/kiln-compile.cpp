@@ -157,7 +157,8 @@ int main(int argc, char **argv) {
     if (failed(summary))
       return 1;
     llvm::errs() << "kiln-compile: wrote " << output << " for " << backend->target() << ": "
-                 << summary->dispatches << " dispatches, " << summary->kernels
+                 << summary->dispatches << " dispatches (" << summary->dispatchesBeforeFusion
+                 << " before fusion), " << summary->kernels
                  << " unique kernels, arena " << summary->arenaBytes
                  << " bytes (lower bound " << summary->arenaLowerBound << "), weights "
                  << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";

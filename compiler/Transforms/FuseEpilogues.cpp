@@ -1,0 +1,104 @@
+// kiln-fuse-epilogues: elementwise consumers join the contraction that feeds them.
+#include "compiler/Passes.h"
+#include "compiler/Transforms/Fusion.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/DenseSet.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_FUSEEPILOGUES
+#include "compiler/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::fusion;
+
+namespace {
+
+/// Every tensor operand of `generic` is read at exactly the point it writes (all loops
+/// parallel, every input map equal to the output map): a pointwise step.
+bool isPointwise(linalg::GenericOp generic) {
+  if (generic.getNumReductionLoops() != 0 || generic.getNumDpsInits() != 1)
+    return false;
+  AffineMap out = generic.getMatchingIndexingMap(generic.getDpsInitOperand(0));
+  return out.isIdentity();
+}
+
+/// The dispatch's one result is a contraction (a generic with reduction loops over
+/// plain tensors: a matmul, a convolution) or a pointwise epilogue already fused onto
+/// one: the shape of kernel that a tiled schedule computes tile by tile, its epilogue
+/// applied to each tile while the tile is in registers. Dispatches that decode packed
+/// weights or compute kiln ops (attention, cache writes) have kernels of their own.
+bool endsInContraction(DispatchOp dispatch) {
+  Block &body = dispatch.getBody().front();
+  if (dispatch.getNumResults() != 1)
+    return false;
+  for (Operation &op : body.without_terminator())
+    if (!isa<linalg::GenericOp, tensor::EmptyOp, arith::ConstantOp>(op))
+      return false;
+  Value result = body.getTerminator()->getOperand(0);
+  while (auto generic = result.getDefiningOp<linalg::GenericOp>()) {
+    if (generic.getNumReductionLoops() != 0)
+      return generic.getNumDpsInits() == 1;
+    if (!isPointwise(generic))
+      return false;
+    // Follow the operand that carries the contraction: the one computed in the dispatch.
+    Value next;
+    for (OpOperand *input : generic.getDpsInputOperands())
+      if (input->get().getDefiningOp<linalg::GenericOp>() &&
+          generic.getMatchingIndexingMap(input).isIdentity())
+        next = input->get();
+    if (!next)
+      return false;
+    result = next;
+  }
+  return false;
+}
+
+/// `consumer` is elementwise and reads `producer`'s result only pointwise: as an input
+/// of its generics at the point each writes, so the producer's tile is all it needs.
+bool readsPointwise(DispatchOp producer, DispatchOp consumer) {
+  if (!isElementwise(consumer))
+    return false;
+  for (auto [arg, input] :
+       llvm::zip(consumer.getBody().front().getArguments(), consumer.getInputs())) {
+    if (input.getDefiningOp() != producer.getOperation())
+      continue;
+    for (OpOperand &use : arg.getUses()) {
+      auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
+      if (!generic || !isPointwise(generic) || generic.isDpsInit(&use) ||
+          !generic.getMatchingIndexingMap(&use).isIdentity() ||
+          generic.getResult(0).getType() != arg.getType())
+        return false;
+    }
+  }
+  return true;
+}
+
+struct FuseEpiloguesPass : kiln::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
+  void runOnOperation() override {
+    IRRewriter rewriter(&getContext());
+    SmallVector<DispatchOp> dispatches;
+    getOperation().walk([&](DispatchOp dispatch) { dispatches.push_back(dispatch); });
+    llvm::DenseSet<Operation *> erased;
+    for (DispatchOp consumer : dispatches) {
+      if (erased.contains(consumer))
+        continue;
+      for (Value input : consumer.getInputs()) {
+        auto producer = input.getDefiningOp<DispatchOp>();
+        if (!producer || !feedsOnly(producer, consumer) || !endsInContraction(producer) ||
+            !readsPointwise(producer, consumer))
+          continue;
+        erased.insert(producer);
+        erased.insert(consumer);
+        fuse(rewriter, producer, consumer);
+        // A fused dispatch is no longer elementwise: one epilogue per contraction.
+        break;
+      }
+    }
+  }
+};
+
+} // namespace

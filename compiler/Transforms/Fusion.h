@@ -1,0 +1,29 @@
+// What the fusion passes share: which dispatches may merge, and the merge itself.
+#ifndef KILN_COMPILER_TRANSFORMS_FUSION_H
+#define KILN_COMPILER_TRANSFORMS_FUSION_H
+
+#include "dialects/Kiln/KilnDialect.h"
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace kiln::fusion {
+
+/// A dispatch computing only pure elementwise generics (plus cost-free producers).
+bool isElementwise(DispatchOp dispatch);
+
+/// Every read of `producer`'s results inside `consumer` is the initial value of a
+/// generic's output: read once per output point, so inlining costs nothing extra.
+bool feedsOnlyInits(DispatchOp producer, DispatchOp consumer);
+
+/// Every result of `producer` is read only by `consumer`.
+bool feedsOnly(DispatchOp producer, DispatchOp consumer);
+
+/// Replaces `producer` and `consumer` with one dispatch computing both, at the
+/// consumer. The producer's body is moved, not copied, and grows by the consumer's ops:
+/// fusing a chain of n dispatches costs O(n), not the O(n^2) of cloning the growing
+/// body at every step.
+DispatchOp fuse(mlir::RewriterBase &rewriter, DispatchOp producer, DispatchOp consumer);
+
+} // namespace kiln::fusion
+
+#endif // KILN_COMPILER_TRANSFORMS_FUSION_H
