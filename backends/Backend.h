@@ -55,10 +55,14 @@ public:
   virtual std::string target() const = 0;
   /// Whether `op` (inside a dispatch) can be lowered; emits an error at `op` if not.
   virtual mlir::LogicalResult supports(mlir::Operation *op) const = 0;
-  /// Lowers `dispatch` with its default schedule into a new kernel, or returns the
+  /// Lowers `dispatch` into a new kernel with its default schedule, over which the
+  /// knobs of the dispatch's `kiln.schedule` attribute (if any) are set, or returns the
   /// kernel added before whose kernelFingerprint is the same: identical dispatches
   /// (every layer's matmul) share one kernel.
   virtual mlir::FailureOr<KernelInfo> addKernel(DispatchOp dispatch) = 0;
+  /// The schedule knobs `kiln.schedule` may set and the values each may take, one
+  /// "name: v1 v2 ..." line per knob.
+  virtual std::string describeScheduleSpace() const = 0;
   /// The lowered form of every kernel added so far, for humans (Halide statements).
   virtual mlir::FailureOr<std::string> printKernels(mlir::Location loc) = 0;
   /// Compiles every kernel added so far into one code object.

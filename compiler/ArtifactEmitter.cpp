@@ -13,6 +13,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include <cstring>
 
 using namespace mlir;
 namespace art = kiln::artifact;
@@ -143,6 +144,38 @@ FailureOr<uint32_t> Emitter::bufferOf(Operation *user, Value value) {
   return user->emitOpError("reads a value the artifact emitter has no buffer for");
 }
 
+/// The elements of a tensor of `shape` whose bytes `stored` hold its transpose by
+/// `permutation` (kiln.weight's: result dimension i is stored dimension
+/// permutation[i]), in row-major order.
+std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
+                                  ArrayRef<int64_t> permutation, size_t elementBytes) {
+  size_t rank = shape.size();
+  SmallVector<int64_t> storedShape(rank), storedStrides(rank, 1), strides(rank);
+  for (size_t i = 0; i < rank; ++i)
+    storedShape[permutation[i]] = shape[i];
+  for (size_t d = rank; d-- > 1;)
+    storedStrides[d - 1] = storedStrides[d] * storedShape[d];
+  // Walking the result in order, each of its dimensions steps the stored tensor by the
+  // stride of the dimension it came from.
+  for (size_t i = 0; i < rank; ++i)
+    strides[i] = storedStrides[permutation[i]];
+  int64_t count = ShapedType::getNumElements(shape);
+  std::vector<char> out(static_cast<size_t>(count) * elementBytes);
+  SmallVector<int64_t> index(rank, 0);
+  int64_t from = 0;
+  for (int64_t n = 0; n < count; ++n) {
+    std::memcpy(out.data() + n * elementBytes, stored + from * elementBytes, elementBytes);
+    for (size_t d = rank; d-- > 0;) {
+      from += strides[d];
+      if (++index[d] < shape[d])
+        break;
+      from -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
 FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   uint64_t size;
@@ -155,7 +188,12 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     size = static_cast<uint64_t>(type.getNumElements()) *
            ((type.getElementTypeBitWidth() + 7) / 8);
   }
-  auto key = std::make_tuple(weight.getSource().str(), static_cast<int64_t>(weight.getOffset()), size);
+  std::string permutationKey;
+  if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation())
+    for (int64_t d : *permutation)
+      permutationKey += std::to_string(d) + ",";
+  auto key = std::make_tuple(weight.getSource().str() + "|" + permutationKey,
+                             static_cast<int64_t>(weight.getOffset()), size);
   auto cached = weightOffsets.find(key);
   if (cached != weightOffsets.end())
     return cached->second;
@@ -179,7 +217,14 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     return weight.emitOpError("needs bytes [")
            << offset << ", " << offset + size << ") of '" << weight.getSource()
            << "', which has only " << file->getBufferSize() << " bytes";
-  uint64_t at = writer.addWeights(file->getBufferStart() + offset, size);
+  const char *bytes = file->getBufferStart() + offset;
+  std::vector<char> permuted;
+  if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation()) {
+    permuted = permuteElements(bytes, type.getShape(), *permutation,
+                               (type.getElementTypeBitWidth() + 7) / 8);
+    bytes = permuted.data();
+  }
+  uint64_t at = writer.addWeights(bytes, size);
   summary.weightBytes += size;
   weightOffsets[key] = at;
   return at;

@@ -10,10 +10,12 @@
 
 using namespace mlir;
 
-void kiln::buildDefaultPipeline(OpPassManager &pm) {
+void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &options) {
   // Canonicalize and fold what the frontend produced.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Weight layouts are chosen at compile time (the artifact stores them transposed).
+  pm.addNestedPass<func::FuncOp>(createFoldWeightLayouts());
   // Decompose: elementwise arith/math on tensors and every named linalg op become
   // linalg.generic, the one form the backends translate. (Quantization slots in here.)
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
@@ -24,12 +26,15 @@ void kiln::buildDefaultPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   pm.addPass(createCanonicalizerPass());
-  // Plan memory over the final dispatch order. (Schedule selection slots in after.)
+  // Plan memory over the final dispatch order, then record the schedules chosen.
   pm.addNestedPass<func::FuncOp>(createPlanMemory());
+  SelectSchedulesOptions selection;
+  selection.schedule = options.schedule;
+  pm.addNestedPass<func::FuncOp>(createSelectSchedules(selection));
 }
 
 void kiln::registerPipelines() {
   PassPipelineRegistration<>("kiln-default-pipeline",
                              "kiln's default compilation pipeline (what kiln-compile runs)",
-                             buildDefaultPipeline);
+                             [](OpPassManager &pm) { buildDefaultPipeline(pm); });
 }

@@ -2,15 +2,24 @@
 #ifndef KILN_COMPILER_PIPELINES_H
 #define KILN_COMPILER_PIPELINES_H
 
+#include <string>
+
 namespace mlir {
 class OpPassManager;
 } // namespace mlir
 
 namespace kiln {
 
+/// What a compile may choose beyond the model.
+struct PipelineOptions {
+  /// Schedule knobs that every dispatch's kernel takes instead of the backend's
+  /// default (kiln-select-schedules writes them as each dispatch's kiln.schedule).
+  std::string schedule;
+};
+
 /// Appends kiln's default pipeline (what `kiln-compile` runs) to `pm`, which must
 /// operate on a builtin.module.
-void buildDefaultPipeline(mlir::OpPassManager &pm);
+void buildDefaultPipeline(mlir::OpPassManager &pm, const PipelineOptions &options = {});
 
 /// Registers `--kiln-default-pipeline` with the pass registry (for kiln-opt).
 void registerPipelines();

@@ -102,6 +102,17 @@ public:
 
   LogicalResult supports(Operation *op) const override { return success(); }
 
+  std::string describeScheduleSpace() const override {
+    std::string text;
+    for (const halide::Knob &knob : halide::KernelSchedule::space()) {
+      text += knob.name + ":";
+      for (int64_t value : knob.values)
+        text += " " + std::to_string(value);
+      text += "\n";
+    }
+    return text;
+  }
+
   FailureOr<KernelInfo> addKernel(DispatchOp dispatch) override {
     // The schedule is part of what a kernel is and is chosen from the lowered form, so
     // every dispatch is lowered, once, under a name of its own (Halide would rename a
@@ -112,6 +123,11 @@ public:
     if (failed(kernel))
       return failure();
     halide::KernelSchedule schedule = halide::defaultSchedule(*kernel, halideTarget);
+    if (auto chosen = dispatch->getAttrOfType<StringAttr>("kiln.schedule")) {
+      std::string error = schedule.set(chosen.getValue());
+      if (!error.empty())
+        return dispatch.emitOpError("has kiln.schedule '") << chosen.getValue() << "': " << error;
+    }
     auto [known, isNew] = kernelByFingerprint.try_emplace(
         kernelFingerprint(dispatch, schedule.str() + " " + kernel->context),
         static_cast<unsigned>(kernels.size()));

@@ -379,6 +379,8 @@ private:
   llvm::DenseMap<Value, PackedTensor> packed;
   /// Results of kiln.dequantize (decoded wherever they are read): their block size.
   llvm::DenseMap<Value, int64_t> decodedBlocks;
+  /// An attention result's context stage, computed tile by tile into the output.
+  llvm::DenseMap<Value, std::string> attentionContexts;
   llvm::DenseMap<Value, Expr> scalars;
   /// Output Funcs that place themselves (Stage::placeItself), by name: kiln.cache_write,
   /// whose update writes rows chosen at run time, which the generic placement (threads
@@ -476,6 +478,12 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
       if (reduction != kernel.stages.end() && reduction->tiledInto.empty())
         reduction->tiledInto = copy.name();
       f = copy;
+    } else if (auto context = attentionContexts.find(value); context != attentionContexts.end()) {
+      // The attention's output divides each context row by its softmax total: computed
+      // per tile of the context.
+      auto stage = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == context->second; });
+      if (stage != kernel.stages.end() && stage->tiledInto.empty())
+        stage->tiledInto = f.name();
     } else if (linalg::GenericOp source = epilogueSource(value, dispatch.getYield())) {
       std::string sourceName = tensors[source.getResult(0)].name();
       auto contraction = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == sourceName; });
@@ -756,15 +764,26 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   for (unsigned d : reductionDims)
     reductionSize *= ranges[d];
   std::vector<Func> vectorOperands;
+  std::vector<int> vectorOperandArgs;
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-  if (outMap.getNumResults() > 0)
-    for (OpOperand *input : op.getDpsInputOperands())
-      if (auto it = tensors.find(input->get()); it != tensors.end() &&
-          op.getMatchingIndexingMap(input).isFunctionOfDim(
-              outMap.getDimPosition(outMap.getNumResults() - 1)))
-        vectorOperands.push_back(it->second);
+  if (outMap.getNumResults() > 0) {
+    unsigned innermost = outMap.getDimPosition(outMap.getNumResults() - 1);
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      AffineMap map = op.getMatchingIndexingMap(input);
+      auto it = tensors.find(input->get());
+      if (it == tensors.end() || !map.isFunctionOfDim(innermost))
+        continue;
+      int arg = 0;
+      for (unsigned j = 0; j < map.getNumResults(); ++j)
+        if (map.getResult(j).isFunctionOfDim(innermost))
+          arg = static_cast<int>(map.getNumResults() - 1 - j);
+      vectorOperands.push_back(it->second);
+      vectorOperandArgs.push_back(arg);
+    }
+  }
   kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, "", reductionSize,
-                           decodedBlockOf(op), tileRowArgOf(op), vectorOperands});
+                           decodedBlockOf(op), tileRowArgOf(op), vectorOperands,
+                           vectorOperandArgs});
   if (numOutputs == 1) {
     tensors[op->getResult(0)] = reductionFunc;
     return success();
@@ -1058,8 +1077,27 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   std::vector<Var> scoreArgs = reversed(ArrayRef<Var>(sv));
   dot(scoreArgs) = 0.0f;
   dot(asExprs(scoreArgs)) += Halide::cast(Halide::Float(32), *q) * Halide::cast(Halide::Float(32), *k);
+  // Without a run-time query offset every key is read: the scores (Q K^T) and the
+  // context (weights V) are GEMMs, tiled like any contraction (rows: queries; the
+  // scores' columns: keys, whose [t, head, d] rows the schedule copies transposed).
+  // With an offset the key range is known only at run time and stays untiled.
+  bool tiled = !op.getQueryOffset();
+  Func scoreTiles = dot;
+  if (tiled) {
+    scoreTiles = Func(kernel.name + "_scoretiles" + std::to_string(nextFunc++));
+    scoreTiles(scoreArgs) = dot(scoreArgs);
+    Stage &dotStage = kernel.stages.back();
+    dotStage.tiledInto = scoreTiles.name();
+    dotStage.reductionSize = headDim;
+    dotStage.tileRowArg = 2; // s, in [t, h, s, batch...]
+    if (auto it = tensors.find(op.getKey()); it != tensors.end()) {
+      dotStage.vectorOperands = {it->second};
+      dotStage.vectorOperandArgs = {2}; // t, in [d, kv head, t, batch...]
+    }
+    kernel.stages.push_back({scoreTiles, scoreShape, /*isOutput=*/false, "", 1});
+  }
 
-  Expr score = dot(scoreArgs) * scale;
+  Expr score = scoreTiles(scoreArgs) * scale;
   if (Value mask = op.getMask()) {
     // [S, T] is shared by the batch; [..., S, T] has one mask per batch entry.
     bool perBatch = cast<RankedTensorType>(mask.getType()).getRank() > 2;
@@ -1124,6 +1162,16 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   if (failed(v))
     return failure();
   Func context = reductionStage(op.getResult(), "context", outShape);
+  if (tiled) {
+    Stage &contextStage = kernel.stages.back();
+    contextStage.reductionSize = keys;
+    contextStage.tileRowArg = 2; // s, in [dv, h, s, batch...]
+    if (auto it = tensors.find(op.getValue()); it != tensors.end()) {
+      contextStage.vectorOperands = {it->second};
+      contextStage.vectorOperandArgs = {0};
+    }
+    attentionContexts[op.getResult()] = context.name();
+  }
   std::vector<Var> outArgs = reversed(ArrayRef<Var>(ov));
   context(outArgs) = 0.0f;
   std::vector<Expr> weightAt{tr};

@@ -35,6 +35,11 @@ struct Stage {
   /// The tensors the reduction reads along the innermost output dimension (a matmul's
   /// B): a tiled schedule may copy the part a panel of columns reads into a dense buffer.
   std::vector<Halide::Func> vectorOperands = {};
+  /// For each of those, its argument (Halide index) that the output's innermost
+  /// dimension indexes: not 0 when consecutive columns are far apart in memory
+  /// (attention's keys, read [t, head, d] for scores [s, head, t]), which the dense copy
+  /// then stores innermost.
+  std::vector<int> vectorOperandArgs = {};
   /// A stage whose schedule the lowering built with its algorithm, called instead of
   /// the generic placement: the integer matrix-vector product (computed at root, its
   /// producers placed inside) and kiln.cache_write's output (rows chosen at run time,

@@ -69,26 +69,71 @@ void placeDefinition(Halide::Stage stage, const std::vector<Halide::Var> &args,
 
 } // namespace
 
+namespace {
+/// Each knob's name, field and candidate values, in field order: the one table that
+/// space(), str() and set() read.
+struct KnobField {
+  const char *name;
+  int64_t KernelSchedule::*field;
+  std::vector<int64_t> values;
+};
+
+const std::vector<KnobField> &knobFields() {
+  static const std::vector<KnobField> fields = {
+      {"vector_width", &KernelSchedule::vectorWidth, {1, 4, 8, 16, 32}},
+      {"parallel", &KernelSchedule::parallel, {0, 1}},
+      {"parallel_grain", &KernelSchedule::parallelGrain, {1, 2, 4, 8, 16}},
+      {"reduction_unroll", &KernelSchedule::reductionUnroll, {1, 2, 4, 8}},
+      {"tile_vectors", &KernelSchedule::tileVectors, {0, 1, 2, 3, 4}},
+      {"tile_rows", &KernelSchedule::tileRows, {1, 2, 4, 6, 8, 12, 16, 24}},
+      {"panel_kib", &KernelSchedule::panelKiB, {0, 64, 128, 256, 512, 1024}},
+      {"stream_rows", &KernelSchedule::streamRows, {0, 1, 2, 4, 8, 12}},
+      {"stream_chains", &KernelSchedule::streamChains, {1, 2, 4, 8}},
+  };
+  return fields;
+}
+} // namespace
+
 std::vector<Knob> KernelSchedule::space() {
-  return {{"vector_width", {1, 4, 8, 16, 32}},
-          {"parallel", {0, 1}},
-          {"parallel_grain", {1, 2, 4, 8, 16}},
-          {"reduction_unroll", {1, 2, 4, 8}},
-          {"tile_vectors", {0, 1, 2, 4}},
-          {"tile_rows", {1, 2, 4, 6, 8, 12, 16, 24}},
-          {"panel_kib", {0, 64, 128, 256, 512, 1024}},
-          {"stream_rows", {0, 1, 2, 4, 8, 12}},
-          {"stream_chains", {1, 2, 4, 8}}};
+  std::vector<Knob> knobs;
+  for (const KnobField &f : knobFields())
+    knobs.push_back({f.name, f.values});
+  return knobs;
 }
 
 std::string KernelSchedule::str() const {
   std::ostringstream os;
-  os << "vector_width=" << vectorWidth << " parallel=" << parallel
-     << " parallel_grain=" << parallelGrain << " reduction_unroll=" << reductionUnroll
-     << " tile_vectors=" << tileVectors << " tile_rows=" << tileRows
-     << " panel_kib=" << panelKiB
-     << " stream_rows=" << streamRows << " stream_chains=" << streamChains;
+  for (const KnobField &f : knobFields())
+    os << (&f == &knobFields().front() ? "" : " ") << f.name << "=" << this->*f.field;
   return os.str();
+}
+
+std::string KernelSchedule::set(llvm::StringRef text) {
+  llvm::SmallVector<llvm::StringRef> tokens;
+  text.split(tokens, ' ', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef token : tokens) {
+    llvm::StringRef name = token.split('=').first, value = token.split('=').second;
+    const auto &fields = knobFields();
+    auto field = std::find_if(fields.begin(), fields.end(),
+                              [&](const KnobField &f) { return name == f.name; });
+    std::string known;
+    for (const KnobField &f : fields)
+      known += std::string(known.empty() ? "" : ", ") + f.name;
+    if (field == fields.end())
+      return "unknown schedule knob '" + name.str() + "' (knobs: " + known + ")";
+    int64_t number;
+    if (value.getAsInteger(10, number))
+      return "schedule knob '" + name.str() + "' needs an integer value, got '" + value.str() + "'";
+    if (std::find(field->values.begin(), field->values.end(), number) == field->values.end()) {
+      std::string values;
+      for (int64_t v : field->values)
+        values += (values.empty() ? "" : ", ") + std::to_string(v);
+      return "schedule knob " + name.str() + "=" + value.str() + " is outside its space {" +
+             values + "}";
+    }
+    this->*field->field = number;
+  }
+  return "";
 }
 
 namespace {
@@ -232,7 +277,8 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   std::vector<Halide::VarOrRVar> order{xi, yi, tileColumn, yo};
   order.insert(order.end(), outer.begin(), outer.end());
   out.reorder(order).vectorize(xi, static_cast<int>(vector)).unroll(yi);
-  Halide::Var panelLoop = panel;
+  Halide::Var panelLoop = panel, taskLoop;
+  bool fusedTasks = false;
   if (schedule.parallel && elements(shape) * reduction.reductionSize >= kParallelThreshold) {
     // Enough tasks outside the row tiles to share between threads: fuse those loops
     // into one parallel loop; otherwise the row tiles are the tasks.
@@ -246,20 +292,45 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
           panelLoop = fused;
       }
       out.parallel(tasks);
+      taskLoop = tasks;
+      fusedTasks = true;
     } else if (rowExtent > rows) {
       out.parallel(yo);
     }
   }
+  if (!output.isOutput)
+    out.compute_root();
   red.compute_at(out, tileColumn);
   // Within a panel, the operands read along the columns are copied into a dense buffer
   // once for all the row tiles: their rows are a whole output row apart in memory
   // (12 KiB for 3072 columns of f32), and so many loads at one such stride map onto a
   // few cache sets and evict each other (a 128x3072x768 matmul ran at 75 GFLOP/s).
-  if (panels && rowExtent >= 4 * rows)
-    for (Halide::Func &operand : reduction.vectorOperands) {
-      Halide::Func dense = operand.in(red);
-      dense.compute_at(out, panelLoop).vectorize(dense.args()[0], static_cast<int>(vector));
+  // An operand whose consecutive columns are not adjacent (attention's keys) is copied
+  // whatever the sizes, transposed so that they are: else every vector is a gather.
+  for (size_t i = 0; i < reduction.vectorOperands.size(); ++i) {
+    int arg = i < reduction.vectorOperandArgs.size() ? reduction.vectorOperandArgs[i] : 0;
+    if (!(panels && rowExtent >= 4 * rows) && arg == 0)
+      continue;
+    Halide::Func dense = reduction.vectorOperands[i].in(red);
+    std::vector<Halide::Var> denseArgs = dense.args();
+    if (arg > 0 && arg < static_cast<int>(denseArgs.size())) {
+      std::vector<Halide::Var> storage{denseArgs[arg]};
+      for (int d = 0; d < static_cast<int>(denseArgs.size()); ++d)
+        if (d != arg)
+          storage.push_back(denseArgs[d]);
+      dense.reorder_storage(storage);
     }
+    if (panels)
+      dense.compute_at(out, panelLoop);
+    else if (fusedTasks)
+      dense.compute_at(out, taskLoop);
+    else if (!outer.empty())
+      dense.compute_at(out, outer.front());
+    else
+      dense.compute_root();
+    dense.vectorize(denseArgs[std::clamp(arg, 0, static_cast<int>(denseArgs.size()) - 1)],
+                    static_cast<int>(vector), Halide::TailStrategy::GuardWithIf);
+  }
   std::vector<Halide::Var> inner = red.args();
   std::vector<Halide::VarOrRVar> pureOrder{inner[0], inner[rowArg]};
   for (int d = 1; d < rank; ++d)

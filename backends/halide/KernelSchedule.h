@@ -46,6 +46,10 @@ struct KernelSchedule {
   static std::vector<Knob> space();
   /// "vector_width=8 parallel=1 ..." for reports and the tuning database.
   std::string str() const;
+  /// Sets the knobs `text` names ("tile_rows=8 tile_vectors=3", str()'s form; knobs
+  /// not named keep their values). Returns what is wrong with `text` (an unknown knob,
+  /// a value outside the knob's space) or an empty string.
+  std::string set(llvm::StringRef text);
 };
 
 /// A sensible schedule without tuning: native vector width of the output type,

@@ -85,6 +85,20 @@ LogicalResult WeightOp::verify() {
     return emitOpError("needs a non-empty source file");
   auto type = cast<RankedTensorType>(getType());
   Type element = type.getElementType();
+  if (std::optional<ArrayRef<int64_t>> permutation = getPermutation()) {
+    if (isa<QuantType>(element))
+      return emitOpError("cannot permute packed (!kiln.quant) elements");
+    SmallVector<bool> seen(type.getRank(), false);
+    if (static_cast<int64_t>(permutation->size()) != type.getRank())
+      return emitOpError("has a permutation of ") << permutation->size()
+             << " dimensions for a tensor of rank " << type.getRank();
+    for (int64_t d : *permutation) {
+      if (d < 0 || d >= type.getRank() || seen[d])
+        return emitOpError("has a permutation that is not one of [0, ")
+               << type.getRank() << ")";
+      seen[d] = true;
+    }
+  }
   if (auto quant = dyn_cast<QuantType>(element))
     return verifyPackedShape(type, quant, [&] { return emitOpError(); });
   if (!isa<FloatType, IntegerType>(element))

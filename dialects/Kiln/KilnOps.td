@@ -24,13 +24,22 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     `!kiln.quant` element type and is stored packed. Weights of gigabytes never become
     MLIR attributes; the artifact writer copies or maps the bytes.
 
+    With `permutation`, the file holds the tensor's transpose and the writer permutes
+    the elements into the artifact (dimension i of the result is dimension
+    `permutation[i]` of the stored tensor, as in `linalg.transpose`): a layout chosen
+    at compile time costs nothing at run time. Packed (`!kiln.quant`) weights cannot
+    be permuted.
+
     ```mlir
     %w = kiln.weight "blk.0.attn_q.weight" from "model.gguf"[4096]
            : tensor<64x64x!kiln.quant<q4_0>>
+    %t = kiln.weight "encoder.layer.0.attention.self.query.weight" from "model.safetensors"[128]
+           {permutation = array<i64: 1, 0>} : tensor<384x1536xf32>
     ```
   }];
   let arguments = (ins StrAttr:$name, StrAttr:$source,
-                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset);
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
+                       OptionalAttr<DenseI64ArrayAttr>:$permutation);
   let results = (outs AnyStaticShapeTensor:$result);
   let assemblyFormat = "$name `from` $source `[` $offset `]` attr-dict `:` type($result)";
   let hasVerifier = 1;

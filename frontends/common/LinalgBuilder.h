@@ -24,8 +24,9 @@ using ScalarBody = mlir::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Locat
 enum class WeightRead {
   /// One matmul reading w through an (n, k) map, no copy of w.
   InPlace,
-  /// A transpose of w, then a plain matmul (torch's definition of Linear); the
-  /// transpose copies each weight once per run. 3.5x faster on all-MiniLM-L6-v2.
+  /// A transpose of w, then a plain matmul (torch's definition of Linear). When w is a
+  /// kiln.weight, kiln-fold-weight-layouts stores it transposed, so nothing is copied
+  /// at run time; otherwise the transpose copies w once per run.
   TransposedCopy,
 };
 

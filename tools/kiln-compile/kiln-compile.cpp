@@ -28,7 +28,7 @@ namespace {
 enum class Emit { Artifact, Mlir, HalideStmt };
 
 cl::OptionCategory category("kiln-compile options");
-cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+cl::opt<std::string> inputPath(cl::Positional,
                                cl::desc("<model file or Hugging Face model directory>"),
                                cl::cat(category));
 cl::opt<std::string> outputPath(
@@ -73,6 +73,16 @@ cl::opt<bool> int8Activations(
              "does, and use integer dot products: faster, and within the activations' "
              "rounding (~0.4% of a dot product) of the default f32 path"),
     cl::cat(category));
+cl::opt<std::string> schedule(
+    "schedule",
+    cl::desc("Override schedule knobs of every kernel, e.g. 'tile_rows=4 tile_vectors=2' "
+             "(for experiments and the autotuner; the rest stay the backend's default; "
+             "--schedule-space lists the knobs and their values)"),
+    cl::value_desc("knobs"), cl::cat(category));
+cl::opt<bool> scheduleSpace("schedule-space",
+                            cl::desc("Print the target's schedule knobs and the values each "
+                                     "may take, then exit"),
+                            cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -112,6 +122,12 @@ int main(int argc, char **argv) {
   std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error, numerics);
   if (!backend)
     return fail(error);
+  if (scheduleSpace) {
+    llvm::outs() << backend->describeScheduleSpace();
+    return 0;
+  }
+  if (inputPath.empty())
+    return fail("no model given (kiln-compile MODEL; see --help)");
 
   DialectRegistry registry;
   kiln::registerDialects(registry);
@@ -137,7 +153,9 @@ int main(int argc, char **argv) {
                         /*shouldPrintAfterPass=*/[](Pass *, Operation *) { return true; },
                         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
   }
-  kiln::buildDefaultPipeline(pm);
+  kiln::PipelineOptions pipelineOptions;
+  pipelineOptions.schedule = schedule;
+  kiln::buildDefaultPipeline(pm, pipelineOptions);
   if (failed(pm.run(*module)))
     return 1;
 

@@ -31,6 +31,21 @@ func.func private @f() -> tensor<32x!kiln.quant<q3_k>>
 
 // -----
 
+// expected-error @+1 {{'kiln.weight' op has a permutation that is not one of [0, 2)}}
+%0 = kiln.weight "w" from "m.safetensors"[0] {permutation = array<i64: 1, 1>} : tensor<4x8xf32>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op has a permutation of 3 dimensions for a tensor of rank 2}}
+%0 = kiln.weight "w" from "m.safetensors"[0] {permutation = array<i64: 2, 0, 1>} : tensor<4x8xf32>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op cannot permute packed (!kiln.quant) elements}}
+%0 = kiln.weight "w" from "m.gguf"[0] {permutation = array<i64: 1, 0>} : tensor<32x32x!kiln.quant<q4_0>>
+
+// -----
+
 // expected-error @+1 {{'kiln.weight' op innermost dimension 48 is not a multiple of the q4_0 block size 32}}
 %0 = kiln.weight "w" from "m.gguf"[0] : tensor<2x48x!kiln.quant<q4_0>>
 
