@@ -39,11 +39,12 @@ sanitized_build "$ASAN_DIR" address,undefined \
   kiln-runtime-tests kiln-make-test-artifact kiln-llm-c-api-test kiln-embedder-c-api-test \
   kiln-gguf-tests kiln-safetensors-tests kiln-tokenizer-tests kiln-llm-tests \
   kiln-tokenizer-c-api-test kiln-persistent-state-test kiln-concurrent-sessions-test \
-  kiln-artifact-bitflip-test \
+  kiln-artifact-bitflip-test kiln-kernel-heap-tests \
   kiln-fuzz-loader kiln-fuzz-gguf kiln-fuzz-tokenizer-json kiln-fuzz-safetensors \
   kiln-fuzz-onnx-wire-format kiln-fuzz-seeds kiln-fuzz-gguf-seeds kiln-fuzz-safetensors-seeds
 sanitized_build "$TSAN_DIR" thread \
-  kiln_runtime kiln_test_kernels kiln-runtime-tests kiln-concurrent-sessions-test
+  kiln_runtime kiln_test_kernels kiln-runtime-tests kiln-concurrent-sessions-test \
+  kiln-kernel-heap-tests
 
 failed=0
 # Not here: the runtime library's dependency check (a sanitized library depends on the
@@ -57,6 +58,6 @@ ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_
 echo "kiln sanitize: TSan"
 TSAN_OPTIONS="halt_on_error=1:suppressions=$ROOT/test/runtime/tsan.supp" \
   ctest --test-dir "$TSAN_DIR" --output-on-failure -j "$JOBS" \
-  -R 'RuntimeApi\.(sessions_of_one_module_run_concurrently|reports_.*_from_two_threads_at_once)|^e2e\.concurrent_sessions' \
+  -R 'RuntimeApi\.(sessions_of_one_module_run_concurrently|reports_.*_from_two_threads_at_once)|KernelHeap\.|^e2e\.concurrent_sessions' \
   || failed=1
 exit $failed

@@ -1151,6 +1151,31 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   Func total = reductionStage(op.getResult(), "sum", rowShape);
   total(rowArgs) = 0.0f;
   total(asExprs(rowArgs)) += weights(withT(tr));
+  if (tiled) {
+    // Each row's max and sum over the keys: as a dependent chain of scalar steps per
+    // row (the rows, [h, s], are too few along h to vectorize across) they cost more
+    // than both GEMMs. Vector lanes take interleaved keys (rfactor), summed across
+    // lanes at the end.
+    for (const Func &row : {rowMax, total}) {
+      auto stage = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == row.name(); });
+      stage->reductionSize = keys;
+      stage->placeItself = [row, keys, rowArgs](const KernelSchedule &schedule) {
+        Func f = row;
+        f.compute_root();
+        int lanes = static_cast<int>(schedule.vectorWidth);
+        if (lanes <= 1 || keys % lanes != 0 || f.rvars(0).size() != 1)
+          return;
+        Halide::RVar t = f.rvars(0).front(), tOuter("att_to"), tLane("att_tl");
+        Var lane("att_lane");
+        Halide::Stage update = f.update(0);
+        update.split(t, tOuter, tLane, lanes);
+        Func partial = update.rfactor(tLane, lane);
+        partial.compute_at(f, rowArgs.front()).vectorize(lane);
+        partial.update(0).vectorize(lane);
+        f.update(0).atomic().vectorize(tLane);
+      };
+    }
+  }
 
   std::vector<Var> ov = makeVars(rank, "o"); // [..., s, h, dv]
   std::vector<Expr> outRow(ov.begin(), ov.end() - 1);

@@ -255,6 +255,18 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
     int64_t bytesPerTile = reduction.reductionSize * width * output.func.output_types()[0].bytes();
     panelTiles = std::clamp<int64_t>(schedule.panelKiB * 1024 / std::max<int64_t>(1, bytesPerTile),
                                      1, tilesAcross);
+    // Panels are the threads' tasks (each copies its own dense panel): with fewer than
+    // 4 tasks outside the row tiles, narrower panels make 4, rather than the row tiles
+    // becoming the tasks behind a panel copy made by one thread (MiniLM's 384-column
+    // products: 3 panels, each copied serially).
+    int64_t others = 1;
+    for (int d = 1; d < rank; ++d)
+      if (d != rowArg)
+        others *= shape[rank - 1 - d];
+    if (panelTiles < tilesAcross && others < 4) {
+      int64_t panelsWanted = (4 + others - 1) / others;
+      panelTiles = std::min(panelTiles, std::max<int64_t>(1, (tilesAcross + panelsWanted - 1) / panelsWanted));
+    }
   }
   Halide::Func &out = output.func, &red = reduction.func;
   std::vector<Halide::Var> args = out.args();

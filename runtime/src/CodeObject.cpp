@@ -2,6 +2,7 @@
 // /proc/self/fd/N, dlsym of each kernel; and the host CPU check that turns a would-be
 // SIGILL into an error.
 #include "CodeObject.h"
+#include "KernelHeap.h"
 
 #include "TaskPool.h"
 
@@ -205,6 +206,13 @@ Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
   if (auto setParallelFor = reinterpret_cast<DoParFor (*)(DoParFor)>(
           dlsym(handle, "halide_set_custom_do_par_for")))
     setParallelFor(parallelForWithThreads(numThreads));
+  // Heap temporaries come from kiln's cache of freed blocks (KernelHeap.h).
+  using Malloc = void *(*)(void *, size_t);
+  using Free = void (*)(void *, void *);
+  if (auto setMalloc = reinterpret_cast<Malloc (*)(Malloc)>(dlsym(handle, "halide_set_custom_malloc")))
+    setMalloc(kernelMalloc);
+  if (auto setFree = reinterpret_cast<Free (*)(Free)>(dlsym(handle, "halide_set_custom_free")))
+    setFree(kernelFree);
   using ErrorHandler = void (*)(void *, const char *);
   if (auto setHandler = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
           dlsym(handle, "halide_set_error_handler")))
