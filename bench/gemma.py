@@ -10,6 +10,7 @@ llama.cpp computes them).
 llama.cpp: Llama(n_batch = prompt length), eval(prompt), then greedy eval([token]).
 
 usage: python bench/gemma.py [--prompt-tokens 128] [--gen 64] [--threads 1 2] [--repeat 3]
+       [--model OTHER.gguf]
        (run with the test venv's python: "$(bash scripts/setup.sh --print-venv)/bin/python")
 """
 import argparse
@@ -84,8 +85,11 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine; the best is kept")
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
+    parser.add_argument("--model", help="another GGUF to compare on (default: Gemma 3 270M "
+                        "Q4_K_M; bench/llama_throughput.py --write-only makes TinyLlama-shaped ones)")
     args = parser.parse_args()
-    model = str(kiln_models.gemma_gguf())
+    model = args.model or str(kiln_models.gemma_gguf())
+    label = os.path.basename(args.model) if args.model else "Gemma 3 270M Q4_K_M"
     from llama_cpp import Llama
     counter = Llama(model_path=model, n_ctx=512, vocab_only=True, verbose=False)
     text, count = prompt_of(counter, args.prompt_tokens)
@@ -97,7 +101,7 @@ def main():
     # embedding table), so tensor bytes x tokens/s is its read bandwidth.
     from gguf import GGUFReader
     weight_bytes = sum(int(t.n_bytes) for t in GGUFReader(model).tensors)
-    print(f"Gemma 3 270M Q4_K_M, prompt {count} tokens, {args.gen} generated, best of "
+    print(f"{label}, prompt {count} tokens, {args.gen} generated, best of "
           f"{args.repeat} runs; {weight_bytes / 1e6:.0f} MB of weights read per decode step")
     print(f"{'threads':>7} {'engine':>9} {'prefill tok/s':>14} {'decode tok/s':>13}")
     for threads in args.threads:

@@ -1,9 +1,11 @@
 """Throughput of kiln-generate on a TinyLlama-shaped model (dim 2048, 22 blocks, 32
-query / 4 KV heads, FFN 5632, vocab 32000) with random Q4_0 or Q4_K weights and the
+query / 4 KV heads, FFN 5632, vocab 32000) with random Q4_0, Q4_K, Q8_0 or F16 weights and the
 real LLaMA vocabulary: compile time, prompt and generation tokens/s at 1 and 2 threads.
 
 usage: python bench/llama_throughput.py VOCAB.gguf WORK_DIR [--ctx N] [-n N] [--type q4_k]
-       [--blocks N] [--threads 1,2] [--bin BUILD/bin]
+       [--blocks N] [--threads 1,2] [--bin BUILD/bin] [--write-only]
+(--write-only writes the model and prints its path: `bench/gemma.py --model PATH` then
+compares kiln with llama.cpp on it)
 (the weights are random valid blocks: the text is gibberish; the speed is real; fewer
 --blocks give a quick, proportionally faster model for iterating on kernels)
 """
@@ -26,7 +28,9 @@ rng = np.random.default_rng(0)
 
 
 # Scale fields (byte offset -> range) small enough that the activations stay finite.
-BLOCK_SCALES = {GT.Q4_0: {0: (0.004, 0.004)}, GT.Q4_K: {0: (0.0002, 0.0002), 2: (0.0001, 0.0001)}}
+BLOCK_SCALES = {GT.Q4_0: {0: (0.004, 0.004)}, GT.Q4_K: {0: (0.0002, 0.0002), 2: (0.0001, 0.0001)},
+                GT.Q8_0: {0: (0.00025, 0.00025)}}
+TYPES = {"q4_0": GT.Q4_0, "q4_k": GT.Q4_K, "q8_0": GT.Q8_0, "f16": GT.F16}
 
 
 def random_blocks(qtype, rows, cols):
@@ -45,14 +49,16 @@ def main():
     parser.add_argument("work")
     parser.add_argument("--ctx", type=int, default=256)
     parser.add_argument("-n", type=int, default=16)
-    parser.add_argument("--type", choices=["q4_0", "q4_k"], default="q4_0")
+    parser.add_argument("--type", choices=sorted(TYPES), default="q4_0")
+    parser.add_argument("--write-only", action="store_true",
+                        help="write the GGUF (for bench/gemma.py --model) and print its path")
     parser.add_argument("--blocks", type=int, default=22)
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--bin", default=os.path.join(HERE, "..", "build", "bin"),
                         help="directory holding kiln-generate")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    qtype = GT.Q4_0 if args.type == "q4_0" else GT.Q4_K
+    qtype = TYPES[args.type]
     path = os.path.join(args.work, f"tinyllama-shaped-{args.type}-{args.blocks}.gguf")
     dim, blocks, heads, kv, ffn = 2048, args.blocks, 32, 4, 5632
     if not os.path.exists(path):
@@ -71,7 +77,10 @@ def main():
         hd = dim // heads
 
         def t(name, rows, cols):
-            w.add_tensor(name, random_blocks(qtype, rows, cols), raw_dtype=qtype)
+            if qtype == GT.F16:
+                w.add_tensor(name, (rng.standard_normal((rows, cols)) * 0.02).astype(np.float16))
+            else:
+                w.add_tensor(name, random_blocks(qtype, rows, cols), raw_dtype=qtype)
 
         t("token_embd.weight", 32000, dim)
         for i in range(blocks):
@@ -91,6 +100,9 @@ def main():
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
+    if args.write_only:
+        print(path)
+        return
     binary = os.path.join(args.bin, "kiln-generate")
     for threads in (int(t) for t in args.threads.split(",")):
         stats = os.path.join(args.work, f"stats-{threads}.json")

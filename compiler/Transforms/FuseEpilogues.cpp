@@ -60,21 +60,12 @@ bool endsInContraction(DispatchOp dispatch) {
 /// `consumer` is elementwise and reads `producer`'s result only pointwise: as an input
 /// of its generics at the point each writes, so the producer's tile is all it needs.
 bool readsPointwise(DispatchOp producer, DispatchOp consumer) {
-  if (!isElementwise(consumer))
-    return false;
-  for (auto [arg, input] :
-       llvm::zip(consumer.getBody().front().getArguments(), consumer.getInputs())) {
-    if (input.getDefiningOp() != producer.getOperation())
-      continue;
-    for (OpOperand &use : arg.getUses()) {
-      auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
-      if (!generic || !isPointwise(generic) || generic.isDpsInit(&use) ||
-          !generic.getMatchingIndexingMap(&use).isIdentity() ||
-          generic.getResult(0).getType() != arg.getType())
-        return false;
-    }
-  }
-  return true;
+  return isElementwise(consumer) && everyReadOf(producer, consumer, [](OpOperand &use) {
+           auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
+           return generic && isPointwise(generic) && !generic.isDpsInit(&use) &&
+                  generic.getMatchingIndexingMap(&use).isIdentity() &&
+                  generic.getResult(0).getType() == use.get().getType();
+         });
 }
 
 struct FuseEpiloguesPass : kiln::impl::FuseEpiloguesBase<FuseEpiloguesPass> {

@@ -27,18 +27,24 @@ bool isElementwise(DispatchOp dispatch) {
   return hasGeneric;
 }
 
-bool feedsOnlyInits(DispatchOp producer, DispatchOp consumer) {
+bool everyReadOf(DispatchOp producer, DispatchOp consumer,
+                 llvm::function_ref<bool(OpOperand &)> read) {
   for (auto [arg, input] :
        llvm::zip(consumer.getBody().front().getArguments(), consumer.getInputs())) {
     if (input.getDefiningOp() != producer.getOperation())
       continue;
-    for (OpOperand &use : arg.getUses()) {
-      auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
-      if (!generic || !generic.isDpsInit(&use))
+    for (OpOperand &use : arg.getUses())
+      if (!read(use))
         return false;
-    }
   }
   return true;
+}
+
+bool feedsOnlyInits(DispatchOp producer, DispatchOp consumer) {
+  return everyReadOf(producer, consumer, [](OpOperand &use) {
+    auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
+    return generic && generic.isDpsInit(&use);
+  });
 }
 
 bool feedsOnly(DispatchOp producer, DispatchOp consumer) {

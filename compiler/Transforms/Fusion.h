@@ -5,11 +5,17 @@
 #include "dialects/Kiln/KilnDialect.h"
 
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace kiln::fusion {
 
 /// A dispatch computing only pure elementwise generics (plus cost-free producers).
 bool isElementwise(DispatchOp dispatch);
+
+/// Whether `read` holds for every use, inside `consumer`, of a block argument that
+/// stands for one of `producer`'s results.
+bool everyReadOf(DispatchOp producer, DispatchOp consumer,
+                 llvm::function_ref<bool(mlir::OpOperand &)> read);
 
 /// Every read of `producer`'s results inside `consumer` is the initial value of a
 /// generic's output: read once per output point, so inlining costs nothing extra.
