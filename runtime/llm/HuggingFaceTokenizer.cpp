@@ -782,7 +782,18 @@ void readVocabulary(const Json &root, Vocabulary &vocab, std::vector<AddedToken>
     largest = std::max(largest, id);
   if (largest < 0)
     fail("model.vocab", "is empty");
-  // Ids may leave gaps (unused rows of the embedding); those tokens have no text.
+  // Ids may leave gaps (unused rows of the embedding); those tokens have no text. But
+  // the tables below have a row per id up to the largest: an id far beyond the number
+  // of tokens (a forged 48888888 among 14) would allocate gigabytes for nothing.
+  int64_t limit = std::min<int64_t>(2 * int64_t(tokens.size()) + 1024, int64_t(1) << 24);
+  if (largest >= limit)
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i].second == largest)
+        fail(i >= entries.size() ? "added_tokens[" + std::to_string(i - entries.size()) + "].id"
+                                 : "model.vocab['" + tokens[i].first + "']",
+             std::to_string(largest) + " is far beyond the " + std::to_string(tokens.size()) +
+                 " tokens (ids must stay below " + std::to_string(limit) +
+                 ": twice the token count plus 1024, at most 2^24)");
   vocab.tokens.assign(size_t(largest) + 1, "");
   vocab.types.assign(size_t(largest) + 1, TokenType::Unused);
   std::vector<bool> taken(size_t(largest) + 1, false);

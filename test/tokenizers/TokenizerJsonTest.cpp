@@ -54,6 +54,19 @@ TEST(TokenizerJson, rejects_a_missing_or_unsupported_model) {
   EXPECT_EQ(errorOf(R"({"model": {"type": "BPE"}})"), "t.json: model.vocab is missing");
 }
 
+// Found by fuzz.tokenizer_json (an out-of-memory, 2026-12-03): one id of 48888888
+// among 14 tokens made the vocabulary tables 48888889 rows long.
+TEST(TokenizerJson, rejects_ids_far_beyond_the_token_count) {
+  EXPECT_EQ(errorOf(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 48888888}, "merges": []}})"),
+            "t.json: model.vocab['b'] 48888888 is far beyond the 2 tokens (ids must stay below "
+            "1028: twice the token count plus 1024, at most 2^24)");
+  EXPECT_EQ(errorOf(bpeJson(R"("added_tokens": [{"id": 5000, "content": "<x>"}])")),
+            "t.json: added_tokens[0].id 5000 is far beyond the 11 tokens (ids must stay below "
+            "1046: twice the token count plus 1024, at most 2^24)");
+  // Gaps within the bound are fine: unused rows of an embedding.
+  EXPECT_EQ(errorOf(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1000}, "merges": []}})"), "(loaded)");
+}
+
 TEST(TokenizerJson, rejects_wrong_types_naming_the_path) {
   EXPECT_EQ(errorOf(R"({"model": {"type": "BPE", "vocab": [], "merges": []}})"),
             "t.json: model.vocab must be an object of token: id (found array)");
