@@ -30,26 +30,18 @@ std::vector<Halide::Argument> LoweredKernel::arguments() const {
   return std::vector<Halide::Argument>(inputs.begin(), inputs.end());
 }
 
+Stage *LoweredKernel::stage(const std::string &name) {
+  auto it = llvm::find_if(stages, [&](const Stage &s) { return s.func.name() == name; });
+  return it == stages.end() ? nullptr : &*it;
+}
+
 namespace {
 
-/// The innermost output dimension that no tensor operand read along the innermost
-/// output dimension depends on (see Stage::tileRowArg), as a Halide argument index;
-/// 1 (the next dimension out) when there is none.
-int tileRowArgOf(linalg::GenericOp op) {
-  AffineMap out = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+/// The Halide argument index of the innermost output dimension (a projection of `op`'s
+/// loops by `out`) that no loop in `read` indexes (see Stage::tileRowArg); 1 (the next
+/// dimension out) when there is none.
+int tileRowArgOf(AffineMap out, const llvm::SmallBitVector &read) {
   int rank = static_cast<int>(out.getNumResults());
-  if (rank < 2)
-    return 1;
-  unsigned innermost = out.getDimPosition(rank - 1);
-  llvm::SmallBitVector read(op.getNumLoops());
-  for (OpOperand *input : op.getDpsInputOperands()) {
-    AffineMap map = op.getMatchingIndexingMap(input);
-    if (!isa<RankedTensorType>(input->get().getType()) || !map.isFunctionOfDim(innermost))
-      continue;
-    for (unsigned d = 0; d < map.getNumDims(); ++d)
-      if (map.isFunctionOfDim(d))
-        read.set(d);
-  }
   for (int j = rank - 2; j >= 0; --j)
     if (!read.test(out.getDimPosition(j)))
       return rank - 1 - j;
@@ -468,28 +460,28 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     // An output Func must be distinct from the inputs and the other outputs; a
     // reduction gets its own output Func too, so that the schedule may compute it
     // tile by tile into the output (its accumulators then stay in registers).
-    auto reduction = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == f.name(); });
-    bool needsCopy = isa<BlockArgument>(value) || reduction != kernel.stages.end() ||
+    Stage *reduction = kernel.stage(f.name());
+    // The reduction the output is computed from tile by tile, if any.
+    std::string tiledReduction;
+    bool needsCopy = isa<BlockArgument>(value) || reduction ||
                      llvm::any_of(kernel.outputs, [&](const Func &o) { return o.name() == f.name(); });
     if (needsCopy) {
       std::vector<Var> vars = makeVars(type.getRank(), "o");
       Func copy(kernel.name + "_out" + std::to_string(i));
       copy(reversed(ArrayRef<Var>(vars))) = f(reversed(ArrayRef<Var>(vars)));
-      if (reduction != kernel.stages.end() && reduction->tiledInto.empty())
-        reduction->tiledInto = copy.name();
+      if (reduction)
+        tiledReduction = f.name();
       f = copy;
     } else if (auto context = attentionContexts.find(value); context != attentionContexts.end()) {
       // The attention's output divides each context row by its softmax total: computed
       // per tile of the context.
-      auto stage = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == context->second; });
-      if (stage != kernel.stages.end() && stage->tiledInto.empty())
-        stage->tiledInto = f.name();
+      tiledReduction = context->second;
     } else if (linalg::GenericOp source = epilogueSource(value, dispatch.getYield())) {
-      std::string sourceName = tensors[source.getResult(0)].name();
-      auto contraction = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == sourceName; });
-      if (contraction != kernel.stages.end() && contraction->tiledInto.empty())
-        contraction->tiledInto = f.name();
+      tiledReduction = tensors[source.getResult(0)].name();
     }
+    if (Stage *tiled = tiledReduction.empty() ? nullptr : kernel.stage(tiledReduction))
+      if (tiled->tiledInto.empty())
+        tiled->tiledInto = f.name();
     for (int d = 0; d < type.getRank(); ++d)
       f.output_buffer().dim(d).set_bounds(
           0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
@@ -763,27 +755,34 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   int64_t reductionSize = 1;
   for (unsigned d : reductionDims)
     reductionSize *= ranges[d];
-  std::vector<Func> vectorOperands;
-  std::vector<int> vectorOperandArgs;
+  // The tensors read along the innermost output dimension (the tile's vectors), and
+  // every loop they index: the tile's rows are an output dimension outside that set.
+  std::vector<Stage::VectorOperand> vectorOperands;
+  llvm::SmallBitVector read(op.getNumLoops());
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  int tileRowArg = 1;
   if (outMap.getNumResults() > 0) {
     unsigned innermost = outMap.getDimPosition(outMap.getNumResults() - 1);
     for (OpOperand *input : op.getDpsInputOperands()) {
       AffineMap map = op.getMatchingIndexingMap(input);
+      if (!isa<RankedTensorType>(input->get().getType()) || !map.isFunctionOfDim(innermost))
+        continue;
+      for (unsigned d = 0; d < map.getNumDims(); ++d)
+        if (map.isFunctionOfDim(d))
+          read.set(d);
       auto it = tensors.find(input->get());
-      if (it == tensors.end() || !map.isFunctionOfDim(innermost))
+      if (it == tensors.end())
         continue;
       int arg = 0;
       for (unsigned j = 0; j < map.getNumResults(); ++j)
         if (map.getResult(j).isFunctionOfDim(innermost))
           arg = static_cast<int>(map.getNumResults() - 1 - j);
-      vectorOperands.push_back(it->second);
-      vectorOperandArgs.push_back(arg);
+      vectorOperands.push_back({it->second, arg});
     }
+    tileRowArg = tileRowArgOf(outMap, read);
   }
   kernel.stages.push_back({reductionFunc, shape, /*isOutput=*/false, "", reductionSize,
-                           decodedBlockOf(op), tileRowArgOf(op), vectorOperands,
-                           vectorOperandArgs});
+                           decodedBlockOf(op), tileRowArg, vectorOperands});
   if (numOutputs == 1) {
     tensors[op->getResult(0)] = reductionFunc;
     return success();
@@ -1090,10 +1089,8 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
     dotStage.tiledInto = scoreTiles.name();
     dotStage.reductionSize = headDim;
     dotStage.tileRowArg = 2; // s, in [t, h, s, batch...]
-    if (auto it = tensors.find(op.getKey()); it != tensors.end()) {
-      dotStage.vectorOperands = {it->second};
-      dotStage.vectorOperandArgs = {2}; // t, in [d, kv head, t, batch...]
-    }
+    if (auto it = tensors.find(op.getKey()); it != tensors.end())
+      dotStage.vectorOperands = {{it->second, /*columnArg=*/2}}; // t, in [d, kv head, t, ...]
     kernel.stages.push_back({scoreTiles, scoreShape, /*isOutput=*/false, "", 1});
   }
 
@@ -1151,31 +1148,6 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   Func total = reductionStage(op.getResult(), "sum", rowShape);
   total(rowArgs) = 0.0f;
   total(asExprs(rowArgs)) += weights(withT(tr));
-  if (tiled) {
-    // Each row's max and sum over the keys: as a dependent chain of scalar steps per
-    // row (the rows, [h, s], are too few along h to vectorize across) they cost more
-    // than both GEMMs. Vector lanes take interleaved keys (rfactor), summed across
-    // lanes at the end.
-    for (const Func &row : {rowMax, total}) {
-      auto stage = llvm::find_if(kernel.stages, [&](const Stage &s) { return s.func.name() == row.name(); });
-      stage->reductionSize = keys;
-      stage->placeItself = [row, keys, rowArgs](const KernelSchedule &schedule) {
-        Func f = row;
-        f.compute_root();
-        int lanes = static_cast<int>(schedule.vectorWidth);
-        if (lanes <= 1 || keys % lanes != 0 || f.rvars(0).size() != 1)
-          return;
-        Halide::RVar t = f.rvars(0).front(), tOuter("att_to"), tLane("att_tl");
-        Var lane("att_lane");
-        Halide::Stage update = f.update(0);
-        update.split(t, tOuter, tLane, lanes);
-        Func partial = update.rfactor(tLane, lane);
-        partial.compute_at(f, rowArgs.front()).vectorize(lane);
-        partial.update(0).vectorize(lane);
-        f.update(0).atomic().vectorize(tLane);
-      };
-    }
-  }
 
   std::vector<Var> ov = makeVars(rank, "o"); // [..., s, h, dv]
   std::vector<Expr> outRow(ov.begin(), ov.end() - 1);
@@ -1191,10 +1163,8 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
     Stage &contextStage = kernel.stages.back();
     contextStage.reductionSize = keys;
     contextStage.tileRowArg = 2; // s, in [dv, h, s, batch...]
-    if (auto it = tensors.find(op.getValue()); it != tensors.end()) {
-      contextStage.vectorOperands = {it->second};
-      contextStage.vectorOperandArgs = {0};
-    }
+    if (auto it = tensors.find(op.getValue()); it != tensors.end())
+      contextStage.vectorOperands = {{it->second, /*columnArg=*/0}};
     attentionContexts[op.getResult()] = context.name();
   }
   std::vector<Var> outArgs = reversed(ArrayRef<Var>(ov));

@@ -32,14 +32,16 @@ struct Stage {
   /// innermost dimension (the vectors) do not depend on, so each vector loaded serves
   /// every row of the tile (a matmul's rows, a convolution's output channels).
   int tileRowArg = 1;
-  /// The tensors the reduction reads along the innermost output dimension (a matmul's
-  /// B): a tiled schedule may copy the part a panel of columns reads into a dense buffer.
-  std::vector<Halide::Func> vectorOperands = {};
-  /// For each of those, its argument (Halide index) that the output's innermost
-  /// dimension indexes: not 0 when consecutive columns are far apart in memory
-  /// (attention's keys, read [t, head, d] for scores [s, head, t]), which the dense copy
-  /// then stores innermost.
-  std::vector<int> vectorOperandArgs = {};
+  /// A tensor the reduction reads along the innermost output dimension (a matmul's B):
+  /// a tiled schedule may copy the part a panel of columns reads into a dense buffer.
+  struct VectorOperand {
+    Halide::Func func;
+    /// Its argument (Halide index) that the output's innermost dimension indexes: not 0
+    /// when consecutive columns are far apart in memory (attention's keys, read
+    /// [t, head, d] for scores [s, head, t]), which the dense copy then stores innermost.
+    int columnArg = 0;
+  };
+  std::vector<VectorOperand> vectorOperands = {};
   /// A stage whose schedule the lowering built with its algorithm, called instead of
   /// the generic placement: the integer matrix-vector product (computed at root, its
   /// producers placed inside) and kiln.cache_write's output (rows chosen at run time,
@@ -60,6 +62,8 @@ struct LoweredKernel {
   std::string context;
 
   Halide::Pipeline pipeline() const { return Halide::Pipeline(outputs); }
+  /// The stage computing the Func named `name`, or null.
+  Stage *stage(const std::string &name);
   std::vector<Halide::Argument> arguments() const;
 };
 

@@ -67,9 +67,6 @@ void placeDefinition(Halide::Stage stage, const std::vector<Halide::Var> &args,
   }
 }
 
-} // namespace
-
-namespace {
 /// Each knob's name, field and candidate values, in field order: the one table that
 /// space(), str() and set() read.
 struct KnobField {
@@ -116,11 +113,12 @@ std::string KernelSchedule::set(llvm::StringRef text) {
     const auto &fields = knobFields();
     auto field = std::find_if(fields.begin(), fields.end(),
                               [&](const KnobField &f) { return name == f.name; });
-    std::string known;
-    for (const KnobField &f : fields)
-      known += std::string(known.empty() ? "" : ", ") + f.name;
-    if (field == fields.end())
+    if (field == fields.end()) {
+      std::string known;
+      for (const KnobField &f : fields)
+        known += std::string(known.empty() ? "" : ", ") + f.name;
       return "unknown schedule knob '" + name.str() + "' (knobs: " + known + ")";
+    }
     int64_t number;
     if (value.getAsInteger(10, number))
       return "schedule knob '" + name.str() + "' needs an integer value, got '" + value.str() + "'";
@@ -250,6 +248,15 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   int64_t columns = shape.back(), rowExtent = shape[rank - 1 - rowArg];
   int64_t width = std::min(schedule.tileVectors, columns / vector) * vector;
   int64_t rows = std::min(schedule.tileRows, rowExtent);
+  // The output dimensions outside the tile (Halide argument indices, innermost first:
+  // batches, a convolution's output rows) and how many points they span.
+  std::vector<int> otherDims;
+  int64_t others = 1;
+  for (int d = 1; d < rank; ++d)
+    if (d != rowArg) {
+      otherDims.push_back(d);
+      others *= shape[rank - 1 - d];
+    }
   int64_t tilesAcross = (columns + width - 1) / width, panelTiles = tilesAcross;
   if (schedule.panelKiB > 0) {
     int64_t bytesPerTile = reduction.reductionSize * width * output.func.output_types()[0].bytes();
@@ -259,10 +266,6 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
     // 4 tasks outside the row tiles, narrower panels make 4, rather than the row tiles
     // becoming the tasks behind a panel copy made by one thread (MiniLM's 384-column
     // products: 3 panels, each copied serially).
-    int64_t others = 1;
-    for (int d = 1; d < rank; ++d)
-      if (d != rowArg)
-        others *= shape[rank - 1 - d];
     if (panelTiles < tilesAcross && others < 4) {
       int64_t panelsWanted = (4 + others - 1) / others;
       panelTiles = std::min(panelTiles, std::max<int64_t>(1, (tilesAcross + panelsWanted - 1) / panelsWanted));
@@ -278,12 +281,9 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   if (panels)
     out.split(xo, panel, xt, static_cast<int>(panelTiles));
   std::vector<Halide::Var> outer;
-  int64_t outerExtent = panels ? (tilesAcross + panelTiles - 1) / panelTiles : 1;
-  for (int d = 1; d < rank; ++d)
-    if (d != rowArg) {
-      outer.push_back(args[d]);
-      outerExtent *= shape[rank - 1 - d];
-    }
+  int64_t outerExtent = others * (panels ? (tilesAcross + panelTiles - 1) / panelTiles : 1);
+  for (int d : otherDims)
+    outer.push_back(args[d]);
   if (panels)
     outer.push_back(panel);
   std::vector<Halide::VarOrRVar> order{xi, yi, tileColumn, yo};
@@ -319,11 +319,11 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   // few cache sets and evict each other (a 128x3072x768 matmul ran at 75 GFLOP/s).
   // An operand whose consecutive columns are not adjacent (attention's keys) is copied
   // whatever the sizes, transposed so that they are: else every vector is a gather.
-  for (size_t i = 0; i < reduction.vectorOperands.size(); ++i) {
-    int arg = i < reduction.vectorOperandArgs.size() ? reduction.vectorOperandArgs[i] : 0;
+  for (const Stage::VectorOperand &operand : reduction.vectorOperands) {
+    int arg = operand.columnArg;
     if (!(panels && rowExtent >= 4 * rows) && arg == 0)
       continue;
-    Halide::Func dense = reduction.vectorOperands[i].in(red);
+    Halide::Func dense = Halide::Func(operand.func).in(red);
     std::vector<Halide::Var> denseArgs = dense.args();
     if (arg > 0 && arg < static_cast<int>(denseArgs.size())) {
       std::vector<Halide::Var> storage{denseArgs[arg]};
@@ -345,18 +345,16 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   }
   std::vector<Halide::Var> inner = red.args();
   std::vector<Halide::VarOrRVar> pureOrder{inner[0], inner[rowArg]};
-  for (int d = 1; d < rank; ++d)
-    if (d != rowArg)
-      pureOrder.push_back(inner[d]);
+  for (int d : otherDims)
+    pureOrder.push_back(inner[d]);
   red.reorder(pureOrder).vectorize(inner[0], static_cast<int>(vector)).unroll(inner[rowArg]);
   for (int u = 0; u < red.num_update_definitions(); ++u) {
     Halide::Stage update = red.update(u);
     std::vector<Halide::VarOrRVar> updateOrder{inner[0], inner[rowArg]};
     for (const Halide::RVar &r : red.rvars(u))
       updateOrder.push_back(r);
-    for (int d = 1; d < rank; ++d)
-      if (d != rowArg)
-        updateOrder.push_back(inner[d]);
+    for (int d : otherDims)
+      updateOrder.push_back(inner[d]);
     update.reorder(updateOrder).vectorize(inner[0], static_cast<int>(vector)).unroll(inner[rowArg]);
   }
   return true;
@@ -428,10 +426,9 @@ void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
     }
     if (stage.tiledInto.empty())
       continue;
-    auto output = std::find_if(kernel.stages.begin(), kernel.stages.end(),
-                               [&](const Stage &s) { return s.func.name() == stage.tiledInto; });
-    if (output != kernel.stages.end() && (streamPackedRows(stage, *output, schedule) ||
-                                          tileReductionIntoOutput(stage, *output, schedule))) {
+    Stage *output = kernel.stage(stage.tiledInto);
+    if (output && (streamPackedRows(stage, *output, schedule) ||
+                   tileReductionIntoOutput(stage, *output, schedule))) {
       tiled.push_back(stage.func.name());
       tiled.push_back(output->func.name());
     }

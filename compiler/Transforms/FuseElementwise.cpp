@@ -2,15 +2,10 @@
 #include "compiler/Passes.h"
 #include "compiler/Transforms/Fusion.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
-#include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/SetVector.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_FUSEELEMENTWISE
@@ -68,12 +63,7 @@ struct FuseElementwisePass : kiln::impl::FuseElementwiseBase<FuseElementwisePass
     // Producers precede their consumers, so one pass in program order, fusing each
     // consumer with its producers until none is left, reaches the fixed point: a fusion
     // never changes what an earlier consumer or its producers could fuse with.
-    SmallVector<DispatchOp> dispatches;
-    getOperation().walk([&](DispatchOp dispatch) { dispatches.push_back(dispatch); });
-    llvm::DenseSet<Operation *> erased;
-    for (DispatchOp consumer : dispatches) {
-      if (erased.contains(consumer))
-        continue;
+    forEachDispatch(getOperation(), [&](DispatchOp consumer, llvm::DenseSet<Operation *> &erased) {
       bool fusedOne = true;
       while (fusedOne) {
         fusedOne = false;
@@ -121,7 +111,7 @@ struct FuseElementwisePass : kiln::impl::FuseElementwiseBase<FuseElementwisePass
           break;
         }
       }
-    }
+    });
   }
 };
 

@@ -71,12 +71,7 @@ bool readsPointwise(DispatchOp producer, DispatchOp consumer) {
 struct FuseEpiloguesPass : kiln::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
-    SmallVector<DispatchOp> dispatches;
-    getOperation().walk([&](DispatchOp dispatch) { dispatches.push_back(dispatch); });
-    llvm::DenseSet<Operation *> erased;
-    for (DispatchOp consumer : dispatches) {
-      if (erased.contains(consumer))
-        continue;
+    forEachDispatch(getOperation(), [&](DispatchOp consumer, llvm::DenseSet<Operation *> &erased) {
       for (Value input : consumer.getInputs()) {
         auto producer = input.getDefiningOp<DispatchOp>();
         if (!producer || !feedsOnly(producer, consumer) || !endsInContraction(producer) ||
@@ -88,7 +83,7 @@ struct FuseEpiloguesPass : kiln::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
         // A fused dispatch is no longer elementwise: one epilogue per contraction.
         break;
       }
-    }
+    });
   }
 };
 

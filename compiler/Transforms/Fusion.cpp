@@ -55,6 +55,16 @@ bool feedsOnly(DispatchOp producer, DispatchOp consumer) {
   return true;
 }
 
+void forEachDispatch(func::FuncOp function,
+                     llvm::function_ref<void(DispatchOp, llvm::DenseSet<Operation *> &)> visit) {
+  SmallVector<DispatchOp> dispatches;
+  function.walk([&](DispatchOp dispatch) { dispatches.push_back(dispatch); });
+  llvm::DenseSet<Operation *> erased;
+  for (DispatchOp dispatch : dispatches)
+    if (!erased.contains(dispatch))
+      visit(dispatch, erased);
+}
+
 DispatchOp fuse(RewriterBase &rewriter, DispatchOp producer, DispatchOp consumer) {
   llvm::SetVector<Value> inputs;
   inputs.insert(producer.getInputs().begin(), producer.getInputs().end());

@@ -4,7 +4,9 @@
 
 #include "dialects/Kiln/KilnDialect.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace kiln::fusion {
@@ -23,6 +25,12 @@ bool feedsOnlyInits(DispatchOp producer, DispatchOp consumer);
 
 /// Every result of `producer` is read only by `consumer`.
 bool feedsOnly(DispatchOp producer, DispatchOp consumer);
+
+/// Calls `visit` on each dispatch of `function` in program order (producers before
+/// their consumers) that an earlier visit has not erased; a visit that fuses records
+/// the dispatches it erased in `erased`.
+void forEachDispatch(mlir::func::FuncOp function,
+                     llvm::function_ref<void(DispatchOp, llvm::DenseSet<mlir::Operation *> &erased)> visit);
 
 /// Replaces `producer` and `consumer` with one dispatch computing both, at the
 /// consumer. The producer's body is moved, not copied, and grows by the consumer's ops:

@@ -25,16 +25,11 @@ struct Cache {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void *>> freeBlocks; // by size class
   size_t cachedBytes = 0;
-
-  ~Cache() {
-    for (auto &[size, blocks] : freeBlocks)
-      for (void *block : blocks)
-        std::free(block);
-  }
 };
 
 Cache &cache() {
-  static Cache *instance = new Cache; // never destroyed: kernels may free at exit
+  // Never destroyed (the blocks go with the process): kernels may still free at exit.
+  static Cache *instance = new Cache;
   return *instance;
 }
 
