@@ -80,6 +80,9 @@ struct LoweringOptions {
   /// (vpdpbusd with AVX512-VNNI or AVX-VNNI): 1.4-2x faster than decoding the weights
   /// to f32, within the activations' rounding (~0.4% of a dot product) of that path.
   bool int8Activations = false;
+  /// The target has 4-way byte dot products that Halide 14 emits (vpdpbusd: its
+  /// AVX512_SapphireRapids feature); elsewhere the integer path uses 2-way int16 ones.
+  bool integerDot4 = false;
 
   /// The options `target` supports.
   static LoweringOptions forTarget(const Halide::Target &target);
