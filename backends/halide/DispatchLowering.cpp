@@ -337,9 +337,13 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
   LogicalResult lowerCacheWrite(CacheWriteOp op);
-  /// The integer path of LoweringOptions::int8Activations for `op`, when it is a
-  /// one-row product with packed block weights: true when it defined the result.
-  FailureOr<bool> lowerIntegerMatvec(linalg::GenericOp op);
+  /// `op` as a kernel of its own when it is a one-row product with packed block
+  /// weights (a decode step's projections), taken block by block: each block's
+  /// dot product of the signed weights u - offset with the activations, scaled once by
+  /// the block's scale (and its minimum times the activations' block sum taken off).
+  /// The activations are f32, or with `integer` (LoweringOptions::int8Activations)
+  /// 8-bit blocks with integer dot products. True when it defined the result.
+  FailureOr<bool> lowerBlockMatvec(linalg::GenericOp op, bool integer);
   /// Whether `op`'s result is this dispatch's result that the program returns as the
   /// kiln.state its cache operand holds: the artifact then binds one buffer to both,
   /// and rows the op does not write keep their old values without being copied.
@@ -584,10 +588,10 @@ std::vector<Expr> applyMap(AffineMap map, ArrayRef<Expr> loops) {
 }
 
 LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
-  if (options.int8Activations) {
-    FailureOr<bool> integer = lowerIntegerMatvec(op);
-    if (failed(integer) || *integer)
-      return integer;
+  {
+    FailureOr<bool> matvec = lowerBlockMatvec(op, options.int8Activations);
+    if (failed(matvec) || *matvec)
+      return matvec;
   }
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
@@ -1180,7 +1184,7 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   return success();
 }
 
-FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
+FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integer) {
   // [1, K] x [N, K]^T + init, as LinalgBuilder::matmulTransposed writes it.
   using utils::IteratorType;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
@@ -1221,7 +1225,7 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
         (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0))))
     return false;
 
-  std::string prefix = kernel.name + "_i8_" + std::to_string(nextFunc++);
+  std::string prefix = kernel.name + (integer ? "_i8_" : "_mv_") + std::to_string(nextFunc++);
   Var kv("k"), bv("b"), nv("n"), mv("m"), lv("l");
   FailureOr<Expr> x = read(op, activations, {mv, kv});
   FailureOr<Expr> init = read(op, op.getDpsInitOperand(0)->get(), {mv, nv});
@@ -1230,8 +1234,9 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
   Halide::Type i32 = Halide::Int(32), fl = Halide::Float(32);
   auto func = [&](const char *name) { return Func(prefix + "_" + name); };
 
-  // The activation row as 8-bit blocks: per block of 32 its largest magnitude a, scale
-  // d = a / 127, values round(x / d) (ggml's quantize_row_q8_0), and their sum s.
+  // With `integer`, the activation row as 8-bit blocks: per block of 32 its largest
+  // magnitude a, scale d = a / 127, values round(x / d) (ggml's quantize_row_q8_0); else
+  // the f32 row itself. And per block the sum s of those values.
   Halide::RDom inBlock(0, 32, prefix + "_j");
   Func xf = func("x"), largest = func("amax"), scale = func("dx"), quantized = func("xq"),
        sum = func("sx");
@@ -1242,26 +1247,33 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
   Expr inverse = Halide::select(largest(kv / 32, mv) > 0.0f, 127.0f / largest(kv / 32, mv), 0.0f);
   // Without 4-way byte dot products the values are kept as int16 (they fit in 8 bits):
   // the 2-way product (pmaddwd) then reads them as they are, with no widening per block.
-  bool dot4 = options.integerDot4;
-  quantized(kv, mv) = Halide::cast(dot4 ? Halide::Int(8) : Halide::Int(16),
-                                   Halide::round(xf(kv, mv) * inverse));
-  sum(bv, mv) = 0;
-  sum(bv, mv) += Halide::cast(i32, quantized(bv * 32 + inBlock, mv));
+  bool dot4 = integer && options.integerDot4;
+  if (integer)
+    quantized(kv, mv) = Halide::cast(dot4 ? Halide::Int(8) : Halide::Int(16),
+                                     Halide::round(xf(kv, mv) * inverse));
+  else
+    quantized(kv, mv) = xf(kv, mv);
+  Halide::Type acc = integer ? i32 : fl;
+  sum(bv, mv) = Halide::cast(acc, 0);
+  sum(bv, mv) += Halide::cast(acc, quantized(bv * 32 + inBlock, mv));
   Halide::RDom inHalf(0, 16, prefix + "_h");
   Var hv("h");
   Func halfSum = func("sxh"); // the sums of values 0-15 and 16-31
   halfSum(hv, bv, mv) = 0;
   halfSum(hv, bv, mv) += Halide::cast(i32, quantized(bv * 32 + hv * 16 + inHalf, mv));
 
-  // Per output column n and block b: lanes of integer dot products of the weights'
-  // unsigned bytes u with the quantized activations — 8 lanes of 4 terms (one vpdpbusd)
-  // where the target has 4-way byte dot products, else 16 lanes of 2 terms (one
-  // pmaddwd on int16: narrowing those to 8 lanes cost a permute, a truncation and an add
-  // per block, ~40% of the kernel on AVX-512 without VNNI); the lanes a scale covers
-  // start from -offset * (the sum of its values), so that each adds up to its part of
-  // sum((u - offset) * q); then each is scaled by its weight scale and the activation
-  // block's, and lane 0 takes off the block's minimum times its sum.
-  int lanesPerBlock = dot4 ? 8 : 16, termsPerLane = 32 / lanesPerBlock;
+  // Per output column n and block b: lanes of dot products of the weights with the
+  // activations. Integer: 8 lanes of 4 terms (one vpdpbusd) where the target has 4-way
+  // byte dot products, of the unsigned bytes u, the lanes a scale covers starting from
+  // -offset * (the sum of its values), so that each adds up to its part of
+  // sum((u - offset) * q); else 16 lanes of 2 terms on int16 (one pmaddwd) of the signed
+  // bytes u - offset (narrowing to 8 lanes cost a permute, a truncation and an add per
+  // block, ~40% of the kernel on AVX-512 without VNNI). Float: 32 lanes of one term, the
+  // signed byte converted. Then each is scaled by its weight scale (and the activation
+  // block's), and lane 0 takes off the block's minimum times its sum. Scaling per block
+  // rather than per value saves a multiply per vector of the f32 path (Q5_0 products
+  // 1.5x faster on AMD Zen 4 than decoding every value to f32).
+  int lanesPerBlock = !integer ? 32 : dot4 ? 8 : 16, termsPerLane = 32 / lanesPerBlock;
   Expr first = lv * termsPerLane; // the lane's first value in its block
   std::vector<Expr> weightRow{nv};
   Halide::RDom terms(0, termsPerLane, prefix + "_q");
@@ -1269,8 +1281,10 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
   // The scales once per block (per half where they differ), not once per lane.
   IntegerBlock perBlock = integerBlock(weights, weightRow, bv, Expr(0), hv * 4);
   Func dot = func("idot");
-  Expr weight = Halide::cast(i32, reading.u), start = 0;
-  if (!dot4)
+  Expr weight = Halide::cast(i32, reading.u), start = Halide::cast(acc, 0);
+  if (!integer)
+    weight = Halide::cast(fl, Halide::cast(Halide::Int(8), reading.u - Halide::cast(Halide::UInt(8), reading.offset)));
+  else if (!dot4)
     // int16 lanes take the signed weight u - offset (u8 arithmetic wraps, and the same
     // bits read as int8 are the signed value): one byte subtraction per block instead of
     // a correction of every lane's sum.
@@ -1280,7 +1294,7 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
                 ? Halide::select(first % 16 == 0, -reading.offset * halfSum(first / 16, bv, mv), 0)
                 : Halide::select(lv == 0, -reading.offset * sum(bv, mv), 0);
   dot(lv, bv, nv, mv) = start;
-  dot(lv, bv, nv, mv) += weight * Halide::cast(i32, quantized(bv * 32 + first + terms, mv));
+  dot(lv, bv, nv, mv) += weight * Halide::cast(acc, quantized(bv * 32 + first + terms, mv));
   int64_t blocks = depth / 32;
   Halide::RDom overBlocks(0, static_cast<int>(blocks), prefix + "_rb");
   Func wscale = func("dw");
@@ -1288,11 +1302,13 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
   Expr laneScale = reading.halves ? wscale(first / 16, overBlocks, nv) : wscale(0, overBlocks, nv);
   Func lanes = func("acc");
   lanes(lv, nv, mv) = 0.0f;
-  Expr term = Halide::cast(fl, dot(lv, overBlocks, nv, mv)) * (laneScale * scale(overBlocks, mv));
+  // Float activations have no scale of their own.
+  Expr activationScale = integer ? Expr(scale(overBlocks, mv)) : Expr(1.0f);
+  Expr term = Halide::cast(fl, dot(lv, overBlocks, nv, mv)) * (laneScale * activationScale);
   Func wmin = func("dmin");
   if (perBlock.minimum.defined()) {
     wmin(bv, nv) = perBlock.minimum;
-    term -= Halide::select(lv == 0, wmin(overBlocks, nv) * scale(overBlocks, mv) *
+    term -= Halide::select(lv == 0, wmin(overBlocks, nv) * activationScale *
                                         Halide::cast(fl, sum(overBlocks, mv)),
                            0.0f);
   }
@@ -1310,7 +1326,8 @@ FailureOr<bool> KernelBuilder::lowerIntegerMatvec(linalg::GenericOp op) {
   stage.placeItself = [=](const KernelSchedule &schedule) mutable {
     for (Func f : {largest, scale, sum, halfSum})
       f.compute_root();
-    quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
+    if (integer)
+      quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
     total.compute_root();
     Var chunk(prefix + "_chunk"), column(prefix + "_col");
     int64_t perChunk = std::max<int64_t>(16, (columns + 15) / 16);
