@@ -176,6 +176,33 @@ std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
   return out;
 }
 
+/// q4_0 rows (ggml's blocks: f16 scale, 16 bytes of nibbles; value j in the low nibble
+/// of byte j, value j + 16 in the high nibble of byte j) as q4_0x16 (kiln/quant_formats.h):
+/// per 16 rows and block, byte 2r + e of quad slice q holds value 4q + e of row r (low
+/// nibble) and 4q + 2 + e (high nibble), then the 16 scales.
+std::vector<char> interleaveQ4_0(const char *stored, ArrayRef<int64_t> shape) {
+  int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
+  int64_t blocks = columns / 32, rowBytes = blocks * 18;
+  std::vector<char> out(static_cast<size_t>(rows * rowBytes));
+  auto nibble = [&](int64_t row, int64_t block, int64_t j) {
+    auto byte = static_cast<uint8_t>(stored[row * rowBytes + block * 18 + 2 + j % 16]);
+    return j < 16 ? byte & 15 : byte >> 4;
+  };
+  for (int64_t group = 0; group < rows / 16; ++group)
+    for (int64_t block = 0; block < blocks; ++block) {
+      char *to = out.data() + (group * blocks + block) * 288;
+      for (int64_t r = 0; r < 16; ++r) {
+        int64_t row = group * 16 + r;
+        for (int64_t q = 0; q < 8; ++q)
+          for (int64_t e = 0; e < 2; ++e)
+            to[q * 32 + 2 * r + e] = static_cast<char>(nibble(row, block, 4 * q + e) |
+                                                        nibble(row, block, 4 * q + 2 + e) << 4);
+        std::memcpy(to + 256 + 2 * r, stored + row * rowBytes + block * 18, 2);
+      }
+    }
+  return out;
+}
+
 FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   uint64_t size;
@@ -192,6 +219,8 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation())
     for (int64_t d : *permutation)
       permutationKey += std::to_string(d) + ",";
+  if (std::optional<StringRef> source = weight.getSourceScheme())
+    permutationKey += "from " + source->str();
   auto key = std::make_tuple(weight.getSource().str() + "|" + permutationKey,
                              static_cast<int64_t>(weight.getOffset()), size);
   auto cached = weightOffsets.find(key);
@@ -222,6 +251,10 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation()) {
     permuted = permuteElements(bytes, type.getShape(), *permutation,
                                (type.getElementTypeBitWidth() + 7) / 8);
+    bytes = permuted.data();
+  }
+  if (weight.getSourceScheme()) {
+    permuted = interleaveQ4_0(bytes, type.getShape());
     bytes = permuted.data();
   }
   uint64_t at = writer.addWeights(bytes, size);

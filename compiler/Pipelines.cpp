@@ -16,6 +16,7 @@ void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &option
   pm.addPass(createCSEPass());
   // Weight layouts are chosen at compile time (the artifact stores them transposed).
   pm.addNestedPass<func::FuncOp>(createFoldWeightLayouts());
+  pm.addNestedPass<func::FuncOp>(createInterleaveWeights());
   // Decompose: elementwise arith/math on tensors and every named linalg op become
   // linalg.generic, the one form the backends translate. (Quantization slots in here.)
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());

@@ -167,6 +167,18 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     Expr nibble = Halide::select(j < 16, byte & 15, byte >> 4);
     return halfAt(p, rows, base) * Halide::cast(Halide::Float(32), nibble - 8);
   }
+  case QuantScheme::q4_0x16: {
+    // kiln/quant_formats.h: row n is row n % 16 of group n / 16; value t of block b
+    // sits in byte b * 288 + (t / 4) * 32 + 2 * (n % 16) + t % 2, in its high nibble
+    // when t % 4 >= 2; the row's scale at b * 288 + 256 + 2 * (n % 16).
+    std::vector<Expr> group(rows);
+    Expr row = group.back();
+    group.back() = row / 16;
+    Expr base = (col / 32) * 288, t = col % 32, r = row % 16;
+    Expr byte = byteAt(p, group, base + (t / 4) * 32 + 2 * r + t % 2);
+    Expr nibble = Halide::select(t % 4 < 2, byte & 15, byte >> 4);
+    return halfAt(p, group, base + 256 + 2 * r) * Halide::cast(Halide::Float(32), nibble - 8);
+  }
   case QuantScheme::q5_0:
   case QuantScheme::q5_1: {
     // 32 values: f16 d (q5_1: and an f16 min m), a little-endian 32-bit word whose bit
@@ -313,6 +325,14 @@ IntegerBlock integerBlock(const PackedTensor &p, const std::vector<Expr> &rows, 
   }
 }
 
+/// What a product [M, K] x [N, K]^T + init over f32 with packed weights (as
+/// LinalgBuilder::matmulTransposed writes it) reads; null `weights` when `op` is not one.
+struct PackedProduct {
+  const PackedTensor *weights = nullptr;
+  Value activations;
+  int64_t rows = 0, columns = 0, depth = 0;
+};
+
 class KernelBuilder {
 public:
   KernelBuilder(DispatchOp dispatch, StringRef name, const LoweringOptions &options)
@@ -344,6 +364,11 @@ private:
   /// The activations are f32, or with `integer` (LoweringOptions::int8Activations)
   /// 8-bit blocks with integer dot products. True when it defined the result.
   FailureOr<bool> lowerBlockMatvec(linalg::GenericOp op, bool integer);
+  /// `op` as a kernel of its own when it is a product [M, K] x [N, K]^T + init with
+  /// q4_0x16 weights: 16 output columns per vector (see the definition).
+  FailureOr<bool> lowerInterleavedProduct(linalg::GenericOp op, bool integer);
+  /// `op` as a product of f32 activations with packed weights, or nothing.
+  PackedProduct matchPackedProduct(linalg::GenericOp op);
   /// Whether `op`'s result is this dispatch's result that the program returns as the
   /// kiln.state its cache operand holds: the artifact then binds one buffer to both,
   /// and rows the op does not write keep their old values without being copied.
@@ -589,6 +614,9 @@ std::vector<Expr> applyMap(AffineMap map, ArrayRef<Expr> loops) {
 
 LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
   {
+    FailureOr<bool> interleaved = lowerInterleavedProduct(op, options.int8Activations);
+    if (failed(interleaved) || *interleaved)
+      return interleaved;
     FailureOr<bool> matvec = lowerBlockMatvec(op, options.int8Activations);
     if (failed(matvec) || *matvec)
       return matvec;
@@ -1184,15 +1212,14 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   return success();
 }
 
-FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integer) {
-  // [1, K] x [N, K]^T + init, as LinalgBuilder::matmulTransposed writes it.
+PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
   using utils::IteratorType;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || ranges.size() != 3 ||
       op.getIteratorTypesArray() !=
           SmallVector<IteratorType>{IteratorType::parallel, IteratorType::parallel,
                                     IteratorType::reduction})
-    return false;
+    return {};
   MLIRContext *context = op.getContext();
   AffineExpr m, n, k;
   bindDims(context, m, n, k);
@@ -1200,18 +1227,15 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
       SmallVector<AffineMap>{AffineMap::get(3, 0, {m, k}, context),
                              AffineMap::get(3, 0, {n, k}, context),
                              AffineMap::get(3, 0, {m, n}, context)})
-    return false;
-  int64_t rows = ranges[0], columns = ranges[1], depth = ranges[2];
+    return {};
   auto dequantize = op.getDpsInputOperand(1)->get().getDefiningOp<DequantizeOp>();
-  if (rows != 1 || depth % 32 != 0 || !dequantize || !packed.count(dequantize.getInput()))
-    return false;
-  const PackedTensor &weights = packed.find(dequantize.getInput())->second;
+  if (ranges[2] % 32 != 0 || !dequantize || !packed.count(dequantize.getInput()))
+    return {};
   Type f32 = Float32Type::get(context);
   Value activations = op.getDpsInputOperand(0)->get();
-  if (!hasIntegerBlocks(weights.quant.getScheme()) ||
-      cast<RankedTensorType>(activations.getType()).getElementType() != f32 ||
+  if (cast<RankedTensorType>(activations.getType()).getElementType() != f32 ||
       cast<RankedTensorType>(op->getResult(0).getType()).getElementType() != f32)
-    return false;
+    return {};
   // The body must be out + a * b.
   Block &body = op.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
@@ -1223,7 +1247,19 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
       (add.getLhs() != body.getArgument(2) && add.getRhs() != body.getArgument(2)) ||
       !((mul.getLhs() == body.getArgument(0) && mul.getRhs() == body.getArgument(1)) ||
         (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0))))
+    return {};
+  return {&packed.find(dequantize.getInput())->second, activations, ranges[0], ranges[1],
+          ranges[2]};
+}
+
+FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integer) {
+  PackedProduct product = matchPackedProduct(op);
+  if (!product.weights || product.rows != 1 ||
+      !hasIntegerBlocks(product.weights->quant.getScheme()))
     return false;
+  const PackedTensor &weights = *product.weights;
+  Value activations = product.activations;
+  int64_t rows = product.rows, columns = product.columns, depth = product.depth;
 
   std::string prefix = kernel.name + (integer ? "_i8_" : "_mv_") + std::to_string(nextFunc++);
   Var kv("k"), bv("b"), nv("n"), mv("m"), lv("l");
@@ -1353,6 +1389,144 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
     if (wmin.defined())
       wmin.compute_at(lanes, at);
     dot.update().reorder(terms, lv).atomic().vectorize(terms).vectorize(lv);
+  };
+  kernel.stages.push_back(stage);
+  return true;
+}
+
+/// A product with q4_0x16 weights takes 16 output columns per vector, so that each
+/// vector of the weights' bytes (the same values of 16 rows) is decoded once and no
+/// column's lanes are ever added up. With int8 activations and one row: per block, a
+/// pair of values per lane, 2-term dot products of the signed nibbles with a broadcast
+/// pair of activations (pmaddwd: 16 columns x 2 values per instruction), one scale per
+/// column and block. Else (f32, any rows): each block's 32 values of 16 columns are
+/// decoded with their scales into a small buffer once per tile of activation rows,
+/// then multiplied into the tile's rows (16 columns x tileRows accumulators).
+FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, bool integer) {
+  PackedProduct product = matchPackedProduct(op);
+  if (!product.weights || product.weights->quant.getScheme() != QuantScheme::q4_0x16)
+    return false;
+  const PackedTensor &weights = *product.weights;
+  int64_t rows = product.rows, columns = product.columns, depth = product.depth;
+  int64_t groups = columns / 16, blocks = depth / 32;
+  integer = integer && rows == 1;
+  std::string prefix = kernel.name + (integer ? "_x16i8_" : "_x16_") + std::to_string(nextFunc++);
+  Var kv("k"), bv("b"), cv("c"), gv("g"), mv("m"), nv("n");
+  FailureOr<Expr> x = read(op, product.activations, {mv, kv});
+  FailureOr<Expr> init = read(op, op.getDpsInitOperand(0)->get(), {mv, nv});
+  if (failed(x) || failed(init))
+    return failure();
+  Halide::Type i16 = Halide::Int(16), i32 = Halide::Int(32), fl = Halide::Float(32),
+               u8 = Halide::UInt(8);
+  auto func = [&](const char *name) { return Func(prefix + "_" + name); };
+  std::vector<Expr> group{gv};
+  // Value t of block b, row c of the group (kiln/quant_formats.h): the nibble of byte
+  // b * 288 + (t / 4) * 32 + 2c + t % 2, high when t % 4 >= 2.
+  auto nibble = [&](const Expr &b, const Expr &quad, const Expr &high, const Expr &odd) {
+    Expr byte = rawByteAt(weights, group, b * 288 + quad * 32 + 2 * cv + odd);
+    return Halide::select(high == 0, byte & Halide::cast(u8, 15), byte >> Halide::cast(u8, 4));
+  };
+  Func xf = func("x"), wscale = func("dw"), acc = func("acc"), total = func("total");
+  xf(kv, mv) = *x;
+  // The 16 scales as one vector: Halide 14 scalarizes a vector of the F16C intrinsic
+  // halfAt uses (16 calls), while its own conversion stays a dozen vector instructions.
+  PackedTensor emulatedHalf = weights;
+  emulatedHalf.hardwareHalf = false;
+  wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * 288 + 256 + 2 * cv);
+  Halide::RDom overBlocks(0, static_cast<int>(blocks), prefix + "_rb");
+  std::function<void(const KernelSchedule &)> place;
+  if (integer) {
+    // The activation row as 8-bit blocks (ggml's quantize_row_q8_0), kept as int16.
+    Halide::RDom inBlock(0, 32, prefix + "_j");
+    Func largest = func("amax"), quantized = func("xq"), sum = func("sx"), dot = func("idot");
+    largest(bv) = 0.0f;
+    largest(bv) = Halide::max(largest(bv), Halide::abs(xf(bv * 32 + inBlock, 0)));
+    Expr inverse = Halide::select(largest(kv / 32) > 0.0f, 127.0f / largest(kv / 32), 0.0f);
+    quantized(kv) = Halide::cast(i16, Halide::round(xf(kv, 0) * inverse));
+    sum(bv) = 0;
+    sum(bv) += Halide::cast(i32, quantized(bv * 32 + inBlock));
+    // Over (odd, high, quad): value 4 quad + 2 high + odd; the nibbles are unsigned,
+    // so each block starts from -8 times the sum of its activations.
+    Halide::RDom r(0, 2, 0, 2, 0, 8, prefix + "_r");
+    dot(cv, bv, gv) = -8 * sum(bv);
+    dot(cv, bv, gv) += Halide::cast(i32, Halide::cast(i16, nibble(bv, r.z, r.y, r.x))) *
+                       Halide::cast(i32, quantized(bv * 32 + 4 * r.z + 2 * r.y + r.x));
+    acc(cv, mv, gv) = 0.0f;
+    acc(cv, mv, gv) += Halide::cast(fl, dot(cv, overBlocks, gv)) *
+                       (wscale(cv, overBlocks, gv) * (largest(overBlocks) / 127.0f));
+    place = [=](const KernelSchedule &) mutable {
+      for (Func f : {largest, sum})
+        f.compute_root();
+      quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
+      dot.compute_at(acc, overBlocks).vectorize(cv);
+      dot.update().reorder(r.x, cv, r.y, r.z).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z);
+      wscale.compute_at(acc, overBlocks).vectorize(cv);
+      acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+    };
+  } else if (rows == 1) {
+    // One row: per block, the unsigned nibbles times the activations in 64 lanes (odd
+    // value, column, high nibble: each vector of 32 bytes read once, four chains of
+    // adds), summed over the lanes of a column and scaled once; -8 times the block's
+    // activation sum taken off.
+    Halide::RDom inBlock(0, 32, prefix + "_j");
+    Func sum = func("sx"), dot = func("dot");
+    Var ev("e"), hv("h");
+    sum(bv) = 0.0f;
+    sum(bv) += xf(bv * 32 + inBlock, 0);
+    Halide::RDom quads(0, 8, prefix + "_q");
+    dot(ev, cv, hv, bv, gv) = 0.0f;
+    dot(ev, cv, hv, bv, gv) += Halide::cast(fl, nibble(bv, quads, hv, ev)) *
+                               xf(bv * 32 + 4 * quads + 2 * hv + ev, 0);
+    Expr lanes = dot(0, cv, 0, overBlocks, gv) + dot(1, cv, 0, overBlocks, gv) +
+                 dot(0, cv, 1, overBlocks, gv) + dot(1, cv, 1, overBlocks, gv);
+    acc(cv, mv, gv) = 0.0f;
+    acc(cv, mv, gv) += (lanes - 8.0f * sum(overBlocks)) * wscale(cv, overBlocks, gv);
+    place = [=](const KernelSchedule &) mutable {
+      sum.compute_root();
+      dot.compute_at(acc, overBlocks).bound(ev, 0, 2).bound(hv, 0, 2).vectorize(ev).vectorize(cv).unroll(hv);
+      dot.update().reorder(ev, cv, hv, quads).vectorize(ev).vectorize(cv).unroll(hv).unroll(quads);
+      wscale.compute_at(acc, overBlocks).vectorize(cv);
+      acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+    };
+  } else {
+    // Per block, the 16 columns' 32 values with their scales, decoded once per tile
+    // of activation rows into a small buffer, then multiplied into the tile's rows.
+    Func decoded = func("w");
+    Expr t = kv % 32;
+    decoded(cv, kv, gv) = wscale(cv, kv / 32, gv) *
+                          Halide::cast(fl, Halide::cast(i16, nibble(kv / 32, t / 4, (t % 4) / 2, t % 2)) - 8);
+    Halide::RDom inDepth(0, static_cast<int>(depth), prefix + "_rk");
+    acc(cv, mv, gv) = 0.0f;
+    acc(cv, mv, gv) += xf(inDepth, mv) * decoded(cv, inDepth, gv);
+    int64_t tileRows = std::min<int64_t>(rows, 8);
+    place = [=](const KernelSchedule &) mutable {
+      Var mo(prefix + "_mo"), mi(prefix + "_mi");
+      Halide::RVar rb(prefix + "_rkb"), rt(prefix + "_rkt");
+      acc.update()
+          .split(inDepth, rb, rt, 32)
+          .split(mv, mo, mi, static_cast<int>(tileRows), Halide::TailStrategy::GuardWithIf)
+          .reorder(cv, mi, rt, rb, mo)
+          .vectorize(cv)
+          .unroll(mi);
+      decoded.compute_at(acc, rb).vectorize(cv).unroll(kv, 4);
+      wscale.compute_at(acc, rb).vectorize(cv);
+    };
+  }
+  total(nv, mv) = *init + acc(nv % 16, mv, nv / 16);
+  tensors[op->getResult(0)] = total;
+  std::vector<int64_t> shape{rows, columns};
+  Stage stage{total, shape, /*isOutput=*/false, "", depth, 0};
+  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+    total.compute_root();
+    Var go(prefix + "_go"), ci(prefix + "_ci"), chunk(prefix + "_chunk"), inChunk(prefix + "_gi");
+    total.split(nv, go, ci, 16).vectorize(ci);
+    int64_t perChunk = std::max<int64_t>(1, (groups + 15) / 16);
+    total.split(go, chunk, inChunk, static_cast<int>(perChunk), Halide::TailStrategy::GuardWithIf)
+        .reorder(ci, mv, inChunk, chunk);
+    if (schedule.parallel && rows * columns * depth >= 64 * 1024)
+      total.parallel(chunk);
+    acc.compute_at(total, inChunk).vectorize(cv);
+    place(schedule);
   };
   kernel.stages.push_back(stage);
   return true;

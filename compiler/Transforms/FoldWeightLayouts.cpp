@@ -32,7 +32,8 @@ struct FoldWeightLayoutsPass : kiln::impl::FoldWeightLayoutsBase<FoldWeightLayou
       rewriter.setInsertionPoint(transpose);
       auto folded = WeightOp::create(rewriter, transpose.getLoc(), type, weight.getName(),
                                      weight.getSource(), weight.getOffset(),
-                                     rewriter.getDenseI64ArrayAttr(permutation));
+                                     rewriter.getDenseI64ArrayAttr(permutation),
+                                     /*source_scheme=*/nullptr);
       rewriter.replaceOp(transpose, folded.getResult());
       if (weight->use_empty())
         rewriter.eraseOp(weight);

@@ -28,6 +28,7 @@ static_assert(static_cast<int>(QuantScheme::int8) == KILN_QUANT_INT8);
 static_assert(static_cast<int>(QuantScheme::int4) == KILN_QUANT_INT4);
 static_assert(static_cast<int>(QuantScheme::q5_0) == KILN_QUANT_Q5_0);
 static_assert(static_cast<int>(QuantScheme::q5_1) == KILN_QUANT_Q5_1);
+static_assert(static_cast<int>(QuantScheme::q4_0x16) == KILN_QUANT_Q4_0X16);
 
 void KilnDialect::initialize() {
   addOperations<
@@ -69,10 +70,14 @@ int64_t QuantType::getPackedBytes(int64_t elements) const {
   return kiln_quant_packed_bytes(static_cast<kiln_quant_scheme>(getScheme()), elements);
 }
 
+int64_t QuantType::getInterleave() const { return formatOf(getScheme()).interleave; }
+
 SmallVector<int64_t> QuantType::getPackedShape(ArrayRef<int64_t> shape) const {
   SmallVector<int64_t> packed(shape);
   if (!packed.empty())
-    packed.back() = getPackedBytes(packed.back());
+    packed.back() = getPackedBytes(packed.back()) * getInterleave();
+  if (packed.size() >= 2 && !ShapedType::isDynamic(packed[packed.size() - 2]))
+    packed[packed.size() - 2] /= getInterleave();
   return packed;
 }
 

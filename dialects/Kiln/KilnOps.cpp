@@ -69,6 +69,14 @@ LogicalResult verifyPackedShape(RankedTensorType type, QuantType quant,
   if (!ShapedType::isDynamic(inner) && inner % block != 0)
     return emitError() << "innermost dimension " << inner << " is not a multiple of the "
                        << stringifyQuantScheme(quant.getScheme()) << " block size " << block;
+  int64_t interleave = quant.getInterleave();
+  if (interleave > 1) {
+    int64_t rows = type.getRank() >= 2 ? type.getShape()[type.getRank() - 2] : 1;
+    if (type.getRank() < 2 || (!ShapedType::isDynamic(rows) && rows % interleave != 0))
+      return emitError() << stringifyQuantScheme(quant.getScheme()) << " interleaves "
+                         << interleave << " rows: the second-innermost dimension must be a "
+                         << "multiple of " << interleave << ", got " << type;
+  }
   return success();
 }
 
@@ -98,6 +106,12 @@ LogicalResult WeightOp::verify() {
                << type.getRank() << ")";
       seen[d] = true;
     }
+  }
+  if (std::optional<StringRef> source = getSourceScheme()) {
+    auto quant = dyn_cast<QuantType>(element);
+    if (!quant || quant.getScheme() != QuantScheme::q4_0x16 || *source != "q4_0")
+      return emitOpError("can convert only q4_0 bytes into q4_0x16, got source_scheme '")
+             << *source << "' for " << type;
   }
   if (auto quant = dyn_cast<QuantType>(element))
     return verifyPackedShape(type, quant, [&] { return emitOpError(); });

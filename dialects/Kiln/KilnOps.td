@@ -30,6 +30,11 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     at compile time costs nothing at run time. Packed (`!kiln.quant`) weights cannot
     be permuted.
 
+    With `source_scheme`, the file holds the weight packed in that scheme and the
+    writer converts it into the type's (today `q4_0` into kiln's interleaved
+    `q4_0x16`, which `kiln-interleave-weights` chooses); without it, the file holds
+    the type's own layout.
+
     ```mlir
     %w = kiln.weight "blk.0.attn_q.weight" from "model.gguf"[4096]
            : tensor<64x64x!kiln.quant<q4_0>>
@@ -39,7 +44,8 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
   }];
   let arguments = (ins StrAttr:$name, StrAttr:$source,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
-                       OptionalAttr<DenseI64ArrayAttr>:$permutation);
+                       OptionalAttr<DenseI64ArrayAttr>:$permutation,
+                       OptionalAttr<StrAttr>:$source_scheme);
   let results = (outs AnyStaticShapeTensor:$result);
   let assemblyFormat = "$name `from` $source `[` $offset `]` attr-dict `:` type($result)";
   let hasVerifier = 1;

@@ -16,7 +16,8 @@ def Kiln_QuantScheme : I32EnumAttr<"QuantScheme", "weight quantization scheme", 
     I32EnumAttrCase<"int8", 4>,
     I32EnumAttrCase<"int4", 5>,
     I32EnumAttrCase<"q5_0", 6>,
-    I32EnumAttrCase<"q5_1", 7>]> {
+    I32EnumAttrCase<"q5_1", 7>,
+    I32EnumAttrCase<"q4_0x16", 8>]> {
   let cppNamespace = "::kiln";
   let genSpecializedAttr = 0;
 }
@@ -41,7 +42,10 @@ def Kiln_QuantType : TypeDef<Kiln_Dialect, "Quant"> {
     `q4_0`, `q5_0`, `q5_1`, `q4_k`, `q6_k`) carry their scales inside each block and
     have a fixed block size. The group-wise formats (`int8`, `int4`) need a group size and keep
     their scales (and optional zero points) in separate tensors:
-    `!kiln.quant<int4, group = 128>`.
+    `!kiln.quant<int4, group = 128>`. `q4_0x16` is kiln's own layout of q4_0 (the
+    compiler writes it): the blocks of 16 rows interleaved, so that a kernel reads the
+    same value of 16 rows as one vector (kiln/quant_formats.h); its tensors have at
+    least two dimensions, the second-innermost a multiple of 16.
   }];
   let parameters = (ins "::kiln::QuantScheme":$scheme, "int64_t":$groupSize);
   let hasCustomAssemblyFormat = 1;
@@ -53,8 +57,11 @@ def Kiln_QuantType : TypeDef<Kiln_Dialect, "Quant"> {
     bool isGroupWise() const;
     /// Bytes that `elements` values (whole blocks) occupy packed; -1 for partial blocks.
     int64_t getPackedBytes(int64_t elements) const;
+    /// Rows stored interleaved (1: each row's blocks in order).
+    int64_t getInterleave() const;
     /// The shape of the packed bytes of a `shape`-shaped tensor: the innermost
-    /// dimension counts bytes instead of values.
+    /// dimension counts bytes instead of values (interleaved formats: of `interleave`
+    /// rows, and the second-innermost counts groups of them).
     ::llvm::SmallVector<int64_t> getPackedShape(::llvm::ArrayRef<int64_t> shape) const;
   }];
 }

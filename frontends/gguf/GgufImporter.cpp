@@ -300,7 +300,7 @@ FailureOr<Value> GgufWeights::load(OpBuilder &builder, StringRef name,
                           << supportedTensorTypes(context) << ")";
   used.insert(name);
   return kiln::WeightOp::create(builder, loc, RankedTensorType::get(shape, element), name,
-                                source, info->fileOffset, DenseI64ArrayAttr())
+                                source, info->fileOffset, DenseI64ArrayAttr(), StringAttr())
       .getResult();
 }
 

@@ -369,7 +369,7 @@ Value GraphImporter::materialize(llvm::StringRef name, Location loc) {
       offset = it->second;
     }
     state->value = kiln::WeightOp::create(builder, NameLoc::get(builder.getStringAttr(name), fileLoc),
-                                          type, name, source, offset, DenseI64ArrayAttr());
+                                          type, name, source, offset, DenseI64ArrayAttr(), StringAttr());
     return state->value;
   }
   const HostTensor *constant = constantOf(name);

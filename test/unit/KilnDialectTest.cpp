@@ -40,7 +40,7 @@ protected:
     return RankedTensorType::get(shape, element);
   }
   Value weight(RankedTensorType type) {
-    return WeightOp::create(builder, builder.getUnknownLoc(), type, "w", "m.gguf", 0, DenseI64ArrayAttr());
+    return WeightOp::create(builder, builder.getUnknownLoc(), type, "w", "m.gguf", 0, DenseI64ArrayAttr(), StringAttr());
   }
   /// Terminates the test function and verifies the module.
   LogicalResult verifyModule() {

@@ -21,6 +21,15 @@ TEST(QuantFormats, block_bytes_match_their_layouts) {
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q4_K].block_bytes, 2 * kF16 + 12 + 256 / 2);
   // 256 low nibbles, 256 x 2 high bits, 16 int8 scales, d.
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q6_K].block_bytes, 256 / 2 + 256 / 4 + 16 + kF16);
+  // q4_0 interleaved: per 16 rows and block, 16 x 16 bytes of nibbles and 16 scales.
+  const kiln_quant_format &x16 = kiln_quant_formats[KILN_QUANT_Q4_0X16];
+  EXPECT_EQ(x16.interleave * x16.block_bytes, 16 * (32 / 2) + 16 * kF16);
+}
+
+TEST(QuantFormats, only_kilns_own_layouts_interleave_rows) {
+  for (int s = 0; s < KILN_QUANT_SCHEME_COUNT; ++s)
+    EXPECT_EQ(kiln_quant_formats[s].interleave, s == KILN_QUANT_Q4_0X16 ? 16 : 1)
+        << kiln_quant_formats[s].name;
 }
 
 TEST(QuantFormats, bits_per_value_never_exceed_the_block_budget) {

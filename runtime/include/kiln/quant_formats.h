@@ -19,6 +19,7 @@ typedef enum kiln_quant_scheme {
   KILN_QUANT_INT4 = 5, /* group-wise, scales in a separate tensor */
   KILN_QUANT_Q5_0 = 6,
   KILN_QUANT_Q5_1 = 7,
+  KILN_QUANT_Q4_0X16 = 8, /* q4_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_SCHEME_COUNT
 } kiln_quant_scheme;
 
@@ -31,6 +32,10 @@ typedef struct kiln_quant_format {
    * size follows from bits_per_value. */
   int32_t block_bytes;
   int32_t bits_per_value;
+  /* Rows whose blocks are stored interleaved (1: each row's blocks in order, as ggml
+   * stores them). The packed tensor then has rows / interleave rows of interleave
+   * times the bytes. */
+  int32_t interleave;
 } kiln_quant_format;
 
 /* Block layouts follow ggml's definitions (ggml-common.h):
@@ -42,16 +47,25 @@ typedef struct kiln_quant_format {
  *                                                                 = 210 bytes / 256
  *   q5_0: f16 scale + 4 bytes of fifth bits + 16 bytes of nibbles = 22 bytes / 32
  *   q5_1: f16 scale + f16 min + 4 bytes of fifth bits + 16 bytes of nibbles
- *                                                                 = 24 bytes / 32 */
+ *                                                                 = 24 bytes / 32
+ * and kiln's own layout of q4_0, written by the compiler (kiln-interleave-weights):
+ *   q4_0x16: rows in groups of 16; per group and block of 32 values, 256 bytes of
+ *            nibbles then the 16 rows' f16 scales = 288 bytes / (16 x 32). The nibbles
+ *            are 8 slices of 32 bytes, one per quad q of values 4q..4q+3: byte 2r + e
+ *            holds value 4q + e of row r in its low nibble and 4q + 2 + e in its high
+ *            nibble (e = 0, 1). A vector of 16 rows' bytes thus holds pairs of
+ *            consecutive values per row: what a 2-term integer dot product (pmaddwd)
+ *            of 16 rows with a broadcast pair of activations reads. */
 static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
-    {"q8_0", 32, 34, 8},
-    {"q4_0", 32, 18, 4},
-    {"q4_k", 256, 144, 4},
-    {"q6_k", 256, 210, 6},
-    {"int8", 0, 0, 8},
-    {"int4", 0, 0, 4},
-    {"q5_0", 32, 22, 5},
-    {"q5_1", 32, 24, 5},
+    {"q8_0", 32, 34, 8, 1},
+    {"q4_0", 32, 18, 4, 1},
+    {"q4_k", 256, 144, 4, 1},
+    {"q6_k", 256, 210, 6, 1},
+    {"int8", 0, 0, 8, 1},
+    {"int4", 0, 0, 4, 1},
+    {"q5_0", 32, 22, 5, 1},
+    {"q5_1", 32, 24, 5, 1},
+    {"q4_0x16", 32, 18, 4, 16},
 };
 
 /* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when

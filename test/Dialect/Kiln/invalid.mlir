@@ -524,3 +524,23 @@ func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<2x
   %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<2xi64>
   return
 }
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op q4_0x16 interleaves 16 rows: the second-innermost dimension must be a multiple of 16, got 'tensor<24x32x!kiln.quant<q4_0x16>>'}}
+%0 = kiln.weight "w" from "m.gguf"[0] : tensor<24x32x!kiln.quant<q4_0x16>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op q4_0x16 interleaves 16 rows: the second-innermost dimension must be a multiple of 16, got 'tensor<32x!kiln.quant<q4_0x16>>'}}
+%0 = kiln.weight "w" from "m.gguf"[0] : tensor<32x!kiln.quant<q4_0x16>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0 bytes into q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
+%0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q8_0"} : tensor<16x32x!kiln.quant<q4_0x16>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0 bytes into q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
+%0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q4_0"} : tensor<16x32x!kiln.quant<q4_0>>

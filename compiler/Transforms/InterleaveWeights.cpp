@@ -1,0 +1,40 @@
+// kiln-interleave-weights: q4_0 weights stored with the blocks of 16 rows interleaved.
+#include "compiler/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_INTERLEAVEWEIGHTS
+#include "compiler/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+struct InterleaveWeightsPass : kiln::impl::InterleaveWeightsBase<InterleaveWeightsPass> {
+  void runOnOperation() override {
+    IRRewriter rewriter(&getContext());
+    SmallVector<WeightOp> weights;
+    getOperation().walk([&](WeightOp weight) { weights.push_back(weight); });
+    for (WeightOp weight : weights) {
+      auto type = cast<RankedTensorType>(weight.getType());
+      auto quant = dyn_cast<QuantType>(type.getElementType());
+      // Only what kiln.dequantize reads: its kernels decode any layout; a quantized
+      // gather's rows stay whole rows of ggml blocks.
+      if (!quant || quant.getScheme() != QuantScheme::q4_0 || type.getRank() != 2 ||
+          type.getShape()[0] % 16 != 0 || weight.getSourceScheme() ||
+          !llvm::all_of(weight->getUsers(), [](Operation *user) { return isa<DequantizeOp>(user); }))
+        continue;
+      auto interleaved = RankedTensorType::get(
+          type.getShape(), QuantType::get(&getContext(), QuantScheme::q4_0x16, 0));
+      rewriter.modifyOpInPlace(weight, [&] {
+        weight.getResult().setType(interleaved);
+        weight.setSourceScheme("q4_0");
+      });
+    }
+  }
+};
+
+} // namespace
