@@ -40,9 +40,12 @@ struct CompileOptions {
 /// Choices that change a kernel's numerics, which only the user may make (the
 /// tuner searches schedules, never these).
 struct NumericsOptions {
-  /// One-row products with packed block weights take integer dot products of the
-  /// activation row quantized to 8-bit blocks (llama.cpp's q8_0 activations).
-  bool int8Activations = false;
+  /// One-row products with packed block weights (a decode step's projections) take
+  /// integer dot products of the activation row quantized to 8-bit blocks of 32
+  /// (llama.cpp's q8_0 activations). The default: as close to the exact result as
+  /// llama.cpp on the same file (which rounds activations the same way, in blocks of
+  /// 256 for K-quants), and 1.2-1.6x faster decoding than f32 activations.
+  bool int8Activations = true;
 };
 
 class Backend {

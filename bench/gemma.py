@@ -4,9 +4,10 @@ the test venv), same file, same machine, same run, at 1 and 2 threads.
 
 kiln: kiln-generate with a KV cache (compiled once into ~/.cache/kiln/models), the whole
 prompt in one prefill pass (--batch = prompt length), then greedy single-token decodes;
-the figures are the ones kiln-generate measures itself (--stats-json). "kiln-i8" is
-kiln-generate --int8-activations (decode-step products over 8-bit activations, as
-llama.cpp computes them).
+the figures are the ones kiln-generate measures itself (--stats-json). "kiln" is its
+default (decode-step products over 8-bit activations, as llama.cpp computes them);
+"kiln-f32" is kiln-generate --activations f32 (f32 activations: the closest to the exact
+result).
 llama.cpp: Llama(n_batch = prompt length), eval(prompt), then greedy eval([token]).
 
 usage: python bench/gemma.py [--prompt-tokens 128] [--gen 64] [--threads 1 2] [--repeat 3]
@@ -95,7 +96,7 @@ def main():
     text, count = prompt_of(counter, args.prompt_tokens)
     # Compile (or find in the cache) before timing anything.
     bench_kiln(args.bin_dir, model, text, 2, 1, count)
-    bench_kiln(args.bin_dir, model, text, 2, 1, count, "--int8-activations")
+    bench_kiln(args.bin_dir, model, text, 2, 1, count, "--activations", "f32")
     limits = machine.measure(args.bin_dir, args.threads)
     # A decode step reads every weight once (the tied output projection reads the whole
     # embedding table), so tensor bytes x tokens/s is its read bandwidth.
@@ -108,15 +109,15 @@ def main():
         rows = {}
         for engine, run in (("kiln", lambda: bench_kiln(args.bin_dir, model, text, args.gen,
                                                           threads, count)),
-                            ("kiln-i8", lambda: bench_kiln(args.bin_dir, model, text, args.gen,
-                                                           threads, count, "--int8-activations")),
+                            ("kiln-f32", lambda: bench_kiln(args.bin_dir, model, text, args.gen,
+                                                            threads, count, "--activations", "f32")),
                             ("llama.cpp", lambda: bench_llama(model, text, args.gen, threads,
                                                               count))):
             results = [run() for _ in range(args.repeat)]
             rows[engine] = (max(r[0] for r in results), max(r[1] for r in results))
             print(f"{threads:>7} {engine:>9} {rows[engine][0]:>14.1f} {rows[engine][1]:>13.1f}")
         l = rows["llama.cpp"]
-        for engine in ("kiln", "kiln-i8"):
+        for engine in ("kiln", "kiln-f32"):
             k = rows[engine]
             print(f"{threads:>7} {engine + '/llama.cpp':>9} {k[0] / l[0]:>14.2f} {k[1] / l[1]:>13.2f}")
         bandwidth = machine.read_bandwidth(limits, threads)

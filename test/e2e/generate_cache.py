@@ -52,7 +52,8 @@ def main():
         stats = os.path.join(work, f"stats-{start.runs}.json")
         start.runs += 1
         command = [os.path.join(bin_dir, "kiln-generate"), path, "-p", PROMPT, "-n", str(STEPS),
-                   "--ctx", "32", "--temp", "0", "--cache-dir", cache, "--stats-json", stats]
+                   "--ctx", "32", "--temp", "0", "--activations", "f32", "--cache-dir", cache,
+                   "--stats-json", stats]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True), stats
     start.runs = 0
@@ -92,7 +93,7 @@ def main():
     # (kept).
     name = os.path.basename(artifact)[:-len("-0123456789abcdef.kiln")]
     stale = os.path.join(cache, name + "-0123456789abcdef.kiln")
-    other_variant = os.path.join(cache, name + "-i8-0123456789abcdef.kiln")
+    other_variant = os.path.join(cache, name.replace("-f32", "") + "-0123456789abcdef.kiln")
     for fake in (stale, stale + ".lock", other_variant):
         with open(fake, "wb") as f:
             f.write(b"an old artifact")

@@ -71,7 +71,8 @@ def main():
         stats = os.path.join(work, "stats.json")
         ran = subprocess.run([os.path.join(bin_dir, "kiln-generate"), path, "-p", prompt, "-n",
                               str(steps), "--ctx", "32", "--cache-dir", cache, "--stats-json",
-                              stats, *extra], capture_output=True, text=True)
+                              stats, "--activations", "f32", *extra], capture_output=True,
+                             text=True)
         if ran.returncode != 0:
             print(f"FAIL kiln-generate exited {ran.returncode}:\n{ran.stdout}{ran.stderr}")
             sys.exit(1)

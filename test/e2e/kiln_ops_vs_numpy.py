@@ -124,6 +124,7 @@ def matmul_case(work, scheme, qtype, rows):
     """A packed weight read by a matmul: the dequantization runs inside the matmul kernel.
     11 rows are a whole and a partial tile of streamed rows; 1 row is a decode step."""
     c = Case(f"matmul_{scheme}_{rows}", work)
+    c.compile_args = ["--activations=f32"]  # the reference's activations are f32
     packed = random_blocks(qtype, 64, 512)
     offset = c.weight(packed.tobytes())
     x = rng.standard_normal((rows, 512)).astype(np.float32)
@@ -150,13 +151,13 @@ func.func @main(%x: tensor<{rows}x512xf32> {{kiln.name = "x"}}) -> (tensor<{rows
 
 
 def int8_matvec_case(work, scheme, qtype, bias):
-    """kiln-compile --int8-activations: a one-row product with packed blocks quantizes
+    """kiln-compile --activations=int8 (the default): a one-row product with packed blocks quantizes
     the row to 8-bit blocks of 32 (scale max|x| / 127, values round(x / scale)) and sums
     (u - offset) * q in integers. The reference does exactly that in float64, so the
     bound is f32 rounding of the block terms, not the quantization's error; a
     quantization slip (a wrong scale, offset or rounding) is far outside it."""
     c = Case(f"int8_matvec_{scheme}{'_bias' if bias else ''}", work)
-    c.compile_args = ["--int8-activations"]
+    c.compile_args = ["--activations=int8"]
     packed = random_blocks(qtype, 64, 512)
     offset = c.weight(packed.tobytes())
     x = rng.standard_normal((1, 512)).astype(np.float32)

@@ -395,7 +395,8 @@ def run(c, bin_dir, work, library):
     expected = forward(c, model.weights, tokens, positions.astype(np.float64))
 
     artifact = os.path.join(work, c.name + ".kiln")
-    args = [os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact]
+    # f32 activations: the references compute in f64 from the same weights.
+    args = [os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact, "--activations=f32"]
     if c.seq_len:
         args += ["--seq-len", str(c.seq_len)]
     compiled = subprocess.run(args, capture_output=True, text=True)
@@ -442,7 +443,7 @@ def run_kv_cache(c, bin_dir, work, path, tokens, expected, library):
     persistent cache, through the C API (two sessions sharing state)."""
     artifact = os.path.join(work, c.name + ".kv.kiln")
     compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact,
-                               "--kv-cache", "--ctx", str(c.tokens),
+                               "--activations=f32", "--kv-cache", "--ctx", str(c.tokens),
                                "--seq-len", str(c.kv_batch)], capture_output=True, text=True)
     if compiled.returncode != 0:
         print(f"FAIL {c.name} KV cache: kiln-compile failed:\n{compiled.stderr}")

@@ -148,10 +148,11 @@ def generate_case(bin_dir, work, vocab_path):
                               "Once upon a time", "-n", "24", "--ctx", "48", "--temp", "0.8",
                               "--seed", "42", "--threads", str(threads), "--cache-dir",
                               os.path.join(work, "cache"), "--stats-json", stats],
-                             capture_output=True, text=True)
+                             capture_output=True)
+        # Bytes, not text: a random model's sampled pieces need not be valid UTF-8.
         if ran.returncode != 0:
             sys.exit(f"FAIL kiln-generate --threads {threads} exited {ran.returncode}:\n"
-                     f"{ran.stdout}{ran.stderr}")
+                     f"{ran.stdout!r}{ran.stderr.decode(errors='replace')}")
         with open(stats) as f:
             tokens[threads] = json.load(f)["tokens"]
     ok = tokens[1] == tokens[2] == tokens[3]

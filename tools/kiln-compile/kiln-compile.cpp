@@ -66,13 +66,18 @@ cl::opt<unsigned> jobs("jobs",
                        cl::desc("Kernels to compile at the same time; default: one per "
                                 "hardware thread"),
                        cl::init(0), cl::cat(category));
-cl::opt<bool> int8Activations(
-    "int8-activations",
-    cl::desc("One-row products with Q8_0, Q4_0, Q5_0, Q4_K or Q6_K weights (a language "
-             "model's decode step) quantize the activation row to 8-bit blocks, as llama.cpp "
-             "does, and use integer dot products: faster, and within the activations' "
-             "rounding (~0.4% of a dot product) of the default f32 path"),
-    cl::cat(category));
+enum class Activations { Int8, F32 };
+cl::opt<Activations> activations(
+    "activations",
+    cl::desc("Activations of one-row products with Q8_0, Q4_0, Q5_0, Q4_K or Q6_K weights "
+             "(a language model's decode step)"),
+    cl::values(clEnumValN(Activations::Int8, "int8",
+                          "quantized to 8-bit blocks of 32, as llama.cpp does, with integer "
+                          "dot products (default: faster, as close to the exact result as "
+                          "llama.cpp)"),
+               clEnumValN(Activations::F32, "f32",
+                          "kept in f32 (the closest to the exact result, slower)")),
+    cl::init(Activations::Int8), cl::cat(category));
 cl::opt<std::string> schedule(
     "schedule",
     cl::desc("Override schedule knobs of every kernel, e.g. 'tile_rows=4 tile_vectors=2' "
@@ -118,7 +123,7 @@ int main(int argc, char **argv) {
 
   std::string error;
   kiln::NumericsOptions numerics;
-  numerics.int8Activations = int8Activations;
+  numerics.int8Activations = activations == Activations::Int8;
   std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error, numerics);
   if (!backend)
     return fail(error);

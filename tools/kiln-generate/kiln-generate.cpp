@@ -42,10 +42,11 @@ constexpr const char *kUsage =
     "  --ctx N               the most prompt + generated tokens (the KV cache's rows;\n"
     "                        default 256)\n"
     "  --batch N             prompt tokens per prefill pass (default 32)\n"
-    "  --int8-activations    compile the model with kiln-compile --int8-activations: a\n"
-    "                        decode step's products with Q8_0/Q4_0/Q5_0/Q4_K/Q6_K use\n"
-    "                        integer dot products over 8-bit activations, as llama.cpp\n"
-    "                        does (faster; within llama.cpp's distance of the f32 result)\n"
+    "  --activations A       int8 (default) or f32: a decode step's products with\n"
+    "                        Q8_0/Q4_0/Q5_0/Q4_K/Q6_K weights over activations rounded to\n"
+    "                        8 bits, as llama.cpp does (integer dot products), or kept in\n"
+    "                        f32 (closest to the exact result, slower); kiln-compile\n"
+    "                        --activations\n"
     "  --seed S              sampling seed (default 0); the same seed gives the same tokens\n"
     "  --temp T              temperature; 0 = greedy (default 0.8)\n"
     "  --top-k K             (default 40; 0 = off)\n"
@@ -71,7 +72,8 @@ constexpr const char *kUsage =
 struct Options {
   std::string model, prompt, vocab, cacheDir, statsJson, tracePath;
   int tokens = 32, ctx = 256, batch = 32, threads = 0;
-  bool profile = false, int8Activations = false;
+  bool profile = false;
+  std::string activations = "int8";
   llm::SamplerOptions sampling;
 };
 
@@ -121,8 +123,10 @@ Options parse(int argc, char **argv) {
       o.ctx = static_cast<int>(number(arg, value()));
     } else if (arg == "--batch") {
       o.batch = static_cast<int>(number(arg, value()));
-    } else if (arg == "--int8-activations") {
-      o.int8Activations = true;
+    } else if (arg == "--activations") {
+      o.activations = value();
+      if (o.activations != "int8" && o.activations != "f32")
+        die("--activations takes int8 or f32, got '" + o.activations + "'");
     } else if (arg == "--seed") {
       o.sampling.seed = static_cast<uint64_t>(number(arg, value()));
     } else if (arg == "--temp") {
@@ -190,10 +194,9 @@ tools::CachedArtifact compiledModel(const Options &o) {
   std::string ctx = std::to_string(o.ctx), batch = std::to_string(o.batch);
   std::vector<std::string> args{o.model, "--kv-cache", "--ctx", ctx, "--seq-len", batch};
   std::string variant = *key + "-kv" + ctx + "x" + batch;
-  if (o.int8Activations) {
-    args.push_back("--int8-activations");
-    variant += "-i8";
-  }
+  args.push_back("--activations=" + o.activations);
+  if (o.activations != "int8")
+    variant += "-" + o.activations;
   tools::Expected<tools::CachedArtifact> compiled =
       tools::compileIntoCache("kiln-generate", o.model, o.cacheDir, variant, args);
   if (!compiled)
