@@ -176,28 +176,36 @@ std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
   return out;
 }
 
-/// q4_0 rows (ggml's blocks: f16 scale, 16 bytes of nibbles; value j in the low nibble
-/// of byte j, value j + 16 in the high nibble of byte j) as q4_0x16 (kiln/quant_formats.h):
-/// per 16 rows and block, byte 2r + e of quad slice q holds value 4q + e of row r (low
-/// nibble) and 4q + 2 + e (high nibble), then the 16 scales.
-std::vector<char> interleaveQ4_0(const char *stored, ArrayRef<int64_t> shape) {
+/// Rows of ggml's q4_0 blocks (f16 scale, 16 bytes of nibbles: value j in the low nibble
+/// of byte j, value j + 16 in the high nibble) or q8_0 blocks (f16 scale, 32 int8
+/// values) in kiln's interleaved layout of 16 rows (kiln/quant_formats.h): per group and
+/// block, value t of row r in slice t / 2 at byte 2r + t % 2 (q4_0: slice t / 4, the
+/// high nibble when t % 4 >= 2), then the 16 scales.
+std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, bool nibbles) {
   int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
-  int64_t blocks = columns / 32, rowBytes = blocks * 18;
+  int64_t blocks = columns / 32, blockBytes = nibbles ? 18 : 34, rowBytes = blocks * blockBytes;
+  int64_t groupBlockBytes = 16 * blockBytes, scalesAt = groupBlockBytes - 32;
   std::vector<char> out(static_cast<size_t>(rows * rowBytes));
-  auto nibble = [&](int64_t row, int64_t block, int64_t j) {
-    auto byte = static_cast<uint8_t>(stored[row * rowBytes + block * 18 + 2 + j % 16]);
+  auto value = [&](int64_t row, int64_t block, int64_t j) -> uint8_t {
+    const char *values = stored + row * rowBytes + block * blockBytes + 2;
+    if (!nibbles)
+      return static_cast<uint8_t>(values[j]);
+    auto byte = static_cast<uint8_t>(values[j % 16]);
     return j < 16 ? byte & 15 : byte >> 4;
   };
   for (int64_t group = 0; group < rows / 16; ++group)
     for (int64_t block = 0; block < blocks; ++block) {
-      char *to = out.data() + (group * blocks + block) * 288;
+      char *to = out.data() + (group * blocks + block) * groupBlockBytes;
       for (int64_t r = 0; r < 16; ++r) {
         int64_t row = group * 16 + r;
-        for (int64_t q = 0; q < 8; ++q)
-          for (int64_t e = 0; e < 2; ++e)
-            to[q * 32 + 2 * r + e] = static_cast<char>(nibble(row, block, 4 * q + e) |
-                                                        nibble(row, block, 4 * q + 2 + e) << 4);
-        std::memcpy(to + 256 + 2 * r, stored + row * rowBytes + block * 18, 2);
+        for (int64_t t = 0; t < 32; ++t) {
+          if (!nibbles)
+            to[(t / 2) * 32 + 2 * r + t % 2] = static_cast<char>(value(row, block, t));
+          else if (t % 4 < 2)
+            to[(t / 4) * 32 + 2 * r + t % 2] =
+                static_cast<char>(value(row, block, t) | value(row, block, t + 2) << 4);
+        }
+        std::memcpy(to + scalesAt + 2 * r, stored + row * rowBytes + block * blockBytes, 2);
       }
     }
   return out;
@@ -254,7 +262,7 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     bytes = permuted.data();
   }
   if (weight.getSourceScheme()) {
-    permuted = interleaveQ4_0(bytes, type.getShape());
+    permuted = interleaveRows(bytes, type.getShape(), *weight.getSourceScheme() == "q4_0");
     bytes = permuted.data();
   }
   uint64_t at = writer.addWeights(bytes, size);

@@ -179,6 +179,17 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     Expr nibble = Halide::select(t % 4 < 2, byte & 15, byte >> 4);
     return halfAt(p, group, base + 256 + 2 * r) * Halide::cast(Halide::Float(32), nibble - 8);
   }
+  case QuantScheme::q8_0x16: {
+    // kiln/quant_formats.h: row n is row n % 16 of group n / 16; value t of block b is
+    // the int8 at b * 544 + (t / 2) * 32 + 2 * (n % 16) + t % 2; the row's scale at
+    // b * 544 + 512 + 2 * (n % 16).
+    std::vector<Expr> group(rows);
+    Expr row = group.back();
+    group.back() = row / 16;
+    Expr base = (col / 32) * 544, t = col % 32, r = row % 16;
+    Expr q = Halide::cast(Halide::Int(8), rawByteAt(p, group, base + (t / 2) * 32 + 2 * r + t % 2));
+    return halfAt(p, group, base + 512 + 2 * r) * Halide::cast(Halide::Float(32), q);
+  }
   case QuantScheme::q5_0:
   case QuantScheme::q5_1: {
     // 32 values: f16 d (q5_1: and an f16 min m), a little-endian 32-bit word whose bit
@@ -1404,8 +1415,16 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
 /// then multiplied into the tile's rows (16 columns x tileRows accumulators).
 FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, bool integer) {
   PackedProduct product = matchPackedProduct(op);
-  if (!product.weights || product.weights->quant.getScheme() != QuantScheme::q4_0x16)
+  if (!product.weights)
     return false;
+  QuantScheme scheme = product.weights->quant.getScheme();
+  if (scheme != QuantScheme::q4_0x16 && scheme != QuantScheme::q8_0x16)
+    return false;
+  // Per group of 16 rows and block: 16 slices of 32 bytes (q8_0x16) or 8 slices whose
+  // low and high nibbles are two (q4_0x16), then the 16 scales.
+  bool nibbles = scheme == QuantScheme::q4_0x16;
+  int blockBytes = nibbles ? 288 : 544, scalesAt = nibbles ? 256 : 512;
+  int offset = nibbles ? 8 : 0;
   const PackedTensor &weights = *product.weights;
   int64_t rows = product.rows, columns = product.columns, depth = product.depth;
   int64_t groups = columns / 16, blocks = depth / 32;
@@ -1420,11 +1439,17 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
                u8 = Halide::UInt(8);
   auto func = [&](const char *name) { return Func(prefix + "_" + name); };
   std::vector<Expr> group{gv};
-  // Value t of block b, row c of the group (kiln/quant_formats.h): the nibble of byte
-  // b * 288 + (t / 4) * 32 + 2c + t % 2, high when t % 4 >= 2.
-  auto nibble = [&](const Expr &b, const Expr &quad, const Expr &high, const Expr &odd) {
+  // Value 4 quad + 2 high + odd of block b, row c of the group, as int16 (unsigned
+  // nibbles standing for value + 8, or signed bytes; kiln/quant_formats.h): q4_0x16's
+  // byte b * 288 + quad * 32 + 2c + odd, its high nibble when `high`; q8_0x16's byte
+  // b * 544 + (2 quad + high) * 32 + 2c + odd.
+  auto valueAt = [&](const Expr &b, const Expr &quad, const Expr &high, const Expr &odd) {
+    if (!nibbles)
+      return Halide::cast(i16, Halide::cast(Halide::Int(8), rawByteAt(weights, group,
+                                                                       b * 544 + (2 * quad + high) * 32 + 2 * cv + odd)));
     Expr byte = rawByteAt(weights, group, b * 288 + quad * 32 + 2 * cv + odd);
-    return Halide::select(high == 0, byte & Halide::cast(u8, 15), byte >> Halide::cast(u8, 4));
+    return Halide::cast(i16, Halide::select(high == 0, byte & Halide::cast(u8, 15),
+                                            byte >> Halide::cast(u8, 4)));
   };
   Func xf = func("x"), wscale = func("dw"), acc = func("acc"), total = func("total");
   xf(kv, mv) = *x;
@@ -1432,7 +1457,7 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   // halfAt uses (16 calls), while its own conversion stays a dozen vector instructions.
   PackedTensor emulatedHalf = weights;
   emulatedHalf.hardwareHalf = false;
-  wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * 288 + 256 + 2 * cv);
+  wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * blockBytes + scalesAt + 2 * cv);
   Halide::RDom overBlocks(0, static_cast<int>(blocks), prefix + "_rb");
   std::function<void(const KernelSchedule &)> place;
   if (integer) {
@@ -1445,11 +1470,11 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     quantized(kv) = Halide::cast(i16, Halide::round(xf(kv, 0) * inverse));
     sum(bv) = 0;
     sum(bv) += Halide::cast(i32, quantized(bv * 32 + inBlock));
-    // Over (odd, high, quad): value 4 quad + 2 high + odd; the nibbles are unsigned,
-    // so each block starts from -8 times the sum of its activations.
+    // Over (odd, high, quad): value 4 quad + 2 high + odd; unsigned nibbles start each
+    // block from -8 times the sum of its activations.
     Halide::RDom r(0, 2, 0, 2, 0, 8, prefix + "_r");
-    dot(cv, bv, gv) = -8 * sum(bv);
-    dot(cv, bv, gv) += Halide::cast(i32, Halide::cast(i16, nibble(bv, r.z, r.y, r.x))) *
+    dot(cv, bv, gv) = -offset * sum(bv);
+    dot(cv, bv, gv) += Halide::cast(i32, valueAt(bv, r.z, r.y, r.x)) *
                        Halide::cast(i32, quantized(bv * 32 + 4 * r.z + 2 * r.y + r.x));
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += Halide::cast(fl, dot(cv, overBlocks, gv)) *
@@ -1475,12 +1500,13 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     sum(bv) += xf(bv * 32 + inBlock, 0);
     Halide::RDom quads(0, 8, prefix + "_q");
     dot(ev, cv, hv, bv, gv) = 0.0f;
-    dot(ev, cv, hv, bv, gv) += Halide::cast(fl, nibble(bv, quads, hv, ev)) *
+    dot(ev, cv, hv, bv, gv) += Halide::cast(fl, valueAt(bv, quads, hv, ev)) *
                                xf(bv * 32 + 4 * quads + 2 * hv + ev, 0);
     Expr lanes = dot(0, cv, 0, overBlocks, gv) + dot(1, cv, 0, overBlocks, gv) +
                  dot(0, cv, 1, overBlocks, gv) + dot(1, cv, 1, overBlocks, gv);
     acc(cv, mv, gv) = 0.0f;
-    acc(cv, mv, gv) += (lanes - 8.0f * sum(overBlocks)) * wscale(cv, overBlocks, gv);
+    acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks)) *
+                       wscale(cv, overBlocks, gv);
     place = [=](const KernelSchedule &) mutable {
       sum.compute_root();
       dot.compute_at(acc, overBlocks).bound(ev, 0, 2).bound(hv, 0, 2).vectorize(ev).vectorize(cv).unroll(hv);
@@ -1494,7 +1520,7 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Func decoded = func("w");
     Expr t = kv % 32;
     decoded(cv, kv, gv) = wscale(cv, kv / 32, gv) *
-                          Halide::cast(fl, Halide::cast(i16, nibble(kv / 32, t / 4, (t % 4) / 2, t % 2)) - 8);
+                          Halide::cast(fl, valueAt(kv / 32, t / 4, (t % 4) / 2, t % 2) - offset);
     Halide::RDom inDepth(0, static_cast<int>(depth), prefix + "_rk");
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += xf(inDepth, mv) * decoded(cv, inDepth, gv);

@@ -1,4 +1,5 @@
-// kiln-interleave-weights: q4_0 weights stored with the blocks of 16 rows interleaved.
+// kiln-interleave-weights: q4_0 and q8_0 weights stored with the blocks of 16 rows
+// interleaved.
 #include "compiler/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -23,15 +24,17 @@ struct InterleaveWeightsPass : kiln::impl::InterleaveWeightsBase<InterleaveWeigh
       auto quant = dyn_cast<QuantType>(type.getElementType());
       // Only what kiln.dequantize reads: its kernels decode any layout; a quantized
       // gather's rows stay whole rows of ggml blocks.
-      if (!quant || quant.getScheme() != QuantScheme::q4_0 || type.getRank() != 2 ||
+      std::optional<QuantScheme> interleaved =
+          quant ? QuantType::interleaved(quant.getScheme()) : std::nullopt;
+      if (!interleaved || type.getRank() != 2 ||
           type.getShape()[0] % 16 != 0 || weight.getSourceScheme() ||
           !llvm::all_of(weight->getUsers(), [](Operation *user) { return isa<DequantizeOp>(user); }))
         continue;
-      auto interleaved = RankedTensorType::get(
-          type.getShape(), QuantType::get(&getContext(), QuantScheme::q4_0x16, 0));
+      auto stored = RankedTensorType::get(type.getShape(),
+                                          QuantType::get(&getContext(), *interleaved, 0));
       rewriter.modifyOpInPlace(weight, [&] {
-        weight.getResult().setType(interleaved);
-        weight.setSourceScheme("q4_0");
+        weight.getResult().setType(stored);
+        weight.setSourceScheme(stringifyQuantScheme(quant.getScheme()));
       });
     }
   }

@@ -29,6 +29,7 @@ static_assert(static_cast<int>(QuantScheme::int4) == KILN_QUANT_INT4);
 static_assert(static_cast<int>(QuantScheme::q5_0) == KILN_QUANT_Q5_0);
 static_assert(static_cast<int>(QuantScheme::q5_1) == KILN_QUANT_Q5_1);
 static_assert(static_cast<int>(QuantScheme::q4_0x16) == KILN_QUANT_Q4_0X16);
+static_assert(static_cast<int>(QuantScheme::q8_0x16) == KILN_QUANT_Q8_0X16);
 
 void KilnDialect::initialize() {
   addOperations<
@@ -71,6 +72,17 @@ int64_t QuantType::getPackedBytes(int64_t elements) const {
 }
 
 int64_t QuantType::getInterleave() const { return formatOf(getScheme()).interleave; }
+
+std::optional<QuantScheme> QuantType::interleaved(QuantScheme scheme) {
+  switch (scheme) {
+  case QuantScheme::q4_0:
+    return QuantScheme::q4_0x16;
+  case QuantScheme::q8_0:
+    return QuantScheme::q8_0x16;
+  default:
+    return std::nullopt;
+  }
+}
 
 SmallVector<int64_t> QuantType::getPackedShape(ArrayRef<int64_t> shape) const {
   SmallVector<int64_t> packed(shape);

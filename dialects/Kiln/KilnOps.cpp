@@ -109,8 +109,10 @@ LogicalResult WeightOp::verify() {
   }
   if (std::optional<StringRef> source = getSourceScheme()) {
     auto quant = dyn_cast<QuantType>(element);
-    if (!quant || quant.getScheme() != QuantScheme::q4_0x16 || *source != "q4_0")
-      return emitOpError("can convert only q4_0 bytes into q4_0x16, got source_scheme '")
+    std::optional<QuantScheme> from = symbolizeQuantScheme(*source);
+    if (!quant || !from || QuantType::interleaved(*from) != quant.getScheme())
+      return emitOpError("can convert only q4_0 bytes into q4_0x16 and q8_0 into q8_0x16, "
+                         "got source_scheme '")
              << *source << "' for " << type;
   }
   if (auto quant = dyn_cast<QuantType>(element))

@@ -20,6 +20,7 @@ typedef enum kiln_quant_scheme {
   KILN_QUANT_Q5_0 = 6,
   KILN_QUANT_Q5_1 = 7,
   KILN_QUANT_Q4_0X16 = 8, /* q4_0 blocks of 16 rows interleaved (kiln's own layout) */
+  KILN_QUANT_Q8_0X16 = 9, /* q8_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_SCHEME_COUNT
 } kiln_quant_scheme;
 
@@ -55,7 +56,10 @@ typedef struct kiln_quant_format {
  *            holds value 4q + e of row r in its low nibble and 4q + 2 + e in its high
  *            nibble (e = 0, 1). A vector of 16 rows' bytes thus holds pairs of
  *            consecutive values per row: what a 2-term integer dot product (pmaddwd)
- *            of 16 rows with a broadcast pair of activations reads. */
+ *            of 16 rows with a broadcast pair of activations reads.
+ *   q8_0x16: the same for q8_0: per 16 rows and block, 16 slices of 32 bytes, byte
+ *            2r + e of slice s holding value 2s + e of row r (int8), then the 16
+ *            scales = 544 bytes / (16 x 32). */
 static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q8_0", 32, 34, 8, 1},
     {"q4_0", 32, 18, 4, 1},
@@ -66,6 +70,7 @@ static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q5_0", 32, 22, 5, 1},
     {"q5_1", 32, 24, 5, 1},
     {"q4_0x16", 32, 18, 4, 16},
+    {"q8_0x16", 32, 34, 8, 16},
 };
 
 /* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when
