@@ -344,6 +344,33 @@ struct PackedProduct {
   int64_t rows = 0, columns = 0, depth = 0;
 };
 
+/// An activation row x(k, m) in blocks of 32, as the block products read it: with an
+/// integer `type`, as ggml's quantize_row_q8_0 makes it (per block its largest
+/// magnitude a, the scale a / 127 and the values round(x * 127 / a)), else x itself;
+/// and per block the sum of the values (int32, or f32).
+struct ActivationBlocks {
+  Func largest, values, sum;
+};
+
+ActivationBlocks activationBlocks(const Func &x, Halide::Type type, const std::string &prefix) {
+  Var k("k"), b("b"), m("m");
+  Halide::RDom inBlock(0, 32, prefix + "_j");
+  ActivationBlocks row{Func(prefix + "_amax"), Func(prefix + "_xq"), Func(prefix + "_sx")};
+  row.largest(b, m) = 0.0f;
+  row.largest(b, m) = Halide::max(row.largest(b, m), Halide::abs(x(b * 32 + inBlock, m)));
+  if (type.is_float()) {
+    row.values(k, m) = x(k, m);
+  } else {
+    Expr largest = row.largest(k / 32, m);
+    Expr inverse = Halide::select(largest > 0.0f, 127.0f / largest, 0.0f);
+    row.values(k, m) = Halide::cast(type, Halide::round(x(k, m) * inverse));
+  }
+  Halide::Type sumType = type.is_float() ? Halide::Float(32) : Halide::Int(32);
+  row.sum(b, m) = Halide::cast(sumType, 0);
+  row.sum(b, m) += Halide::cast(sumType, row.values(b * 32 + inBlock, m));
+  return row;
+}
+
 class KernelBuilder {
 public:
   KernelBuilder(DispatchOp dispatch, StringRef name, const LoweringOptions &options)
@@ -1281,28 +1308,17 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
   Halide::Type i32 = Halide::Int(32), fl = Halide::Float(32);
   auto func = [&](const char *name) { return Func(prefix + "_" + name); };
 
-  // With `integer`, the activation row as 8-bit blocks: per block of 32 its largest
-  // magnitude a, scale d = a / 127, values round(x / d) (ggml's quantize_row_q8_0); else
-  // the f32 row itself. And per block the sum s of those values.
-  Halide::RDom inBlock(0, 32, prefix + "_j");
-  Func xf = func("x"), largest = func("amax"), scale = func("dx"), quantized = func("xq"),
-       sum = func("sx");
-  xf(kv, mv) = *x;
-  largest(bv, mv) = 0.0f;
-  largest(bv, mv) = Halide::max(largest(bv, mv), Halide::abs(xf(bv * 32 + inBlock, mv)));
-  scale(bv, mv) = largest(bv, mv) / 127.0f;
-  Expr inverse = Halide::select(largest(kv / 32, mv) > 0.0f, 127.0f / largest(kv / 32, mv), 0.0f);
-  // Without 4-way byte dot products the values are kept as int16 (they fit in 8 bits):
-  // the 2-way product (pmaddwd) then reads them as they are, with no widening per block.
+  // The activation row in blocks: quantized with `integer` (kept as int16 without
+  // 4-way byte dot products: they fit in 8 bits, and the 2-way product (pmaddwd) then
+  // reads them as they are, with no widening per block), else f32.
   bool dot4 = integer && options.integerDot4;
-  if (integer)
-    quantized(kv, mv) = Halide::cast(dot4 ? Halide::Int(8) : Halide::Int(16),
-                                     Halide::round(xf(kv, mv) * inverse));
-  else
-    quantized(kv, mv) = xf(kv, mv);
   Halide::Type acc = integer ? i32 : fl;
-  sum(bv, mv) = Halide::cast(acc, 0);
-  sum(bv, mv) += Halide::cast(acc, quantized(bv * 32 + inBlock, mv));
+  Func xf = func("x"), scale = func("dx");
+  xf(kv, mv) = *x;
+  ActivationBlocks row = activationBlocks(
+      xf, !integer ? fl : dot4 ? Halide::Int(8) : Halide::Int(16), prefix);
+  Func largest = row.largest, quantized = row.values, sum = row.sum;
+  scale(bv, mv) = largest(bv, mv) / 127.0f;
   Halide::RDom inHalf(0, 16, prefix + "_h");
   Var hv("h");
   Func halfSum = func("sxh"); // the sums of values 0-15 and 16-31
@@ -1462,27 +1478,21 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   std::function<void(const KernelSchedule &)> place;
   if (integer) {
     // The activation row as 8-bit blocks (ggml's quantize_row_q8_0), kept as int16.
-    Halide::RDom inBlock(0, 32, prefix + "_j");
-    Func largest = func("amax"), quantized = func("xq"), sum = func("sx"), dot = func("idot");
-    largest(bv) = 0.0f;
-    largest(bv) = Halide::max(largest(bv), Halide::abs(xf(bv * 32 + inBlock, 0)));
-    Expr inverse = Halide::select(largest(kv / 32) > 0.0f, 127.0f / largest(kv / 32), 0.0f);
-    quantized(kv) = Halide::cast(i16, Halide::round(xf(kv, 0) * inverse));
-    sum(bv) = 0;
-    sum(bv) += Halide::cast(i32, quantized(bv * 32 + inBlock));
+    ActivationBlocks row = activationBlocks(xf, i16, prefix);
+    Func dot = func("idot");
     // Over (odd, high, quad): value 4 quad + 2 high + odd; unsigned nibbles start each
     // block from -8 times the sum of its activations.
     Halide::RDom r(0, 2, 0, 2, 0, 8, prefix + "_r");
-    dot(cv, bv, gv) = -offset * sum(bv);
+    dot(cv, bv, gv) = -offset * row.sum(bv, 0);
     dot(cv, bv, gv) += Halide::cast(i32, valueAt(bv, r.z, r.y, r.x)) *
-                       Halide::cast(i32, quantized(bv * 32 + 4 * r.z + 2 * r.y + r.x));
+                       Halide::cast(i32, row.values(bv * 32 + 4 * r.z + 2 * r.y + r.x, 0));
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += Halide::cast(fl, dot(cv, overBlocks, gv)) *
-                       (wscale(cv, overBlocks, gv) * (largest(overBlocks) / 127.0f));
+                       (wscale(cv, overBlocks, gv) * (row.largest(overBlocks, 0) / 127.0f));
     place = [=](const KernelSchedule &) mutable {
-      for (Func f : {largest, sum})
+      for (Func f : {row.largest, row.sum})
         f.compute_root();
-      quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
+      row.values.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
       dot.compute_at(acc, overBlocks).vectorize(cv);
       dot.update().reorder(r.x, cv, r.y, r.z).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z);
       wscale.compute_at(acc, overBlocks).vectorize(cv);
@@ -1493,11 +1503,8 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     // value, column, high nibble: each vector of 32 bytes read once, four chains of
     // adds), summed over the lanes of a column and scaled once; -8 times the block's
     // activation sum taken off.
-    Halide::RDom inBlock(0, 32, prefix + "_j");
-    Func sum = func("sx"), dot = func("dot");
+    Func sum = activationBlocks(xf, fl, prefix).sum, dot = func("dot");
     Var ev("e"), hv("h");
-    sum(bv) = 0.0f;
-    sum(bv) += xf(bv * 32 + inBlock, 0);
     Halide::RDom quads(0, 8, prefix + "_q");
     dot(ev, cv, hv, bv, gv) = 0.0f;
     dot(ev, cv, hv, bv, gv) += Halide::cast(fl, valueAt(bv, quads, hv, ev)) *
@@ -1505,7 +1512,7 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Expr lanes = dot(0, cv, 0, overBlocks, gv) + dot(1, cv, 0, overBlocks, gv) +
                  dot(0, cv, 1, overBlocks, gv) + dot(1, cv, 1, overBlocks, gv);
     acc(cv, mv, gv) = 0.0f;
-    acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks)) *
+    acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks, 0)) *
                        wscale(cv, overBlocks, gv);
     place = [=](const KernelSchedule &) mutable {
       sum.compute_root();
