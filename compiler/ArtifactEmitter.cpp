@@ -305,6 +305,15 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path,
       return failure();
   summary.arenaBytes = program.arenaSize;
   summary.kernels = static_cast<unsigned>(program.kernels.size());
+  summary.target = program.target;
+  // Entry points sharing state each have a buffer for its slot, all of one size (the
+  // loader rejects others): count each slot once.
+  std::map<uint32_t, uint64_t> stateSlotBytes;
+  for (const art::BufferDesc &buffer : program.buffers)
+    if (buffer.kind == art::BufferKind::State)
+      stateSlotBytes[buffer.index] = buffer.size;
+  for (const auto &[slot, bytes] : stateSlotBytes)
+    summary.stateBytes += bytes;
 
   // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
   if (summary.kernels != 0) {
@@ -330,12 +339,20 @@ uint32_t Emitter::stateSlot(StringRef name) {
 
 LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
   art::ProgramDesc &program = writer.program();
-  if (auto size = func->getAttrOfType<IntegerAttr>("kiln.arena_size"))
-    program.arenaSize = std::max<uint64_t>(program.arenaSize, size.getInt());
-  if (auto bound = func->getAttrOfType<IntegerAttr>("kiln.arena_lower_bound"))
-    summary.arenaLowerBound = std::max<uint64_t>(summary.arenaLowerBound, bound.getInt());
-  if (auto formed = func->getAttrOfType<IntegerAttr>("kiln.dispatches_before_fusion"))
-    summary.dispatchesBeforeFusion += static_cast<unsigned>(formed.getInt());
+  EntryPointSummary entrySummary;
+  entrySummary.name = func.getSymName().str();
+  auto attrOr0 = [&](StringRef name) -> uint64_t {
+    auto attr = func->getAttrOfType<IntegerAttr>(name);
+    return attr ? attr.getInt() : 0;
+  };
+  entrySummary.arenaBytes = attrOr0("kiln.arena_size");
+  entrySummary.arenaLowerBound = attrOr0("kiln.arena_lower_bound");
+  entrySummary.inPlaceResults = static_cast<unsigned>(attrOr0("kiln.arena_in_place"));
+  entrySummary.dispatchesBeforeFusion =
+      static_cast<unsigned>(attrOr0("kiln.dispatches_before_fusion"));
+  program.arenaSize = std::max<uint64_t>(program.arenaSize, entrySummary.arenaBytes);
+  summary.arenaLowerBound = std::max(summary.arenaLowerBound, entrySummary.arenaLowerBound);
+  summary.dispatchesBeforeFusion += entrySummary.dispatchesBeforeFusion;
 
   // Results marked kiln.state are written into their state slot by the kernel that
   // computes them (in place: that kernel reads the old state element by element).
@@ -436,6 +453,8 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
                             "kiln.weight, constants and reshapes may appear outside kernels");
     }
   }
+  entrySummary.dispatches = static_cast<unsigned>(entryPoint.dispatches.size());
+  summary.entryPoints.push_back(std::move(entrySummary));
   program.entryPoints.push_back(std::move(entryPoint));
   return success();
 }

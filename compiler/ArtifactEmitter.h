@@ -9,18 +9,33 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
+#include <vector>
 
 namespace kiln {
 
-/// What the emitter produced, for the summary kiln-compile prints.
-struct ArtifactSummary {
+/// One entry point (function) of the artifact: its kernels and memory plan.
+struct EntryPointSummary {
+  std::string name;
   unsigned dispatches = 0;
   unsigned dispatchesBeforeFusion = 0; // as kiln-form-dispatches made them
+  uint64_t arenaBytes = 0;             // kiln-plan-memory's kiln.arena_size
+  uint64_t arenaLowerBound = 0;        // its kiln.arena_lower_bound
+  unsigned inPlaceResults = 0;         // results that took a dying input's storage
+};
+
+/// What the emitter produced, for the summary kiln-compile prints and its --report-json.
+/// Totals are over every entry point; the arena is shared, sized for the largest.
+struct ArtifactSummary {
+  unsigned dispatches = 0;
+  unsigned dispatchesBeforeFusion = 0;
   unsigned kernels = 0; // distinct: identical dispatches share one
   uint64_t arenaBytes = 0;
   uint64_t arenaLowerBound = 0;
   uint64_t weightBytes = 0;
+  uint64_t stateBytes = 0; // persistent state slots (a KV cache), each counted once
   uint64_t codeBytes = 0;
+  std::string target;
+  std::vector<EntryPointSummary> entryPoints;
 };
 
 /// Compiles `module` (after buildDefaultPipeline) with `backend` as `options` say and

@@ -12,12 +12,14 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 using namespace mlir;
@@ -88,6 +90,12 @@ cl::opt<bool> scheduleSpace("schedule-space",
                             cl::desc("Print the target's schedule knobs and the values each "
                                      "may take, then exit"),
                             cl::cat(category));
+cl::opt<std::string> reportJson(
+    "report-json",
+    cl::desc("Also write the compile's figures as a JSON object (kernels before and after "
+             "fusion, unique kernels, arena bytes against their lower bound, weight, state "
+             "and code bytes, per entry point; docs/architecture.md lists every key)"),
+    cl::value_desc("path"), cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -95,6 +103,42 @@ cl::opt<bool> printIrAfterAll("print-ir-after-all",
 int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kiln-compile") << message << "\n";
   return 1;
+}
+
+/// The --report-json object. Its keys are a stable interface (scripts and CI read them):
+/// add keys, never rename or drop one.
+nlohmann::ordered_json report(const kiln::ArtifactSummary &summary) {
+  nlohmann::ordered_json entryPoints = nlohmann::ordered_json::array();
+  for (const kiln::EntryPointSummary &entry : summary.entryPoints)
+    entryPoints.push_back({{"name", entry.name},
+                           {"kernels_before_fusion", entry.dispatchesBeforeFusion},
+                           {"kernels_after_fusion", entry.dispatches},
+                           {"arena_bytes", entry.arenaBytes},
+                           {"arena_lower_bound_bytes", entry.arenaLowerBound},
+                           {"in_place_results", entry.inPlaceResults}});
+  // No quantization pass exists yet: the weights are stored as the model has them.
+  return {{"model", inputPath.getValue()},
+          {"target", summary.target},
+          {"kernels_before_fusion", summary.dispatchesBeforeFusion},
+          {"kernels_after_fusion", summary.dispatches},
+          {"unique_kernels", summary.kernels},
+          {"arena_bytes", summary.arenaBytes},
+          {"arena_lower_bound_bytes", summary.arenaLowerBound},
+          {"weight_bytes_before", summary.weightBytes},
+          {"weight_bytes_after", summary.weightBytes},
+          {"state_bytes", summary.stateBytes},
+          {"code_bytes", summary.codeBytes},
+          {"entry_points", std::move(entryPoints)}};
+}
+
+/// Writes `json` to `path` through a temporary file renamed into place, so a reader
+/// never sees half a report.
+llvm::Error writeJson(llvm::StringRef path, const nlohmann::ordered_json &json) {
+  return llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+    // A model path need not be UTF-8; replace what is not rather than fail.
+    os << json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    return llvm::Error::success();
+  });
 }
 
 /// "compiling kernels: 12/97", rewritten in place on a terminal and erased when done;
@@ -117,7 +161,8 @@ int main(int argc, char **argv) {
       "  kiln-compile model.onnx -o model.kiln          compile for this CPU\n"
       "  kiln-compile model.onnx --emit=mlir            print kiln IR after the pipeline\n"
       "  kiln-compile llama.gguf --seq-len 64           a language model's forward pass\n"
-      "  kiln-compile all-MiniLM-L6-v2/ --batch 8       a sentence encoder (@embed)\n\n"
+      "  kiln-compile all-MiniLM-L6-v2/ --batch 8       a sentence encoder (@embed)\n"
+      "  kiln-compile model.onnx --report-json r.json   and its figures, as JSON\n\n"
       "The input format follows the file's extension: " +
           kiln::supportedModelExtensions().str() + ".\n");
 
@@ -133,6 +178,9 @@ int main(int argc, char **argv) {
   }
   if (inputPath.empty())
     return fail("no model given (kiln-compile MODEL; see --help)");
+  if (!reportJson.empty() && emit != Emit::Artifact)
+    return fail("--report-json needs --emit=artifact: its figures come from compiling the "
+                "kernels and writing the artifact");
 
   DialectRegistry registry;
   kiln::registerDialects(registry);
@@ -185,6 +233,10 @@ int main(int argc, char **argv) {
                  << " unique kernels, arena " << summary->arenaBytes
                  << " bytes (lower bound " << summary->arenaLowerBound << "), weights "
                  << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";
+    if (!reportJson.empty())
+      if (llvm::Error error = writeJson(reportJson, report(*summary)))
+        return fail("cannot write the report '" + reportJson + "': " +
+                    llvm::toString(std::move(error)));
     return 0;
   }
 
