@@ -98,11 +98,20 @@ def PlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
   let description = [{
     Liveness over the dispatch order: a result lives from its dispatch to its last
     reader (through reshapes, which alias their source), or to the end when returned.
-    Results are placed greedily, first fit by offset, each aligned to 64 bytes; a
-    dispatch's results never overlap its inputs. Results the function returns as
-    persistent state (result attribute `kiln.state`) live in their state slot instead
-    and take no arena space. Writes `kiln.arena_offsets` (one per result) on each dispatch and `kiln.arena_size` and `kiln.arena_lower_bound` (the
-    largest set of simultaneously live bytes) on the function.
+    A result takes the storage of an input whose last reader is its dispatch when the
+    kernel reads that input only at the points it writes (linalg.generic ops without
+    reductions, identity indexing maps, same shape and element size) and no other
+    input views the same bytes; function arguments, weights and state are never given
+    away. Otherwise a dispatch's results never overlap its inputs. Storage is placed
+    64-byte aligned by the smaller of two greedy plans (first fit in program order,
+    first fit largest first); when that exceeds the lower bound, a bounded search for
+    a plan at the bound, or within 5% or 10% of it, may replace it. Results the
+    function returns as persistent state (result attribute `kiln.state`) live in their
+    state slot instead and take no arena space. Writes `kiln.arena_offsets` (one per
+    result) on each dispatch, and on the function `kiln.arena_size`,
+    `kiln.arena_lower_bound` (the largest set of simultaneously live bytes, each buffer
+    rounded up to the alignment, a result in place and its input counted once) and
+    `kiln.arena_in_place` (how many results took an input's storage).
   }];
   let options = [
     Option<"alignment", "alignment", "int64_t", "64", "Byte alignment of every offset">,
