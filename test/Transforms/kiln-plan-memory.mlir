@@ -118,3 +118,32 @@ func.func @by_size_beats_program_order(%x: tensor<16xf32>) -> (tensor<16xf32>, t
   }
   return %b, %c : tensor<16xf32>, tensor<32xf32>
 }
+
+// -----
+
+// Both greedy plans put %b right above %a, which leaves a 64-byte hole under %b and
+// %d no room below 448 (512 bytes). The search backtracks and puts %b at the top of
+// the arena instead: 448 bytes, the largest live set (%b, %c and %d).
+// CHECK-LABEL: func.func @search_reaches_the_bound
+// CHECK-SAME: kiln.arena_lower_bound = 448 : i64, kiln.arena_size = 448 : i64
+func.func @search_reaches_the_bound(%x: tensor<48xf32>) -> (tensor<32xf32>, tensor<32xf32>) {
+  // CHECK: kiln.arena_offsets = array<i64: 0>
+  %a = kiln.dispatch ins(%x : tensor<48xf32>) -> tensor<48xf32> {
+  ^bb0(%i: tensor<48xf32>):
+    %e = "test.make"(%i) : (tensor<48xf32>) -> tensor<48xf32>
+    kiln.yield %e : tensor<48xf32>
+  }
+  // CHECK: kiln.arena_offsets = array<i64: 256>
+  %b = kiln.dispatch ins(%a : tensor<48xf32>) -> tensor<48xf32> {
+  ^bb0(%i: tensor<48xf32>):
+    %e = "test.make"(%i) : (tensor<48xf32>) -> tensor<48xf32>
+    kiln.yield %e : tensor<48xf32>
+  }
+  // CHECK: kiln.arena_offsets = array<i64: 0, 128>
+  %c, %d = kiln.dispatch ins(%b : tensor<48xf32>) -> tensor<32xf32>, tensor<32xf32> {
+  ^bb0(%i: tensor<48xf32>):
+    %e:2 = "test.make"(%i) : (tensor<48xf32>) -> (tensor<32xf32>, tensor<32xf32>)
+    kiln.yield %e#0, %e#1 : tensor<32xf32>, tensor<32xf32>
+  }
+  return %c, %d : tensor<32xf32>, tensor<32xf32>
+}
