@@ -177,35 +177,48 @@ std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
 }
 
 /// Rows of ggml's q4_0 blocks (f16 scale, 16 bytes of nibbles: value j in the low nibble
-/// of byte j, value j + 16 in the high nibble) or q8_0 blocks (f16 scale, 32 int8
-/// values) in kiln's interleaved layout of 16 rows (kiln/quant_formats.h): per group and
-/// block, value t of row r in slice t / 2 at byte 2r + t % 2 (q4_0: slice t / 4, the
-/// high nibble when t % 4 >= 2), then the 16 scales.
-std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, bool nibbles) {
+/// of byte j, value j + 16 in the high nibble), q5_0 blocks (the same after a 32-bit
+/// word of fifth bits, bit j for value j) or q8_0 blocks (f16 scale, 32 int8 values) in
+/// kiln's interleaved layout of 16 rows (kiln/quant_formats.h): per group and block,
+/// value t of row r in slice t / 2 at byte 2r + t % 2 (nibbles: slice t / 4, the high
+/// nibble when t % 4 >= 2), then the 16 scales; q5_0: the 16 scales first, then the
+/// fifth bits in two vectors of 32 bytes (bit v % 8 of byte 2r + t % 2 of vector v / 8,
+/// v = 2 (t / 4) + (t % 4) / 2), then the nibbles.
+std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, QuantScheme from) {
+  bool nibbles = from != QuantScheme::q8_0, fifthBits = from == QuantScheme::q5_0;
   int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
-  int64_t blocks = columns / 32, blockBytes = nibbles ? 18 : 34, rowBytes = blocks * blockBytes;
-  int64_t groupBlockBytes = 16 * blockBytes, scalesAt = groupBlockBytes - 32;
+  int64_t blockBytes = fifthBits ? 22 : nibbles ? 18 : 34, blocks = columns / 32;
+  int64_t rowBytes = blocks * blockBytes, valuesAt = fifthBits ? 6 : 2;
+  int64_t groupBlockBytes = 16 * blockBytes;
+  // q5_0: scales, fifth bits, then nibbles; the others: values, then scales.
+  int64_t scalesAt = fifthBits ? 0 : groupBlockBytes - 32, nibblesAt = fifthBits ? 96 : 0;
   std::vector<char> out(static_cast<size_t>(rows * rowBytes));
-  auto value = [&](int64_t row, int64_t block, int64_t j) -> uint8_t {
-    const char *values = stored + row * rowBytes + block * blockBytes + 2;
+  auto block = [&](int64_t row, int64_t b) { return stored + row * rowBytes + b * blockBytes; };
+  auto value = [&](int64_t row, int64_t b, int64_t j) -> uint8_t {
+    const char *values = block(row, b) + valuesAt;
     if (!nibbles)
       return static_cast<uint8_t>(values[j]);
     auto byte = static_cast<uint8_t>(values[j % 16]);
     return j < 16 ? byte & 15 : byte >> 4;
   };
   for (int64_t group = 0; group < rows / 16; ++group)
-    for (int64_t block = 0; block < blocks; ++block) {
-      char *to = out.data() + (group * blocks + block) * groupBlockBytes;
+    for (int64_t b = 0; b < blocks; ++b) {
+      char *to = out.data() + (group * blocks + b) * groupBlockBytes;
       for (int64_t r = 0; r < 16; ++r) {
         int64_t row = group * 16 + r;
         for (int64_t t = 0; t < 32; ++t) {
           if (!nibbles)
-            to[(t / 2) * 32 + 2 * r + t % 2] = static_cast<char>(value(row, block, t));
+            to[(t / 2) * 32 + 2 * r + t % 2] = static_cast<char>(value(row, b, t));
           else if (t % 4 < 2)
-            to[(t / 4) * 32 + 2 * r + t % 2] =
-                static_cast<char>(value(row, block, t) | value(row, block, t + 2) << 4);
+            to[nibblesAt + (t / 4) * 32 + 2 * r + t % 2] =
+                static_cast<char>(value(row, b, t) | value(row, b, t + 2) << 4);
+          if (fifthBits && (static_cast<uint8_t>(block(row, b)[2 + t / 8]) >> (t % 8) & 1)) {
+            // The vector of 32 bytes v / 8, bit v % 8 of byte 2r + t % 2.
+            int64_t v = 2 * (t / 4) + (t % 4) / 2;
+            to[32 + 32 * (v / 8) + 2 * r + t % 2] |= static_cast<char>(1 << (v % 8));
+          }
         }
-        std::memcpy(to + scalesAt + 2 * r, stored + row * rowBytes + block * blockBytes, 2);
+        std::memcpy(to + scalesAt + 2 * r, block(row, b), 2);
       }
     }
   return out;
@@ -262,7 +275,7 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     bytes = permuted.data();
   }
   if (weight.getSourceScheme()) {
-    permuted = interleaveRows(bytes, type.getShape(), *weight.getSourceScheme() == "q4_0");
+    permuted = interleaveRows(bytes, type.getShape(), *symbolizeQuantScheme(*weight.getSourceScheme()));
     bytes = permuted.data();
   }
   uint64_t at = writer.addWeights(bytes, size);

@@ -478,7 +478,8 @@ def main():
     cases += [matmul_case(work, s, q, 11) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
                ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
-    # (64 weight rows: Q4_0 and Q8_0 products run on the interleaved q4_0x16 / q8_0x16.)
+    # (64 weight rows: Q4_0, Q8_0 and Q5_0 products run on the interleaved q4_0x16 /
+    # q8_0x16 / q5_0x16.)
     cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q8_0", GT.Q8_0, 1),
               matmul_case(work, "q5_0", GT.Q5_0, 1),
               matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),

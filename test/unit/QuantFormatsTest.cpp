@@ -26,12 +26,17 @@ TEST(QuantFormats, block_bytes_match_their_layouts) {
   EXPECT_EQ(x16.interleave * x16.block_bytes, 16 * (32 / 2) + 16 * kF16);
   const kiln_quant_format &q8x16 = kiln_quant_formats[KILN_QUANT_Q8_0X16];
   EXPECT_EQ(q8x16.interleave * q8x16.block_bytes, 16 * 32 + 16 * kF16);
+  // 16 x 16 bytes of nibbles, 16 words of fifth bits, 16 scales.
+  const kiln_quant_format &q5x16 = kiln_quant_formats[KILN_QUANT_Q5_0X16];
+  EXPECT_EQ(q5x16.interleave * q5x16.block_bytes, 16 * (32 / 2) + 16 * 4 + 16 * kF16);
 }
 
 TEST(QuantFormats, only_kilns_own_layouts_interleave_rows) {
   for (int s = 0; s < KILN_QUANT_SCHEME_COUNT; ++s)
     EXPECT_EQ(kiln_quant_formats[s].interleave,
-              s == KILN_QUANT_Q4_0X16 || s == KILN_QUANT_Q8_0X16 ? 16 : 1)
+              s == KILN_QUANT_Q4_0X16 || s == KILN_QUANT_Q8_0X16 || s == KILN_QUANT_Q5_0X16
+                  ? 16
+                  : 1)
         << kiln_quant_formats[s].name;
 }
 

@@ -21,6 +21,7 @@ typedef enum kiln_quant_scheme {
   KILN_QUANT_Q5_1 = 7,
   KILN_QUANT_Q4_0X16 = 8, /* q4_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_Q8_0X16 = 9, /* q8_0 blocks of 16 rows interleaved (kiln's own layout) */
+  KILN_QUANT_Q5_0X16 = 10, /* q5_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_SCHEME_COUNT
 } kiln_quant_scheme;
 
@@ -59,7 +60,13 @@ typedef struct kiln_quant_format {
  *            of 16 rows with a broadcast pair of activations reads.
  *   q8_0x16: the same for q8_0: per 16 rows and block, 16 slices of 32 bytes, byte
  *            2r + e of slice s holding value 2s + e of row r (int8), then the 16
- *            scales = 544 bytes / (16 x 32). */
+ *            scales = 544 bytes / (16 x 32).
+ *   q5_0x16: per 16 rows and block, in the order a product reads them: the 16
+ *            scales (bytes 0-31); the fifth bits as two slices of 32 bytes (32-95):
+ *            for v = 2q + h (quad q, nibble half h), bit v % 8 of byte 2r + e of
+ *            slice v / 8 is the fifth bit of value 4q + 2h + e of row r (a shift and
+ *            an and turn a slice into the fifth bits of 8 vectors of values); then
+ *            the low four bits as q4_0x16's 8 slices (96-351) = 352 bytes / (16 x 32). */
 static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q8_0", 32, 34, 8, 1},
     {"q4_0", 32, 18, 4, 1},
@@ -71,6 +78,7 @@ static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q5_1", 32, 24, 5, 1},
     {"q4_0x16", 32, 18, 4, 16},
     {"q8_0x16", 32, 34, 8, 16},
+    {"q5_0x16", 32, 22, 5, 16},
 };
 
 /* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when
