@@ -2,6 +2,7 @@
 // the time budget where the model spends its time, and records every trial in the
 // tuning database that kiln-compile --tune=use reads.
 #include "CandidateMeasurement.h"
+#include "ConvergenceReport.h"
 
 #include "backends/Backend.h"
 #include "backends/KernelFingerprint.h"
@@ -72,6 +73,10 @@ cl::opt<std::string> importPath("import",
                                 cl::desc("Record the trials of a JSON-lines FILE (as --export "
                                          "writes) in the database and exit"),
                                 cl::value_desc("FILE"), cl::cat(category));
+cl::opt<std::string> reportDir("report",
+                               cl::desc("Write convergence plots (SVG) of the searches the "
+                                        "database holds and an HTML page to DIR, and exit"),
+                               cl::value_desc("DIR"), cl::cat(category));
 cl::opt<std::string> target("target", cl::desc("Target to tune for (default host)"),
                             cl::init("host"), cl::cat(category));
 cl::list<std::string> inputs("input",
@@ -103,7 +108,10 @@ cl::opt<double> minShare("min-share",
 
 /// Rounds of the final comparison of a kernel's winner with its default (each round
 /// measures both).
-constexpr int kConfirmations = 2;
+constexpr int kConfirmations = 3;
+/// How much faster than the default, on average over the confirmation rounds, a winner
+/// must be to be kept: run-to-run noise on a shared machine is a few percent.
+constexpr double kMinSpeedup = 1.03;
 
 int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kiln-tune") << message << "\n";
@@ -300,10 +308,26 @@ int main(int argc, char **argv) {
       "  kiln-tune model.onnx --budget 10m            tune (genetic algorithm)\n"
       "  kiln-tune model.onnx --budget 2m --search random\n"
       "  kiln-tune --export schedules.jsonl           ship the confirmed schedules\n"
-      "  kiln-tune --import schedules.jsonl           and take them in elsewhere\n\n"
+      "  kiln-tune --import schedules.jsonl           and take them in elsewhere\n"
+      "  kiln-tune --report DIR                       convergence plots, GA vs SA vs random\n\n"
       "Then kiln-compile (--tune=use, its default) compiles with the best schedules.\n");
   std::string database = tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb;
 
+  if (!reportDir.empty()) {
+    auto db = kiln::tuning::TuningDatabase::openForReading(database);
+    if (!db)
+      return fail(llvm::toString(db.takeError()));
+    if (!*db)
+      return fail("no tuning database at '" + database + "' to report on");
+    auto trials = (*db)->trials();
+    if (!trials)
+      return fail(llvm::toString(trials.takeError()));
+    auto page = kiln::tune::writeConvergenceReport(*trials, reportDir);
+    if (!page)
+      return fail(llvm::toString(page.takeError()));
+    llvm::errs() << "kiln-tune: wrote " << *page << "\n";
+    return 0;
+  }
   if (!exportPath.empty() || !importPath.empty()) {
     if (!exportPath.empty()) {
       auto db = kiln::tuning::TuningDatabase::openForReading(database);
@@ -461,6 +485,9 @@ int main(int argc, char **argv) {
   // What one candidate costs (a compile and a run): a kernel whose slice of the budget
   // buys too few of them is not worth starting.
   double candidateSeconds = std::chrono::duration<double>(Clock::now() - profileStart).count();
+  // The end-to-end comparison at the end takes its share of the budget first.
+  deadline -= std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(2 * kConfirmations * candidateSeconds));
   if (baseline.status != "ok")
     return fail("the model with its default schedules did not run (" + baseline.status +
                 "):\n" + baseline.detail);
@@ -579,39 +606,50 @@ int main(int argc, char **argv) {
                std::max(0.0, secondsLeft(deadline)));
       progress.show(line);
     }
-    // Confirm: the winner and the default measured in turn, so that a candidate that
-    // was fast once by noise does not become what compiles take.
+    // Confirm: the winner and the default measured in turn. The winner is kept only if
+    // it beat the default in every round and by kMinSpeedup on average, so that a
+    // candidate that was fast once by noise never becomes what compiles take; a
+    // winner that fails this is recorded unconfirmed and the default's rounds stand.
     auto best = search->best();
     std::string winner =
         best ? withKnobs(k.defaultSchedule, search->describe(best->first)) : k.defaultSchedule;
     std::vector<double> defaultTimes, winnerTimes;
-    std::vector<kiln::tuning::Trial> confirmations;
+    std::vector<kiln::tuning::Trial> defaultTrials, winnerTrials;
+    bool winnerFailed = false;
     for (int round = 0; round < kConfirmations; ++round)
-      for (const std::string &schedule : {k.defaultSchedule, winner}) {
-        if (schedule == winner && winner == k.defaultSchedule && !winnerTimes.empty() &&
-            winnerTimes.size() == defaultTimes.size())
+      for (bool isDefault : {true, false}) {
+        if (!isDefault && winner == k.defaultSchedule)
           continue;
+        const std::string &schedule = isDefault ? k.defaultSchedule : winner;
         kiln::tune::Measurement m;
         if (llvm::Error e = measureSchedule(k, schedule, m))
           return fail(llvm::toString(std::move(e)));
-        confirmations.push_back(trialOf(k, schedule, m, true, "confirm"));
-        if (m.status != "ok")
-          continue;
-        (schedule == k.defaultSchedule ? defaultTimes : winnerTimes).push_back(m.medianNs(k.dispatches));
+        (isDefault ? defaultTrials : winnerTrials).push_back(trialOf(k, schedule, m, true, "confirm"));
+        if (m.status == "ok")
+          (isDefault ? defaultTimes : winnerTimes).push_back(m.medianNs(k.dispatches));
+        else
+          winnerFailed |= !isDefault;
       }
-    if (winner == k.defaultSchedule)
-      winnerTimes = defaultTimes;
-    if (llvm::Error e = (*db)->record(confirmations))
-      return fail(llvm::toString(std::move(e)));
     auto mean = [](const std::vector<double> &v) {
       double sum = 0;
       for (double x : v)
         sum += x;
       return v.empty() ? std::numeric_limits<double>::infinity() : sum / v.size();
     };
+    bool winnerHolds = winner != k.defaultSchedule && !winnerFailed &&
+                       winnerTimes.size() == defaultTimes.size() &&
+                       mean(defaultTimes) >= kMinSpeedup * mean(winnerTimes);
+    for (size_t i = 0; winnerHolds && i < winnerTimes.size(); ++i)
+      winnerHolds = winnerTimes[i] < defaultTimes[i];
+    if (!winnerHolds)
+      for (kiln::tuning::Trial &trial : winnerTrials)
+        trial.confirmed = false;
+    defaultTrials.insert(defaultTrials.end(), winnerTrials.begin(), winnerTrials.end());
+    if (llvm::Error e = (*db)->record(defaultTrials))
+      return fail(llvm::toString(std::move(e)));
     k.confirmedDefaultNs = mean(defaultTimes);
-    k.confirmedTunedNs = std::min(mean(winnerTimes), k.confirmedDefaultNs);
-    k.tunedSchedule = mean(winnerTimes) < k.confirmedDefaultNs ? winner : k.defaultSchedule;
+    k.confirmedTunedNs = winnerHolds ? mean(winnerTimes) : k.confirmedDefaultNs;
+    k.tunedSchedule = winnerHolds ? winner : k.defaultSchedule;
     k.tuned = true;
     char line[256];
     snprintf(line, sizeof line, "%s: %u trials (%u failed), default %s, tuned %s (%.2fx)",
@@ -620,9 +658,18 @@ int main(int argc, char **argv) {
     progress.finish(line);
   }
 
-  // The whole model with what the database now holds, against the defaults.
-  kiln::tune::Measurement tuned = measurement.measure(database);
-  kiln::tune::Measurement plain = measurement.measure("");
+  // The whole model with what the database now holds, against the defaults, measured
+  // in turn: the median over the rounds of each one's median run.
+  std::vector<double> plainRuns, tunedRuns;
+  kiln::tune::Measurement tuned, plain;
+  for (int round = 0; round < kConfirmations; ++round) {
+    plain = measurement.measure("");
+    tuned = measurement.measure(database);
+    if (plain.status != "ok" || tuned.status != "ok")
+      break;
+    plainRuns.push_back(kiln::tune::median(plain.runNs));
+    tunedRuns.push_back(kiln::tune::median(tuned.runNs));
+  }
   llvm::outs() << "kiln-tune: " << modelPath << " on " << targetString << ", search "
                << searchKind << ", database " << database << "\n";
   char row[512];
@@ -641,7 +688,7 @@ int main(int argc, char **argv) {
     llvm::outs() << row;
   }
   if (tuned.status == "ok" && plain.status == "ok") {
-    double before = kiln::tune::median(plain.runNs), after = kiln::tune::median(tuned.runNs);
+    double before = kiln::tune::median(plainRuns), after = kiln::tune::median(tunedRuns);
     snprintf(row, sizeof row, "  end to end: default %s, tuned %s per run (%.2fx)\n",
              formatNs(before).c_str(), formatNs(after).c_str(), before / after);
     llvm::outs() << row;
