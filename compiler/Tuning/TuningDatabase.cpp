@@ -1,6 +1,7 @@
-// The tuning database on SQLite (see TuningDatabase.h and docs/architecture.md, "The
-// tuner and its database", for the schema).
+// The tuning database on SQLite, and what every store shares (see TuningDatabase.h
+// and docs/architecture.md, "The tuner and its database", for the schema).
 #include "compiler/Tuning/TuningDatabase.h"
+#include "compiler/Tuning/PostgresTuningDatabase.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -145,8 +146,38 @@ std::string defaultDatabasePath() {
   return std::string(cache);
 }
 
+namespace {
+
+/// The SQLite store: one file.
+class SqliteTuningDatabase : public TuningDatabase {
+public:
+  SqliteTuningDatabase(sqlite3 *db, std::string file) : TuningDatabase(file), db(db) {}
+  ~SqliteTuningDatabase() override { sqlite3_close(db); }
+
+  llvm::Error execute(const char *sql);
+  llvm::Error record(const std::vector<Trial> &trials) override;
+  llvm::Expected<std::optional<BestSchedule>> best(const TuningKey &key) override;
+  llvm::Expected<std::vector<Trial>> trials(bool confirmedOnly) override;
+
+private:
+  llvm::Error fail(const llvm::Twine &what) const;
+  llvm::Error insert(const Trial &trial);
+
+  sqlite3 *db;
+};
+
+} // namespace
+
+bool isPostgresUrl(llvm::StringRef location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+TuningDatabase::~TuningDatabase() = default;
+
 llvm::Expected<std::unique_ptr<TuningDatabase>>
 TuningDatabase::openForWriting(const std::string &path) {
+  if (isPostgresUrl(path))
+    return openPostgres(path, /*forWriting=*/true);
   llvm::StringRef directory = llvm::sys::path::parent_path(path);
   if (!directory.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(directory))
@@ -156,7 +187,7 @@ TuningDatabase::openForWriting(const std::string &path) {
       openChecked(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, true);
   if (!db)
     return db.takeError();
-  std::unique_ptr<TuningDatabase> opened(new TuningDatabase(*db, path));
+  auto opened = std::make_unique<SqliteTuningDatabase>(*db, path);
   // WAL: readers (compiles) never block the writer (a tuner) nor each other.
   if (llvm::Error e = opened->execute("PRAGMA journal_mode = WAL"))
     return std::move(e);
@@ -165,31 +196,35 @@ TuningDatabase::openForWriting(const std::string &path) {
 
 llvm::Expected<std::unique_ptr<TuningDatabase>>
 TuningDatabase::openForReading(const std::string &path) {
+  if (isPostgresUrl(path))
+    return openPostgres(path, /*forWriting=*/false);
   if (!llvm::sys::fs::exists(path))
     return nullptr;
   llvm::Expected<sqlite3 *> db =
       openChecked(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, false);
   if (!db)
     return db.takeError();
-  return std::unique_ptr<TuningDatabase>(new TuningDatabase(*db, path));
+  return std::make_unique<SqliteTuningDatabase>(*db, path);
 }
 
-TuningDatabase::~TuningDatabase() { sqlite3_close(db); }
+llvm::Error TuningDatabase::record(const Trial &trial) { return record(std::vector<Trial>{trial}); }
 
-llvm::Error TuningDatabase::fail(const llvm::Twine &what) const {
-  return error("tuning database '" + file + "': " + what + ": " + sqlite3_errmsg(db));
+namespace {
+
+llvm::Error SqliteTuningDatabase::fail(const llvm::Twine &what) const {
+  return error("tuning database '" + path() + "': " + what + ": " + sqlite3_errmsg(db));
 }
 
-llvm::Error TuningDatabase::execute(const char *sql) {
+llvm::Error SqliteTuningDatabase::execute(const char *sql) {
   char *message = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK)
     return llvm::Error::success();
   std::string why = message ? message : sqlite3_errmsg(db);
   sqlite3_free(message);
-  return error("tuning database '" + file + "': " + sql + ": " + why);
+  return error("tuning database '" + path() + "': " + sql + ": " + why);
 }
 
-llvm::Error TuningDatabase::insert(const Trial &trial) {
+llvm::Error SqliteTuningDatabase::insert(const Trial &trial) {
   Statement s;
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO trials(kernel, target, compiler_version, schedule, status, "
@@ -216,9 +251,7 @@ llvm::Error TuningDatabase::insert(const Trial &trial) {
   return llvm::Error::success();
 }
 
-llvm::Error TuningDatabase::record(const Trial &trial) { return record(std::vector<Trial>{trial}); }
-
-llvm::Error TuningDatabase::record(const std::vector<Trial> &trials) {
+llvm::Error SqliteTuningDatabase::record(const std::vector<Trial> &trials) {
   // IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
   // instead of one failing to upgrade its read lock.
   if (llvm::Error e = execute("BEGIN IMMEDIATE"))
@@ -231,7 +264,7 @@ llvm::Error TuningDatabase::record(const std::vector<Trial> &trials) {
   return execute("COMMIT");
 }
 
-llvm::Expected<std::optional<BestSchedule>> TuningDatabase::best(const TuningKey &key) {
+llvm::Expected<std::optional<BestSchedule>> SqliteTuningDatabase::best(const TuningKey &key) {
   Statement s;
   if (sqlite3_prepare_v2(db,
                          "SELECT schedule, mean_ns, trials FROM best_schedules WHERE kernel = ? "
@@ -250,7 +283,7 @@ llvm::Expected<std::optional<BestSchedule>> TuningDatabase::best(const TuningKey
                       sqlite3_column_int64(s.stmt, 2)};
 }
 
-llvm::Expected<std::vector<Trial>> TuningDatabase::trials(bool confirmedOnly) {
+llvm::Expected<std::vector<Trial>> SqliteTuningDatabase::trials(bool confirmedOnly) {
   Statement s;
   std::string sql = "SELECT kernel, target, compiler_version, schedule, status, time_ns, "
                     "confirmed, search, session, model, recorded_at FROM trials";
@@ -279,6 +312,8 @@ llvm::Expected<std::vector<Trial>> TuningDatabase::trials(bool confirmedOnly) {
     return fail("cannot read the trials");
   return result;
 }
+
+} // namespace
 
 llvm::Error TuningDatabase::exportJsonLines(const std::string &outputPath) {
   llvm::Expected<std::vector<Trial>> confirmed = trials(/*confirmedOnly=*/true);

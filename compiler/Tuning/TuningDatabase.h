@@ -10,8 +10,6 @@
 #include <string>
 #include <vector>
 
-struct sqlite3;
-
 namespace kiln::tuning {
 
 /// What a schedule was measured for: the kernel's structure (kiln::tuningKey: ops,
@@ -47,32 +45,40 @@ struct BestSchedule {
   int64_t trials = 0; // confirmed measurements behind the mean
 };
 
+/// A store of trials: a SQLite file, or a PostgreSQL database that several machines
+/// share. Both hold the same schema (docs/architecture.md, "The tuner and its
+/// database").
 class TuningDatabase {
 public:
-  /// The schema this build reads and writes (PRAGMA user_version).
+  /// The schema this build reads and writes.
   static constexpr int kSchemaVersion = 1;
-  /// PRAGMA application_id of a kiln tuning database: "kiln" in ASCII.
+  /// The SQLite file's PRAGMA application_id: "kiln" in ASCII.
   static constexpr int32_t kApplicationId = 0x6b696c6e;
 
-  /// Opens `path` for recording trials, creating the file (and its directory) with the
-  /// schema if it does not exist. A file that is not a kiln tuning database of a schema
-  /// this build knows is an error naming it, and is left untouched.
-  static llvm::Expected<std::unique_ptr<TuningDatabase>> openForWriting(const std::string &path);
-  /// Opens `path` for lookups; a missing file is no database (nullptr, nothing created).
-  static llvm::Expected<std::unique_ptr<TuningDatabase>> openForReading(const std::string &path);
+  /// Opens `location` for recording trials: a `postgresql://` (or `postgres://`) URL,
+  /// else a SQLite file, created (with its directory) with the schema if it does not
+  /// exist. A store that is not a kiln tuning database of a schema this build knows is
+  /// an error naming it, and is left untouched.
+  static llvm::Expected<std::unique_ptr<TuningDatabase>>
+  openForWriting(const std::string &location);
+  /// Opens `location` for lookups; a missing SQLite file, or a PostgreSQL database
+  /// without kiln's tables, is no database (nullptr, nothing created).
+  static llvm::Expected<std::unique_ptr<TuningDatabase>>
+  openForReading(const std::string &location);
 
-  ~TuningDatabase();
+  virtual ~TuningDatabase();
   TuningDatabase(const TuningDatabase &) = delete;
   TuningDatabase &operator=(const TuningDatabase &) = delete;
 
-  const std::string &path() const { return file; }
+  /// The file, or the URL without its password, for messages.
+  const std::string &path() const { return name; }
 
   llvm::Error record(const Trial &trial);
   /// Records every trial in one transaction.
-  llvm::Error record(const std::vector<Trial> &trials);
-  llvm::Expected<std::optional<BestSchedule>> best(const TuningKey &key);
+  virtual llvm::Error record(const std::vector<Trial> &trials) = 0;
+  virtual llvm::Expected<std::optional<BestSchedule>> best(const TuningKey &key) = 0;
   /// Every trial, oldest first; with `confirmedOnly`, only the confirmed ones.
-  llvm::Expected<std::vector<Trial>> trials(bool confirmedOnly = false);
+  virtual llvm::Expected<std::vector<Trial>> trials(bool confirmedOnly = false) = 0;
 
   /// Writes the confirmed trials as JSON lines (one object per trial), the form in
   /// which a tuned model ships its schedules.
@@ -81,15 +87,15 @@ public:
   /// many. A malformed line is an error naming the file and line; nothing is recorded.
   llvm::Expected<size_t> importJsonLines(const std::string &inputPath);
 
-private:
-  TuningDatabase(sqlite3 *db, std::string file) : db(db), file(std::move(file)) {}
-  llvm::Error fail(const llvm::Twine &what) const;
-  llvm::Error execute(const char *sql);
-  llvm::Error insert(const Trial &trial);
+protected:
+  explicit TuningDatabase(std::string name) : name(std::move(name)) {}
 
-  sqlite3 *db;
-  std::string file;
+private:
+  std::string name;
 };
+
+/// Whether `location` names a PostgreSQL database rather than a SQLite file.
+bool isPostgresUrl(llvm::StringRef location);
 
 /// $KILN_TUNING_DB, else $XDG_CACHE_HOME/kiln/tuning.sqlite, else
 /// ~/.cache/kiln/tuning.sqlite.

@@ -100,7 +100,8 @@ cl::opt<Tune> tune(
                           "first run kiln-tune on the model (--tune-budget), then as 'use'")),
     cl::cat(category));
 cl::opt<std::string> tuningDb("tuning-db",
-                              cl::desc("The tuning database (default: $KILN_TUNING_DB, else "
+                              cl::desc("The tuning database: a SQLite file or a postgresql:// "
+                                       "URL (default: $KILN_TUNING_DB, else "
                                        "~/.cache/kiln/tuning.sqlite)"),
                               cl::value_desc("path"), cl::cat(category));
 cl::opt<std::string> tuneBudget("tune-budget",
