@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <gtest/gtest.h>
+#include <iostream>
 #include <limits>
 #include <set>
 
@@ -156,6 +157,9 @@ TEST(ScheduleSearchTest, the_genetic_algorithm_beats_random_search_on_the_same_b
   std::sort(ga.begin(), ga.end());
   std::sort(random.begin(), random.end());
   std::sort(sa.begin(), sa.end());
+  std::cout << "median best cost after 240 trials (optimum 1): GA " << ga[3] << ", SA " << sa[3]
+            << ", random " << random[3] << "; GA reached random's final best within 120 "
+            << "trials on " << gaReachedRandomFinal << " of 7 seeds\n";
   EXPECT_LT(ga[3], random[3]) << "GA median " << ga[3] << ", random median " << random[3];
   EXPECT_LT(sa[3], random[3]) << "SA median " << sa[3] << ", random median " << random[3];
   // The target: GA reaches random search's final best in at most half the
