@@ -107,6 +107,11 @@ cl::opt<std::string> tuningDb("tuning-db",
 cl::opt<std::string> tuneBudget("tune-budget",
                                 cl::desc("With --tune=tune: kiln-tune's --budget (default 10m)"),
                                 cl::init("10m"), cl::value_desc("time"), cl::cat(category));
+cl::opt<std::string> kernelCache(
+    "kernel-cache",
+    cl::desc("Reuse compiled kernels from DIR and add those compiled (for kiln-tune, whose "
+             "candidates differ in one kernel; valid for one build of kiln-compile only)"),
+    cl::value_desc("DIR"), cl::cat(category));
 cl::opt<bool> scheduleSpace("schedule-space",
                             cl::desc("Print the target's schedule knobs and the values each "
                                      "may take, then exit"),
@@ -279,6 +284,7 @@ int main(int argc, char **argv) {
   if (emit == Emit::Artifact) {
     kiln::CompileOptions compileOptions;
     compileOptions.jobs = jobs;
+    compileOptions.kernelCache = kernelCache;
     if (::isatty(STDERR_FILENO))
       compileOptions.progress = showProgress;
     FailureOr<kiln::ArtifactSummary> summary = kiln::emitArtifact(

@@ -439,7 +439,10 @@ int main(int argc, char **argv) {
   setup.compiler = (binDir + "/kiln-compile").str();
   setup.runner = (binDir + "/kiln-run").str();
   setup.model = modelPath;
-  setup.compileArgs = {"--target", target, "--activations", activations};
+  // Candidates differ from the default in one kernel: the others come from this
+  // session's cache of compiled kernels.
+  setup.compileArgs = {"--target", target, "--activations", activations, "--kernel-cache",
+                       (work + "/kernels").str()};
   if (seqLen)
     setup.compileArgs.insert(setup.compileArgs.end(), {"--seq-len", std::to_string(seqLen)});
   if (batch)
