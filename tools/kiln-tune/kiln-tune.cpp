@@ -26,7 +26,6 @@
 #include "llvm/Support/WithColor.h"
 
 #include <chrono>
-#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -51,12 +50,9 @@ cl::opt<unsigned> generations("generations",
                               cl::desc("Genetic algorithm: at most this many generations per "
                                        "kernel (default 0: until it converges or time is up)"),
                               cl::init(0), cl::cat(category));
-// Spelled --threads on the command line; main() renames it, because libLLVM already
-// registers a global option named "threads".
-cl::opt<unsigned> threads("measure-threads",
-                          cl::desc("Kernel worker threads while measuring (kiln-run --threads; "
-                                   "default 0: one per CPU)"),
-                          cl::init(0), cl::cat(category));
+// --threads N: kernel worker threads while measuring. Parsed by main() before the
+// other options, because libLLVM already registers a global option named "threads".
+unsigned threads = 0;
 cl::opt<std::string> searchKind("search",
                                 cl::desc("ga (genetic algorithm, default), sa (simulated "
                                          "annealing) or random"),
@@ -290,56 +286,9 @@ llvm::Error writeScratchDatabase(const std::string &path, const kiln::tuning::Tu
   return (*db)->record(trial);
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
-  llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
-  std::vector<std::string> renamed(argv, argv + argc);
-  for (std::string &arg : renamed)
-    for (const char *spelling : {"--threads", "-threads"})
-      if (arg == spelling || llvm::StringRef(arg).starts_with(std::string(spelling) + "="))
-        arg = "--measure-threads" + arg.substr(std::strlen(spelling));
-  std::vector<const char *> args;
-  for (const std::string &arg : renamed)
-    args.push_back(arg.c_str());
-  cl::ParseCommandLineOptions(
-      argc, args.data(),
-      "kiln-tune: autotunes a model's kernel schedules into the tuning database\n\n"
-      "  kiln-tune model.onnx --budget 10m            tune (genetic algorithm)\n"
-      "  kiln-tune model.onnx --budget 2m --search random\n"
-      "  kiln-tune --export schedules.jsonl           ship the confirmed schedules\n"
-      "  kiln-tune --import schedules.jsonl           and take them in elsewhere\n"
-      "  kiln-tune --report DIR                       convergence plots, GA vs SA vs random\n\n"
-      "Then kiln-compile (--tune=use, its default) compiles with the best schedules.\n");
-  std::string database = tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb;
-
-  if (!reportDir.empty()) {
-    auto db = kiln::tuning::TuningDatabase::openForReading(database);
-    if (!db)
-      return fail(llvm::toString(db.takeError()));
-    if (!*db)
-      return fail("no tuning database at '" + database + "' to report on");
-    auto trials = (*db)->trials();
-    if (!trials)
-      return fail(llvm::toString(trials.takeError()));
-    auto page = kiln::tune::writeConvergenceReport(*trials, reportDir);
-    if (!page)
-      return fail(llvm::toString(page.takeError()));
-    llvm::errs() << "kiln-tune: wrote " << *page << "\n";
-    return 0;
-  }
-  if (!exportPath.empty() || !importPath.empty()) {
-    if (!exportPath.empty()) {
-      auto db = kiln::tuning::TuningDatabase::openForReading(database);
-      if (!db)
-        return fail(llvm::toString(db.takeError()));
-      if (!*db)
-        return fail("no tuning database at '" + database + "' to export");
-      if (llvm::Error e = (*db)->exportJsonLines(exportPath))
-        return fail(llvm::toString(std::move(e)));
-      return 0;
-    }
+/// --report, --export and --import: what the database holds, without a model.
+int runDatabaseCommand(const std::string &database) {
+  if (!importPath.empty()) {
     auto db = kiln::tuning::TuningDatabase::openForWriting(database);
     if (!db)
       return fail(llvm::toString(db.takeError()));
@@ -350,30 +299,44 @@ int main(int argc, char **argv) {
                  << database << "\n";
     return 0;
   }
-  if (modelPath.empty())
-    return fail("no model given (kiln-tune MODEL; see --help)");
-  std::optional<double> budget = parseSeconds(budgetText);
-  if (!budget)
-    return fail("--budget needs a time such as 90s, 10m or 1h, got '" + budgetText + "'");
-  if (searchKind != "ga" && searchKind != "sa" && searchKind != "random")
-    return fail("--search must be ga, sa or random, got '" + searchKind + "'");
-  if (population < 2)
-    return fail("--population needs at least 2");
-  Clock::time_point start = Clock::now(), deadline = start + std::chrono::duration_cast<
-                                                                 Clock::duration>(
-                                                                 std::chrono::duration<double>(
-                                                                     *budget));
-  auto secondsLeft = [&](Clock::time_point until) {
-    return std::chrono::duration<double>(until - Clock::now()).count();
-  };
+  auto db = kiln::tuning::TuningDatabase::openForReading(database);
+  if (!db)
+    return fail(llvm::toString(db.takeError()));
+  if (!*db)
+    return fail("no tuning database at '" + database + "'");
+  if (!exportPath.empty()) {
+    if (llvm::Error e = (*db)->exportJsonLines(exportPath))
+      return fail(llvm::toString(std::move(e)));
+    return 0;
+  }
+  auto trials = (*db)->trials();
+  if (!trials)
+    return fail(llvm::toString(trials.takeError()));
+  auto page = kiln::tune::writeConvergenceReport(*trials, reportDir);
+  if (!page)
+    return fail(llvm::toString(page.takeError()));
+  llvm::errs() << "kiln-tune: wrote " << *page << "\n";
+  return 0;
+}
 
-  // The model's kernels as kiln-compile --tune=off would build them.
+/// The entry point's kernels, as kiln-compile --tune=off builds them.
+struct ModelKernels {
+  std::vector<TunableKernel> kernels;
+  std::vector<kiln::tuning::SearchKnob> space;
+  std::string target; // the backend's resolved target, part of the database key
+};
+
+/// Imports the model and runs kiln's pipeline and the backend's lowering (no code
+/// generation) to find its kernels, their keys and default schedules; unless --input
+/// names the inputs, writes random ones into `work` and adds them to `inputArgs`.
+/// Errors are reported; returns none then.
+std::optional<ModelKernels> loadModel(llvm::StringRef work, std::vector<std::string> &inputArgs) {
   std::string error;
   kiln::NumericsOptions numerics;
   numerics.int8Activations = activations != "f32";
   std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error, numerics);
   if (!backend)
-    return fail(error);
+    return fail(error), std::nullopt;
   DialectRegistry registry;
   kiln::registerDialects(registry);
   MLIRContext context(registry);
@@ -387,22 +350,26 @@ int main(int argc, char **argv) {
   importOptions.contextLength = contextLength;
   OwningOpRef<ModuleOp> module = kiln::importModelFile(modelPath, context, sourceMgr, importOptions);
   if (!module)
-    return 1;
+    return std::nullopt;
   PassManager pm(&context);
   kiln::buildDefaultPipeline(pm);
   if (failed(pm.run(*module)))
-    return 1;
+    return std::nullopt;
   func::FuncOp entryFunc;
   for (func::FuncOp f : module->getOps<func::FuncOp>())
     if (!f.isExternal() && (entry.empty() || f.getSymName() == entry)) {
       if (entryFunc)
-        return fail("the model has several entry points; name one with --entry");
+        return fail("the model has several entry points; name one with --entry"), std::nullopt;
       entryFunc = f;
     }
   if (!entryFunc)
     return fail(entry.empty() ? "the model has no entry point"
-                              : "the model has no entry point '" + entry + "'");
-  std::vector<TunableKernel> kernels;
+                              : "the model has no entry point '" + entry + "'"),
+           std::nullopt;
+
+  ModelKernels model;
+  model.target = backend->target();
+  model.space = parseSpace(backend->describeScheduleSpace());
   std::map<std::string, size_t> kernelOfKey;
   unsigned dispatchIndex = 0;
   WalkResult walked = entryFunc.walk([&](kiln::DispatchOp dispatch) {
@@ -410,20 +377,315 @@ int main(int argc, char **argv) {
     if (failed(info))
       return WalkResult::interrupt();
     std::string key = kiln::tuningKey(dispatch);
-    auto [it, isNew] = kernelOfKey.try_emplace(key, kernels.size());
+    auto [it, isNew] = kernelOfKey.try_emplace(key, model.kernels.size());
     if (isNew) {
       TunableKernel kernel;
       kernel.key = key;
       kernel.defaultSchedule = info->schedule;
       kernel.reduces = reduces(dispatch);
-      kernels.push_back(std::move(kernel));
+      model.kernels.push_back(std::move(kernel));
     }
-    kernels[it->second].dispatches.push_back(dispatchIndex++);
+    model.kernels[it->second].dispatches.push_back(dispatchIndex++);
     return WalkResult::advance();
   });
   if (walked.wasInterrupted())
-    return 1;
-  std::vector<kiln::tuning::SearchKnob> space = parseSpace(backend->describeScheduleSpace());
+    return std::nullopt;
+
+  for (const std::string &input : inputs)
+    inputArgs.insert(inputArgs.end(), {"--input", input});
+  if (inputs.empty()) {
+    std::mt19937 rng(static_cast<uint32_t>(seed));
+    for (BlockArgument arg : entryFunc.getArguments()) {
+      if (entryFunc.getArgAttr(arg.getArgNumber(), "kiln.state"))
+        continue;
+      auto type = dyn_cast<RankedTensorType>(arg.getType());
+      std::string path = (work + "/input" + std::to_string(arg.getArgNumber()) + ".npy").str();
+      if (!type || !type.hasStaticShape() || !writeRandomNpy(path, type, rng))
+        return fail("cannot make a random value for input " + std::to_string(arg.getArgNumber()) +
+                        "; give the inputs with --input"),
+               std::nullopt;
+      inputArgs.insert(inputArgs.end(), {"--input", path});
+    }
+  }
+  return model;
+}
+
+/// The knobs of `space` that matter for `kernel`, and the point of its default schedule.
+std::pair<std::vector<kiln::tuning::SearchKnob>, kiln::tuning::Genome>
+searchSpaceOf(const TunableKernel &kernel, const std::vector<kiln::tuning::SearchKnob> &space) {
+  std::vector<kiln::tuning::SearchKnob> knobs;
+  kiln::tuning::Genome initial;
+  llvm::SmallVector<llvm::StringRef> tokens;
+  llvm::StringRef(kernel.defaultSchedule).split(tokens, ' ', -1, false);
+  for (const kiln::tuning::SearchKnob &knob : space) {
+    if (!kernel.reduces && knob.name != "vector_width" && knob.name != "parallel" &&
+        knob.name != "parallel_grain")
+      continue;
+    for (llvm::StringRef token : tokens) {
+      int64_t value;
+      if (token.split('=').first != knob.name || token.split('=').second.getAsInteger(10, value))
+        continue;
+      auto at = std::find(knob.values.begin(), knob.values.end(), value);
+      if (at != knob.values.end()) {
+        knobs.push_back(knob);
+        initial.push_back(static_cast<unsigned>(at - knob.values.begin()));
+      }
+    }
+  }
+  return {knobs, initial};
+}
+
+double mean(const std::vector<double> &values) {
+  double sum = 0;
+  for (double v : values)
+    sum += v;
+  return values.empty() ? std::numeric_limits<double>::infinity() : sum / values.size();
+}
+
+/// One tuning run: measures candidates of the model's kernels and records each trial.
+class Tuner {
+public:
+  Tuner(kiln::tune::CandidateMeasurement &measurement, kiln::tuning::TuningDatabase &db,
+        std::string target, std::string scratch)
+      : measurement(measurement), db(db), target(std::move(target)),
+        scratch(std::move(scratch)),
+        session(std::to_string(std::chrono::system_clock::now().time_since_epoch() /
+                               std::chrono::milliseconds(1)) +
+                "-" + std::to_string(::getpid())) {}
+
+  /// What one candidate has cost so far (a compile and a run), in seconds.
+  double candidateSeconds = 0;
+
+  /// Searches `kernel`'s schedule until `deadline`, then confirms the winner against
+  /// the default (see docs/architecture.md, "The tuner and its database").
+  llvm::Error tune(TunableKernel &kernel, const std::vector<kiln::tuning::SearchKnob> &space,
+                   Clock::time_point deadline, const std::string &label, Progress &progress) {
+    auto [knobs, initial] = searchSpaceOf(kernel, space);
+    kiln::tuning::SearchOptions options;
+    options.population = population;
+    options.maxGenerations = generations;
+    options.seed = seed;
+    std::unique_ptr<kiln::tuning::ScheduleSearch> search =
+        kiln::tuning::createSearch(searchKind, knobs, initial, options);
+    double defaultCost = std::numeric_limits<double>::infinity();
+    while (Clock::now() < deadline) {
+      std::optional<kiln::tuning::Genome> point = search->next();
+      if (!point)
+        break;
+      std::string schedule = withKnobs(kernel.defaultSchedule, search->describe(*point));
+      llvm::Expected<kiln::tune::Measurement> m = measure(kernel, schedule);
+      if (!m)
+        return m.takeError();
+      double cost = m->status == "ok" ? m->medianNs(kernel.dispatches)
+                                      : std::numeric_limits<double>::infinity();
+      if (*point == initial)
+        defaultCost = cost;
+      search->tell(*point, cost);
+      ++kernel.trials;
+      kernel.failed += m->status != "ok";
+      if (llvm::Error e = db.record(trialOf(kernel, schedule, *m, false, searchKind)))
+        return e;
+      auto best = search->best();
+      char line[256];
+      snprintf(line, sizeof line, "%s gen %u trial %u: best %s (%.2fx), %.0f s left",
+               label.c_str(), search->generation(), kernel.trials,
+               best ? formatNs(best->second).c_str() : "-",
+               best && std::isfinite(defaultCost) ? defaultCost / best->second : 1.0,
+               std::max(0.0, std::chrono::duration<double>(deadline - Clock::now()).count()));
+      progress.show(line);
+    }
+    auto best = search->best();
+    return confirm(kernel, best ? withKnobs(kernel.defaultSchedule, search->describe(best->first))
+                                : kernel.defaultSchedule);
+  }
+
+  /// The whole model with what the database now holds against the defaults, measured
+  /// in turn: the median over the rounds of each one's median run. None when the
+  /// database holds nothing but defaults for these kernels (two measurements of the same
+  /// code differ by noise alone: tens of percent for a model that runs in microseconds).
+  llvm::Expected<std::optional<std::pair<double, double>>>
+  endToEnd(const std::vector<TunableKernel> &kernels, const std::string &database) {
+    bool anyTuned = false;
+    for (const TunableKernel &k : kernels) {
+      auto best = db.best({k.key, target, kiln::kCompilerVersion});
+      if (!best)
+        return best.takeError();
+      anyTuned |= *best && (*best)->schedule != k.defaultSchedule;
+    }
+    if (!anyTuned)
+      return std::nullopt;
+    std::vector<double> plainRuns, tunedRuns;
+    for (int round = 0; round < kConfirmations; ++round) {
+      kiln::tune::Measurement plain = measurement.measure("");
+      kiln::tune::Measurement tuned = measurement.measure(database);
+      for (const kiln::tune::Measurement *m : {&plain, &tuned})
+        if (m->status != "ok")
+          return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                         "the model did not run (" + m->status + "):\n" +
+                                             m->detail);
+      plainRuns.push_back(kiln::tune::median(plain.runNs));
+      tunedRuns.push_back(kiln::tune::median(tuned.runNs));
+    }
+    return std::pair{kiln::tune::median(plainRuns), kiln::tune::median(tunedRuns)};
+  }
+
+private:
+  /// Compiles the model with `schedule` for `kernel` alone (through a scratch database
+  /// the compile reads as it would the user's) and runs it.
+  llvm::Expected<kiln::tune::Measurement> measure(const TunableKernel &kernel,
+                                                  const std::string &schedule) {
+    Clock::time_point start = Clock::now();
+    if (llvm::Error e = writeScratchDatabase(
+            scratch, {kernel.key, target, kiln::kCompilerVersion}, schedule))
+      return std::move(e);
+    kiln::tune::Measurement m = measurement.measure(scratch);
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    candidateSeconds = candidates ? (candidateSeconds * candidates + seconds) / (candidates + 1)
+                                  : seconds;
+    ++candidates;
+    return m;
+  }
+
+  kiln::tuning::Trial trialOf(const TunableKernel &k, const std::string &schedule,
+                              const kiln::tune::Measurement &m, bool confirmed,
+                              const std::string &search) const {
+    kiln::tuning::Trial trial;
+    trial.key = {k.key, target, kiln::kCompilerVersion};
+    trial.schedule = schedule;
+    trial.status = m.status;
+    if (m.status == "ok")
+      trial.timeNs = m.medianNs(k.dispatches);
+    trial.confirmed = confirmed;
+    trial.search = search;
+    trial.session = session;
+    trial.model = modelPath;
+    return trial;
+  }
+
+  /// The winner and the default measured in turn. The winner is kept only if it beat
+  /// the default in every round and by kMinSpeedup on average, so that a candidate that
+  /// was fast once by noise never becomes what compiles take; a winner that fails this
+  /// is recorded unconfirmed and the default's rounds stand.
+  llvm::Error confirm(TunableKernel &kernel, const std::string &winner) {
+    std::vector<double> defaultTimes, winnerTimes;
+    std::vector<kiln::tuning::Trial> defaultTrials, winnerTrials;
+    bool winnerFailed = false;
+    for (int round = 0; round < kConfirmations; ++round)
+      for (bool isDefault : {true, false}) {
+        if (!isDefault && winner == kernel.defaultSchedule)
+          continue;
+        const std::string &schedule = isDefault ? kernel.defaultSchedule : winner;
+        llvm::Expected<kiln::tune::Measurement> m = measure(kernel, schedule);
+        if (!m)
+          return m.takeError();
+        (isDefault ? defaultTrials : winnerTrials)
+            .push_back(trialOf(kernel, schedule, *m, true, "confirm"));
+        if (m->status == "ok")
+          (isDefault ? defaultTimes : winnerTimes).push_back(m->medianNs(kernel.dispatches));
+        else
+          winnerFailed |= !isDefault;
+      }
+    bool holds = winner != kernel.defaultSchedule && !winnerFailed &&
+                 winnerTimes.size() == defaultTimes.size() &&
+                 mean(defaultTimes) >= kMinSpeedup * mean(winnerTimes);
+    for (size_t i = 0; holds && i < winnerTimes.size(); ++i)
+      holds = winnerTimes[i] < defaultTimes[i];
+    if (!holds)
+      for (kiln::tuning::Trial &trial : winnerTrials)
+        trial.confirmed = false;
+    defaultTrials.insert(defaultTrials.end(), winnerTrials.begin(), winnerTrials.end());
+    if (llvm::Error e = db.record(defaultTrials))
+      return e;
+    kernel.confirmedDefaultNs = mean(defaultTimes);
+    kernel.confirmedTunedNs = holds ? mean(winnerTimes) : kernel.confirmedDefaultNs;
+    kernel.tunedSchedule = holds ? winner : kernel.defaultSchedule;
+    kernel.tuned = true;
+    return llvm::Error::success();
+  }
+
+  kiln::tune::CandidateMeasurement &measurement;
+  kiln::tuning::TuningDatabase &db;
+  std::string target, scratch, session;
+  unsigned candidates = 0;
+};
+
+/// The table at the end: one row per tuned kernel, then the whole model.
+void printTable(const std::vector<TunableKernel> &kernels, const std::vector<size_t> &order,
+                double kernelTotal, const std::string &targetString, const std::string &database,
+                std::optional<std::pair<double, double>> endToEnd) {
+  llvm::outs() << "kiln-tune: " << modelPath << " on " << targetString << ", search "
+               << searchKind << ", database " << database << "\n";
+  char row[512];
+  snprintf(row, sizeof row, "  %-6s %-34s %6s %11s %11s %8s %7s %7s  %s\n", "kernel", "what",
+           "share", "default", "tuned", "speed-up", "trials", "failed", "schedule");
+  llvm::outs() << row;
+  for (size_t index : order) {
+    const TunableKernel &k = kernels[index];
+    if (!k.tuned)
+      continue;
+    snprintf(row, sizeof row, "  %-6zu %-34s %5.1f%% %11s %11s %7.2fx %7u %7u  %s\n", index,
+             k.what.substr(0, 34).c_str(), 100 * k.defaultNs / kernelTotal,
+             formatNs(k.confirmedDefaultNs).c_str(), formatNs(k.confirmedTunedNs).c_str(),
+             k.confirmedDefaultNs / k.confirmedTunedNs, k.trials, k.failed,
+             k.tunedSchedule == k.defaultSchedule ? "(default)" : k.tunedSchedule.c_str());
+    llvm::outs() << row;
+  }
+  if (!endToEnd) {
+    llvm::outs() << "  end to end: every kernel keeps its default schedule\n";
+    return;
+  }
+  snprintf(row, sizeof row, "  end to end: default %s, tuned %s per run (%.2fx)\n",
+           formatNs(endToEnd->first).c_str(), formatNs(endToEnd->second).c_str(),
+           endToEnd->first / endToEnd->second);
+  llvm::outs() << row;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  std::vector<const char *> args;
+  for (int i = 0; i < argc; ++i) {
+    llvm::StringRef arg = argv[i], value;
+    if (arg == "--threads" || arg == "-threads") {
+      if (i + 1 == argc)
+        return fail("--threads needs a number");
+      value = argv[++i];
+    } else if (!arg.consume_front("--threads=") && !arg.consume_front("-threads=")) {
+      args.push_back(argv[i]);
+      continue;
+    } else {
+      value = arg;
+    }
+    if (value.getAsInteger(10, threads))
+      return fail("--threads needs a number, got '" + value + "'");
+  }
+  cl::ParseCommandLineOptions(
+      static_cast<int>(args.size()), args.data(),
+      "kiln-tune: autotunes a model's kernel schedules into the tuning database\n\n"
+      "  kiln-tune model.onnx --budget 10m            tune (genetic algorithm)\n"
+      "  kiln-tune model.onnx --budget 2m --search random\n"
+      "  kiln-tune --export schedules.jsonl           ship the confirmed schedules\n"
+      "  kiln-tune --import schedules.jsonl           and take them in elsewhere\n"
+      "  kiln-tune --report DIR                       convergence plots, GA vs SA vs random\n\n"
+      "Then kiln-compile (--tune=use, its default) compiles with the best schedules.\n\n"
+      "  --threads=<uint>         - Kernel worker threads while measuring (kiln-run "
+      "--threads; default 0: one per CPU)\n");
+  std::string database = tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb;
+  if (!reportDir.empty() || !exportPath.empty() || !importPath.empty())
+    return runDatabaseCommand(database);
+  if (modelPath.empty())
+    return fail("no model given (kiln-tune MODEL; see --help)");
+  std::optional<double> budget = parseSeconds(budgetText);
+  if (!budget)
+    return fail("--budget needs a time such as 90s, 10m or 1h, got '" + budgetText + "'");
+  if (searchKind != "ga" && searchKind != "sa" && searchKind != "random")
+    return fail("--search must be ga, sa or random, got '" + searchKind + "'");
+  if (population < 2)
+    return fail("--population needs at least 2");
+  Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*budget));
 
   // Where candidates are built and run.
   llvm::SmallString<128> work;
@@ -434,6 +696,10 @@ int main(int argc, char **argv) {
     ~RemoveOnExit() { llvm::sys::fs::remove_directories(path); }
   } removeWork{std::string(work)};
   kiln::tune::MeasurementSetup setup;
+  std::optional<ModelKernels> model = loadModel(work, setup.inputArgs);
+  if (!model)
+    return 1;
+  std::vector<TunableKernel> &kernels = model->kernels;
   std::string self = llvm::sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&fail));
   llvm::StringRef binDir = llvm::sys::path::parent_path(self);
   setup.compiler = (binDir + "/kiln-compile").str();
@@ -456,45 +722,23 @@ int main(int argc, char **argv) {
   setup.runs = std::max(1u, runs.getValue());
   setup.threads = threads;
   setup.timeoutSeconds = timeout;
-  for (const std::string &input : inputs)
-    setup.inputArgs.insert(setup.inputArgs.end(), {"--input", input});
-  if (inputs.empty()) {
-    std::mt19937 rng(static_cast<uint32_t>(seed));
-    for (BlockArgument arg : entryFunc.getArguments()) {
-      if (entryFunc.getArgAttr(arg.getArgNumber(), "kiln.state"))
-        continue;
-      auto type = dyn_cast<RankedTensorType>(arg.getType());
-      std::string path = (work + "/input" + std::to_string(arg.getArgNumber()) + ".npy").str();
-      if (!type || !type.hasStaticShape() || !writeRandomNpy(path, type, rng))
-        return fail("cannot make a random value for input " + std::to_string(arg.getArgNumber()) +
-                    "; give the inputs with --input");
-      setup.inputArgs.insert(setup.inputArgs.end(), {"--input", path});
-    }
-  }
   kiln::tune::CandidateMeasurement measurement(setup);
-
   auto db = kiln::tuning::TuningDatabase::openForWriting(database);
   if (!db)
     return fail(llvm::toString(db.takeError()));
-  std::string session = std::to_string(std::chrono::system_clock::now().time_since_epoch() /
-                                       std::chrono::milliseconds(1)) +
-                        "-" + std::to_string(::getpid());
-  std::string scratch = (work + "/candidate.sqlite").str();
+  Tuner tuner(measurement, **db, model->target, (work + "/candidate.sqlite").str());
 
   // Profile first: the default schedules' times say where the budget goes.
   Progress progress;
   progress.show("profiling " + modelPath + " with the default schedules");
   Clock::time_point profileStart = Clock::now();
   kiln::tune::Measurement baseline = measurement.measure("", /*writeReference=*/true);
-  // What one candidate costs (a compile and a run): a kernel whose slice of the budget
-  // buys too few of them is not worth starting.
-  double candidateSeconds = std::chrono::duration<double>(Clock::now() - profileStart).count();
-  // The end-to-end comparison at the end takes its share of the budget first.
-  deadline -= std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(2 * kConfirmations * candidateSeconds));
   if (baseline.status != "ok")
     return fail("the model with its default schedules did not run (" + baseline.status +
                 "):\n" + baseline.detail);
+  // Until candidates have been measured, the profile's compile and run is the estimate
+  // of one (high: later compiles reuse the kernels they share).
+  tuner.candidateSeconds = std::chrono::duration<double>(Clock::now() - profileStart).count();
   double kernelTotal = 0;
   for (TunableKernel &k : kernels) {
     k.defaultNs = baseline.medianNs(k.dispatches);
@@ -511,34 +755,6 @@ int main(int argc, char **argv) {
     if (kernelTotal > 0 && k.defaultNs / kernelTotal >= minShare)
       tunedShare += k.defaultNs / kernelTotal;
 
-  std::string targetString = backend->target();
-  kiln::tuning::SearchOptions searchOptions;
-  searchOptions.population = population;
-  searchOptions.maxGenerations = generations;
-  searchOptions.seed = seed;
-  auto trialOf = [&](const TunableKernel &k, const std::string &schedule,
-                     const kiln::tune::Measurement &m, bool confirmed, const std::string &search) {
-    kiln::tuning::Trial trial;
-    trial.key = {k.key, targetString, kiln::kCompilerVersion};
-    trial.schedule = schedule;
-    trial.status = m.status;
-    if (m.status == "ok")
-      trial.timeNs = m.medianNs(k.dispatches);
-    trial.confirmed = confirmed;
-    trial.search = search;
-    trial.session = session;
-    trial.model = modelPath;
-    return trial;
-  };
-  auto measureSchedule = [&](const TunableKernel &k, const std::string &schedule,
-                             kiln::tune::Measurement &m) -> llvm::Error {
-    if (llvm::Error e = writeScratchDatabase(
-            scratch, {k.key, targetString, kiln::kCompilerVersion}, schedule))
-      return e;
-    m = measurement.measure(scratch);
-    return llvm::Error::success();
-  };
-
   for (size_t index : order) {
     TunableKernel &k = kernels[index];
     double share = kernelTotal > 0 ? k.defaultNs / kernelTotal : 0;
@@ -548,113 +764,23 @@ int main(int argc, char **argv) {
       progress.finish(label + ": not tuned (below --min-share)");
       continue;
     }
-    // This kernel's slice of what is left, by its share among the kernels still to tune;
-    // the last four candidates' time of it is kept for the confirmation.
-    double slice = secondsLeft(deadline) * share / tunedShare;
+    // This kernel's slice of what is left after the end-to-end comparison, by its share
+    // among the kernels still to tune; its last candidates' time goes to confirming.
+    double confirming = kConfirmations * 2 * tuner.candidateSeconds;
+    double left = std::chrono::duration<double>(deadline - Clock::now()).count() - confirming;
+    double slice = left * share / tunedShare;
     tunedShare -= share;
-    if (slice < (kConfirmations * 2 + 2) * candidateSeconds) {
+    if (slice < confirming + 2 * tuner.candidateSeconds) {
       progress.finish(label + ": not tuned (its share of the budget, " +
-                      std::to_string(static_cast<int>(slice)) + " s, buys too few candidates)");
+                      std::to_string(static_cast<int>(std::max(0.0, slice))) +
+                      " s, buys too few candidates)");
       continue;
     }
     Clock::time_point kernelDeadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                           slice - kConfirmations * 2 * candidateSeconds));
-    // The knobs that matter for this kernel, starting from its default values.
-    std::vector<kiln::tuning::SearchKnob> knobs;
-    kiln::tuning::Genome initial;
-    for (const kiln::tuning::SearchKnob &knob : space) {
-      if (!k.reduces && knob.name != "vector_width" && knob.name != "parallel" &&
-          knob.name != "parallel_grain")
-        continue;
-      llvm::SmallVector<llvm::StringRef> tokens;
-      llvm::StringRef(k.defaultSchedule).split(tokens, ' ', -1, false);
-      for (llvm::StringRef token : tokens)
-        if (token.split('=').first == knob.name) {
-          int64_t value;
-          if (token.split('=').second.getAsInteger(10, value))
-            continue;
-          auto at = std::find(knob.values.begin(), knob.values.end(), value);
-          if (at != knob.values.end()) {
-            knobs.push_back(knob);
-            initial.push_back(static_cast<unsigned>(at - knob.values.begin()));
-          }
-        }
-    }
-    std::unique_ptr<kiln::tuning::ScheduleSearch> search =
-        kiln::tuning::createSearch(searchKind, knobs, initial, searchOptions);
-    double defaultCost = std::numeric_limits<double>::infinity();
-    while (Clock::now() < kernelDeadline) {
-      std::optional<kiln::tuning::Genome> point = search->next();
-      if (!point)
-        break;
-      std::string schedule = withKnobs(k.defaultSchedule, search->describe(*point));
-      kiln::tune::Measurement m;
-      if (llvm::Error e = measureSchedule(k, schedule, m))
-        return fail(llvm::toString(std::move(e)));
-      double cost = m.status == "ok" ? m.medianNs(k.dispatches)
-                                     : std::numeric_limits<double>::infinity();
-      if (*point == initial)
-        defaultCost = cost;
-      search->tell(*point, cost);
-      ++k.trials;
-      k.failed += m.status != "ok";
-      if (llvm::Error e = (*db)->record(trialOf(k, schedule, m, false, searchKind)))
-        return fail(llvm::toString(std::move(e)));
-      auto best = search->best();
-      char line[256];
-      snprintf(line, sizeof line, "%s gen %u trial %u: best %s (%.2fx), %.0f s left",
-               label.c_str(), search->generation(), k.trials,
-               best ? formatNs(best->second).c_str() : "-",
-               best && std::isfinite(defaultCost) ? defaultCost / best->second : 1.0,
-               std::max(0.0, secondsLeft(deadline)));
-      progress.show(line);
-    }
-    // Confirm: the winner and the default measured in turn. The winner is kept only if
-    // it beat the default in every round and by kMinSpeedup on average, so that a
-    // candidate that was fast once by noise never becomes what compiles take; a
-    // winner that fails this is recorded unconfirmed and the default's rounds stand.
-    auto best = search->best();
-    std::string winner =
-        best ? withKnobs(k.defaultSchedule, search->describe(best->first)) : k.defaultSchedule;
-    std::vector<double> defaultTimes, winnerTimes;
-    std::vector<kiln::tuning::Trial> defaultTrials, winnerTrials;
-    bool winnerFailed = false;
-    for (int round = 0; round < kConfirmations; ++round)
-      for (bool isDefault : {true, false}) {
-        if (!isDefault && winner == k.defaultSchedule)
-          continue;
-        const std::string &schedule = isDefault ? k.defaultSchedule : winner;
-        kiln::tune::Measurement m;
-        if (llvm::Error e = measureSchedule(k, schedule, m))
-          return fail(llvm::toString(std::move(e)));
-        (isDefault ? defaultTrials : winnerTrials).push_back(trialOf(k, schedule, m, true, "confirm"));
-        if (m.status == "ok")
-          (isDefault ? defaultTimes : winnerTimes).push_back(m.medianNs(k.dispatches));
-        else
-          winnerFailed |= !isDefault;
-      }
-    auto mean = [](const std::vector<double> &v) {
-      double sum = 0;
-      for (double x : v)
-        sum += x;
-      return v.empty() ? std::numeric_limits<double>::infinity() : sum / v.size();
-    };
-    bool winnerHolds = winner != k.defaultSchedule && !winnerFailed &&
-                       winnerTimes.size() == defaultTimes.size() &&
-                       mean(defaultTimes) >= kMinSpeedup * mean(winnerTimes);
-    for (size_t i = 0; winnerHolds && i < winnerTimes.size(); ++i)
-      winnerHolds = winnerTimes[i] < defaultTimes[i];
-    if (!winnerHolds)
-      for (kiln::tuning::Trial &trial : winnerTrials)
-        trial.confirmed = false;
-    defaultTrials.insert(defaultTrials.end(), winnerTrials.begin(), winnerTrials.end());
-    if (llvm::Error e = (*db)->record(defaultTrials))
+        Clock::now() +
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(slice - confirming));
+    if (llvm::Error e = tuner.tune(k, model->space, kernelDeadline, label, progress))
       return fail(llvm::toString(std::move(e)));
-    k.confirmedDefaultNs = mean(defaultTimes);
-    k.confirmedTunedNs = winnerHolds ? mean(winnerTimes) : k.confirmedDefaultNs;
-    k.tunedSchedule = winnerHolds ? winner : k.defaultSchedule;
-    k.tuned = true;
     char line[256];
     snprintf(line, sizeof line, "%s: %u trials (%u failed), default %s, tuned %s (%.2fx)",
              label.c_str(), k.trials, k.failed, formatNs(k.confirmedDefaultNs).c_str(),
@@ -662,55 +788,10 @@ int main(int argc, char **argv) {
     progress.finish(line);
   }
 
-  // The whole model with what the database now holds, against the defaults, measured
-  // in turn: the median over the rounds of each one's median run.
-  // Skipped when the database holds nothing but defaults for these kernels: two
-  // measurements of the same code differ by noise alone (tens of percent for a model
-  // that runs in microseconds).
-  bool anyTuned = false;
-  for (const TunableKernel &k : kernels) {
-    auto best = (*db)->best({k.key, targetString, kiln::kCompilerVersion});
-    if (!best)
-      return fail(llvm::toString(best.takeError()));
-    anyTuned |= *best && (*best)->schedule != k.defaultSchedule;
-  }
-  std::vector<double> plainRuns, tunedRuns;
-  kiln::tune::Measurement tuned, plain;
-  for (int round = 0; anyTuned && round < kConfirmations; ++round) {
-    plain = measurement.measure("");
-    tuned = measurement.measure(database);
-    if (plain.status != "ok" || tuned.status != "ok")
-      break;
-    plainRuns.push_back(kiln::tune::median(plain.runNs));
-    tunedRuns.push_back(kiln::tune::median(tuned.runNs));
-  }
-  llvm::outs() << "kiln-tune: " << modelPath << " on " << targetString << ", search "
-               << searchKind << ", database " << database << "\n";
-  char row[512];
-  snprintf(row, sizeof row, "  %-6s %-34s %6s %11s %11s %8s %7s %7s  %s\n", "kernel", "what",
-           "share", "default", "tuned", "speed-up", "trials", "failed", "schedule");
-  llvm::outs() << row;
-  for (size_t index : order) {
-    const TunableKernel &k = kernels[index];
-    if (!k.tuned)
-      continue;
-    snprintf(row, sizeof row, "  %-6zu %-34s %5.1f%% %11s %11s %7.2fx %7u %7u  %s\n", index,
-             k.what.substr(0, 34).c_str(), 100 * k.defaultNs / kernelTotal,
-             formatNs(k.confirmedDefaultNs).c_str(), formatNs(k.confirmedTunedNs).c_str(),
-             k.confirmedDefaultNs / k.confirmedTunedNs, k.trials, k.failed,
-             k.tunedSchedule == k.defaultSchedule ? "(default)" : k.tunedSchedule.c_str());
-    llvm::outs() << row;
-  }
-  if (!anyTuned) {
-    llvm::outs() << "  end to end: every kernel keeps its default schedule\n";
-  } else if (tuned.status == "ok" && plain.status == "ok") {
-    double before = kiln::tune::median(plainRuns), after = kiln::tune::median(tunedRuns);
-    snprintf(row, sizeof row, "  end to end: default %s, tuned %s per run (%.2fx)\n",
-             formatNs(before).c_str(), formatNs(after).c_str(), before / after);
-    llvm::outs() << row;
-  } else {
-    return fail("the model with the tuned schedules did not run (" + tuned.status + "):\n" +
-                tuned.detail);
-  }
+  auto endToEnd = tuner.endToEnd(kernels, database);
+  if (!endToEnd)
+    return fail("comparing the tuned model with the default: " +
+                llvm::toString(endToEnd.takeError()));
+  printTable(kernels, order, kernelTotal, model->target, database, *endToEnd);
   return 0;
 }
