@@ -22,5 +22,5 @@ for image in images:
             searches.add(label.split(" (")[0])
     assert len(lines) >= 1, image
 print("searches drawn:", ", ".join(sorted(searches)))
-median = re.search(r"<p>On the median kernel (.*?)</p>", page)
+median = re.search(r"<p>(On the median kernel|Random search found no speed-up)(.*?)</p>", page)
 print("summary:", "present" if median else "absent")
