@@ -73,4 +73,18 @@ cmp "$work/a.kiln" "$work/b.kiln"
 [[ $("${psql[@]}" -c "SELECT count(*) FROM kiln_trials WHERE search IN ('ga', 'random')") == "$recorded" ]]
 "$bin/kiln-compile" "$model" --tuning-db "$url" --emit=mlir -o "$work/tuned.mlir" 2>/dev/null
 grep -q 'kiln.schedule = "vector_width=' "$work/tuned.mlir"
+
+# Another application's kiln_trials table: an error naming the database, nothing created.
+"${as_server[@]}" "$pgbin/createdb" -h "$work/socket" -p "$port" -U kiln other
+"$pgbin/psql" -h "$work/socket" -p "$port" -U kiln -d other -q -c "CREATE TABLE kiln_trials(x INTEGER)"
+"$bin/kiln-tune" --export "$work/schedules.jsonl" --tuning-db "$url" 2>/dev/null
+if "$bin/kiln-tune" --import "$work/schedules.jsonl" \
+    --tuning-db "postgresql://kiln@/other?host=$work/socket&port=$port" 2>"$work/foreign.err"; then
+  echo "postgres_two_tuners: a foreign kiln_trials table was accepted"
+  exit 1
+fi
+grep -q "has a kiln_trials table but no kiln_tuning_schema: not a kiln tuning database" "$work/foreign.err" ||
+  { cat "$work/foreign.err"; exit 1; }
+[[ $("$pgbin/psql" -h "$work/socket" -p "$port" -U kiln -d other -At \
+  -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'kiln_%'") == 1 ]]
 echo "postgres_two_tuners: ok"
