@@ -45,7 +45,8 @@ public:
 
   /// The next point to measure; none when the search has finished (converged, out of
   /// generations, or every point measured). The first point is always the initial
-  /// schedule, so no search ends worse than it.
+  /// schedule, so no search ends worse than it. Points are measured one at a time: tell
+  /// a point's cost before asking for the next.
   std::optional<Genome> next();
   /// The cost of `point` (returned by next()); +infinity for a failed candidate.
   void tell(const Genome &point, double cost);

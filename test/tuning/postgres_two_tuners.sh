@@ -44,10 +44,10 @@ url="postgresql://kiln@/tuning?host=$work/socket&port=$port"
 
 model=$src/examples/models/mlp.onnx
 input=$src/examples/models/mlp-input.npy
-"$bin/kiln-tune" "$model" --budget 20s --runs 5 --threads 1 --input "$input" \
+"$bin/kiln-tune" "$model" --budget 25s --runs 5 --threads 1 --min-share 0.3 --input "$input" \
   --tuning-db "$url" >"$work/ga.txt" 2>"$work/ga.err" &
 ga=$!
-"$bin/kiln-tune" "$model" --budget 20s --runs 5 --threads 1 --input "$input" --search random \
+"$bin/kiln-tune" "$model" --budget 25s --runs 5 --threads 1 --min-share 0.3 --input "$input" --search random \
   --tuning-db "$url" >"$work/random.txt" 2>"$work/random.err" &
 random=$!
 wait $ga || { cat "$work/ga.err"; exit 1; }
