@@ -35,6 +35,11 @@ struct CompileOptions {
   /// Called on the calling thread with (compiled, total): once with 0 before the first
   /// kernel, then as kernels finish.
   std::function<void(unsigned, unsigned)> progress;
+  /// A directory of compiled kernel objects to reuse (empty: none), each kept under
+  /// its whole kernel fingerprint, code target and name. The compiler's own code is not
+  /// part of that key, so a cache serves runs of one compiler build only (kiln-tune
+  /// keeps one per session, where candidates differ in one kernel).
+  std::string kernelCache;
 };
 
 /// Choices that change a kernel's numerics, which only the user may make (the

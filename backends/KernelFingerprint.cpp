@@ -14,9 +14,10 @@ namespace kiln {
 namespace {
 /// Where a dispatch's results go in the arena: the program's business, not the kernel's.
 constexpr llvm::StringLiteral kArenaOffsets = "kiln.arena_offsets";
-} // namespace
+/// The knobs asked for; the fingerprint holds the schedule they resolve to instead.
+constexpr llvm::StringLiteral kSchedule = "kiln.schedule";
 
-std::string kernelFingerprint(DispatchOp dispatch, llvm::StringRef schedule) {
+std::string structure(DispatchOp dispatch) {
   // Every flag set explicitly: the defaults follow --mlir-print-* options when a tool
   // registers them, and eliding a large constant would make different kernels equal.
   OpPrintingFlags flags;
@@ -40,12 +41,19 @@ std::string kernelFingerprint(DispatchOp dispatch, llvm::StringRef schedule) {
   }
   os << "\nattributes:";
   for (NamedAttribute attr : dispatch->getAttrs())
-    if (attr.getName() != kArenaOffsets) {
+    if (attr.getName() != kArenaOffsets && attr.getName() != kSchedule) {
       os << " " << attr.getName().getValue() << "=";
       attr.getValue().print(os, state);
     }
-  os << "\nschedule: " << schedule << "\n";
+  os << "\n";
   return text;
 }
+} // namespace
+
+std::string kernelFingerprint(DispatchOp dispatch, llvm::StringRef schedule) {
+  return structure(dispatch) + "schedule: " + schedule.str() + "\n";
+}
+
+std::string tuningKey(DispatchOp dispatch) { return structure(dispatch); }
 
 } // namespace kiln

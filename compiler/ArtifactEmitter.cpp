@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "compiler/CompilerVersion.h"
 #include "llvm/Support/Path.h"
 #include <cstring>
 
@@ -21,8 +22,6 @@ namespace art = kiln::artifact;
 namespace kiln {
 
 namespace {
-
-constexpr const char *kCompilerVersion = "kiln 0.1.0";
 
 std::optional<art::DType> toDType(Type type) {
   if (type.isF32())

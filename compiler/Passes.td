@@ -121,17 +121,25 @@ def PlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
 def SelectSchedules : Pass<"kiln-select-schedules", "mlir::func::FuncOp"> {
   let summary = "Records the schedule each dispatch's kernel is compiled with";
   let description = [{
-    Sets `kiln.schedule` on every dispatch to the `schedule` option's knobs ("tile_rows=8
-    tile_vectors=3"): the backend compiles that dispatch's kernel with those knobs over
-    its default schedule (which it derives from the lowered kernel: vector width,
-    register tile) and rejects text it does not know, naming the knob. Without the
-    option nothing is set and every kernel takes the default. The autotuner's database
-    will write per-dispatch schedules here; the schedule is part of a kernel's
-    fingerprint, so dispatches that differ only in schedule never share a kernel.
+    Sets `kiln.schedule` on dispatches: the backend compiles a dispatch's kernel with
+    those knobs over its default schedule (which it derives from the lowered kernel:
+    vector width, register tile) and rejects text it does not know, naming the knob.
+
+    With the `schedule` option ("tile_rows=8 tile_vectors=3"), every dispatch takes
+    those knobs. Otherwise, with `tuning-db` (a SQLite file written by kiln-tune) and
+    `target` (the backend's resolved target string), each dispatch takes the best
+    confirmed schedule the database holds for its kernel (kiln::tuningKey: ops,
+    shapes, dtypes), this target and this compiler version; dispatches the database
+    does not know keep the default. A missing database file is no database (nothing
+    is created); a file that is not a kiln tuning database is an error.
   }];
   let options = [
     Option<"schedule", "schedule", "std::string", "\"\"",
            "Knobs every dispatch's kernel takes (empty: the backend's defaults)">,
+    Option<"tuningDb", "tuning-db", "std::string", "\"\"",
+           "Tuning database whose best schedules dispatches take (empty: none)">,
+    Option<"target", "target", "std::string", "\"\"",
+           "The backend's resolved target, part of the tuning database's key">,
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }

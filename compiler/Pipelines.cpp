@@ -31,6 +31,8 @@ void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &option
   pm.addNestedPass<func::FuncOp>(createPlanMemory());
   SelectSchedulesOptions selection;
   selection.schedule = options.schedule;
+  selection.tuningDb = options.tuningDatabase;
+  selection.target = options.target;
   pm.addNestedPass<func::FuncOp>(createSelectSchedules(selection));
 }
 

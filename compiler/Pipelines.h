@@ -15,6 +15,11 @@ struct PipelineOptions {
   /// Schedule knobs that every dispatch's kernel takes instead of the backend's
   /// default (kiln-select-schedules writes them as each dispatch's kiln.schedule).
   std::string schedule;
+  /// Without `schedule`: the tuning database whose best recorded schedules dispatches
+  /// take (empty: none; a missing file: none), and the backend's resolved target,
+  /// part of its key.
+  std::string tuningDatabase;
+  std::string target;
 };
 
 /// Appends kiln's default pipeline (what `kiln-compile` runs) to `pm`, which must

@@ -34,6 +34,8 @@ PACKAGES=(
   # serialization, JSON, tuning database, unit tests
   libflatbuffers-dev flatbuffers-compiler nlohmann-json3-dev libsqlite3-dev libxxhash-dev
   libgtest-dev libgmock-dev
+  # the shared tuning database (libpq) and the server its test starts (initdb, pg_ctl)
+  libpq-dev postgresql
 )
 
 missing=()

@@ -15,3 +15,7 @@ config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 config.environment["PATH"] = os.pathsep.join(
     [config.kiln_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%kiln_src_root", config.kiln_src_root))
+# kiln-compile reads the user's tuning database by default; tests compile with the
+# defaults unless they name a database (this file is never created).
+config.environment["KILN_TUNING_DB"] = os.path.join(config.test_exec_root,
+                                                    "no-tuning-database.sqlite")

@@ -13,6 +13,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/ADT/StringExtras.h"
 
 #include <Halide.h>
 #include <condition_variable>
@@ -128,9 +130,9 @@ public:
       if (!error.empty())
         return dispatch.emitOpError("has kiln.schedule '") << chosen.getValue() << "': " << error;
     }
-    auto [known, isNew] = kernelByFingerprint.try_emplace(
-        kernelFingerprint(dispatch, schedule.str() + " " + kernel->context),
-        static_cast<unsigned>(kernels.size()));
+    std::string fingerprint = kernelFingerprint(dispatch, schedule.str() + " " + kernel->context);
+    auto [known, isNew] =
+        kernelByFingerprint.try_emplace(fingerprint, static_cast<unsigned>(kernels.size()));
     if (!isNew)
       return kernels[known->second].info;
     try {
@@ -142,7 +144,7 @@ public:
     KernelInfo info{name, static_cast<unsigned>(kernels.size()),
                     static_cast<unsigned>(kernel->inputs.size() + kernel->outputs.size()),
                     schedule.str()};
-    kernels.push_back({std::move(*kernel), info});
+    kernels.push_back({std::move(*kernel), info, std::move(fingerprint)});
     return info;
   }
 
@@ -267,6 +269,8 @@ private:
     std::vector<std::string> objects(total), errors(total);
     for (size_t i = 0; i < total; ++i)
       objects[i] = pathIn(directory, kernels[i].info.name + ".o");
+    bool useCache = !options.kernelCache.empty() &&
+                    !llvm::sys::fs::create_directories(options.kernelCache);
     std::mutex mutex;
     std::condition_variable finished;
     size_t next = 0, done = 0;
@@ -279,14 +283,23 @@ private:
             return;
           i = next++;
         }
-        try {
-          AddedKernel &kernel = kernels[i];
-          kernel.lowered.pipeline()
-              .compile_to_module(kernel.lowered.arguments(), kernel.info.name, codeTarget(),
-                                 Halide::LinkageType::ExternalPlusArgv)
-              .compile({{Halide::OutputFileType::object, objects[i]}});
-        } catch (const Halide::Error &error) {
-          errors[i] = error.what();
+        AddedKernel &kernel = kernels[i];
+        std::string identity = useCache ? cacheIdentity(kernel) : "";
+        std::optional<std::string> cached =
+            useCache ? cachedObject(options.kernelCache, identity) : std::nullopt;
+        if (cached) {
+          objects[i] = *cached;
+        } else {
+          try {
+            kernel.lowered.pipeline()
+                .compile_to_module(kernel.lowered.arguments(), kernel.info.name, codeTarget(),
+                                   Halide::LinkageType::ExternalPlusArgv)
+                .compile({{Halide::OutputFileType::object, objects[i]}});
+            if (useCache)
+              storeObject(options.kernelCache, identity, objects[i]);
+          } catch (const Halide::Error &error) {
+            errors[i] = error.what();
+          }
         }
         {
           std::lock_guard<std::mutex> lock(mutex);
@@ -326,7 +339,49 @@ private:
   struct AddedKernel {
     halide::LoweredKernel lowered;
     KernelInfo info;
+    std::string fingerprint;
   };
+
+  /// What a cached object of `kernel` is filed under: everything its bytes depend on
+  /// that a compiler build can vary.
+  std::string cacheIdentity(const AddedKernel &kernel) const {
+    return kernel.fingerprint + "\ntarget: " + codeTarget().to_string() +
+           "\nname: " + kernel.info.name + "\n";
+  }
+
+  /// The cached object for `identity` in `cache`, if one is there under that whole
+  /// identity (a hash names the files; the identity stored beside decides).
+  static std::optional<std::string> cachedObject(llvm::StringRef cache,
+                                                 const std::string &identity) {
+    std::string stem = pathIn(cache, llvm::utohexstr(llvm::xxh3_64bits(identity)));
+    auto stored = llvm::MemoryBuffer::getFile(stem + ".key");
+    if (!stored || (*stored)->getBuffer() != identity || !llvm::sys::fs::exists(stem + ".o"))
+      return std::nullopt;
+    return stem + ".o";
+  }
+
+  /// Files `object` under `identity` in `cache`: written under unique names, then
+  /// renamed, so that concurrent compiles never see a partial file. Best effort: a
+  /// cache that cannot be written is no cache.
+  static void storeObject(llvm::StringRef cache, const std::string &identity,
+                          const std::string &object) {
+    std::string stem = pathIn(cache, llvm::utohexstr(llvm::xxh3_64bits(identity)));
+    std::string unique = "." + std::to_string(::getpid()) + "." +
+                         std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+    if (llvm::sys::fs::copy_file(object, stem + ".o" + unique) ||
+        llvm::sys::fs::rename(stem + ".o" + unique, stem + ".o")) {
+      llvm::sys::fs::remove(stem + ".o" + unique);
+      return;
+    }
+    std::error_code ec;
+    {
+      llvm::raw_fd_ostream key(stem + ".key" + unique, ec);
+      if (!ec)
+        key << identity;
+    }
+    if (ec || llvm::sys::fs::rename(stem + ".key" + unique, stem + ".key"))
+      llvm::sys::fs::remove(stem + ".key" + unique);
+  }
 
   Halide::Target halideTarget;
   halide::LoweringOptions lowering;

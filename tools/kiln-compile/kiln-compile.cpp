@@ -3,6 +3,7 @@
 #include "compiler/ArtifactEmitter.h"
 #include "compiler/Pipelines.h"
 #include "compiler/Registration.h"
+#include "compiler/Tuning/TuningDatabase.h"
 #include "frontends/ModelImport.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -13,6 +14,8 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -86,6 +89,29 @@ cl::opt<std::string> schedule(
              "(for experiments and the autotuner; the rest stay the backend's default; "
              "--schedule-space lists the knobs and their values)"),
     cl::value_desc("knobs"), cl::cat(category));
+enum class Tune { Off, Use, Tune };
+cl::opt<Tune> tune(
+    "tune", cl::desc("Schedules from the tuning database"), cl::init(Tune::Use),
+    cl::values(clEnumValN(Tune::Off, "off", "ignore it: every kernel takes the default schedule"),
+               clEnumValN(Tune::Use, "use",
+                          "each kernel takes the database's best schedule for it where there "
+                          "is one, the default elsewhere; measures nothing (default)"),
+               clEnumValN(Tune::Tune, "tune",
+                          "first run kiln-tune on the model (--tune-budget), then as 'use'")),
+    cl::cat(category));
+cl::opt<std::string> tuningDb("tuning-db",
+                              cl::desc("The tuning database: a SQLite file or a postgresql:// "
+                                       "URL (default: $KILN_TUNING_DB, else "
+                                       "~/.cache/kiln/tuning.sqlite)"),
+                              cl::value_desc("path"), cl::cat(category));
+cl::opt<std::string> tuneBudget("tune-budget",
+                                cl::desc("With --tune=tune: kiln-tune's --budget (default 10m)"),
+                                cl::init("10m"), cl::value_desc("time"), cl::cat(category));
+cl::opt<std::string> kernelCache(
+    "kernel-cache",
+    cl::desc("Reuse compiled kernels from DIR and add those compiled (for kiln-tune, whose "
+             "candidates differ in one kernel; valid for one build of kiln-compile only)"),
+    cl::value_desc("DIR"), cl::cat(category));
 cl::opt<bool> scheduleSpace("schedule-space",
                             cl::desc("Print the target's schedule knobs and the values each "
                                      "may take, then exit"),
@@ -99,6 +125,36 @@ cl::opt<std::string> reportJson(
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
+
+/// --tune=tune: kiln-tune (next to this executable) tunes the model into the database
+/// before the compile reads it.
+int runTuner(const char *argv0, const std::string &database) {
+  std::string self = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runTuner));
+  llvm::SmallString<256> tuner(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(tuner, "kiln-tune");
+  std::vector<std::string> args{tuner.str().str(), inputPath, "--budget", tuneBudget,
+                                "--tuning-db", database, "--target", target};
+  if (seqLen)
+    args.insert(args.end(), {"--seq-len", std::to_string(seqLen)});
+  if (batch)
+    args.insert(args.end(), {"--batch", std::to_string(batch)});
+  if (kvCache)
+    args.push_back("--kv-cache");
+  if (contextLength)
+    args.insert(args.end(), {"--ctx", std::to_string(contextLength)});
+  if (activations == Activations::F32)
+    args.push_back("--activations=f32");
+  std::vector<llvm::StringRef> argv(args.begin(), args.end());
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(tuner, argv, std::nullopt, {}, 0, 0, &error);
+  if (rc != 0) {
+    llvm::WithColor::error(llvm::errs(), "kiln-compile")
+        << "kiln-tune failed (" << (error.empty() ? "exit code " + std::to_string(rc) : error)
+        << ")\n";
+    return 1;
+  }
+  return 0;
+}
 
 int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "kiln-compile") << message << "\n";
@@ -208,6 +264,13 @@ int main(int argc, char **argv) {
   }
   kiln::PipelineOptions pipelineOptions;
   pipelineOptions.schedule = schedule;
+  if (tune != Tune::Off) {
+    pipelineOptions.tuningDatabase =
+        tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb.getValue();
+    pipelineOptions.target = backend->target();
+    if (tune == Tune::Tune && runTuner(argv[0], pipelineOptions.tuningDatabase) != 0)
+      return 1;
+  }
   kiln::buildDefaultPipeline(pm, pipelineOptions);
   if (failed(pm.run(*module)))
     return 1;
@@ -221,6 +284,7 @@ int main(int argc, char **argv) {
   if (emit == Emit::Artifact) {
     kiln::CompileOptions compileOptions;
     compileOptions.jobs = jobs;
+    compileOptions.kernelCache = kernelCache;
     if (::isatty(STDERR_FILENO))
       compileOptions.progress = showProgress;
     FailureOr<kiln::ArtifactSummary> summary = kiln::emitArtifact(

@@ -1,0 +1,125 @@
+// kiln-tune's candidate measurement against the real kiln-compile and kiln-run: a
+// candidate that fails, computes something else or runs too long is a failed trial
+// with its reason, never the tuner's failure.
+#include "tools/kiln-tune/CandidateMeasurement.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+
+using namespace kiln::tune;
+
+namespace {
+
+class CandidateMeasurementTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("kiln-measure-test", directory));
+    // The example MLP's input, copied so that a test may change it.
+    input = std::string(directory) + "/x.npy";
+    ASSERT_FALSE(llvm::sys::fs::copy_file(KILN_SOURCE_DIR "/examples/models/mlp-input.npy", input));
+  }
+  void TearDown() override { llvm::sys::fs::remove_directories(directory); }
+
+  MeasurementSetup setup(std::vector<std::string> compileArgs = {}) const {
+    MeasurementSetup s;
+    s.compiler = KILN_COMPILE_PATH;
+    s.runner = KILN_RUN_PATH;
+    s.model = KILN_SOURCE_DIR "/examples/models/mlp.onnx";
+    s.compileArgs = std::move(compileArgs);
+    s.inputArgs = {"--input", input};
+    s.workDirectory = std::string(directory);
+    s.warmup = 2;
+    s.runs = 5;
+    s.threads = 1;
+    s.timeoutSeconds = 60;
+    return s;
+  }
+
+  llvm::SmallString<128> directory;
+  std::string input;
+};
+
+TEST_F(CandidateMeasurementTest, the_default_schedule_times_every_dispatch_of_every_run) {
+  CandidateMeasurement measurement(setup());
+  Measurement m = measurement.measure("", /*writeReference=*/true);
+  ASSERT_EQ(m.status, "ok") << m.detail;
+  EXPECT_EQ(m.runNs.size(), 5u);
+  // The MLP's six dispatches: two matmuls (with their epilogues) and the softmax's four.
+  ASSERT_EQ(m.dispatchNs.size(), 6u);
+  for (const auto &[dispatch, times] : m.dispatchNs) {
+    EXPECT_EQ(times.size(), 5u) << "dispatch " << dispatch;
+    EXPECT_GT(m.medianNs({dispatch}), 0) << "dispatch " << dispatch;
+  }
+  EXPECT_EQ(m.what[0], "matmul 1x128x64 +2");
+  // Again, against the reference it wrote: the same outputs.
+  EXPECT_EQ(measurement.measure("").status, "ok");
+}
+
+TEST_F(CandidateMeasurementTest, outputs_that_differ_from_the_reference_are_a_mismatch) {
+  CandidateMeasurement measurement(setup());
+  ASSERT_EQ(measurement.measure("", true).status, "ok");
+  // Other inputs stand for a schedule that computes something else: the input's last
+  // 16 values become 3.
+  std::fstream file(input, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(-4 * 16, std::ios::end);
+  float ones[16];
+  std::fill(std::begin(ones), std::end(ones), 3.0f);
+  file.write(reinterpret_cast<const char *>(ones), sizeof ones);
+  file.close();
+  Measurement m = measurement.measure("");
+  EXPECT_EQ(m.status, "mismatch");
+  EXPECT_NE(m.detail.find("probs"), std::string::npos) << m.detail;
+}
+
+/// A .npy file of f32 zeros.
+void writeZeros(const std::string &path, int rows, int columns) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(columns) + "), }";
+  header.append(63 - (10 + header.size()) % 64, ' ');
+  header += "\n";
+  std::ofstream out(path, std::ios::binary);
+  uint16_t length = static_cast<uint16_t>(header.size());
+  out.write("\x93NUMPY\x01\x00", 8);
+  out.write(reinterpret_cast<const char *>(&length), 2);
+  out << header;
+  std::vector<float> zeros(static_cast<size_t>(rows) * columns, 0.0f);
+  out.write(reinterpret_cast<const char *>(zeros.data()), zeros.size() * sizeof(float));
+}
+
+TEST_F(CandidateMeasurementTest, a_schedule_whose_kernel_fails_is_a_crashed_trial) {
+  MeasurementSetup s = setup({"--schedule", "vector_width=1 tile_vectors=3"});
+  s.model = KILN_SOURCE_DIR "/test/unit/Inputs/matmul-64x512x512.mlir";
+  std::string a = std::string(directory) + "/a.npy", b = std::string(directory) + "/b.npy";
+  writeZeros(a, 64, 512);
+  writeZeros(b, 512, 512);
+  s.inputArgs = {"--input", a, "--input", b};
+  CandidateMeasurement failing(s);
+  Measurement m = failing.measure("", true);
+  EXPECT_EQ(m.status, "crashed");
+  EXPECT_NE(m.detail.find("kernel kiln_k0 failed"), std::string::npos) << m.detail;
+  // The same model with its default schedule runs.
+  s.compileArgs.clear();
+  CandidateMeasurement working(s);
+  EXPECT_EQ(working.measure("", true).status, "ok");
+}
+
+TEST_F(CandidateMeasurementTest, an_unknown_knob_is_a_failed_compile) {
+  CandidateMeasurement measurement(setup({"--schedule", "warp_size=32"}));
+  Measurement m = measurement.measure("", true);
+  EXPECT_EQ(m.status, "compile-failed");
+  EXPECT_NE(m.detail.find("unknown schedule knob 'warp_size'"), std::string::npos) << m.detail;
+}
+
+TEST_F(CandidateMeasurementTest, a_run_past_the_timeout_is_killed_and_is_a_timeout) {
+  MeasurementSetup s = setup();
+  s.runs = 100000000; // minutes of runs
+  s.timeoutSeconds = 2;
+  CandidateMeasurement measurement(s);
+  Measurement m = measurement.measure("", true);
+  EXPECT_EQ(m.status, "timeout");
+}
+
+} // namespace

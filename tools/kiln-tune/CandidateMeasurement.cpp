@@ -1,0 +1,194 @@
+// Compile-and-run of one candidate in child processes, and the profile it leaves.
+#include "CandidateMeasurement.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+namespace kiln::tune {
+
+namespace {
+
+std::string pathIn(llvm::StringRef directory, llvm::StringRef file) {
+  llvm::SmallString<256> path(directory);
+  llvm::sys::path::append(path, file);
+  return std::string(path);
+}
+
+/// The last lines of a log, for a failure's detail.
+std::string tail(const std::string &logPath) {
+  auto log = llvm::MemoryBuffer::getFile(logPath);
+  if (!log)
+    return "";
+  llvm::StringRef text = (*log)->getBuffer().rtrim();
+  if (text.size() > 600)
+    text = text.take_back(600);
+  return text.str();
+}
+
+struct ChildResult {
+  int rc;
+  bool timedOut;
+};
+
+/// Runs `args` (args[0] the program) with its output in `logPath`, killed after
+/// `seconds`.
+ChildResult run(const std::vector<std::string> &args, const std::string &logPath,
+                unsigned seconds) {
+  std::vector<llvm::StringRef> argv(args.begin(), args.end());
+  std::optional<llvm::StringRef> redirects[] = {llvm::StringRef(""), llvm::StringRef(logPath),
+                                                llvm::StringRef(logPath)};
+  std::string error;
+  auto start = std::chrono::steady_clock::now();
+  int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, redirects, seconds, 0, &error);
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {rc, rc < 0 && seconds && elapsed >= seconds};
+}
+
+/// Reads kiln-run's Chrome trace: kernel calls by dispatch, inside numbered run spans.
+bool readTrace(const std::string &path, unsigned warmup, Measurement &m, std::string &error) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer) {
+    error = "no profile trace " + path;
+    return false;
+  }
+  nlohmann::json trace = nlohmann::json::parse((*buffer)->getBuffer().begin(),
+                                               (*buffer)->getBuffer().end(), nullptr, false);
+  if (!trace.is_object() || !trace.contains("traceEvents")) {
+    error = "unreadable profile trace " + path;
+    return false;
+  }
+  struct Span {
+    double begin, end;
+  };
+  std::vector<Span> runs;
+  for (const auto &event : trace["traceEvents"])
+    if (event.value("cat", "") == "run")
+      runs.push_back({event.value("ts", 0.0), event.value("ts", 0.0) + event.value("dur", 0.0)});
+  std::sort(runs.begin(), runs.end(), [](Span a, Span b) { return a.begin < b.begin; });
+  if (runs.size() <= warmup) {
+    error = "the profile trace holds " + std::to_string(runs.size()) + " runs";
+    return false;
+  }
+  size_t measured = runs.size() - warmup;
+  for (size_t r = warmup; r < runs.size(); ++r)
+    m.runNs.push_back((runs[r].end - runs[r].begin) * 1e3);
+  for (const auto &event : trace["traceEvents"]) {
+    if (event.value("cat", "") != "kernel" || !event.contains("args"))
+      continue;
+    double ts = event.value("ts", 0.0);
+    auto run = std::upper_bound(runs.begin(), runs.end(), ts,
+                                [](double t, Span s) { return t < s.begin; });
+    if (run == runs.begin())
+      continue;
+    size_t index = static_cast<size_t>(run - runs.begin()) - 1;
+    if (index < warmup || ts > runs[index].end)
+      continue;
+    unsigned dispatch = event["args"].value("dispatch", 0u);
+    std::vector<double> &times = m.dispatchNs[dispatch];
+    times.resize(measured, 0.0);
+    times[index - warmup] += event.value("dur", 0.0) * 1e3; // trace times are in us
+    m.what[dispatch] = event.value("name", "");
+  }
+  return true;
+}
+
+} // namespace
+
+double median(std::vector<double> values) {
+  if (values.empty())
+    return 0;
+  size_t middle = values.size() / 2;
+  std::nth_element(values.begin(), values.begin() + middle, values.end());
+  double upper = values[middle];
+  if (values.size() % 2)
+    return upper;
+  return (*std::max_element(values.begin(), values.begin() + middle) + upper) / 2;
+}
+
+double Measurement::medianNs(const std::vector<unsigned> &dispatches) const {
+  std::vector<double> perRun;
+  for (unsigned d : dispatches) {
+    auto found = dispatchNs.find(d);
+    if (found == dispatchNs.end())
+      continue;
+    perRun.resize(std::max(perRun.size(), found->second.size()), 0.0);
+    for (size_t r = 0; r < found->second.size(); ++r)
+      perRun[r] += found->second[r];
+  }
+  return median(perRun);
+}
+
+Measurement CandidateMeasurement::measure(const std::string &database, bool writeReference) {
+  Measurement m;
+  std::string artifact = pathIn(setup.workDirectory, "candidate.kiln");
+  std::string log = pathIn(setup.workDirectory, "candidate.log");
+  std::vector<std::string> compile{setup.compiler, setup.model, "-o", artifact, "--jobs", "2"};
+  compile.insert(compile.end(), setup.compileArgs.begin(), setup.compileArgs.end());
+  if (database.empty())
+    compile.push_back("--tune=off");
+  else
+    compile.insert(compile.end(), {"--tune=use", "--tuning-db", database});
+  ChildResult built = run(compile, log, setup.timeoutSeconds);
+  if (built.rc != 0) {
+    m.status = built.timedOut ? "timeout" : "compile-failed";
+    m.detail = tail(log);
+    return m;
+  }
+  std::string trace = pathIn(setup.workDirectory, "trace.json");
+  llvm::sys::fs::remove(trace);
+  std::vector<std::string> runArgs{setup.runner,
+                                   artifact,
+                                   "--repeat",
+                                   std::to_string(setup.warmup + setup.runs),
+                                   "--threads",
+                                   std::to_string(setup.threads),
+                                   "--trace",
+                                   trace,
+                                   "--quiet"};
+  runArgs.insert(runArgs.end(), setup.inputArgs.begin(), setup.inputArgs.end());
+  if (!setup.entry.empty())
+    runArgs.insert(runArgs.end(), {"--entry", setup.entry});
+  std::string reference = pathIn(setup.workDirectory, "reference");
+  if (writeReference) {
+    llvm::sys::fs::create_directories(reference);
+    runArgs.insert(runArgs.end(), {"--output-dir", reference});
+  } else {
+    runArgs.insert(runArgs.end(), compareArgs.begin(), compareArgs.end());
+  }
+  ChildResult ran = run(runArgs, log, setup.timeoutSeconds);
+  if (ran.rc != 0) {
+    m.status = ran.timedOut ? "timeout" : ran.rc == 1 ? "mismatch" : "crashed";
+    m.detail = tail(log);
+    return m;
+  }
+  if (writeReference) {
+    // kiln-run wrote <output name>.npy per output: compare each later run with it.
+    std::error_code ec;
+    for (llvm::sys::fs::directory_iterator it(reference, ec), end; it != end && !ec;
+         it.increment(ec)) {
+      llvm::StringRef file = it->path();
+      if (file.ends_with(".npy"))
+        compareArgs.insert(compareArgs.end(),
+                           {"--compare", llvm::sys::path::stem(file).str() + "=" + file.str()});
+    }
+    compareArgs.insert(compareArgs.end(), {"--rtol", std::to_string(setup.rtol), "--atol",
+                                           std::to_string(setup.atol)});
+  }
+  std::string error;
+  if (!readTrace(trace, setup.warmup, m, error)) {
+    m.status = "crashed";
+    m.detail = error;
+    return m;
+  }
+  m.status = "ok";
+  return m;
+}
+
+} // namespace kiln::tune

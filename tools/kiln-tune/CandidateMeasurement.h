@@ -1,0 +1,70 @@
+// Measuring a schedule candidate in processes of its own: kiln-compile builds the
+// model with the candidate (through a scratch tuning database), kiln-run runs it with
+// the profiler on and checks its outputs against the default schedule's. A candidate
+// that fails to compile, crashes, hangs or computes something else costs one trial.
+#ifndef KILN_TOOLS_KILN_TUNE_CANDIDATEMEASUREMENT_H
+#define KILN_TOOLS_KILN_TUNE_CANDIDATEMEASUREMENT_H
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln::tune {
+
+struct MeasurementSetup {
+  std::string compiler; // kiln-compile
+  std::string runner;   // kiln-run
+  std::string model;
+  /// Options of every compile (--target, --seq-len, ...).
+  std::vector<std::string> compileArgs;
+  /// --input options of every run.
+  std::vector<std::string> inputArgs;
+  std::string entry; // --entry (empty: the only one)
+  std::string workDirectory;
+  /// Runs measured, after `warmup` that are not (caches, page faults, thread start).
+  unsigned warmup = 3, runs = 15;
+  unsigned threads = 0; // kiln-run --threads
+  /// Each compile and each run is killed after this long.
+  unsigned timeoutSeconds = 120;
+  /// Output comparison (kiln-run --rtol/--atol): loose enough for sums taken in another
+  /// order (tiling, vectors, threads), tight enough that a wrong element is caught.
+  double rtol = 1e-3, atol = 1e-4;
+};
+
+/// What one compile-and-run gave.
+struct Measurement {
+  /// ok, mismatch (outputs differ from the reference), crashed, timeout, compile-failed.
+  std::string status;
+  std::string detail; // why, for a failure (the tail of the tool's output)
+  /// Per dispatch of the entry point (by index), its time in each measured run (ns).
+  std::map<unsigned, std::vector<double>> dispatchNs;
+  /// The kernel's description per dispatch ("matmul 1x128x64 +2").
+  std::map<unsigned, std::string> what;
+  /// Whole runs (ns), measured ones only.
+  std::vector<double> runNs;
+
+  /// The median over measured runs of the time the given dispatches took together.
+  double medianNs(const std::vector<unsigned> &dispatches) const;
+};
+
+class CandidateMeasurement {
+public:
+  explicit CandidateMeasurement(MeasurementSetup setup) : setup(std::move(setup)) {}
+
+  /// Compiles the model with the schedules of `database` (a tuning database; empty:
+  /// every default, --tune=off) and runs it. The first call with `writeReference`
+  /// keeps its outputs as the reference later calls are compared with.
+  Measurement measure(const std::string &database, bool writeReference = false);
+
+private:
+  MeasurementSetup setup;
+  std::vector<std::string> compareArgs;
+};
+
+/// The median of `values` (the mean of the middle two for an even count); 0 if empty.
+double median(std::vector<double> values);
+
+} // namespace kiln::tune
+
+#endif // KILN_TOOLS_KILN_TUNE_CANDIDATEMEASUREMENT_H
