@@ -150,45 +150,46 @@ func.func @main(%x: tensor<{rows}x512xf32> {{kiln.name = "x"}}) -> (tensor<{rows
     return c
 
 
-def int8_matvec_case(work, scheme, qtype, bias):
+def int8_matvec_case(work, scheme, qtype, bias, rows=64, depth=512):
     """kiln-compile --activations=int8 (the default): a one-row product with packed blocks quantizes
     the row to 8-bit blocks of 32 (scale max|x| / 127, values round(x / scale)) and sums
     (u - offset) * q in integers. The reference does exactly that in float64, so the
     bound is f32 rounding of the block terms, not the quantization's error; a
     quantization slip (a wrong scale, offset or rounding) is far outside it."""
-    c = Case(f"int8_matvec_{scheme}{'_bias' if bias else ''}", work)
+    shape = "" if (rows, depth) == (64, 512) else f"_{rows}x{depth}"
+    c = Case(f"int8_matvec_{scheme}{shape}{'_bias' if bias else ''}", work)
     c.compile_args = ["--activations=int8"]
-    packed = random_blocks(qtype, 64, 512)
+    packed = random_blocks(qtype, rows, depth)
     offset = c.weight(packed.tobytes())
-    x = rng.standard_normal((1, 512)).astype(np.float32)
+    x = rng.standard_normal((1, depth)).astype(np.float32)
     c.inputs["x"] = x
     blocks = x.astype(np.float64).reshape(-1, 32)
     scale = np.abs(blocks).max(-1, keepdims=True) / 127.0
     q = np.round(blocks / np.where(scale > 0, scale, 1.0))
-    xq = (q * scale).reshape(1, 512)
+    xq = (q * scale).reshape(1, depth)
     w = quants.dequantize(packed, qtype).astype(np.float64)
-    init = np.zeros((1, 64), np.float32)
+    init = np.zeros((1, rows), np.float32)
     if bias:
-        init = rng.standard_normal((1, 64)).astype(np.float32)
+        init = rng.standard_normal((1, rows)).astype(np.float32)
         c.inputs["b"] = init
     c.expected["y"] = (init.astype(np.float64) + xq @ w.T).astype(np.float32)
     c.atol = float(64 * np.finfo(np.float32).eps * (np.abs(xq) @ np.abs(w).T).max())
-    t = mlir_type([64, 512], f"!kiln.quant<{scheme}>")
-    bias_arg = ', %b: tensor<1x64xf32> {kiln.name = "b"}' if bias else ""
+    t = mlir_type([rows, depth], f"!kiln.quant<{scheme}>")
+    bias_arg = f', %b: tensor<1x{rows}xf32> {{kiln.name = "b"}}' if bias else ""
     zero_init = ("  %zero = arith.constant 0.0 : f32\n"
-                 "  %e = tensor.empty() : tensor<1x64xf32>\n"
-                 "  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<1x64xf32>) -> tensor<1x64xf32>\n")
+                 f"  %e = tensor.empty() : tensor<1x{rows}xf32>\n"
+                 f"  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<1x{rows}xf32>) -> tensor<1x{rows}xf32>\n")
     init_ir, acc = ("", "%b") if bias else (zero_init, "%acc")
     c.ir = (
         "#mk = affine_map<(m, n, k) -> (m, k)>\n"
         "#nk = affine_map<(m, n, k) -> (n, k)>\n"
         "#mn = affine_map<(m, n, k) -> (m, n)>\n"
-        f'func.func @main(%x: tensor<1x512xf32> {{kiln.name = "x"}}{bias_arg}) -> (tensor<1x64xf32> {{kiln.name = "y"}}) {{\n'
+        f'func.func @main(%x: tensor<1x{depth}xf32> {{kiln.name = "x"}}{bias_arg}) -> (tensor<1x{rows}xf32> {{kiln.name = "y"}}) {{\n'
         f'  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {t}\n'
         f"  %wf = kiln.dequantize %w : {t}\n"
         f"{init_ir}"
-        f"  %y = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %wf : tensor<1x512xf32>, tensor<64x512xf32>) outs({acc} : tensor<1x64xf32>) -> tensor<1x64xf32>\n"
-        "  return %y : tensor<1x64xf32>\n}")
+        f"  %y = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %wf : tensor<1x{depth}xf32>, tensor<{rows}x{depth}xf32>) outs({acc} : tensor<1x{rows}xf32>) -> tensor<1x{rows}xf32>\n"
+        f"  return %y : tensor<1x{rows}xf32>\n}}")
     return c
 
 
@@ -489,6 +490,11 @@ def main():
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
                ("q6_k", GT.Q6_K))]
     cases += [int8_matvec_case(work, "q5_0", GT.Q5_0, True)]
+    # Gemma 3 270M's shapes on the interleaved layouts: every column chunk and group of
+    # 16 rows, depths of 20 and 64 blocks.
+    cases += [int8_matvec_case(work, s, q, False, rows, depth)
+              for s, q in (("q5_0", GT.Q5_0), ("q4_0", GT.Q4_0), ("q8_0", GT.Q8_0))
+              for rows, depth in ((256, 640), (2048, 640), (640, 2048))]
     cases += [tanh_case(work), rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8)]
     cases += [attention_case(work, "causal"), attention_case(work, "shared"),
