@@ -6,6 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${KILN_BUILD_DIR:-$ROOT/build}"
 "$ROOT/scripts/setup.sh"
+# The suite compiles with default schedules, never the user's tuned ones
+# (~/.cache/kiln/tuning.sqlite): a database file that does not exist is read as empty.
+export KILN_TUNING_DB="$BUILD_DIR/test/no-tuning-database.sqlite"
 if [[ ${1:-} == --sanitize ]]; then
   exec bash "$ROOT/scripts/sanitize.sh"
 fi
