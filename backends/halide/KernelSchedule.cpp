@@ -340,8 +340,11 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
       dense.compute_at(out, outer.front());
     else
       dense.compute_root();
-    dense.vectorize(denseArgs[std::clamp(arg, 0, static_cast<int>(denseArgs.size()) - 1)],
-                    static_cast<int>(vector), Halide::TailStrategy::GuardWithIf);
+    // (A guarded split by one lane is no vectorization, and Halide 14 then bounds the
+    // copy of the last of panels that do not divide the columns one column too far.)
+    if (vector > 1)
+      dense.vectorize(denseArgs[std::clamp(arg, 0, static_cast<int>(denseArgs.size()) - 1)],
+                      static_cast<int>(vector), Halide::TailStrategy::GuardWithIf);
   }
   std::vector<Halide::Var> inner = red.args();
   std::vector<Halide::VarOrRVar> pureOrder{inner[0], inner[rowArg]};
