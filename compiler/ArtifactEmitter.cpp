@@ -180,17 +180,17 @@ std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
 /// word of fifth bits, bit j for value j) or q8_0 blocks (f16 scale, 32 int8 values) in
 /// kiln's interleaved layout of 16 rows (kiln/quant_formats.h): per group and block,
 /// value t of row r in slice t / 2 at byte 2r + t % 2 (nibbles: slice t / 4, the high
-/// nibble when t % 4 >= 2), then the 16 scales; q5_0: the 16 scales first, then the
-/// fifth bits in two vectors of 32 bytes (bit v % 8 of byte 2r + t % 2 of vector v / 8,
-/// v = 2 (t / 4) + (t % 4) / 2), then the nibbles.
+/// nibble when t % 4 >= 2); q8_0: the slices, then the 16 scales; q4_0: the 16 scales,
+/// then the slices; q5_0: the 16 scales, the fifth bits in two vectors of 32 bytes (bit
+/// v % 8 of byte 2r + t % 2 of vector v / 8, v = 2 (t / 4) + (t % 4) / 2), the slices.
 std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, QuantScheme from) {
   bool nibbles = from != QuantScheme::q8_0, fifthBits = from == QuantScheme::q5_0;
   int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
   int64_t blockBytes = fifthBits ? 22 : nibbles ? 18 : 34, blocks = columns / 32;
   int64_t rowBytes = blocks * blockBytes, valuesAt = fifthBits ? 6 : 2;
   int64_t groupBlockBytes = 16 * blockBytes;
-  // q5_0: scales, fifth bits, then nibbles; the others: values, then scales.
-  int64_t scalesAt = fifthBits ? 0 : groupBlockBytes - 32, nibblesAt = fifthBits ? 96 : 0;
+  // q4_0: scales, then nibbles; q5_0: scales, fifth bits, nibbles; q8_0: values, scales.
+  int64_t scalesAt = nibbles ? 0 : groupBlockBytes - 32, nibblesAt = fifthBits ? 96 : 32;
   std::vector<char> out(static_cast<size_t>(rows * rowBytes));
   auto block = [&](int64_t row, int64_t b) { return stored + row * rowBytes + b * blockBytes; };
   auto value = [&](int64_t row, int64_t b, int64_t j) -> uint8_t {

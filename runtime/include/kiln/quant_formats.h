@@ -51,8 +51,9 @@ typedef struct kiln_quant_format {
  *   q5_1: f16 scale + f16 min + 4 bytes of fifth bits + 16 bytes of nibbles
  *                                                                 = 24 bytes / 32
  * and kiln's own layout of q4_0, written by the compiler (kiln-interleave-weights):
- *   q4_0x16: rows in groups of 16; per group and block of 32 values, 256 bytes of
- *            nibbles then the 16 rows' f16 scales = 288 bytes / (16 x 32). The nibbles
+ *   q4_0x16: rows in groups of 16; per group and block of 32 values, the 16 rows'
+ *            f16 scales then 256 bytes of nibbles (in the order a product reads
+ *            them) = 288 bytes / (16 x 32). The nibbles
  *            are 8 slices of 32 bytes, one per quad q of values 4q..4q+3: byte 2r + e
  *            holds value 4q + e of row r in its low nibble and 4q + 2 + e in its high
  *            nibble (e = 0, 1). A vector of 16 rows' bytes thus holds pairs of
