@@ -2,6 +2,7 @@
 // candidate that fails, computes something else or runs too long is a failed trial
 // with its reason, never the tuner's failure.
 #include "tools/kiln-tune/CandidateMeasurement.h"
+#include "Npy.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -76,17 +77,9 @@ TEST_F(CandidateMeasurementTest, outputs_that_differ_from_the_reference_are_a_mi
 
 /// A .npy file of f32 zeros.
 void writeZeros(const std::string &path, int rows, int columns) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(rows) + ", " + std::to_string(columns) + "), }";
-  header.append(63 - (10 + header.size()) % 64, ' ');
-  header += "\n";
-  std::ofstream out(path, std::ios::binary);
-  uint16_t length = static_cast<uint16_t>(header.size());
-  out.write("\x93NUMPY\x01\x00", 8);
-  out.write(reinterpret_cast<const char *>(&length), 2);
-  out << header;
   std::vector<float> zeros(static_cast<size_t>(rows) * columns, 0.0f);
-  out.write(reinterpret_cast<const char *>(zeros.data()), zeros.size() * sizeof(float));
+  ASSERT_FALSE(kiln::tools::writeNpyFile(path, KILN_DTYPE_F32, {rows, columns}, zeros.data(),
+                                         zeros.size() * sizeof(float)));
 }
 
 TEST_F(CandidateMeasurementTest, a_candidate_whose_run_fails_is_a_crashed_trial) {

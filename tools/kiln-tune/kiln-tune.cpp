@@ -3,6 +3,7 @@
 // tuning database that kiln-compile --tune=use reads.
 #include "CandidateMeasurement.h"
 #include "ConvergenceReport.h"
+#include "Npy.h"
 
 #include "backends/Backend.h"
 #include "backends/KernelFingerprint.h"
@@ -212,34 +213,24 @@ std::string withKnobs(llvm::StringRef schedule, llvm::StringRef changes) {
 /// ids and positions must stay in range).
 bool writeRandomNpy(const std::string &path, RankedTensorType type, std::mt19937 &rng) {
   Type element = type.getElementType();
-  std::string descr;
-  size_t width = (element.getIntOrFloatBitWidth() + 7) / 8;
+  kiln_dtype dtype;
   if (element.isF32())
-    descr = "<f4";
+    dtype = KILN_DTYPE_F32;
   else if (element.isF64())
-    descr = "<f8";
+    dtype = KILN_DTYPE_F64;
   else if (element.isInteger(1))
-    descr = "|b1";
+    dtype = KILN_DTYPE_BOOL;
   else if (element.isInteger(8))
-    descr = "|i1";
-  else if (element.isInteger(16) || element.isInteger(32) || element.isInteger(64))
-    descr = "<i" + std::to_string(width);
+    dtype = KILN_DTYPE_I8;
+  else if (element.isInteger(16))
+    dtype = KILN_DTYPE_I16;
+  else if (element.isInteger(32))
+    dtype = KILN_DTYPE_I32;
+  else if (element.isInteger(64))
+    dtype = KILN_DTYPE_I64;
   else
     return false;
-  std::string shape;
-  for (int64_t d : type.getShape())
-    shape += std::to_string(d) + ",";
-  if (type.getRank() > 1)
-    shape.pop_back();
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + shape +
-                       "), }";
-  header.append(64 - (10 + header.size() + 1) % 64, ' ');
-  header += "\n";
-  std::ofstream out(path, std::ios::binary);
-  uint16_t length = static_cast<uint16_t>(header.size());
-  out.write("\x93NUMPY\x01\x00", 8);
-  out.write(reinterpret_cast<const char *>(&length), 2);
-  out << header;
+  size_t width = (element.getIntOrFloatBitWidth() + 7) / 8;
   std::vector<char> data(type.getNumElements() * width, 0);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (int64_t i = 0; i < type.getNumElements(); ++i) {
@@ -251,8 +242,8 @@ bool writeRandomNpy(const std::string &path, RankedTensorType type, std::mt19937
       memcpy(&data[i * 8], &v, 8);
     }
   }
-  out.write(data.data(), data.size());
-  return static_cast<bool>(out);
+  std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+  return !kiln::tools::writeNpyFile(path, dtype, shape, data.data(), data.size());
 }
 
 /// "kiln_k3 gen 2 trial 31: best 1.20 us (1.31x), 42 s left", rewritten in place.
