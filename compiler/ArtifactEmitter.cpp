@@ -183,7 +183,46 @@ std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
 /// nibble when t % 4 >= 2); q8_0: the slices, then the 16 scales; q4_0: the 16 scales,
 /// then the slices; q5_0: the 16 scales, the fifth bits in two vectors of 32 bytes (bit
 /// v % 8 of byte 2r + t % 2 of vector v / 8, v = 2 (t / 4) + (t % 4) / 2), the slices.
+/// Rows of ggml's q4_k blocks (f16 d, f16 dmin, 12 bytes packing 8 6-bit scales and 8
+/// 6-bit mins, 128 bytes whose low and high nibbles are sub-blocks 2c and 2c + 1) in
+/// kiln's q4_kx16 (kiln/quant_formats.h): per group and block of 256, the 16 d, the 16
+/// dmin, then per sub-block the 16 scales and the 16 mins as bytes and q4_0x16's slices.
+std::vector<char> interleaveQ4kRows(const char *stored, int64_t rows, int64_t columns) {
+  constexpr int64_t blockBytes = 144, groupBlockBytes = 16 * 148;
+  int64_t blocks = columns / 256, rowBytes = blocks * blockBytes;
+  std::vector<char> out(static_cast<size_t>(rows / 16 * blocks * groupBlockBytes));
+  for (int64_t group = 0; group < rows / 16; ++group)
+    for (int64_t b = 0; b < blocks; ++b) {
+      char *to = out.data() + (group * blocks + b) * groupBlockBytes;
+      for (int64_t r = 0; r < 16; ++r) {
+        const auto *block =
+            reinterpret_cast<const uint8_t *>(stored + (group * 16 + r) * rowBytes + b * blockBytes);
+        std::memcpy(to + 2 * r, block, 2);
+        std::memcpy(to + 32 + 2 * r, block + 2, 2);
+        const uint8_t *packed = block + 4, *nibbles = block + 16;
+        for (int64_t s = 0; s < 8; ++s) {
+          // ggml's get_scale_min_k4.
+          uint8_t scale = s < 4 ? packed[s] & 63 : (packed[s + 4] & 15) | ((packed[s - 4] >> 6) << 4);
+          uint8_t minimum = s < 4 ? packed[s + 4] & 63 : (packed[s + 4] >> 4) | ((packed[s] >> 6) << 4);
+          char *sub = to + 64 + 288 * s;
+          sub[r] = static_cast<char>(scale);
+          sub[16 + r] = static_cast<char>(minimum);
+          auto value = [&](int64_t t) {
+            uint8_t byte = nibbles[(s / 2) * 32 + t];
+            return s % 2 == 0 ? byte & 15 : byte >> 4;
+          };
+          for (int64_t t = 0; t < 32; ++t)
+            if (t % 4 < 2)
+              sub[32 + (t / 4) * 32 + 2 * r + t % 2] = static_cast<char>(value(t) | value(t + 2) << 4);
+        }
+      }
+    }
+  return out;
+}
+
 std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, QuantScheme from) {
+  if (from == QuantScheme::q4_k)
+    return interleaveQ4kRows(stored, ShapedType::getNumElements(shape) / shape.back(), shape.back());
   bool nibbles = from != QuantScheme::q8_0, fifthBits = from == QuantScheme::q5_0;
   int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
   int64_t blockBytes = fifthBits ? 22 : nibbles ? 18 : 34, blocks = columns / 32;
@@ -225,15 +264,21 @@ std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, Qu
 
 FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
-  uint64_t size;
+  // `size` bytes in the artifact, from `sourceSize` bytes of the file (they differ when
+  // an interleaved layout adds bytes to the one it is converted from: q4_kx16).
+  uint64_t size, sourceSize;
   if (auto quant = dyn_cast<QuantType>(type.getElementType())) {
     SmallVector<int64_t> packed = quant.getPackedShape(type.getShape());
     if (packed.back() < 0)
       return weight.emitOpError("does not hold whole quantization blocks");
-    size = static_cast<uint64_t>(ShapedType::getNumElements(packed));
+    size = sourceSize = static_cast<uint64_t>(ShapedType::getNumElements(packed));
+    if (std::optional<StringRef> from = weight.getSourceScheme())
+      sourceSize = static_cast<uint64_t>(ShapedType::getNumElements(
+          QuantType::get(weight.getContext(), *symbolizeQuantScheme(*from), 0)
+              .getPackedShape(type.getShape())));
   } else {
-    size = static_cast<uint64_t>(type.getNumElements()) *
-           ((type.getElementTypeBitWidth() + 7) / 8);
+    size = sourceSize = static_cast<uint64_t>(type.getNumElements()) *
+                        ((type.getElementTypeBitWidth() + 7) / 8);
   }
   std::string permutationKey;
   if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation())
@@ -262,9 +307,9 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     file = std::move(*opened);
   }
   uint64_t offset = weight.getOffset();
-  if (offset > file->getBufferSize() || size > file->getBufferSize() - offset)
+  if (offset > file->getBufferSize() || sourceSize > file->getBufferSize() - offset)
     return weight.emitOpError("needs bytes [")
-           << offset << ", " << offset + size << ") of '" << weight.getSource()
+           << offset << ", " << offset + sourceSize << ") of '" << weight.getSource()
            << "', which has only " << file->getBufferSize() << " bytes";
   const char *bytes = file->getBufferStart() + offset;
   std::vector<char> permuted;

@@ -204,6 +204,21 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     return halfAt(p, group, base + 2 * r) *
            Halide::cast(Halide::Float(32), (nibble | (fifth << 4)) - 16);
   }
+  case QuantScheme::q4_kx16: {
+    // kiln/quant_formats.h: per group and block of 256 (2368 bytes), row r's d at 2r
+    // and dmin at 32 + 2r; sub-block s from 64 + 288 s: scale byte r, min byte 16 + r,
+    // value t in q4_0x16's slices from byte 32.
+    std::vector<Expr> group(rows);
+    Expr row = group.back();
+    group.back() = row / 16;
+    Expr base = (col / 256) * 2368, s = (col % 256) / 32, t = col % 32, r = row % 16;
+    Expr sub = base + 64 + 288 * s;
+    Expr byte = byteAt(p, group, sub + 32 + (t / 4) * 32 + 2 * r + t % 2);
+    Expr nibble = Halide::select(t % 4 < 2, byte & 15, byte >> 4);
+    return halfAt(p, group, base + 2 * r) * Halide::cast(Halide::Float(32), byteAt(p, group, sub + r)) *
+               Halide::cast(Halide::Float(32), nibble) -
+           halfAt(p, group, base + 32 + 2 * r) * Halide::cast(Halide::Float(32), byteAt(p, group, sub + 16 + r));
+  }
   case QuantScheme::q5_0:
   case QuantScheme::q5_1: {
     // 32 values: f16 d (q5_1: and an f16 min m), a little-endian 32-bit word whose bit
@@ -1449,18 +1464,26 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     return false;
   QuantScheme scheme = product.weights->quant.getScheme();
   if (scheme != QuantScheme::q4_0x16 && scheme != QuantScheme::q8_0x16 &&
-      scheme != QuantScheme::q5_0x16)
+      scheme != QuantScheme::q5_0x16 && scheme != QuantScheme::q4_kx16)
     return false;
   // Per group of 16 rows and block: 16 slices of 32 bytes (q8_0x16) or 8 slices whose
   // low and high nibbles are two (q4_0x16; q5_0x16 then has a word of fifth bits per
   // slice and half), then the 16 scales.
   bool nibbles = scheme != QuantScheme::q8_0x16, fifthBits = scheme == QuantScheme::q5_0x16;
-  int blockBytes = fifthBits ? 352 : nibbles ? 288 : 544;
+  // q4_kx16: blocks of 32 are the sub-blocks of 256-value blocks, each with a 6-bit
+  // scale and min (value = d * scale * nibble - dmin * min), laid out as q4_0x16's
+  // blocks after the 256-value block's 16 d and 16 dmin.
+  bool kQuant = scheme == QuantScheme::q4_kx16;
+  int blockBytes = kQuant ? 288 : fifthBits ? 352 : nibbles ? 288 : 544;
   // q4_0x16 and q5_0x16 keep their fields in the order the kernel reads them: scales,
   // (fifth bits,) nibbles. With the scales last, the q5_0x16 product ran at a third of
   // the bandwidth from DRAM while as fast as q4_0x16 from the cache; q4_0x16 gained 5-10%.
   int scalesAt = nibbles ? 0 : blockBytes - 32, valuesAt = fifthBits ? 96 : nibbles ? 32 : 0;
-  int offset = fifthBits ? 16 : nibbles ? 8 : 0;
+  int offset = kQuant ? 0 : fifthBits ? 16 : nibbles ? 8 : 0;
+  // Block b's first byte: q4_kx16's sub-block b % 8 of block b / 8.
+  auto blockAt = [&](const Expr &b) {
+    return kQuant ? (b / 8) * 2368 + 64 + 288 * (b % 8) : b * blockBytes;
+  };
   const PackedTensor &weights = *product.weights;
   int64_t rows = product.rows, columns = product.columns, depth = product.depth;
   int64_t groups = columns / 16, blocks = depth / 32;
@@ -1486,7 +1509,7 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     if (!nibbles)
       return Halide::cast(i16, Halide::cast(Halide::Int(8), rawByteAt(weights, group,
                                                                        b * 544 + (2 * quad + high) * 32 + 2 * cv + odd)));
-    Expr byte = rawByteAt(weights, group, b * blockBytes + valuesAt + quad * 32 + 2 * cv + odd);
+    Expr byte = rawByteAt(weights, group, blockAt(b) + valuesAt + quad * 32 + 2 * cv + odd);
     Expr nibble = Halide::select(high == 0, byte & Halide::cast(u8, 15), byte >> Halide::cast(u8, 4));
     if (fifthBits) {
       Expr v = 2 * quad + high;
@@ -1501,8 +1524,36 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   // halfAt uses (16 calls), while its own conversion stays a dozen vector instructions.
   PackedTensor emulatedHalf = weights;
   emulatedHalf.hardwareHalf = false;
-  wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * blockBytes + scalesAt + 2 * cv);
+  // q4_kx16: per block of 256 the 16 d and dmin (dk), per sub-block the 16 scales and
+  // mins (wmin: dmin * min, what each value of the sub-block has taken off).
+  Func dk = func("dk"), wmin = func("dmin");
+  Var sv("s");
+  if (kQuant) {
+    dk(cv, sv, bv, gv) = halfAt(emulatedHalf, group, bv * 2368 + 32 * sv + 2 * cv);
+    auto sixBits = [&](const Expr &b, int at) {
+      return Halide::cast(fl, rawByteAt(weights, group, blockAt(b) + at + cv));
+    };
+    wscale(cv, bv, gv) = dk(cv, 0, bv / 8, gv) * sixBits(bv, 0);
+    wmin(cv, bv, gv) = dk(cv, 1, bv / 8, gv) * sixBits(bv, 16);
+  } else {
+    wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * blockBytes + scalesAt + 2 * cv);
+  }
   Halide::RDom overBlocks(0, static_cast<int>(blocks), prefix + "_rb");
+  // The loop over blocks as the reductions below run it: q4_kx16's 8 sub-blocks
+  // unrolled inside each block of 256, whose d and dmin are converted once.
+  auto blockLoop = [=](Halide::Stage update, Func dot) mutable {
+    if (!kQuant) {
+      dot.compute_at(acc, overBlocks);
+      wscale.compute_at(acc, overBlocks).vectorize(cv);
+      return;
+    }
+    Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
+    update.split(overBlocks, superBlock, subBlock, 8).unroll(subBlock);
+    dk.compute_at(acc, superBlock).bound(sv, 0, 2).vectorize(cv).unroll(sv);
+    dot.compute_at(acc, subBlock);
+    wscale.compute_at(acc, subBlock).vectorize(cv);
+    wmin.compute_at(acc, subBlock).vectorize(cv);
+  };
   std::function<void(const KernelSchedule &)> place;
   if (integer) {
     // The activation row as 8-bit blocks (ggml's quantize_row_q8_0), kept as int16.
@@ -1514,17 +1565,20 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     dot(cv, bv, gv) = -offset * row.sum(bv, 0);
     dot(cv, bv, gv) += Halide::cast(i32, valueAt(bv, r.z, r.y, r.x)) *
                        Halide::cast(i32, row.values(bv * 32 + 4 * r.z + 2 * r.y + r.x, 0));
+    Expr activationScale = row.largest(overBlocks, 0) / 127.0f;
+    Expr term = Halide::cast(fl, dot(cv, overBlocks, gv)) * (wscale(cv, overBlocks, gv) * activationScale);
+    if (kQuant)
+      term -= wmin(cv, overBlocks, gv) * (activationScale * Halide::cast(fl, row.sum(overBlocks, 0)));
     acc(cv, mv, gv) = 0.0f;
-    acc(cv, mv, gv) += Halide::cast(fl, dot(cv, overBlocks, gv)) *
-                       (wscale(cv, overBlocks, gv) * (row.largest(overBlocks, 0) / 127.0f));
+    acc(cv, mv, gv) += term;
     place = [=](const KernelSchedule &) mutable {
       for (Func f : {row.largest, row.sum})
         f.compute_root();
       row.values.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
-      dot.compute_at(acc, overBlocks).vectorize(cv);
+      Halide::Stage update = acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+      blockLoop(update, dot);
+      dot.vectorize(cv);
       dot.update().reorder(r.x, cv, r.y, r.z).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z);
-      wscale.compute_at(acc, overBlocks).vectorize(cv);
-      acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
     };
   } else if (rows == 1) {
     // One row: per block, the unsigned nibbles times the activations in 64 lanes (odd
@@ -1540,22 +1594,26 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Expr lanes = dot(0, cv, 0, overBlocks, gv) + dot(1, cv, 0, overBlocks, gv) +
                  dot(0, cv, 1, overBlocks, gv) + dot(1, cv, 1, overBlocks, gv);
     acc(cv, mv, gv) = 0.0f;
-    acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks, 0)) *
-                       wscale(cv, overBlocks, gv);
+    if (kQuant)
+      acc(cv, mv, gv) += lanes * wscale(cv, overBlocks, gv) - wmin(cv, overBlocks, gv) * sum(overBlocks, 0);
+    else
+      acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks, 0)) *
+                         wscale(cv, overBlocks, gv);
     place = [=](const KernelSchedule &) mutable {
       sum.compute_root();
-      dot.compute_at(acc, overBlocks).bound(ev, 0, 2).bound(hv, 0, 2).vectorize(ev).vectorize(cv).unroll(hv);
+      Halide::Stage update = acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+      blockLoop(update, dot);
+      dot.bound(ev, 0, 2).bound(hv, 0, 2).vectorize(ev).vectorize(cv).unroll(hv);
       dot.update().reorder(ev, cv, hv, quads).vectorize(ev).vectorize(cv).unroll(hv).unroll(quads);
-      wscale.compute_at(acc, overBlocks).vectorize(cv);
-      acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
     };
   } else {
     // The 16 columns' values with their scales, decoded into a buffer a panel of the
     // depth at a time, then multiplied into every tile of rows.
     Func decoded = func("w");
     Expr t = kv % 32;
-    decoded(cv, kv, gv) = wscale(cv, kv / 32, gv) *
-                          Halide::cast(fl, valueAt(kv / 32, t / 4, (t % 4) / 2, t % 2) - offset);
+    Expr value = Halide::cast(fl, valueAt(kv / 32, t / 4, (t % 4) / 2, t % 2) - offset);
+    decoded(cv, kv, gv) = kQuant ? wscale(cv, kv / 32, gv) * value - wmin(cv, kv / 32, gv)
+                                 : wscale(cv, kv / 32, gv) * value;
     Halide::RDom inDepth(0, static_cast<int>(depth), prefix + "_rk");
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += xf(inDepth, mv) * decoded(cv, inDepth, gv);
@@ -1577,6 +1635,10 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
           .unroll(mi);
       decoded.compute_at(acc, rb).vectorize(cv).unroll(kv, 4);
       wscale.compute_at(acc, rb).vectorize(cv);
+      if (kQuant) {
+        wmin.compute_at(acc, rb).vectorize(cv);
+        dk.compute_at(acc, rb).vectorize(cv);
+      }
     };
   }
   total(nv, mv) = *init + acc(nv % 16, mv, nv / 16);

@@ -479,8 +479,8 @@ def main():
     cases += [matmul_case(work, s, q, 11) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
                ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
-    # (64 weight rows: Q4_0, Q8_0 and Q5_0 products run on the interleaved q4_0x16 /
-    # q8_0x16 / q5_0x16.)
+    # (64 weight rows: Q4_0, Q8_0, Q5_0 and Q4_K products run on the interleaved
+    # q4_0x16 / q8_0x16 / q5_0x16 / q4_kx16.)
     cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q8_0", GT.Q8_0, 1),
               matmul_case(work, "q5_0", GT.Q5_0, 1),
               matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
@@ -495,6 +495,10 @@ def main():
     cases += [int8_matvec_case(work, s, q, False, rows, depth)
               for s, q in (("q5_0", GT.Q5_0), ("q4_0", GT.Q4_0), ("q8_0", GT.Q8_0))
               for rows, depth in ((256, 640), (2048, 640), (640, 2048))]
+    # q4_kx16: Gemma's FFN-down shape and a TinyLlama-like one (blocks of 256 over
+    # several chunks of columns).
+    cases += [int8_matvec_case(work, "q4_k", GT.Q4_K, False, rows, depth)
+              for rows, depth in ((640, 2048), (256, 1536))]
     cases += [tanh_case(work), rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8)]
     cases += [attention_case(work, "causal"), attention_case(work, "shared"),
