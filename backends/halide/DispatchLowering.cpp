@@ -434,6 +434,7 @@ private:
   /// `op` as a kernel of its own when it is a product [M, K] x [N, K]^T + init with
   /// q4_0x16 weights: 16 output columns per vector (see the definition).
   FailureOr<bool> lowerInterleavedProduct(linalg::GenericOp op, bool integer);
+  FailureOr<bool> lowerFloatMatvec(linalg::GenericOp op);
   /// `op` as a product of f32 activations with packed weights, or nothing.
   PackedProduct matchPackedProduct(linalg::GenericOp op);
   /// Whether `op`'s result is this dispatch's result that the program returns as the
@@ -687,6 +688,9 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
     FailureOr<bool> matvec = lowerBlockMatvec(op, options.int8Activations);
     if (failed(matvec) || *matvec)
       return matvec;
+    FailureOr<bool> floatMatvec = lowerFloatMatvec(op);
+    if (failed(floatMatvec) || *floatMatvec)
+      return floatMatvec;
   }
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
@@ -1279,6 +1283,59 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   return success();
 }
 
+/// Whether `op` is a product [M, K] x [N, K]^T + init over f32 as
+/// LinalgBuilder::matmulTransposed writes it (the body out + a * b).
+bool isTransposedProduct(linalg::GenericOp op) {
+  using utils::IteratorType;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || ranges.size() != 3 ||
+      op.getIteratorTypesArray() !=
+          SmallVector<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                                    IteratorType::reduction})
+    return false;
+  MLIRContext *context = op.getContext();
+  AffineExpr m, n, k;
+  bindDims(context, m, n, k);
+  if (op.getIndexingMapsArray() !=
+      SmallVector<AffineMap>{AffineMap::get(3, 0, {m, k}, context),
+                             AffineMap::get(3, 0, {n, k}, context),
+                             AffineMap::get(3, 0, {m, n}, context)})
+    return false;
+  Type f32 = Float32Type::get(context);
+  if (cast<RankedTensorType>(op.getDpsInputOperand(0)->get().getType()).getElementType() != f32 ||
+      cast<RankedTensorType>(op->getResult(0).getType()).getElementType() != f32)
+    return false;
+  Block &body = op.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  auto mul = add ? (add.getLhs() == body.getArgument(2) ? add.getRhs() : add.getLhs())
+                       .getDefiningOp<arith::MulFOp>()
+                 : arith::MulFOp();
+  return add && mul && body.getOperations().size() == 3 &&
+         (add.getLhs() == body.getArgument(2) || add.getRhs() == body.getArgument(2)) &&
+         ((mul.getLhs() == body.getArgument(0) && mul.getRhs() == body.getArgument(1)) ||
+          (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0)));
+}
+
+/// Whether `value` is a float tensor the kernel reads from memory as it is stored: a
+/// kernel input, or one of f16 or bf16 widened to f32 element by element (the weight
+/// widening fused into this kernel).
+bool isStoredFloat(Value value) {
+  if (auto widen = value.getDefiningOp<linalg::GenericOp>()) {
+    Block &payload = widen.getRegion().front();
+    auto extend = dyn_cast<arith::ExtFOp>(payload.front());
+    if (widen.getNumDpsInputs() != 1 || payload.getOperations().size() != 2 || !extend ||
+        extend.getIn() != payload.getArgument(0) ||
+        !llvm::all_of(widen.getIndexingMapsArray(), [](AffineMap map) { return map.isIdentity(); }))
+      return false;
+    value = widen.getDpsInputOperand(0)->get();
+  }
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  return isa<BlockArgument>(value) && type &&
+         (type.getElementType().isF32() || type.getElementType().isF16() ||
+          type.getElementType().isBF16());
+}
+
 PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
   using utils::IteratorType;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
@@ -1317,6 +1374,61 @@ PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
     return {};
   return {&packed.find(dequantize.getInput())->second, activations, ranges[0], ranges[1],
           ranges[2]};
+}
+
+/// One row times float weights [N, K] stored as f32, f16 or bf16 (decoding a token
+/// with an unquantized model): per column, the products summed in 64 f32 lanes (four
+/// vectors, four chains of FMAs) over the row, added up once; threads take chunks of
+/// columns. The generic schedule copied a panel of weight columns into a buffer and
+/// read it back (~40% of the read bandwidth for f32 weights); here each weight byte is
+/// read once, widened in registers.
+FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
+  if (!isTransposedProduct(op))
+    return false;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t rows = ranges[0], columns = ranges[1], depth = ranges[2];
+  Value weights = op.getDpsInputOperand(1)->get();
+  if (rows != 1 || depth % 16 != 0 || !isStoredFloat(weights))
+    return false;
+  int lanesPerColumn = depth % 64 == 0 ? 64 : 16;
+  std::string prefix = kernel.name + "_fmv_" + std::to_string(nextFunc++);
+  Var kv("k"), nv("n"), mv("m"), lv("l");
+  FailureOr<Expr> x = read(op, op.getDpsInputOperand(0)->get(), {mv, lv});
+  FailureOr<Expr> init = read(op, op.getDpsInitOperand(0)->get(), {mv, nv});
+  if (failed(x) || failed(init))
+    return failure();
+  Halide::RDom overDepth(0, static_cast<int>(depth / lanesPerColumn), prefix + "_rk");
+  Expr k = overDepth * lanesPerColumn + lv;
+  FailureOr<Expr> w = read(op, weights, {nv, k});
+  if (failed(w))
+    return failure();
+  Func xf(prefix + "_x"), lanes(prefix + "_acc"), rowSum(prefix + "_rowsum"), total(prefix + "_total");
+  xf(lv, mv) = *x;
+  lanes(lv, nv, mv) = 0.0f;
+  lanes(lv, nv, mv) += *w * xf(k, mv);
+  Halide::RDom overLanes(0, lanesPerColumn, prefix + "_rl");
+  rowSum(nv, mv) = 0.0f;
+  rowSum(nv, mv) += lanes(overLanes, nv, mv);
+  total(nv, mv) = *init + rowSum(nv, mv);
+  tensors[op->getResult(0)] = total;
+  Stage stage{total, {rows, columns}, /*isOutput=*/false, "", depth, 0};
+  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+    // The row once, before the columns: it may be computed here (a fused SwiGLU gate),
+    // which inlined would run once per column.
+    xf.compute_root().vectorize(lv, 16, Halide::TailStrategy::GuardWithIf);
+    total.compute_root();
+    Var chunk(prefix + "_chunk"), column(prefix + "_col");
+    int64_t perChunk = std::max<int64_t>(8, (columns + 15) / 16);
+    total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
+                Halide::TailStrategy::GuardWithIf);
+    if (schedule.parallel && columns * depth >= 64 * 1024)
+      total.parallel(chunk);
+    rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
+    lanes.compute_at(total, column).vectorize(lv);
+    lanes.update().reorder(lv, overDepth).vectorize(lv);
+  };
+  kernel.stages.push_back(stage);
+  return true;
 }
 
 FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integer) {

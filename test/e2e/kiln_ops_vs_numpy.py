@@ -215,6 +215,52 @@ def float_matvec_case(work, columns):
     return c
 
 
+def half_matvec_case(work, element, columns, depth, subnormal=False):
+    """One row times a 16-bit float weight read from the weights file and widened in
+    registers (kiln's own f16 conversion, not Halide's): f16 weights include
+    subnormals, signed zeros and the largest finite value; bf16 ones span f32's range;
+    `subnormal`: every f16 weight a subnormal (or zero), so that the bound (relative to
+    the largest output) would catch them read as zero or mis-scaled. The reference
+    widens the same bits exactly (numpy), so only the f32 sum errs."""
+    c = Case(f"{element}_matvec_{columns}x{depth}{'_subnormal' if subnormal else ''}", work)
+    x = rng.standard_normal((1, depth)).astype(np.float32)
+    if subnormal:
+        mantissa = rng.integers(0, 1024, (columns, depth)) * rng.choice([-1, 1], (columns, depth))
+        w = (mantissa * 2.0 ** -24).astype(np.float16)
+        stored, wide = w.tobytes(), w.astype(np.float64)
+    elif element == "f16":
+        w = rng.standard_normal((columns, depth)).astype(np.float16)
+        flat = w.reshape(-1)
+        special = np.array([6e-8, -6e-8, 3.1e-5, -4.5e-6, 0.0, -0.0, 65504.0, -65504.0,
+                            6.1e-5, 1e-3], np.float16)
+        flat[: 997 * len(special): 997] = special  # spread over rows and columns
+        stored, wide = w.tobytes(), w.astype(np.float64)
+    else:
+        f = (rng.standard_normal((columns, depth)) * np.exp2(rng.integers(-60, 60, (columns, depth)))).astype(np.float32)
+        bits = (f.view(np.uint32) >> 16).astype(np.uint16)
+        stored, wide = bits.tobytes(), (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    offset = c.weight(stored)
+    c.inputs["x"] = x
+    c.expected["y"] = (x.astype(np.float64) @ wide.T).astype(np.float32)
+    c.atol = float(depth * np.finfo(np.float32).eps * (np.abs(x) @ np.abs(wide).T).max())
+    y, wf, wt = mlir_type([1, columns]), mlir_type([columns, depth]), mlir_type([columns, depth], element)
+    c.ir = f'''func.func @main(%x: tensor<1x{depth}xf32> {{kiln.name = "x"}}) -> ({y} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {wt}
+  %ew = tensor.empty() : {wf}
+  %wf = linalg.generic {{indexing_maps = [affine_map<(n, k) -> (n, k)>, affine_map<(n, k) -> (n, k)>], iterator_types = ["parallel", "parallel"]}} ins(%w : {wt}) outs(%ew : {wf}) {{
+  ^bb0(%in: {element}, %out: f32):
+    %c = arith.extf %in : {element} to f32
+    linalg.yield %c : f32
+  }} -> {wf}
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : {y}
+  %acc = linalg.fill ins(%zero : f32) outs(%e : {y}) -> {y}
+  %r = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>] ins(%x, %wf : tensor<1x{depth}xf32>, {wf}) outs(%acc : {y}) -> {y}
+  return %r : {y}
+}}'''
+    return c
+
+
 def grouped_matmul_case(work, rows):
     """A group-wise int4 weight with zero points read by a matmul (scales and zero
     points are kernel inputs beside the packed bytes)."""
@@ -486,6 +532,9 @@ def main():
               matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
               grouped_matmul_case(work, 1)]
     cases += [float_matvec_case(work, 640), float_matvec_case(work, 1000)]
+    cases += [half_matvec_case(work, e, columns, depth)
+              for e in ("f16", "bf16") for columns, depth in ((640, 1024), (48, 560))]
+    cases += [half_matvec_case(work, "f16", 48, 1024, subnormal=True)]
     cases += [int8_matvec_case(work, s, q, False) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
                ("q6_k", GT.Q6_K))]
