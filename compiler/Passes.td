@@ -30,8 +30,10 @@ def InterleaveWeights : Pass<"kiln-interleave-weights", "mlir::func::FuncOp"> {
     dot product (pmaddwd) per pair of values instead of decoding each row's block
     alone and adding its lanes up (AMD Zen 4: 2.7x faster at one thread). The bytes
     are the same in number (`q4_kx16`: 2.8% more, its 6-bit scales and mins stored
-    as bytes); weights read by a quantized `kiln.gather` (embedding
-    tables) keep ggml's layout, whose rows are whole.
+    as bytes). A table a quantized `kiln.gather` also reads (a tied embedding) is
+    interleaved too: the gather decodes a token's row from 16 rows' blocks, which
+    costs little, and the output projection over it runs at the interleaved speed
+    (Gemma 3's 262144 x 640 Q8_0 head: 6.2 -> 4.7 ms per token on 2 threads).
   }];
   let dependentDialects = ["kiln::KilnDialect"];
 }

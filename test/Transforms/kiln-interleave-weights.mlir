@@ -65,13 +65,28 @@ func.func @left_alone() -> (tensor<24x64xf32>, tensor<32x256xf32>, tensor<2x16x3
 
 // -----
 
-// A table that a quantized gather also reads (tied embeddings) keeps whole rows.
-// CHECK-LABEL: func.func @gathered_table_is_left_alone
-func.func @gathered_table_is_left_alone(%ids: tensor<4xi32>) -> (tensor<4x64xf32>, tensor<32x64xf32>) {
-  // CHECK: kiln.weight "emb" from "m.gguf"[0] : tensor<32x64x!kiln.quant<q4_0>>
-  // CHECK-NOT: q4_0x16
+// A table that a quantized gather also reads (tied embeddings) is interleaved too: the
+// gather decodes its rows from the interleaved blocks.
+// CHECK-LABEL: func.func @gathered_table_is_interleaved
+func.func @gathered_table_is_interleaved(%ids: tensor<4xi32>) -> (tensor<4x64xf32>, tensor<32x64xf32>) {
+  // CHECK: %[[W:.*]] = kiln.weight "emb" from "m.gguf"[0] {source_scheme = "q4_0"} : tensor<32x64x!kiln.quant<q4_0x16>>
+  // CHECK: kiln.gather %[[W]][%{{.*}}] : tensor<32x64x!kiln.quant<q4_0x16>>, tensor<4xi32>
+  // CHECK: kiln.dequantize %[[W]] : tensor<32x64x!kiln.quant<q4_0x16>>
   %w = kiln.weight "emb" from "m.gguf"[0] : tensor<32x64x!kiln.quant<q4_0>>
   %g = kiln.gather %w[%ids] : tensor<32x64x!kiln.quant<q4_0>>, tensor<4xi32>
   %d = kiln.dequantize %w : tensor<32x64x!kiln.quant<q4_0>>
   return %g, %d : tensor<4x64xf32>, tensor<32x64xf32>
+}
+
+// -----
+
+// A weight something else reads (here a tensor.extract_slice of the packed tensor) keeps
+// ggml's layout.
+// CHECK-LABEL: func.func @other_reader_is_left_alone
+func.func @other_reader_is_left_alone() -> tensor<16x64x!kiln.quant<q4_0>> {
+  // CHECK: kiln.weight "w" from "m.gguf"[0] : tensor<32x64x!kiln.quant<q4_0>>
+  // CHECK-NOT: q4_0x16
+  %w = kiln.weight "w" from "m.gguf"[0] : tensor<32x64x!kiln.quant<q4_0>>
+  %s = tensor.extract_slice %w[0, 0] [16, 64] [1, 1] : tensor<32x64x!kiln.quant<q4_0>> to tensor<16x64x!kiln.quant<q4_0>>
+  return %s : tensor<16x64x!kiln.quant<q4_0>>
 }

@@ -291,12 +291,14 @@ func.func @main(%x: {xt} {{kiln.name = "x"}}, %s: {st} {{kiln.name = "scales"}},
     return c
 
 
-def gather_case(work, scheme, qtype):
-    c = Case("gather_" + scheme, work)
-    rows, cols = 50, 256
+def gather_case(work, scheme, qtype, rows=50):
+    """Rows of a packed table; with rows a multiple of 16 the table is stored
+    interleaved (kiln-interleave-weights) and each row decoded from 16 rows' blocks."""
+    c = Case(f"gather_{scheme}" + ("" if rows == 50 else f"_{rows}"), work)
+    cols = 256
     packed = random_blocks(qtype, rows, cols)
     offset = c.weight(packed.tobytes())
-    ids = np.array([[3, 49, 0], [7, 7, 12]], np.int32)
+    ids = np.array([[3, rows - 1, 0], [7, 7, 12]], np.int32)
     c.inputs["ids"] = ids
     c.expected["y"] = quants.dequantize(packed, qtype).astype(np.float32)[ids]
     t = mlir_type([rows, cols], f"!kiln.quant<{scheme}>")
@@ -522,6 +524,8 @@ def main():
               grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
     cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q5_0", GT.Q5_0),
               gather_case(work, "q6_k", GT.Q6_K)]
+    cases += [gather_case(work, s, q, 48) for s, q in
+              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K))]
     cases += [matmul_case(work, s, q, 11) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
                ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
