@@ -220,9 +220,50 @@ std::vector<char> interleaveQ4kRows(const char *stored, int64_t rows, int64_t co
   return out;
 }
 
+/// Rows of ggml's q6_k blocks (128 bytes of low nibbles, 64 of high bit pairs, 16 int8
+/// scales, f16 d; ggml's dequantize_row_q6_K) in kiln's q6_kx16 (kiln/quant_formats.h):
+/// per group and block of 256, the 16 d, then per sub-block the rows' two scales, the
+/// high bits in 4 slices and the low bits as q4_0x16's slices.
+std::vector<char> interleaveQ6kRows(const char *stored, int64_t rows, int64_t columns) {
+  constexpr int64_t blockBytes = 210, groupBlockBytes = 16 * 210;
+  int64_t blocks = columns / 256, rowBytes = blocks * blockBytes;
+  std::vector<char> out(static_cast<size_t>(rows / 16 * blocks * groupBlockBytes));
+  for (int64_t group = 0; group < rows / 16; ++group)
+    for (int64_t b = 0; b < blocks; ++b) {
+      char *to = out.data() + (group * blocks + b) * groupBlockBytes;
+      for (int64_t r = 0; r < 16; ++r) {
+        const auto *block =
+            reinterpret_cast<const uint8_t *>(stored + (group * 16 + r) * rowBytes + b * blockBytes);
+        std::memcpy(to + 2 * r, block + 208, 2);
+        for (int64_t s = 0; s < 8; ++s) {
+          int64_t half = s / 4, quarter = s % 4;
+          char *sub = to + 32 + 416 * s;
+          // The 6-bit value (0-63) of value t of the sub-block, as ggml stores it.
+          auto value = [&](int64_t t) {
+            uint8_t low = block[half * 64 + (quarter % 2) * 32 + t];
+            uint8_t high = (block[128 + half * 32 + t] >> (quarter * 2)) & 3;
+            return (quarter >= 2 ? low >> 4 : low & 15) | high << 4;
+          };
+          for (int64_t j = 0; j < 2; ++j)
+            sub[16 * j + r] = static_cast<char>(block[192 + half * 8 + quarter * 2 + j]);
+          for (int64_t t = 0; t < 32; ++t) {
+            int64_t v = 2 * (t / 4) + (t % 4) / 2;
+            sub[32 + 32 * (v / 4) + 2 * r + t % 2] |= static_cast<char>((value(t) >> 4) << (2 * (v % 4)));
+            if (t % 4 < 2)
+              sub[160 + (t / 4) * 32 + 2 * r + t % 2] =
+                  static_cast<char>((value(t) & 15) | (value(t + 2) & 15) << 4);
+          }
+        }
+      }
+    }
+  return out;
+}
+
 std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, QuantScheme from) {
   if (from == QuantScheme::q4_k)
     return interleaveQ4kRows(stored, ShapedType::getNumElements(shape) / shape.back(), shape.back());
+  if (from == QuantScheme::q6_k)
+    return interleaveQ6kRows(stored, ShapedType::getNumElements(shape) / shape.back(), shape.back());
   bool nibbles = from != QuantScheme::q8_0, fifthBits = from == QuantScheme::q5_0;
   int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
   int64_t blockBytes = fifthBits ? 22 : nibbles ? 18 : 34, blocks = columns / 32;

@@ -19,10 +19,10 @@ def FoldWeightLayouts : Pass<"kiln-fold-weight-layouts", "mlir::func::FuncOp"> {
 }
 
 def InterleaveWeights : Pass<"kiln-interleave-weights", "mlir::func::FuncOp"> {
-  let summary = "Stores q4_0, q8_0, q5_0 and q4_k weights with the blocks of 16 rows interleaved";
+  let summary = "Stores q4_0, q8_0, q5_0, q4_k and q6_k weights with the blocks of 16 rows interleaved";
   let description = [{
-    A `q4_0` (`q8_0`, `q5_0`, `q4_k`) weight of two dimensions whose rows are a multiple of 16 and that
-    only `kiln.dequantize` reads becomes a `q4_0x16` (`q8_0x16`, `q5_0x16`, `q4_kx16`) weight converted from the
+    A `q4_0` (`q8_0`, `q5_0`, `q4_k`, `q6_k`) weight of two dimensions whose rows are a multiple of 16 and that
+    only `kiln.dequantize` reads becomes a `q4_0x16` (`q8_0x16`, `q5_0x16`, `q4_kx16`, `q6_kx16`) weight converted from the
     file's bytes when the artifact is written (`source_scheme`): per 16 rows and block
     of 32 values, the rows' values interleaved so that one vector holds a pair of
     consecutive values of 16 rows, and the 16 scales together. A product with one row

@@ -219,6 +219,23 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
                Halide::cast(Halide::Float(32), nibble) -
            halfAt(p, group, base + 32 + 2 * r) * Halide::cast(Halide::Float(32), byteAt(p, group, sub + 16 + r));
   }
+  case QuantScheme::q6_kx16: {
+    // kiln/quant_formats.h: per group and block of 256 (3360 bytes), row r's d at 2r;
+    // sub-block s from 32 + 416 s: the scale of value t at byte 16 (t / 16) + r, its
+    // high bits at bit 2 (v % 4) of byte 32 + 32 (v / 4) + 2r + t % 2 (v = 2 (t / 4) +
+    // (t % 4) / 2), its low bits in q4_0x16's slices from byte 160.
+    std::vector<Expr> group(rows);
+    Expr row = group.back();
+    group.back() = row / 16;
+    Expr base = (col / 256) * 3360, t = col % 32, r = row % 16, v = 2 * (t / 4) + (t % 4) / 2;
+    Expr sub = base + 32 + 416 * ((col % 256) / 32);
+    Expr byte = byteAt(p, group, sub + 160 + (t / 4) * 32 + 2 * r + t % 2);
+    Expr low = Halide::select(t % 4 < 2, byte & 15, byte >> 4);
+    Expr high = (byteAt(p, group, sub + 32 + 32 * (v / 4) + 2 * r + t % 2) >> (2 * (v % 4))) & 3;
+    Expr sc = Halide::cast(Halide::Int(8), Halide::cast(Halide::UInt(8), byteAt(p, group, sub + 16 * (t / 16) + r)));
+    return halfAt(p, group, base + 2 * r) * Halide::cast(Halide::Float(32), sc) *
+           Halide::cast(Halide::Float(32), (low | (high << 4)) - 32);
+  }
   case QuantScheme::q5_0:
   case QuantScheme::q5_1: {
     // 32 values: f16 d (q5_1: and an f16 min m), a little-endian 32-bit word whose bit
@@ -1576,7 +1593,8 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     return false;
   QuantScheme scheme = product.weights->quant.getScheme();
   if (scheme != QuantScheme::q4_0x16 && scheme != QuantScheme::q8_0x16 &&
-      scheme != QuantScheme::q5_0x16 && scheme != QuantScheme::q4_kx16)
+      scheme != QuantScheme::q5_0x16 && scheme != QuantScheme::q4_kx16 &&
+      scheme != QuantScheme::q6_kx16)
     return false;
   // Per group of 16 rows and block: 16 slices of 32 bytes (q8_0x16) or 8 slices whose
   // low and high nibbles are two (q4_0x16; q5_0x16 then has a word of fifth bits per
@@ -1585,16 +1603,22 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   // q4_kx16: blocks of 32 are the sub-blocks of 256-value blocks, each with a 6-bit
   // scale and min (value = d * scale * nibble - dmin * min), laid out as q4_0x16's
   // blocks after the 256-value block's 16 d and 16 dmin.
-  bool kQuant = scheme == QuantScheme::q4_kx16;
-  int blockBytes = kQuant ? 288 : fifthBits ? 352 : nibbles ? 288 : 544;
+  // q6_kx16 likewise after the 16 d, with two int8 scales per sub-block (one per 16
+  // values) and the values' high two bits beside the nibbles: its values are read
+  // signed (6 bits - 32), and each half of a sub-block is scaled on its own.
+  bool q6 = scheme == QuantScheme::q6_kx16;
+  bool kQuant = scheme == QuantScheme::q4_kx16 || q6;
+  int superBytes = q6 ? 3360 : 2368, subStart = q6 ? 32 : 64;
+  int blockBytes = q6 ? 416 : kQuant ? 288 : fifthBits ? 352 : nibbles ? 288 : 544;
   // q4_0x16 and q5_0x16 keep their fields in the order the kernel reads them: scales,
   // (fifth bits,) nibbles. With the scales last, the q5_0x16 product ran at a third of
   // the bandwidth from DRAM while as fast as q4_0x16 from the cache; q4_0x16 gained 5-10%.
-  int scalesAt = nibbles ? 0 : blockBytes - 32, valuesAt = fifthBits ? 96 : nibbles ? 32 : 0;
+  int scalesAt = nibbles ? 0 : blockBytes - 32,
+      valuesAt = q6 ? 160 : fifthBits ? 96 : nibbles ? 32 : 0;
   int offset = kQuant ? 0 : fifthBits ? 16 : nibbles ? 8 : 0;
   // Block b's first byte: q4_kx16's sub-block b % 8 of block b / 8.
   auto blockAt = [&](const Expr &b) {
-    return kQuant ? (b / 8) * 2368 + 64 + 288 * (b % 8) : b * blockBytes;
+    return kQuant ? (b / 8) * superBytes + subStart + blockBytes * (b % 8) : b * blockBytes;
   };
   const PackedTensor &weights = *product.weights;
   int64_t rows = product.rows, columns = product.columns, depth = product.depth;
@@ -1628,6 +1652,12 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
       Expr bits = rawByteAt(weights, group, b * blockBytes + 32 + 32 * (v / 8) + 2 * cv + odd);
       nibble = nibble | ((bits >> Halide::cast(u8, v % 8)) & Halide::cast(u8, 1)) << Halide::cast(u8, 4);
     }
+    if (q6) {
+      Expr v = 2 * quad + high;
+      Expr bits = rawByteAt(weights, group, blockAt(b) + 32 + 32 * (v / 4) + 2 * cv + odd);
+      nibble = nibble | ((bits >> Halide::cast(u8, 2 * (v % 4))) & Halide::cast(u8, 3)) << Halide::cast(u8, 4);
+      return Halide::cast(i16, nibble) - Halide::cast(i16, 32);
+    }
     return Halide::cast(i16, nibble);
   };
   Func xf = func("x"), wscale = func("dw"), acc = func("acc"), total = func("total");
@@ -1638,9 +1668,15 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   emulatedHalf.hardwareHalf = false;
   // q4_kx16: per block of 256 the 16 d and dmin (dk), per sub-block the 16 scales and
   // mins (wmin: dmin * min, what each value of the sub-block has taken off).
-  Func dk = func("dk"), wmin = func("dmin");
-  Var sv("s");
-  if (kQuant) {
+  // q6_kx16: the scales of the two halves of each sub-block (wscale6).
+  Func dk = func("dk"), wmin = func("dmin"), wscale6 = func("dw6");
+  Var sv("s"), jv("j");
+  if (q6) {
+    dk(cv, sv, bv, gv) = halfAt(emulatedHalf, group, bv * superBytes + 2 * cv);
+    wscale6(cv, jv, bv, gv) =
+        dk(cv, 0, bv / 8, gv) *
+        Halide::cast(fl, Halide::cast(Halide::Int(8), rawByteAt(weights, group, blockAt(bv) + 16 * jv + cv)));
+  } else if (kQuant) {
     dk(cv, sv, bv, gv) = halfAt(emulatedHalf, group, bv * 2368 + 32 * sv + 2 * cv);
     auto sixBits = [&](const Expr &b, int at) {
       return Halide::cast(fl, rawByteAt(weights, group, blockAt(b) + at + cv));
@@ -1661,8 +1697,12 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     }
     Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
     update.split(overBlocks, superBlock, subBlock, 8).unroll(subBlock);
-    dk.compute_at(acc, superBlock).bound(sv, 0, 2).vectorize(cv).unroll(sv);
+    dk.compute_at(acc, superBlock).bound(sv, 0, q6 ? 1 : 2).vectorize(cv).unroll(sv);
     dot.compute_at(acc, subBlock);
+    if (q6) {
+      wscale6.compute_at(acc, subBlock).bound(jv, 0, 2).vectorize(cv).unroll(jv);
+      return;
+    }
     wscale.compute_at(acc, subBlock).vectorize(cv);
     wmin.compute_at(acc, subBlock).vectorize(cv);
   };
@@ -1673,13 +1713,19 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Func dot = func("idot");
     // Over (odd, high, quad): value 4 quad + 2 high + odd; unsigned nibbles start each
     // block from -8 times the sum of its activations.
-    Halide::RDom r(0, 2, 0, 2, 0, 8, prefix + "_r");
-    dot(cv, bv, gv) = -offset * row.sum(bv, 0);
-    dot(cv, bv, gv) += Halide::cast(i32, valueAt(bv, r.z, r.y, r.x)) *
-                       Halide::cast(i32, row.values(bv * 32 + 4 * r.z + 2 * r.y + r.x, 0));
+    // (q6_kx16: quads 0-3 and 4-7 apart, the halves of the sub-block its two scales
+    // cover.)
+    Halide::RDom r(0, 2, 0, 2, 0, q6 ? 4 : 8, prefix + "_r");
+    Expr quad = q6 ? 4 * jv + r.z : Expr(r.z);
+    dot(cv, jv, bv, gv) = q6 ? Expr(0) : -offset * row.sum(bv, 0);
+    dot(cv, jv, bv, gv) += Halide::cast(i32, valueAt(bv, quad, r.y, r.x)) *
+                           Halide::cast(i32, row.values(bv * 32 + 4 * quad + 2 * r.y + r.x, 0));
     Expr activationScale = row.largest(overBlocks, 0) / 127.0f;
-    Expr term = Halide::cast(fl, dot(cv, overBlocks, gv)) * (wscale(cv, overBlocks, gv) * activationScale);
-    if (kQuant)
+    Expr term = Halide::cast(fl, dot(cv, 0, overBlocks, gv)) *
+                ((q6 ? wscale6(cv, 0, overBlocks, gv) : wscale(cv, overBlocks, gv)) * activationScale);
+    if (q6)
+      term += Halide::cast(fl, dot(cv, 1, overBlocks, gv)) * (wscale6(cv, 1, overBlocks, gv) * activationScale);
+    else if (kQuant)
       term -= wmin(cv, overBlocks, gv) * (activationScale * Halide::cast(fl, row.sum(overBlocks, 0)));
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += term;
@@ -1689,8 +1735,8 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
       row.values.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
       Halide::Stage update = acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
       blockLoop(update, dot);
-      dot.vectorize(cv);
-      dot.update().reorder(r.x, cv, r.y, r.z).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z);
+      dot.bound(jv, 0, q6 ? 2 : 1).vectorize(cv).unroll(jv);
+      dot.update().reorder(r.x, cv, r.y, r.z, jv).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z).unroll(jv);
     };
   } else if (rows == 1) {
     // One row: per block, the unsigned nibbles times the activations in 64 lanes (odd
@@ -1699,14 +1745,20 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     // activation sum taken off.
     Func sum = activationBlocks(xf, fl, prefix).sum, dot = func("dot");
     Var ev("e"), hv("h");
-    Halide::RDom quads(0, 8, prefix + "_q");
-    dot(ev, cv, hv, bv, gv) = 0.0f;
-    dot(ev, cv, hv, bv, gv) += Halide::cast(fl, valueAt(bv, quads, hv, ev)) *
-                               xf(bv * 32 + 4 * quads + 2 * hv + ev, 0);
-    Expr lanes = dot(0, cv, 0, overBlocks, gv) + dot(1, cv, 0, overBlocks, gv) +
-                 dot(0, cv, 1, overBlocks, gv) + dot(1, cv, 1, overBlocks, gv);
+    Halide::RDom quads(0, q6 ? 4 : 8, prefix + "_q");
+    Expr quad = q6 ? 4 * jv + quads : Expr(quads);
+    dot(ev, cv, hv, jv, bv, gv) = 0.0f;
+    dot(ev, cv, hv, jv, bv, gv) += Halide::cast(fl, valueAt(bv, quad, hv, ev)) *
+                                   xf(bv * 32 + 4 * quad + 2 * hv + ev, 0);
+    auto lanesOf = [&](int j) {
+      return dot(0, cv, 0, j, overBlocks, gv) + dot(1, cv, 0, j, overBlocks, gv) +
+             dot(0, cv, 1, j, overBlocks, gv) + dot(1, cv, 1, j, overBlocks, gv);
+    };
+    Expr lanes = lanesOf(0);
     acc(cv, mv, gv) = 0.0f;
-    if (kQuant)
+    if (q6)
+      acc(cv, mv, gv) += lanes * wscale6(cv, 0, overBlocks, gv) + lanesOf(1) * wscale6(cv, 1, overBlocks, gv);
+    else if (kQuant)
       acc(cv, mv, gv) += lanes * wscale(cv, overBlocks, gv) - wmin(cv, overBlocks, gv) * sum(overBlocks, 0);
     else
       acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks, 0)) *
@@ -1715,8 +1767,8 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
       sum.compute_root();
       Halide::Stage update = acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
       blockLoop(update, dot);
-      dot.bound(ev, 0, 2).bound(hv, 0, 2).vectorize(ev).vectorize(cv).unroll(hv);
-      dot.update().reorder(ev, cv, hv, quads).vectorize(ev).vectorize(cv).unroll(hv).unroll(quads);
+      dot.bound(ev, 0, 2).bound(hv, 0, 2).bound(jv, 0, q6 ? 2 : 1).vectorize(ev).vectorize(cv).unroll(hv).unroll(jv);
+      dot.update().reorder(ev, cv, hv, quads, jv).vectorize(ev).vectorize(cv).unroll(hv).unroll(quads).unroll(jv);
     };
   } else {
     // The 16 columns' values with their scales, decoded into a buffer a panel of the
@@ -1724,8 +1776,9 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Func decoded = func("w");
     Expr t = kv % 32;
     Expr value = Halide::cast(fl, valueAt(kv / 32, t / 4, (t % 4) / 2, t % 2) - offset);
-    decoded(cv, kv, gv) = kQuant ? wscale(cv, kv / 32, gv) * value - wmin(cv, kv / 32, gv)
-                                 : wscale(cv, kv / 32, gv) * value;
+    decoded(cv, kv, gv) = q6       ? wscale6(cv, t / 16, kv / 32, gv) * value
+                          : kQuant ? wscale(cv, kv / 32, gv) * value - wmin(cv, kv / 32, gv)
+                                   : wscale(cv, kv / 32, gv) * value;
     Halide::RDom inDepth(0, static_cast<int>(depth), prefix + "_rk");
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += xf(inDepth, mv) * decoded(cv, inDepth, gv);
@@ -1746,8 +1799,13 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
           .vectorize(cv)
           .unroll(mi);
       decoded.compute_at(acc, rb).vectorize(cv).unroll(kv, 4);
-      wscale.compute_at(acc, rb).vectorize(cv);
-      if (kQuant) {
+      if (q6) {
+        wscale6.compute_at(acc, rb).vectorize(cv);
+        dk.compute_at(acc, rb).vectorize(cv);
+      } else {
+        wscale.compute_at(acc, rb).vectorize(cv);
+      }
+      if (kQuant && !q6) {
         wmin.compute_at(acc, rb).vectorize(cv);
         dk.compute_at(acc, rb).vectorize(cv);
       }

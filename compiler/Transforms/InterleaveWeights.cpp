@@ -1,4 +1,4 @@
-// kiln-interleave-weights: q4_0, q8_0, q5_0 and q4_k weights stored with the blocks of 16 rows
+// kiln-interleave-weights: q4_0, q8_0, q5_0, q4_k and q6_k weights stored with the blocks of 16 rows
 // interleaved.
 #include "compiler/Passes.h"
 

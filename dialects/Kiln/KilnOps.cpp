@@ -111,9 +111,9 @@ LogicalResult WeightOp::verify() {
     auto quant = dyn_cast<QuantType>(element);
     std::optional<QuantScheme> from = symbolizeQuantScheme(*source);
     if (!quant || !from || QuantType::interleaved(*from) != quant.getScheme())
-      return emitOpError("can convert only q4_0, q8_0, q5_0 and q4_k bytes into their "
-                         "interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16), got "
-                         "source_scheme '")
+      return emitOpError("can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their "
+                         "interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, "
+                         "q6_kx16), got source_scheme '")
              << *source << "' for " << type;
   }
   if (auto quant = dyn_cast<QuantType>(element))

@@ -31,8 +31,8 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     be permuted.
 
     With `source_scheme`, the file holds the weight packed in that scheme and the
-    writer converts it into the type's (`q4_0`, `q8_0`, `q5_0`, `q4_k` into kiln's interleaved
-    `q4_0x16`, `q8_0x16`, `q5_0x16`, `q4_kx16`, which `kiln-interleave-weights` chooses); without it, the file holds
+    writer converts it into the type's (`q4_0`, `q8_0`, `q5_0`, `q4_k`, `q6_k` into kiln's
+    interleaved `q4_0x16`, `q8_0x16`, `q5_0x16`, `q4_kx16`, `q6_kx16`, which `kiln-interleave-weights` chooses); without it, the file holds
     the type's own layout.
 
     ```mlir

@@ -1,6 +1,6 @@
-// kiln-interleave-weights: q4_0, q8_0, q5_0 and q4_k weights that only kiln.dequantize
-// reads are stored with the blocks of 16 rows interleaved (q4_0x16, q8_0x16, q5_0x16,
-// q4_kx16), converted from the file's bytes.
+// kiln-interleave-weights: q4_0, q8_0, q5_0, q4_k and q6_k weights that only
+// kiln.dequantize and kiln.gather read are stored with the blocks of 16 rows interleaved
+// (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), converted from the file's bytes.
 // RUN: kiln-opt %s --kiln-interleave-weights --split-input-file | FileCheck %s
 
 // CHECK-LABEL: func.func @projection_is_interleaved
@@ -47,17 +47,28 @@ func.func @q4_k_is_interleaved() -> tensor<32x512xf32> {
 
 // -----
 
+// CHECK-LABEL: func.func @q6_k_is_interleaved
+func.func @q6_k_is_interleaved() -> tensor<16x256xf32> {
+  // CHECK: %[[W:.*]] = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q6_k"} : tensor<16x256x!kiln.quant<q6_kx16>>
+  // CHECK: kiln.dequantize %[[W]] : tensor<16x256x!kiln.quant<q6_kx16>>
+  %w = kiln.weight "w" from "m.gguf"[0] : tensor<16x256x!kiln.quant<q6_k>>
+  %d = kiln.dequantize %w : tensor<16x256x!kiln.quant<q6_k>>
+  return %d : tensor<16x256xf32>
+}
+
+// -----
+
 // Rows that are not a multiple of 16, other formats and other ranks keep ggml's layout.
 // CHECK-LABEL: func.func @left_alone
 func.func @left_alone() -> (tensor<24x64xf32>, tensor<32x256xf32>, tensor<2x16x32xf32>) {
   // CHECK: kiln.weight "odd" from "m.gguf"[0] : tensor<24x64x!kiln.quant<q4_0>>
-  // CHECK: kiln.weight "k" from "m.gguf"[0] : tensor<32x256x!kiln.quant<q6_k>>
+  // CHECK: kiln.weight "k" from "m.gguf"[0] : tensor<32x256x!kiln.quant<q5_1>>
   // CHECK: kiln.weight "batched" from "m.gguf"[0] : tensor<2x16x32x!kiln.quant<q4_0>>
-  // CHECK-NOT: {{q4_0x16|q8_0x16|q5_0x16|q4_kx16}}
+  // CHECK-NOT: {{q4_0x16|q8_0x16|q5_0x16|q4_kx16|q6_kx16}}
   %a = kiln.weight "odd" from "m.gguf"[0] : tensor<24x64x!kiln.quant<q4_0>>
   %da = kiln.dequantize %a : tensor<24x64x!kiln.quant<q4_0>>
-  %b = kiln.weight "k" from "m.gguf"[0] : tensor<32x256x!kiln.quant<q6_k>>
-  %db = kiln.dequantize %b : tensor<32x256x!kiln.quant<q6_k>>
+  %b = kiln.weight "k" from "m.gguf"[0] : tensor<32x256x!kiln.quant<q5_1>>
+  %db = kiln.dequantize %b : tensor<32x256x!kiln.quant<q5_1>>
   %c = kiln.weight "batched" from "m.gguf"[0] : tensor<2x16x32x!kiln.quant<q4_0>>
   %dc = kiln.dequantize %c : tensor<2x16x32x!kiln.quant<q4_0>>
   return %da, %db, %dc : tensor<24x64xf32>, tensor<32x256xf32>, tensor<2x16x32xf32>

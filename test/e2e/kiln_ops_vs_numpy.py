@@ -525,15 +525,17 @@ def main():
     cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q5_0", GT.Q5_0),
               gather_case(work, "q6_k", GT.Q6_K)]
     cases += [gather_case(work, s, q, 48) for s, q in
-              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K))]
+              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
+               ("q6_k", GT.Q6_K))]
     cases += [matmul_case(work, s, q, 11) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
                ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
-    # (64 weight rows: Q4_0, Q8_0, Q5_0 and Q4_K products run on the interleaved
-    # q4_0x16 / q8_0x16 / q5_0x16 / q4_kx16.)
+    # (64 weight rows: Q4_0, Q8_0, Q5_0, Q4_K and Q6_K products run on the interleaved
+    # q4_0x16 / q8_0x16 / q5_0x16 / q4_kx16 / q6_kx16.)
     cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q8_0", GT.Q8_0, 1),
               matmul_case(work, "q5_0", GT.Q5_0, 1),
-              matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
+              matmul_case(work, "q4_k", GT.Q4_K, 1), matmul_case(work, "q6_k", GT.Q6_K, 1),
+              grouped_matmul_case(work, 9),
               grouped_matmul_case(work, 1)]
     cases += [float_matvec_case(work, 640), float_matvec_case(work, 1000)]
     cases += [half_matvec_case(work, e, columns, depth)
@@ -550,7 +552,8 @@ def main():
               for rows, depth in ((256, 640), (2048, 640), (640, 2048))]
     # q4_kx16: Gemma's FFN-down shape and a TinyLlama-like one (blocks of 256 over
     # several chunks of columns).
-    cases += [int8_matvec_case(work, "q4_k", GT.Q4_K, False, rows, depth)
+    cases += [int8_matvec_case(work, s, q, False, rows, depth)
+              for s, q in (("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))
               for rows, depth in ((640, 2048), (256, 1536))]
     cases += [tanh_case(work), rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8)]
