@@ -1393,6 +1393,25 @@ PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
           ranges[2]};
 }
 
+/// A one-row product `total(n, m)` = init + rowSum(n, m), rowSum adding up a column's
+/// `lanes(l, n, m)` over `overLanes`: the columns split into chunks for the threads (at
+/// least `minPerChunk` columns, else 16 chunks), each column's lanes computed inside it
+/// and added up once, in a scalar of the column's own rather than into the shared output
+/// (which took an atomic compare-and-swap per column).
+void placeColumnLanes(Func total, Func rowSum, Func lanes, const Halide::RDom &overLanes,
+                      const Var &nv, const Var &lv, const std::string &prefix, int64_t columns,
+                      int64_t depth, int64_t minPerChunk, bool parallel) {
+  total.compute_root();
+  Var chunk(prefix + "_chunk"), column(prefix + "_col");
+  int64_t perChunk = std::max<int64_t>(minPerChunk, (columns + 15) / 16);
+  total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
+              Halide::TailStrategy::GuardWithIf);
+  if (parallel && columns * depth >= 64 * 1024)
+    total.parallel(chunk);
+  rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
+  lanes.compute_at(total, column).vectorize(lv);
+}
+
 /// One row times float weights [N, K] stored as f32, f16 or bf16 (decoding a token
 /// with an unquantized model): per column, the products summed in 64 f32 lanes (four
 /// vectors, four chains of FMAs) over the row, added up once; threads take chunks of
@@ -1433,15 +1452,8 @@ FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
     // The row once, before the columns: it may be computed here (a fused SwiGLU gate),
     // which inlined would run once per column.
     xf.compute_root().vectorize(lv, 16, Halide::TailStrategy::GuardWithIf);
-    total.compute_root();
-    Var chunk(prefix + "_chunk"), column(prefix + "_col");
-    int64_t perChunk = std::max<int64_t>(8, (columns + 15) / 16);
-    total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
-                Halide::TailStrategy::GuardWithIf);
-    if (schedule.parallel && columns * depth >= 64 * 1024)
-      total.parallel(chunk);
-    rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
-    lanes.compute_at(total, column).vectorize(lv);
+    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 8,
+                     schedule.parallel);
     lanes.update().reorder(lv, overDepth).vectorize(lv);
   };
   kernel.stages.push_back(stage);
@@ -1549,17 +1561,8 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
       f.compute_root();
     if (integer)
       quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
-    total.compute_root();
-    Var chunk(prefix + "_chunk"), column(prefix + "_col");
-    int64_t perChunk = std::max<int64_t>(16, (columns + 15) / 16);
-    total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
-                Halide::TailStrategy::GuardWithIf);
-    if (schedule.parallel && columns * depth >= 64 * 1024)
-      total.parallel(chunk);
-    // The lanes are added up per column in a scalar of the column's own, not into the
-    // shared output (which took an atomic compare-and-swap per column).
-    rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
-    lanes.compute_at(total, column).vectorize(lv);
+    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 16,
+                     schedule.parallel);
     Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
     Halide::Stage blockLoop = lanes.update().reorder(lv, overBlocks).vectorize(lv);
     Halide::RVar at = overBlocks;
