@@ -1354,43 +1354,14 @@ bool isStoredFloat(Value value) {
 }
 
 PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
-  using utils::IteratorType;
+  if (!isTransposedProduct(op))
+    return {};
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || ranges.size() != 3 ||
-      op.getIteratorTypesArray() !=
-          SmallVector<IteratorType>{IteratorType::parallel, IteratorType::parallel,
-                                    IteratorType::reduction})
-    return {};
-  MLIRContext *context = op.getContext();
-  AffineExpr m, n, k;
-  bindDims(context, m, n, k);
-  if (op.getIndexingMapsArray() !=
-      SmallVector<AffineMap>{AffineMap::get(3, 0, {m, k}, context),
-                             AffineMap::get(3, 0, {n, k}, context),
-                             AffineMap::get(3, 0, {m, n}, context)})
-    return {};
   auto dequantize = op.getDpsInputOperand(1)->get().getDefiningOp<DequantizeOp>();
   if (ranges[2] % 32 != 0 || !dequantize || !packed.count(dequantize.getInput()))
     return {};
-  Type f32 = Float32Type::get(context);
-  Value activations = op.getDpsInputOperand(0)->get();
-  if (cast<RankedTensorType>(activations.getType()).getElementType() != f32 ||
-      cast<RankedTensorType>(op->getResult(0).getType()).getElementType() != f32)
-    return {};
-  // The body must be out + a * b.
-  Block &body = op.getRegion().front();
-  auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
-  auto mul = add ? (add.getLhs() == body.getArgument(2) ? add.getRhs() : add.getLhs())
-                       .getDefiningOp<arith::MulFOp>()
-                 : arith::MulFOp();
-  if (!add || !mul || body.getOperations().size() != 3 ||
-      (add.getLhs() != body.getArgument(2) && add.getRhs() != body.getArgument(2)) ||
-      !((mul.getLhs() == body.getArgument(0) && mul.getRhs() == body.getArgument(1)) ||
-        (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0))))
-    return {};
-  return {&packed.find(dequantize.getInput())->second, activations, ranges[0], ranges[1],
-          ranges[2]};
+  return {&packed.find(dequantize.getInput())->second, op.getDpsInputOperand(0)->get(),
+          ranges[0], ranges[1], ranges[2]};
 }
 
 /// A one-row product `total(n, m)` = init + rowSum(n, m), rowSum adding up a column's
