@@ -6,6 +6,7 @@
 
 #include "frontends/decoder/DecoderGraph.h"
 #include "frontends/gguf/GgufReader.h"
+#include "frontends/recurrent/MambaGraph.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
@@ -28,11 +29,18 @@ namespace {
 /// on them (no real model comes near it; it keeps products of two within int64).
 constexpr int64_t kMaxSize = int64_t(1) << 31;
 
+/// The graph an architecture's metadata fills.
+enum class Graph {
+  Decoder, ///< the decoder-only transformer (frontends/decoder), a DecoderConfig
+  Mamba,   ///< Mamba v1 (frontends/recurrent), a MambaConfig; the traits below are unused
+};
+
 /// What a GGUF architecture name means beyond its metadata: the traits llama.cpp
 /// hard-codes per architecture (llama-model.cpp, llama-arch.cpp). The next
 /// architecture of this family is one more row.
 struct Architecture {
   const char *name;
+  Graph graph;
   kiln::RopeMode ropeMode;
   FeedForward feedForward;
   bool queryKeyNorm;
@@ -47,8 +55,12 @@ struct Architecture {
 };
 
 constexpr Architecture kArchitectures[] = {
-    {"llama", kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false, false, 0, 0},
-    {"gemma3", kiln::RopeMode::neox, FeedForward::GeGluTanh, true, true, true, 6, 10000},
+    {"llama", Graph::Decoder, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
+    {"gemma3", Graph::Decoder, kiln::RopeMode::neox, FeedForward::GeGluTanh, true, true, true,
+     6, 10000},
+    {"mamba", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
 };
 
 std::string supportedArchitectures() {
@@ -73,8 +85,11 @@ public:
       : reader(reader), arch(arch), weights(weights), fileLoc(fileLoc) {}
 
   FailureOr<DecoderConfig> read();
+  FailureOr<kiln::recurrent::MambaConfig> readMamba();
 
 private:
+  /// The vocabulary size from token_embd.weight ([vocab, embedding]).
+  FailureOr<int64_t> vocabulary(int64_t embedding);
   std::string key(StringRef suffix) const { return (arch.name + ("." + suffix)).str(); }
   FailureOr<int64_t> count(StringRef suffix, std::optional<int64_t> fallback = std::nullopt);
   FailureOr<double> real(StringRef suffix, std::optional<double> fallback = std::nullopt);
@@ -206,17 +221,10 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
     return emitError(fileLoc) << "mixture-of-experts models (" << key("expert_count")
                               << " = " << experts->integer << ") are not supported";
 
-  if (reader.tensors().empty())
-    return emitError(fileLoc) << "the file holds no tensors (a vocabulary-only GGUF?)";
-  const TensorInfo *embd = reader.findTensor("token_embd.weight");
-  Location embdLoc = NameLoc::get(StringAttr::get(fileLoc.getContext(), "token_embd.weight"),
-                                  fileLoc);
-  if (!embd)
-    return emitError(embdLoc) << "missing tensor 'token_embd.weight'";
-  if (embd->dims.size() != 2 || embd->dims[1] > uint64_t(kMaxSize))
-    return emitError(embdLoc) << "tensor 'token_embd.weight' must be a [vocab, " << c.embedding
-                              << "] matrix (ggml ne [" << c.embedding << ", vocab])";
-  c.vocab = int64_t(embd->dims[1]);
+  FailureOr<int64_t> vocab = vocabulary(c.embedding);
+  if (failed(vocab))
+    return failure();
+  c.vocab = *vocab;
 
   if (failed(kiln::decoder::checkBlockCount(
           fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
@@ -228,6 +236,59 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
     c.layers.push_back(sliding ? LayerConfig{window, arch.slidingWindowRopeTheta, 1.0}
                                : LayerConfig{0, *theta, *freqScale});
   }
+  return c;
+}
+
+FailureOr<int64_t> GgufConfigReader::vocabulary(int64_t embedding) {
+  if (reader.tensors().empty())
+    return emitError(fileLoc) << "the file holds no tensors (a vocabulary-only GGUF?)";
+  const TensorInfo *embd = reader.findTensor("token_embd.weight");
+  Location embdLoc = NameLoc::get(StringAttr::get(fileLoc.getContext(), "token_embd.weight"),
+                                  fileLoc);
+  if (!embd)
+    return emitError(embdLoc) << "missing tensor 'token_embd.weight'";
+  if (embd->dims.size() != 2 || embd->dims[1] > uint64_t(kMaxSize))
+    return emitError(embdLoc) << "tensor 'token_embd.weight' must be a [vocab, " << embedding
+                              << "] matrix (ggml ne [" << embedding << ", vocab])";
+  return int64_t(embd->dims[1]);
+}
+
+FailureOr<kiln::recurrent::MambaConfig> GgufConfigReader::readMamba() {
+  kiln::recurrent::MambaConfig c;
+  // The keys llama.cpp's loader requires for LLM_ARCH_MAMBA.
+  FailureOr<int64_t> contextLength = count("context_length"),
+                     embedding = count("embedding_length"), blocks = count("block_count"),
+                     convKernel = count("ssm.conv_kernel"), inner = count("ssm.inner_size"),
+                     stateSize = count("ssm.state_size"), rank = count("ssm.time_step_rank");
+  FailureOr<double> epsilon = real("attention.layer_norm_rms_epsilon");
+  if (failed(contextLength) || failed(embedding) || failed(blocks) || failed(convKernel) ||
+      failed(inner) || failed(stateSize) || failed(rank) || failed(epsilon))
+    return failure();
+  if (*convKernel < 2)
+    return emitError(fileLoc) << key("ssm.conv_kernel") << " must be at least 2, got "
+                              << *convKernel;
+  // FalconMamba's RMS norms of the step, B and C are not part of this graph.
+  if (const kiln::gguf::MetadataValue *rms = reader.find(key("ssm.dt_b_c_rms"));
+      rms && rms->integer != 0) // a bool or integer; other types leave it 0
+    return emitError(fileLoc) << key("ssm.dt_b_c_rms")
+                              << " is set (FalconMamba's B/C/dt norms), which kiln does not "
+                                 "support";
+  c.contextLength = *contextLength;
+  c.contextLengthKey = key("context_length");
+  c.embedding = *embedding;
+  c.blocks = *blocks;
+  c.convKernel = *convKernel;
+  c.inner = *inner;
+  c.stateSize = *stateSize;
+  c.timeStepRank = *rank;
+  c.normEpsilon = *epsilon;
+  FailureOr<int64_t> vocab = vocabulary(c.embedding);
+  if (failed(vocab) ||
+      failed(kiln::decoder::checkBlockCount(
+          fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
+          [](int64_t i) { return "blk." + std::to_string(i) + ".attn_norm.weight"; })))
+    return failure();
+  c.vocab = *vocab;
   return c;
 }
 
@@ -351,9 +412,16 @@ OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &contex
     return nullptr;
   }
   GgufWeights weights(**reader, std::string(absolute), fileLoc);
+  decoder::DecoderOptions options{sequenceLength, kvCache, contextLength};
+  if (arch->graph == Graph::Mamba) {
+    FailureOr<recurrent::MambaConfig> config =
+        GgufConfigReader(**reader, *arch, weights, fileLoc).readMamba();
+    if (failed(config))
+      return nullptr;
+    return recurrent::buildMamba(context, fileLoc, *config, weights, options);
+  }
   FailureOr<DecoderConfig> config = GgufConfigReader(**reader, *arch, weights, fileLoc).read();
   if (failed(config))
     return nullptr;
-  return decoder::buildDecoder(context, fileLoc, *config, weights,
-                               {sequenceLength, kvCache, contextLength});
+  return decoder::buildDecoder(context, fileLoc, *config, weights, options);
 }
