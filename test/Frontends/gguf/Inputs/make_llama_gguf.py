@@ -5,12 +5,13 @@ usage: make_llama_gguf.py OUT [--arch NAME] [--drop-key KEY] [--set-key KEY=INT]
                               [--type TENSOR=TYPE] [--shape TENSOR=D0,D1] [--tied]
                               [--string-key KEY=TEXT] [--extra TENSOR]
                               [--drop-tensor TENSOR] [--no-tensors] [--truncate BYTES]
-                              [--gemma3]
+                              [--gemma3] [--mamba]
 
 The model: vocab 40, embedding 32, 1 block, 4 query heads sharing 2 key/value heads of
 size 8, feed-forward 48, context 16. With --gemma3: the gemma3 architecture, 6 blocks,
 heads of size 16 (not 32 / 4), query/key norms, post-norms, sliding window 4, tied
-output. Shapes are row-major ([out, in]); they are written
+output. With --mamba: the mamba architecture (Mamba v1), 2 blocks, inner size 64,
+state size 16, convolution kernel 4, time-step rank 2, no heads. Shapes are row-major ([out, in]); they are written
 innermost first, as GGUF stores them.
 """
 import argparse
@@ -44,10 +45,15 @@ def main():
     parser.add_argument("--no-tensors", action="store_true")
     parser.add_argument("--truncate", type=int)
     parser.add_argument("--gemma3", action="store_true")
+    parser.add_argument("--mamba", action="store_true")
     args = parser.parse_args()
+    if args.mamba:
+        args.arch = "mamba"
     if args.gemma3:
         args.arch, args.tied = "gemma3", True
     arch, blocks, head = args.arch if args.gemma3 else "llama", 6 if args.gemma3 else 1, 8
+    if args.mamba:
+        arch, blocks = "mamba", 2
     if args.gemma3:
         head = 16
 
@@ -66,6 +72,11 @@ def main():
         keys.update({"gemma3.attention.key_length": (U32, head),
                      "gemma3.attention.value_length": (U32, head),
                      "gemma3.attention.sliding_window": (U32, 4)})
+    if args.mamba:
+        keys.update({"mamba.feed_forward_length": (U32, 0), "mamba.attention.head_count": (U32, 0),
+                     "mamba.ssm.conv_kernel": (U32, 4), "mamba.ssm.inner_size": (U32, 64),
+                     "mamba.ssm.state_size": (U32, 16), "mamba.ssm.time_step_rank": (U32, 2)})
+        del keys["mamba.attention.head_count_kv"], keys["mamba.rope.freq_base"]
     for key in args.drop_key:
         del keys[key]
     for item in args.set_key:
@@ -85,9 +96,17 @@ def main():
     if args.gemma3:
         block += [("attn_q_norm", [head]), ("attn_k_norm", [head]), ("post_attention_norm", [32]),
                   ("post_ffw_norm", [32])]
+    if args.mamba:
+        block = [("attn_norm.weight", [32]), ("ssm_in.weight", [128, 32]),
+                 ("ssm_conv1d.weight", [64, 4]), ("ssm_conv1d.bias", [64]),
+                 ("ssm_x.weight", [2 + 2 * 16, 64]), ("ssm_dt.weight", [64, 2]),
+                 ("ssm_dt.bias", [64]), ("ssm_a", [64, 16]), ("ssm_d", [64]),
+                 ("ssm_out.weight", [32, 64])]
+    else:
+        block = [(name + ".weight", shape) for name, shape in block]
     for i in range(blocks):
         for name, shape in block:
-            tensors[f"blk.{i}.{name}.weight"] = shape
+            tensors[f"blk.{i}.{name}"] = shape
     tensors["output_norm.weight"] = [32]
     if not args.tied:
         tensors["output.weight"] = [40, 32]
