@@ -112,6 +112,12 @@ uint64_t opFlops(Operation *op) {
         auto a = cast<RankedTensorType>(scan.getA().getType());
         return 7 * elements(scan.getResult().getType()) * static_cast<uint64_t>(a.getShape().back());
       })
+      // Per step, head, key and value index: kv, the state's multiply-add, and the
+      // output's bonus term and multiply-add.
+      .Case([](WkvOp wkv) {
+        auto state = cast<RankedTensorType>(wkv.getState().getType());
+        return 6 * elements(wkv.getResult().getType()) * static_cast<uint64_t>(state.getShape().back());
+      })
       .Default([](Operation *) { return uint64_t(0); });
 }
 

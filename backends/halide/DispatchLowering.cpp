@@ -411,6 +411,7 @@ private:
   LogicalResult lowerCacheWrite(CacheWriteOp op);
   LogicalResult lowerCausalConv1d(CausalConv1dOp op);
   LogicalResult lowerSelectiveScan(SelectiveScanOp op);
+  LogicalResult lowerWkv(WkvOp op);
   /// The one element of a recurrent op's `length` operand clamped to [0, rows], or
   /// `rows` without one.
   FailureOr<Expr> stepsOf(Operation *op, Value length, int64_t rows);
@@ -608,6 +609,7 @@ LogicalResult KernelBuilder::lowerOp(Operation *op) {
       .Case([&](CacheWriteOp write) { return lowerCacheWrite(write); })
       .Case([&](CausalConv1dOp conv) { return lowerCausalConv1d(conv); })
       .Case([&](SelectiveScanOp scan) { return lowerSelectiveScan(scan); })
+      .Case([&](WkvOp wkv) { return lowerWkv(wkv); })
       .Default([](Operation *op) {
         return op->emitOpError("is not supported by the Halide backend");
       });
@@ -1801,6 +1803,72 @@ LogicalResult KernelBuilder::lowerSelectiveScan(SelectiveScanOp op) {
   });
   tensors[op.getResult()] = y;
   define(op.getNewState(), {d, n}, h(d, n, *steps));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerWkv(WkvOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getReceptance()); // [L, H, S]
+  int64_t rows = shape[0], heads = shape[1], size = shape[2];
+  Halide::Type f32 = Halide::Float(32);
+  Var j("wkv_j"), i("wkv_i"), h("wkv_h"), t("wkv_t");
+  Halide::RDom r(1, static_cast<int>(rows), "wkv_r");
+  Expr prev = r.x - 1;
+  auto at = [&](Value tensor, std::vector<Expr> index) -> FailureOr<Expr> {
+    FailureOr<Expr> e = read(op, tensor, index);
+    if (failed(e))
+      return failure();
+    return Halide::cast(f32, *e);
+  };
+  FailureOr<Expr> s0 = at(op.getState(), {h, i, j});
+  FailureOr<Expr> k = at(op.getKey(), {prev, h, i});
+  FailureOr<Expr> v = at(op.getValue(), {prev, h, j});
+  FailureOr<Expr> w = at(op.getDecay(), {prev, h, i});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(s0) || failed(k) || failed(v) || failed(w) || failed(steps))
+    return failure();
+  // s(j, i, h, t): the state before row t (t = 0 .. L), value index innermost (the
+  // vectors). Every step is kept and the old state read (step 0) before any output.
+  Func s(kernel.name + "_wkv" + std::to_string(nextFunc++));
+  s(j, i, h, t) = Halide::undef(f32);
+  s(j, i, h, 0) = *s0;
+  s(j, i, h, r.x) = s(j, i, h, prev) * *w + *k * *v;
+  Halide::RVar step = r.x;
+  rootStage(s, {rows + 1, heads, size, size}, [s, j, i, h, step, size, heads](const KernelSchedule &sc) mutable {
+    s.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    bool vectorize = vector > 1 && size >= vector;
+    if (vectorize)
+      s.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    Halide::Stage scan = s.update(1);
+    scan.reorder(j, i, step, h);
+    if (vectorize)
+      scan.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    if (sc.parallel && heads > 1)
+      scan.parallel(h);
+  });
+  // result[t, h, j] = sum_i r[t, h, i] * (u[h, i] k[t, h, i] v[t, h, j] + s[h, i, j] before t).
+  Halide::RDom ri(0, static_cast<int>(size), "wkv_ri");
+  FailureOr<Expr> rr = at(op.getReceptance(), {t, h, ri.x});
+  FailureOr<Expr> u = at(op.getBonus(), {h, ri.x});
+  FailureOr<Expr> kt = at(op.getKey(), {t, h, ri.x});
+  FailureOr<Expr> vt = at(op.getValue(), {t, h, j});
+  if (failed(rr) || failed(u) || failed(kt) || failed(vt))
+    return failure();
+  Func y(kernel.name + "_wkvy" + std::to_string(nextFunc++));
+  y(j, h, t) = Halide::cast(f32, 0);
+  y(j, h, t) += *rr * (*u * *kt * *vt + s(j, ri.x, h, t));
+  rootStage(y, {rows, heads, size}, [y, j, t, size, rows](const KernelSchedule &sc) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    if (vector > 1 && size >= vector) {
+      y.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (sc.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+  tensors[op.getResult()] = y;
+  define(op.getNewState(), {h, i, j}, s(j, i, h, *steps));
   return success();
 }
 

@@ -422,6 +422,45 @@ LogicalResult SelectiveScanOp::inferReturnTypes(
   return success();
 }
 
+LogicalResult WkvOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  SmallVector<RankedTensorType> types;
+  for (Value operand : {adaptor.getReceptance(), adaptor.getKey(), adaptor.getValue(),
+                        adaptor.getDecay(), adaptor.getBonus(), adaptor.getState()})
+    types.push_back(cast<RankedTensorType>(operand.getType()));
+  RankedTensorType r = types[0], u = types[4], state = types[5];
+  Type element = r.getElementType();
+  if (llvm::any_of(types, [&](RankedTensorType t) { return t.getElementType() != element; }))
+    return emitError() << "expects all operands of one element type, got " << r.getElementType()
+                       << ", " << types[1].getElementType() << ", " << types[2].getElementType()
+                       << ", " << types[3].getElementType() << ", " << u.getElementType() << ", "
+                       << state.getElementType();
+  if (r.getRank() != 3 || u.getRank() != 2 || state.getRank() != 3)
+    return emitError() << "expects receptance, key, value and decay [L, H, S], bonus [H, S] and "
+                          "state [H, S, S], got ranks "
+                       << r.getRank() << ", " << u.getRank() << ", " << state.getRank();
+  for (int i = 1; i < 4; ++i)
+    if (shapesConflict(types[i].getShape(), r.getShape()))
+      return emitError() << "expects key, value and decay of the receptance's shape "
+                         << shapeText(r.getShape()) << ", got " << shapeText(types[i].getShape());
+  int64_t heads = r.getDimSize(1), size = r.getDimSize(2);
+  if (shapesConflict(u.getShape(), {heads, size}))
+    return emitError() << "expects a bonus of shape " << shapeText({heads, size}) << ", got "
+                       << shapeText(u.getShape());
+  if (shapesConflict(state.getShape(), {heads, size, size}))
+    return emitError() << "expects a state of shape " << shapeText({heads, size, size})
+                       << ", got " << shapeText(state.getShape());
+  if (failed(verifyLength(emitError, adaptor.getLength())))
+    return failure();
+  inferredReturnTypes.push_back(r);
+  inferredReturnTypes.push_back(state);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // GatherOp
 //===----------------------------------------------------------------------===//

@@ -262,6 +262,43 @@ def Kiln_SelectiveScanOp : Kiln_Op<"selective_scan", [Pure,
   }];
 }
 
+def Kiln_WkvOp : Kiln_Op<"wkv", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "RWKV-6's time-mix recurrence (WKV) over a sequence";
+  let description = [{
+    The linear-attention recurrence of RWKV-6 ("Finch", Peng et al. 2024) with
+    data-dependent decay, per head. `receptance` (r), `key` (k), `value` (v) and `decay`
+    (w, already in (0, 1): exp(-exp(...)) is the caller's) are `[L, H, S]`, `bonus` (u,
+    llama.cpp's `time_mix_first`) is `[H, S]`, `state` is `[H, S, S]` (key index, then
+    value index). For t = 0 .. L - 1, per head h, with kv[i, j] = k[t, h, i] * v[t, h, j]:
+
+    `result[t, h, j] = sum_i r[t, h, i] * (u[h, i] * kv[i, j] + state[h, i, j])`
+    `state[h, i, j] = state[h, i, j] * w[t, h, i] + kv[i, j]`
+
+    `new_state` is the state after the first `n` rows, `n` the one element of `length`
+    (clamped to `[0, L]`: a padded prefill batch's padding does not touch it), or after
+    all `L` without it. Each element of `new_state` reads only the same element of
+    `state`, so the state may be updated in place.
+
+    ```mlir
+    %y, %s = kiln.wkv %r, %k, %v, %w, %u, %s0
+        : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>,
+          tensor<4x16xf32>, tensor<4x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$receptance, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, Kiln_FloatTensor:$decay,
+                       Kiln_FloatTensor:$bonus, Kiln_FloatTensor:$state,
+                       Optional<Kiln_IndexTensor>:$length);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $receptance `,` $key `,` $value `,` $decay `,` $bonus `,` $state
+    (`length` `(` $length^ `:` type($length) `)`)? attr-dict
+    `:` type($receptance) `,` type($key) `,` type($value) `,` type($decay) `,` type($bonus)
+    `,` type($state)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Kernels
 //===----------------------------------------------------------------------===//

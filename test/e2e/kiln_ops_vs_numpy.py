@@ -489,6 +489,40 @@ def selective_scan_case(work, rows, states, length):
     return c
 
 
+def wkv_case(work, rows, length):
+    """kiln.wkv (RWKV-6) from its definition (float64 reference), the state after
+    `length` rows (None: all); head size 12, off the vector width."""
+    c = Case(f"wkv_l{rows}_len{length}", work)
+    heads, size = 3, 12
+    r, k, v = (rng.standard_normal((rows, heads, size)).astype(np.float32) for _ in range(3))
+    w = rng.uniform(0.5, 1.0, (rows, heads, size)).astype(np.float32)
+    u = rng.standard_normal((heads, size)).astype(np.float32)
+    s0 = rng.standard_normal((heads, size, size)).astype(np.float32)
+    c.inputs.update(r=r, k=k, v=v, w=w, u=u, s=s0)
+    state = s0.astype(np.float64)
+    n = rows if length is None else min(max(length, 0), rows)
+    y, kept = [], state.copy()
+    for t in range(rows):
+        kv = k[t][:, :, None].astype(np.float64) * v[t][:, None, :]
+        y.append(np.einsum("hi,hij->hj", r[t], u[:, :, None] * kv + state))
+        state = state * w[t][:, :, None] + kv
+        if t + 1 == n:
+            kept = state.copy()
+    c.expected["y"] = np.stack(y).astype(np.float32)
+    c.expected["new_state"] = kept.astype(np.float32)
+    lt, ut, st = mlir_type((rows, heads, size)), mlir_type((heads, size)), mlir_type((heads, size, size))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%r: {lt} {{kiln.name = "r"}}, %k: {lt} {{kiln.name = "k"}}, %v: {lt} {{kiln.name = "v"}}, %w: {lt} {{kiln.name = "w"}}, %u: {ut} {{kiln.name = "u"}}, %s: {st} {{kiln.name = "s"}}{extra}) -> ({lt} {{kiln.name = "y"}}, {st} {{kiln.name = "new_state"}}) {{
+  %y, %ns = kiln.wkv %r, %k, %v, %w, %u, %s{use} : {lt}, {lt}, {lt}, {lt}, {ut}, {st}
+  return %y, %ns : {lt}, {st}
+}}'''
+    return c
+
+
 # Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
 # keys, a block scale times a small integer) compared with float64 references, so f32
 # rounding stays near 1e-6 relative. Cases with long sums set their own bound.
@@ -573,6 +607,7 @@ def main():
     cases += [selective_scan_case(work, rows, states, length)
               for rows, states, length in ((1, 16, None), (7, 16, None), (7, 5, 3), (7, 16, 0),
                                            (1, 16, 1), (7, 16, 12))]
+    cases += [wkv_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
     # An optional third argument runs only the cases whose names contain it.
     if len(sys.argv) > 3:
         cases = [case for case in cases if sys.argv[3] in case.name]

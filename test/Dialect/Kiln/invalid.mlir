@@ -640,3 +640,51 @@ func.func @f(%x: tensor<8x64xf32>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>,
   %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h length(%n : tensor<1x1xi64>) : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
   return
 }
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %k: tensor<8x4x8xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects key, value and decay of the receptance's shape [8, 4, 16], got [8, 4, 8]}}
+  %y, %s2 = kiln.wkv %r, %k, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x8xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<2x16xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects a bonus of shape [4, 16], got [2, 16]}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<2x16xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects a state of shape [4, 16, 16], got [4, 16, 8]}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x64xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects receptance, key, value and decay [L, H, S], bonus [H, S] and state [H, S, S], got ranks 2, 2, 3}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf16>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects all operands of one element type, got 'f32', 'f32', 'f32', 'f32', 'f16', 'f32'}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf16>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>, %n: tensor<3xi64>) {
+  // expected-error @+1 {{'kiln.wkv' op expects a length of one element (tensor<1xi64>), got 'tensor<3xi64>'}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s length(%n : tensor<3xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return
+}

@@ -134,3 +134,10 @@ func.func @recurrent(%x: tensor<8x64xf32>, %window: tensor<3x64xf32>, %w: tensor
   "test.use"(%y, %w2, %y1, %w3, %s, %h2, %s1, %h3) : (tensor<8x64xf32>, tensor<3x64xf32>, tensor<8x64xf32>, tensor<3x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x64xf32>, tensor<64x16xf32>) -> ()
   return
 }
+
+// CHECK-LABEL: func.func @wkv
+func.func @wkv(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>, %n: tensor<1xi64>) -> (tensor<8x4x16xf32>, tensor<4x16x16xf32>) {
+  // CHECK: kiln.wkv %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} length(%{{.*}} : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s length(%n : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return %y, %s2 : tensor<8x4x16xf32>, tensor<4x16x16xf32>
+}
