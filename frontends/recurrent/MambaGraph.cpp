@@ -1,9 +1,7 @@
-// Mamba's forward pass (llama.cpp's llm_build_mamba / build_mamba_layer) from linalg
-// and kiln ops: a full-sequence @main from a zero state, or @prefill and @decode over
-// the recurrent state.
+// Mamba's blocks (llama.cpp's build_mamba_layer) from linalg and kiln ops, on the
+// recurrent models' shared entry points (RecurrentGraph).
 #include "frontends/recurrent/MambaGraph.h"
 
-#include "frontends/common/LinalgBuilder.h"
 #include "frontends/common/TensorSizeLimit.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -11,98 +9,51 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/Verifier.h"
-#include "llvm/ADT/StringMap.h"
 
 using namespace mlir;
 
 namespace kiln::recurrent {
 namespace {
 
-/// The tokens compiled per forward pass when the caller does not choose.
-constexpr int64_t kDefaultSequenceLength = 64;
-
 /// llama.cpp's softplus threshold (ggml_ssm_scan): above it, softplus(x) is x in f32.
 constexpr float kSoftplusLinearAbove = 20.0f;
 
-class GraphBuilder {
+class MambaBuilder : public RecurrentGraphBuilder {
 public:
-  GraphBuilder(MLIRContext &context, Location fileLoc, const MambaConfig &config,
+  MambaBuilder(MLIRContext &context, Location fileLoc, const MambaConfig &config,
                decoder::WeightSource &source)
-      : context(context), builder(&context), build(builder), fileLoc(fileLoc), config(config),
-        source(source) {}
-
-  OwningOpRef<ModuleOp> run(const decoder::DecoderOptions &options);
+      : RecurrentGraphBuilder(context, fileLoc, config, source), config(config) {}
 
 private:
-  Location named(const std::string &name) {
-    return NameLoc::get(builder.getStringAttr(name), fileLoc);
+  std::vector<StateSlot> stateSlots() const override {
+    return {{"conv_state", {config.convKernel - 1, config.inner}},
+            {"ssm_state", {config.inner, config.stateSize}}};
   }
-  FailureOr<Value> floatWeight(StringRef name, ArrayRef<int64_t> shape);
-  /// Columns [offset, offset + width) of a [rows, columns] tensor.
-  Value columns(Value value, int64_t offset, int64_t width, Location loc);
+  LogicalResult checkSizes(int64_t tokens) override {
+    return checkTensorSize(fileLoc, "the scan's steps (--seq-len x inner size x state size)",
+                           {tokens + 1, config.inner, config.stateSize});
+  }
+  FailureOr<Value> block(int64_t index, Value x, MutableArrayRef<Value> state,
+                         Value length) override;
+  FailureOr<Value> finalNorm(Value x) override {
+    FailureOr<Value> norm = floatWeight("output_norm.weight", {config.embedding});
+    if (failed(norm))
+      return failure();
+    return RmsNormOp::create(builder, named("output_norm.weight"), x, *norm,
+                             builder.getF32FloatAttr(float(config.normEpsilon)))
+        .getResult();
+  }
   /// x + bias, the bias a vector over x's columns.
-  Value addBias(Value x, Value bias, Location loc);
-  /// One Mamba block on x [S, E]; `state` is this block's {conv window, scan state},
-  /// replaced by the new ones; `length` (null: all S) the rows that advance it.
-  FailureOr<Value> block(int64_t index, Value x, MutableArrayRef<Value> state, Value length);
-  /// Adds `func.func @name` over `sequence` tokens (see buildMamba).
-  LogicalResult buildFunction(StringRef name, bool lastRowOnly, bool carriesState);
+  Value addBias(Value x, Value bias, Location loc) {
+    return withVectors(x, {bias}, [](OpBuilder &b, Location l, ValueRange args) -> Value {
+      return arith::AddFOp::create(b, l, args[0], args[1]);
+    }, loc);
+  }
 
-  MLIRContext &context;
-  OpBuilder builder;
-  kiln::LinalgBuilder build;
-  Location fileLoc;
   const MambaConfig &config;
-  decoder::WeightSource &source;
-  int64_t sequence = 0;
-  llvm::StringMap<Value> weights; // this function's weight values
 };
 
-FailureOr<Value> GraphBuilder::floatWeight(StringRef name, ArrayRef<int64_t> shape) {
-  if (Value existing = weights.lookup(name))
-    return existing;
-  FailureOr<Value> value = source.load(builder, name, shape);
-  if (failed(value))
-    return failure();
-  Value f32 = build.toF32(*value, named(name.str()));
-  weights[name] = f32;
-  return f32;
-}
-
-Value GraphBuilder::columns(Value value, int64_t offset, int64_t width, Location loc) {
-  auto type = cast<RankedTensorType>(value.getType());
-  auto result = RankedTensorType::get({type.getDimSize(0), width}, type.getElementType());
-  return tensor::ExtractSliceOp::create(
-      builder, loc, result, value, ValueRange{}, ValueRange{}, ValueRange{},
-      builder.getDenseI64ArrayAttr({0, offset}),
-      builder.getDenseI64ArrayAttr({type.getDimSize(0), width}),
-      builder.getDenseI64ArrayAttr({1, 1}));
-}
-
-Value GraphBuilder::addBias(Value x, Value bias, Location loc) {
-  auto type = cast<RankedTensorType>(x.getType());
-  AffineExpr t, c;
-  bindDims(&context, t, c);
-  SmallVector<AffineMap> maps{AffineMap::get(2, 0, {t, c}, &context),
-                              AffineMap::get(2, 0, {c}, &context)};
-  return build.generic({x, bias}, maps, type.getShape(),
-                       [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                         return arith::AddFOp::create(b, l, args[0], args[1]);
-                       },
-                       loc);
-}
-
-/// x * sigmoid(x) = x / (1 + exp(-x)).
-Value silu(OpBuilder &b, Location l, Value x) {
-  Value one = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1));
-  Value denominator =
-      arith::AddFOp::create(b, l, one, math::ExpOp::create(b, l, arith::NegFOp::create(b, l, x)));
-  return arith::DivFOp::create(b, l, x, denominator);
-}
-
-FailureOr<Value> GraphBuilder::block(int64_t index, Value x, MutableArrayRef<Value> state,
+FailureOr<Value> MambaBuilder::block(int64_t index, Value x, MutableArrayRef<Value> state,
                                      Value length) {
   const MambaConfig &c = config;
   std::string prefix = "blk." + std::to_string(index) + ".";
@@ -140,9 +91,9 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, MutableArrayRef<Val
   Value dt = addBias(build.matmulTransposed(columns(dbc, 0, rank, loc), *wDt, loc), *bDt, loc);
   dt = build.elementwise(dt, loc, [](OpBuilder &b, Location l, ValueRange args) -> Value {
     Value v = args[0];
-    Value limit = arith::ConstantOp::create(b, l, b.getF32FloatAttr(kSoftplusLinearAbove));
     Value soft = math::Log1pOp::create(b, l, math::ExpOp::create(b, l, v));
-    Value linear = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, v, limit);
+    Value linear = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, v,
+                                         f32Constant(b, l, kSoftplusLinearAbove));
     return arith::SelectOp::create(b, l, linear, v, soft);
   });
   Value bs = columns(dbc, rank, states, loc), cs = columns(dbc, rank + states, states, loc);
@@ -163,151 +114,6 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, MutableArrayRef<Val
   return build.add(x, build.matmulTransposed(gated, *wOut, loc), loc);
 }
 
-OwningOpRef<ModuleOp> GraphBuilder::run(const decoder::DecoderOptions &options) {
-  const MambaConfig &c = config;
-  if (options.contextLength < 0 || options.contextLength > c.contextLength)
-    return emitError(fileLoc) << "context length " << options.contextLength
-                              << " is outside the model's context of " << c.contextLength
-                              << " tokens (" << c.contextLengthKey << ")",
-           nullptr;
-  // The state does not grow with the context, so only the model's limit bounds a pass.
-  if (options.sequenceLength < 0 || options.sequenceLength > c.contextLength)
-    return emitError(fileLoc) << "sequence length " << options.sequenceLength
-                              << " is outside the model's context of " << c.contextLength
-                              << " tokens (" << c.contextLengthKey << ")",
-           nullptr;
-  sequence = options.sequenceLength ? options.sequenceLength
-                                    : std::min(c.contextLength, kDefaultSequenceLength);
-  if (failed(checkTensorSize(fileLoc, "the logits tensor (--seq-len x vocabulary)",
-                             {sequence, c.vocab})) ||
-      failed(checkTensorSize(fileLoc, "the scan's steps (--seq-len x inner size x state size)",
-                             {sequence + 1, c.inner, c.stateSize})))
-    return nullptr;
-
-  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
-  builder.setInsertionPointToEnd(module->getBody());
-  if (!options.kvCache) {
-    if (failed(buildFunction("main", /*lastRowOnly=*/false, /*carriesState=*/false)))
-      return nullptr;
-  } else {
-    if (failed(buildFunction("prefill", /*lastRowOnly=*/true, /*carriesState=*/true)))
-      return nullptr;
-    builder.setInsertionPointToEnd(module->getBody());
-    sequence = 1;
-    if (failed(buildFunction("decode", /*lastRowOnly=*/false, /*carriesState=*/true)))
-      return nullptr;
-  }
-  if (failed(source.checkAllUsed()) || failed(verify(*module)))
-    return nullptr;
-  return module;
-}
-
-LogicalResult GraphBuilder::buildFunction(StringRef funcName, bool lastRowOnly,
-                                          bool carriesState) {
-  const MambaConfig &c = config;
-  weights.clear();
-  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
-  auto logitsType = RankedTensorType::get({lastRowOnly ? 1 : sequence, c.vocab}, f32);
-  SmallVector<Type> argTypes{RankedTensorType::get({sequence}, builder.getI32Type()),
-                             RankedTensorType::get({sequence}, i64)},
-      resultTypes{logitsType};
-  SmallVector<std::string> argNames{"tokens", "positions"};
-  if (lastRowOnly) {
-    argTypes.push_back(RankedTensorType::get({1}, i64));
-    argNames.push_back("logits_row");
-  }
-  auto convType = RankedTensorType::get({c.convKernel - 1, c.inner}, f32);
-  auto ssmType = RankedTensorType::get({c.inner, c.stateSize}, f32);
-  size_t firstState = argTypes.size();
-  SmallVector<std::string> stateNames;
-  if (carriesState) {
-    for (int64_t i = 0; i < c.blocks; ++i) {
-      stateNames.push_back("conv_state." + std::to_string(i));
-      stateNames.push_back("ssm_state." + std::to_string(i));
-      argTypes.append({convType, ssmType});
-      resultTypes.append({convType, ssmType});
-    }
-  }
-  auto func = func::FuncOp::create(builder, fileLoc, funcName,
-                                   builder.getFunctionType(argTypes, resultTypes));
-  for (auto [i, argName] : llvm::enumerate(argNames))
-    func.setArgAttr(i, "kiln.name", builder.getStringAttr(argName));
-  func.setResultAttr(0, "kiln.name", builder.getStringAttr("logits"));
-  for (auto [i, state] : llvm::enumerate(stateNames)) {
-    func.setArgAttr(firstState + i, "kiln.state", builder.getStringAttr(state));
-    func.setResultAttr(1 + i, "kiln.state", builder.getStringAttr(state));
-  }
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToEnd(body);
-  Value tokens = body->getArgument(0);
-  SmallVector<Value> state;
-  if (carriesState) {
-    state.append(body->getArguments().begin() + firstState, body->getArguments().end());
-  } else {
-    // A full-sequence pass starts from the zero state.
-    for (int64_t i = 0; i < c.blocks; ++i)
-      for (RankedTensorType type : {convType, ssmType})
-        state.push_back(arith::ConstantOp::create(
-            builder, fileLoc, DenseElementsAttr::get(type, builder.getF32FloatAttr(0))));
-  }
-  // Prefill advances the state by the rows up to logits_row (the prompt's last token).
-  Value length;
-  if (lastRowOnly) {
-    auto type = RankedTensorType::get({1}, i64);
-    Value init = tensor::EmptyOp::create(builder, fileLoc, type.getShape(), i64);
-    AffineMap identity = builder.getMultiDimIdentityMap(1);
-    length = linalg::GenericOp::create(
-                 builder, fileLoc, TypeRange{type}, ValueRange{body->getArgument(2)},
-                 ValueRange{init}, ArrayRef<AffineMap>{identity, identity},
-                 ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
-                 [](OpBuilder &b, Location l, ValueRange args) {
-                   Value one = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(1));
-                   linalg::YieldOp::create(b, l,
-                                           arith::AddIOp::create(b, l, args[0], one).getResult());
-                 })
-                 .getResult(0);
-  }
-
-  FailureOr<Value> embedding = source.load(builder, "token_embd.weight", {c.vocab, c.embedding});
-  if (failed(embedding))
-    return failure();
-  weights["token_embd.weight"] = *embedding;
-  Location embdLoc = named("token_embd.weight");
-  Value x = build.toF32(GatherOp::create(builder, embdLoc, *embedding, tokens), embdLoc);
-  for (int64_t i = 0; i < c.blocks; ++i) {
-    FailureOr<Value> next =
-        block(i, x, MutableArrayRef<Value>(state).slice(2 * size_t(i), 2), length);
-    if (failed(next))
-      return failure();
-    x = *next;
-  }
-  // Without output.weight the output projection is tied to the token embedding.
-  StringRef outputName =
-      source.contains("output.weight") ? "output.weight" : "token_embd.weight";
-  FailureOr<Value> outputNorm = floatWeight("output_norm.weight", {c.embedding});
-  if (failed(outputNorm))
-    return failure();
-  Value output = outputName == "token_embd.weight"
-                     ? build.toF32(*embedding, named("token_embd.weight"))
-                     : Value();
-  if (!output) {
-    FailureOr<Value> loaded = floatWeight(outputName, {c.vocab, c.embedding});
-    if (failed(loaded))
-      return failure();
-    output = *loaded;
-  }
-  Location loc = named(outputName.str());
-  if (lastRowOnly)
-    x = GatherOp::create(builder, loc, x, body->getArgument(2));
-  Value normed =
-      RmsNormOp::create(builder, loc, x, *outputNorm, builder.getF32FloatAttr(float(c.normEpsilon)));
-  SmallVector<Value> results{build.matmulTransposed(normed, output, loc)};
-  if (carriesState)
-    results.append(state);
-  func::ReturnOp::create(builder, loc, results);
-  return success();
-}
-
 } // namespace
 
 OwningOpRef<ModuleOp> buildMamba(MLIRContext &context, Location fileLoc, const MambaConfig &config,
@@ -315,7 +121,7 @@ OwningOpRef<ModuleOp> buildMamba(MLIRContext &context, Location fileLoc, const M
                                  const decoder::DecoderOptions &options) {
   context.loadDialect<KilnDialect, arith::ArithDialect, func::FuncDialect,
                       linalg::LinalgDialect, math::MathDialect, tensor::TensorDialect>();
-  return GraphBuilder(context, fileLoc, config, weights).run(options);
+  return MambaBuilder(context, fileLoc, config, weights).run(options);
 }
 
 } // namespace kiln::recurrent

@@ -6,7 +6,7 @@
 #ifndef KILN_FRONTENDS_RECURRENT_MAMBAGRAPH_H
 #define KILN_FRONTENDS_RECURRENT_MAMBAGRAPH_H
 
-#include "frontends/decoder/DecoderGraph.h"
+#include "frontends/recurrent/RecurrentGraph.h"
 
 #include <cstdint>
 #include <string>
@@ -15,16 +15,11 @@ namespace kiln::recurrent {
 
 /// One Mamba model's sizes, as llama.cpp's `mamba.*` metadata gives them. Weights are
 /// named as in GGUF files ("blk.<i>.ssm_in.weight", "blk.<i>.ssm_a", ...).
-struct MambaConfig {
-  int64_t contextLength = 0;
-  std::string contextLengthKey; ///< for messages ("mamba.context_length")
-  int64_t embedding = 0;
-  int64_t blocks = 0;
+struct MambaConfig : RecurrentSizes {
   int64_t inner = 0;        ///< d_inner (ssm.inner_size)
   int64_t stateSize = 0;    ///< d_state (ssm.state_size)
   int64_t convKernel = 0;   ///< d_conv (ssm.conv_kernel), at least 2
   int64_t timeStepRank = 0; ///< dt_rank (ssm.time_step_rank)
-  int64_t vocab = 0;
   double normEpsilon = 1e-5;
 };
 
