@@ -7,6 +7,7 @@
 #include "frontends/decoder/DecoderGraph.h"
 #include "frontends/gguf/GgufReader.h"
 #include "frontends/recurrent/MambaGraph.h"
+#include "frontends/recurrent/Rwkv6Graph.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
@@ -33,6 +34,7 @@ constexpr int64_t kMaxSize = int64_t(1) << 31;
 enum class Graph {
   Decoder, ///< the decoder-only transformer (frontends/decoder), a DecoderConfig
   Mamba,   ///< Mamba v1 (frontends/recurrent), a MambaConfig; the traits below are unused
+  Rwkv6,   ///< RWKV-6 (frontends/recurrent), an Rwkv6Config; the traits below are unused
 };
 
 /// What a GGUF architecture name means beyond its metadata: the traits llama.cpp
@@ -61,6 +63,8 @@ constexpr Architecture kArchitectures[] = {
      6, 10000},
     {"mamba", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
      false, 0, 0},
+    {"rwkv6", Graph::Rwkv6, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
 };
 
 std::string supportedArchitectures() {
@@ -86,6 +90,7 @@ public:
 
   FailureOr<DecoderConfig> read();
   FailureOr<kiln::recurrent::MambaConfig> readMamba();
+  FailureOr<kiln::recurrent::Rwkv6Config> readRwkv6();
 
 private:
   /// The vocabulary size from token_embd.weight ([vocab, embedding]).
@@ -292,6 +297,59 @@ FailureOr<kiln::recurrent::MambaConfig> GgufConfigReader::readMamba() {
   return c;
 }
 
+FailureOr<kiln::recurrent::Rwkv6Config> GgufConfigReader::readRwkv6() {
+  kiln::recurrent::Rwkv6Config c;
+  // The keys llama.cpp's loader reads for LLM_ARCH_RWKV6.
+  FailureOr<int64_t> contextLength = count("context_length"),
+                     embedding = count("embedding_length"), blocks = count("block_count"),
+                     feedForward = count("feed_forward_length"),
+                     headSize = count("wkv.head_size"), mixExtra = count("time_mix_extra_dim"),
+                     decayExtra = count("time_decay_extra_dim");
+  FailureOr<double> epsilon = real("attention.layer_norm_epsilon");
+  if (failed(contextLength) || failed(embedding) || failed(blocks) || failed(feedForward) ||
+      failed(headSize) || failed(mixExtra) || failed(decayExtra) || failed(epsilon))
+    return failure();
+  if (*embedding % *headSize != 0)
+    return emitError(fileLoc) << key("embedding_length") << " (" << *embedding
+                              << ") is not a multiple of " << key("wkv.head_size") << " ("
+                              << *headSize << ")";
+  // Optional, 0 = never.
+  int64_t rescale = 0;
+  if (const kiln::gguf::MetadataValue *value = reader.find(key("rescale_every_n_layers"))) {
+    if (!value->isInteger() || value->integer > uint64_t(kMaxSize))
+      return emitError(fileLoc) << key("rescale_every_n_layers")
+                                << " must be an integer between 0 and " << kMaxSize;
+    rescale = int64_t(value->integer);
+  }
+  if (const kiln::gguf::MetadataValue *shifts = reader.find(key("token_shift_count"));
+      shifts && shifts->integer != 2)
+    return emitError(fileLoc) << key("token_shift_count") << " must be 2 (RWKV-6), got "
+                              << shifts->integer;
+  if (const kiln::gguf::MetadataValue *kv = reader.find(key("attention.head_count_kv"));
+      kv && kv->integer != 0 && int64_t(kv->integer) != *embedding / *headSize)
+    return emitError(fileLoc) << key("attention.head_count_kv")
+                              << " differs from the head count (grouped key/value heads, "
+                                 "QRWKV), which kiln does not support";
+  c.contextLength = *contextLength;
+  c.contextLengthKey = key("context_length");
+  c.embedding = *embedding;
+  c.blocks = *blocks;
+  c.feedForward = *feedForward;
+  c.headSize = *headSize;
+  c.timeMixExtra = *mixExtra;
+  c.timeDecayExtra = *decayExtra;
+  c.rescaleEvery = rescale;
+  c.normEpsilon = *epsilon;
+  FailureOr<int64_t> vocab = vocabulary(c.embedding);
+  if (failed(vocab) ||
+      failed(kiln::decoder::checkBlockCount(
+          fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
+          [](int64_t i) { return "blk." + std::to_string(i) + ".attn_norm.weight"; })))
+    return failure();
+  c.vocab = *vocab;
+  return c;
+}
+
 /// The kiln element type of a ggml tensor type, or null for types kiln does not import.
 Type elementTypeOf(const kiln::gguf::GgmlTypeInfo &type, MLIRContext *context) {
   StringRef name = type.name;
@@ -419,6 +477,13 @@ OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &contex
     if (failed(config))
       return nullptr;
     return recurrent::buildMamba(context, fileLoc, *config, weights, options);
+  }
+  if (arch->graph == Graph::Rwkv6) {
+    FailureOr<recurrent::Rwkv6Config> config =
+        GgufConfigReader(**reader, *arch, weights, fileLoc).readRwkv6();
+    if (failed(config))
+      return nullptr;
+    return recurrent::buildRwkv6(context, fileLoc, *config, weights, options);
   }
   FailureOr<DecoderConfig> config = GgufConfigReader(**reader, *arch, weights, fileLoc).read();
   if (failed(config))

@@ -1,7 +1,8 @@
-"""End-to-end numerics of the GGUF Mamba importer against llama.cpp: tiny random-weight
-Mamba (v1) models written here with the `gguf` package (the tensor names and `mamba.*`
-metadata llama.cpp's loader reads; F32, F16 and Q8_0 weights, tied and untied output),
-compiled by kiln-compile straight from the .gguf and compared with llama.cpp
+"""End-to-end numerics of the GGUF recurrent-model importers against llama.cpp: tiny
+random-weight Mamba (v1) and RWKV-6 models written here with the `gguf` package (the
+tensor names and `mamba.*` / `rwkv6.*` metadata llama.cpp's loader reads; F32, F16 and
+Q8_0 weights, tied and untied output), compiled by kiln-compile straight from the .gguf
+and compared with llama.cpp
 (llama-cpp-python) on an F32 copy of each file (gguf_f32_copy.py):
 - the full-sequence pass (@main, zero state): logits at every position;
 - the recurrent state through the C API: a prompt prefilled in one batch and in several
@@ -12,7 +13,7 @@ compiled by kiln-compile straight from the .gguf and compared with llama.cpp
   Mamba's GPT-NeoX tokenizer): the prompt's ids equal llama.cpp's tokenization and the
   greedy tokens equal greedy decoding over llama.cpp's logits.
 
-usage: mamba_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME VOCAB_GGUF
+usage: recurrent_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME VOCAB_GGUF
 """
 import json
 import os
@@ -41,8 +42,14 @@ BATCH_TOL = 1e-5
 
 
 class Config:
+    """A Mamba (inner, state, conv, rank) or, with arch="rwkv6", an RWKV-6 (head, ffn,
+    mix_rank, decay_rank, rescale) model."""
+
     def __init__(self, name, vocab=97, dim=64, inner=128, state=16, conv=4, rank=4, blocks=2,
-                 tokens=24, prompt=17, types=None, tied=False, eps=1e-5):
+                 tokens=24, prompt=17, types=None, tied=False, eps=1e-5, arch="mamba",
+                 head=16, ffn=96, mix_rank=8, decay_rank=16, rescale=0):
+        self.arch, self.head, self.ffn, self.mix_rank = arch, head, ffn, mix_rank
+        self.decay_rank, self.rescale = decay_rank, rescale
         self.name, self.vocab, self.dim, self.inner, self.state = name, vocab, dim, inner, state
         self.conv, self.rank, self.blocks, self.tokens, self.prompt = conv, rank, blocks, tokens, prompt
         self.types, self.tied, self.eps = types or {}, tied, eps
@@ -71,6 +78,59 @@ def copy_tokenizer(writer, vocab_path):
             writer.add_key_value(key, field.contents(), field.types[0], sub_type=field.types[-1])
         else:
             writer.add_key_value(key, field.contents(), field.types[0])
+
+
+def write_rwkv6(c, path):
+    """A random RWKV-6 with weights of the scale a trained one has: decays
+    exp(-exp(decay)) in (0.37, 0.99), lerp amounts in [0, 1]."""
+    w = gguf.GGUFWriter(path, "rwkv6")
+    w.add_tokenizer_model("none")  # the tests feed token ids
+    w.add_vocab_size(c.vocab)
+    w.add_context_length(1 << 20)
+    w.add_embedding_length(c.dim)
+    w.add_block_count(c.blocks)
+    w.add_feed_forward_length(c.ffn)
+    w.add_head_count(0)
+    w.add_wkv_head_size(c.head)
+    w.add_time_mix_extra_dim(c.mix_rank)
+    w.add_time_decay_extra_dim(c.decay_rank)
+    w.add_rescale_every_n_layers(c.rescale)
+    w.add_token_shift_count(2)
+    w.add_layer_norm_eps(c.eps)
+    d, f, normal = c.dim, c.ffn, rng.standard_normal
+
+    def norm(name):
+        tensor(w, name + ".weight", 1 + 0.1 * normal(d))
+        tensor(w, name + ".bias", 0.1 * normal(d))
+
+    tensor(w, "token_embd.weight", normal((c.vocab, d)), c.type_of("embd"))
+    norm("token_embd_norm")
+    for i in range(c.blocks):
+        p = f"blk.{i}."
+        norm(p + "attn_norm")
+        norm(p + "attn_norm_2")
+        tensor(w, p + "time_mix_lerp_x.weight", rng.uniform(0, 1, (1, 1, d)))
+        tensor(w, p + "time_mix_w1.weight", normal((5 * c.mix_rank, d)) * 0.1)
+        tensor(w, p + "time_mix_w2.weight", normal((5, d, c.mix_rank)) * 0.1)
+        tensor(w, p + "time_mix_lerp_fused.weight", rng.uniform(0, 1, (5, 1, 1, d)))
+        tensor(w, p + "time_mix_first.weight", normal((d // c.head, c.head)) * 0.5)
+        tensor(w, p + "time_mix_decay.weight", rng.uniform(-5, 0, d))
+        tensor(w, p + "time_mix_decay_w1.weight", normal((c.decay_rank, d)) * 0.1)
+        tensor(w, p + "time_mix_decay_w2.weight", normal((d, c.decay_rank)) * 0.1)
+        for name in ("key", "value", "receptance", "gate", "output"):
+            tensor(w, p + f"time_mix_{name}.weight", normal((d, d)) * d ** -0.5, c.type_of("proj"))
+        norm(p + "time_mix_ln")
+        tensor(w, p + "channel_mix_lerp_k.weight", rng.uniform(0, 1, (1, 1, d)))
+        tensor(w, p + "channel_mix_lerp_r.weight", rng.uniform(0, 1, (1, 1, d)))
+        tensor(w, p + "channel_mix_key.weight", normal((f, d)) * d ** -0.5, c.type_of("proj"))
+        tensor(w, p + "channel_mix_value.weight", normal((d, f)) * f ** -0.5, c.type_of("proj"))
+        tensor(w, p + "channel_mix_receptance.weight", normal((d, d)) * d ** -0.5, c.type_of("proj"))
+    norm("output_norm")
+    tensor(w, "output.weight", normal((c.vocab, d)) * d ** -0.5, c.type_of("output"))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def write_model(c, path, vocab_path=None):
@@ -201,12 +261,12 @@ def stateful(c, bin_dir, work, path, tokens, batch, library):
 
 def run(c, bin_dir, work, library):
     path = os.path.join(work, c.name + ".gguf")
-    write_model(c, path)
+    (write_rwkv6 if c.arch == "rwkv6" else write_model)(c, path)
     tokens = rng.integers(0, c.vocab, c.tokens).astype(np.int32)
     llm = llama_cpp(path)
     want = llama_cpp_logits(llm, tokens)
     types = sorted({t.name for t in c.types.values()} | {"F32"})
-    label = f"{c.name} ({'/'.join(types)}{', tied' if c.tied else ''})"
+    label = f"{c.arch} {c.name} ({'/'.join(types)}{', tied' if c.tied else ''})"
     got = full_sequence(c, bin_dir, work, path, tokens)
     ok = got is not None and compare(f"{label} full sequence vs llama.cpp", got, want)
     runs = {}
@@ -275,6 +335,10 @@ CONFIGS = [
     Config("f16_tied_odd", dim=48, inner=96, state=5, conv=3, rank=3, blocks=1, tied=True,
            types={"embd": GT.F16, "proj": GT.F16}),
     Config("q8_0", types={"embd": GT.Q8_0, "proj": GT.Q8_0, "output": GT.Q8_0}),
+    Config("f32", arch="rwkv6"),
+    Config("f16_rescaled", arch="rwkv6", dim=96, head=32, ffn=160, blocks=3, rescale=2,
+           types={"embd": GT.F16, "proj": GT.F16, "output": GT.F16}),
+    Config("q8_0", arch="rwkv6", types={"embd": GT.Q8_0, "proj": GT.Q8_0, "output": GT.Q8_0}),
 ]
 
 
