@@ -9,9 +9,10 @@ and compared with llama.cpp
   (the last one padded: the state must advance by the prompt's rows only), then one
   decode per token, each step's logits against llama.cpp's at that position, and the
   several-batch run against the one-batch run;
-- kiln-generate on a model carrying the GPT-2 byte-level BPE vocabulary (the family of
-  Mamba's GPT-NeoX tokenizer): the prompt's ids equal llama.cpp's tokenization and the
-  greedy tokens equal greedy decoding over llama.cpp's logits.
+- kiln-generate on a Mamba carrying the GPT-2 byte-level BPE vocabulary (the family of
+  Mamba's GPT-NeoX tokenizer) and an RWKV-6 carrying a vocabulary in the world
+  tokenizer's format: the prompt's ids equal llama.cpp's tokenization and the greedy
+  tokens equal greedy decoding over llama.cpp's logits.
 
 usage: recurrent_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME VOCAB_GGUF
 """
@@ -27,6 +28,9 @@ from gguf import quants
 
 import kiln_session
 from gguf_f32_copy import f32_copy
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tokenizers"))
+import rwkv_vs_llamacpp as rwkv_world  # noqa: E402  (the world-format vocabulary writer)
 
 rng = np.random.default_rng(20261205)
 
@@ -47,9 +51,12 @@ class Config:
 
     def __init__(self, name, vocab=97, dim=64, inner=128, state=16, conv=4, rank=4, blocks=2,
                  tokens=24, prompt=17, types=None, tied=False, eps=1e-5, arch="mamba",
-                 head=16, ffn=96, mix_rank=8, decay_rank=16, rescale=0):
+                 head=16, ffn=96, mix_rank=8, decay_rank=16, rescale=0, logit_scale=1.0):
         self.arch, self.head, self.ffn, self.mix_rank = arch, head, ffn, mix_rank
         self.decay_rank, self.rescale = decay_rank, rescale
+        # Multiplies the output projection: a wide spread of logits makes greedy choices
+        # decided (top-2 margins above the tolerance) over a large vocabulary.
+        self.logit_scale = logit_scale
         self.name, self.vocab, self.dim, self.inner, self.state = name, vocab, dim, inner, state
         self.conv, self.rank, self.blocks, self.tokens, self.prompt = conv, rank, blocks, tokens, prompt
         self.types, self.tied, self.eps = types or {}, tied, eps
@@ -80,11 +87,14 @@ def copy_tokenizer(writer, vocab_path):
             writer.add_key_value(key, field.contents(), field.types[0])
 
 
-def write_rwkv6(c, path):
+def write_rwkv6(c, path, vocab_path=None):
     """A random RWKV-6 with weights of the scale a trained one has: decays
     exp(-exp(decay)) in (0.37, 0.99), lerp amounts in [0, 1]."""
     w = gguf.GGUFWriter(path, "rwkv6")
-    w.add_tokenizer_model("none")  # the tests feed token ids
+    if vocab_path:
+        copy_tokenizer(w, vocab_path)
+    else:
+        w.add_tokenizer_model("none")  # the tests feed token ids
     w.add_vocab_size(c.vocab)
     w.add_context_length(1 << 20)
     w.add_embedding_length(c.dim)
@@ -126,7 +136,8 @@ def write_rwkv6(c, path):
         tensor(w, p + "channel_mix_value.weight", normal((d, f)) * f ** -0.5, c.type_of("proj"))
         tensor(w, p + "channel_mix_receptance.weight", normal((d, d)) * d ** -0.5, c.type_of("proj"))
     norm("output_norm")
-    tensor(w, "output.weight", normal((c.vocab, d)) * d ** -0.5, c.type_of("output"))
+    tensor(w, "output.weight", normal((c.vocab, d)) * d ** -0.5 * c.logit_scale,
+           c.type_of("output"))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -171,7 +182,8 @@ def write_model(c, path, vocab_path=None):
         tensor(w, p + "ssm_out.weight", normal((d, di)) * di ** -0.5, c.type_of("proj"))
     tensor(w, "output_norm.weight", 1 + 0.1 * normal(d))
     if not c.tied:
-        tensor(w, "output.weight", normal((c.vocab, d)) * d ** -0.5, c.type_of("output"))
+        tensor(w, "output.weight", normal((c.vocab, d)) * d ** -0.5 * c.logit_scale,
+           c.type_of("output"))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -286,21 +298,20 @@ def run(c, bin_dir, work, library):
     return ok
 
 
-def generate(bin_dir, work, vocab_path):
-    """kiln-generate on a model with the GPT-2 vocabulary: prompt ids and greedy tokens
-    against llama.cpp's tokenization and greedy decoding."""
-    vocab = len(gguf.GGUFReader(vocab_path).fields["tokenizer.ggml.tokens"].data)
-    c = Config("generate", vocab=vocab, dim=64, inner=128, blocks=2)
-    path = os.path.join(work, "generate.gguf")
-    write_model(c, path, vocab_path)
+def generate(bin_dir, work, c, vocab_path):
+    """kiln-generate on model `c` carrying the vocabulary of `vocab_path`: prompt ids and
+    greedy tokens against llama.cpp's tokenization and greedy decoding."""
+    path = os.path.join(work, f"generate-{c.arch}.gguf")
+    (write_rwkv6 if c.arch == "rwkv6" else write_model)(c, path, vocab_path)
     prompt, steps = "Once upon a time, in a land far away", 12
     stats_path = os.path.join(work, "stats.json")
     ran = subprocess.run([os.path.join(bin_dir, "kiln-generate"), path, "-p", prompt, "-n",
                           str(steps), "--ctx", "64", "--batch", "4", "--temp", "0",
                           "--activations", "f32", "--cache-dir", os.path.join(work, "cache"),
-                          "--stats-json", stats_path], capture_output=True, text=True)
+                          "--stats-json", stats_path], capture_output=True)
     if ran.returncode != 0:
-        print(f"FAIL kiln-generate exited {ran.returncode}:\n{ran.stdout}{ran.stderr}")
+        output = (ran.stdout + ran.stderr).decode(errors="replace")
+        print(f"FAIL kiln-generate exited {ran.returncode}:\n{output}")
         return False
     with open(stats_path) as f:
         got = json.load(f)["tokens"]
@@ -311,7 +322,7 @@ def generate(bin_dir, work, vocab_path):
     llm = llama_cpp(path)
     reference_ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
     ok = ids == reference_ids
-    print(f"{'PASS' if ok else 'FAIL'} prompt ids: kiln {ids}, llama.cpp {reference_ids}")
+    print(f"{'PASS' if ok else 'FAIL'} {c.arch} prompt ids: kiln {ids}, llama.cpp {reference_ids}")
     # Greedy decoding over llama.cpp's logits, each step from the whole sequence so far;
     # kiln's tokens must equal it before the first step where llama.cpp's top two are
     # within the tolerance (4x TOL of the largest logit) of each other: from there on
@@ -325,7 +336,7 @@ def generate(bin_dir, work, vocab_path):
         expected.append(int(np.argmax(logits)))
         sequence.append(expected[-1])
     greedy_ok = got[:decided] == expected[:decided] and len(got) == steps
-    print(f"{'PASS' if greedy_ok else 'FAIL'} kiln-generate greedy tokens {got}, llama.cpp "
+    print(f"{'PASS' if greedy_ok else 'FAIL'} {c.arch} kiln-generate greedy tokens {got}, llama.cpp "
           f"{expected} (the first {decided} decided: must be equal)")
     return ok and greedy_ok
 
@@ -346,11 +357,19 @@ def main():
     bin_dir, work, library, vocab_path = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
     results = [run(c, bin_dir, work, library) for c in CONFIGS]
+    # Mamba with GPT-2's byte-level BPE (the family of its GPT-NeoX tokenizer); RWKV-6
+    # with a vocabulary in the world tokenizer's format (tokenizers/rwkv_vs_llamacpp.py).
     if os.path.exists(vocab_path):
-        results.append(generate(bin_dir, work, vocab_path))
+        vocab = len(gguf.GGUFReader(vocab_path).fields["tokenizer.ggml.tokens"].data)
+        results.append(generate(bin_dir, work, Config("generate", vocab=vocab, logit_scale=20),
+                                vocab_path))
     else:
         print(f"FAIL {vocab_path} not found (../shared/data/tokenizers holds it)")
         results.append(False)
+    world = os.path.join(work, "rwkv-world-vocab.gguf")
+    size = rwkv_world.write_vocab(world)
+    results.append(generate(bin_dir, work, Config("generate", arch="rwkv6", vocab=size,
+                                                  logit_scale=20), world))
     print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
     return 0 if all(results) else 1
 
