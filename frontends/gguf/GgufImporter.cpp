@@ -33,7 +33,7 @@ constexpr int64_t kMaxSize = int64_t(1) << 31;
 /// The graph an architecture's metadata fills.
 enum class Graph {
   Decoder, ///< the decoder-only transformer (frontends/decoder), a DecoderConfig
-  Mamba,   ///< Mamba v1 (frontends/recurrent), a MambaConfig; the traits below are unused
+  Mamba,   ///< Mamba v1 and v2 (frontends/recurrent), a MambaConfig; the traits below are unused
   Rwkv6,   ///< RWKV-6 (frontends/recurrent), an Rwkv6Config; the traits below are unused
 };
 
@@ -62,6 +62,8 @@ constexpr Architecture kArchitectures[] = {
     {"gemma3", Graph::Decoder, kiln::RopeMode::neox, FeedForward::GeGluTanh, true, true, true,
      6, 10000},
     {"mamba", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
+    {"mamba2", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
      false, 0, 0},
     {"rwkv6", Graph::Rwkv6, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
      false, 0, 0},
@@ -260,7 +262,7 @@ FailureOr<int64_t> GgufConfigReader::vocabulary(int64_t embedding) {
 
 FailureOr<kiln::recurrent::MambaConfig> GgufConfigReader::readMamba() {
   kiln::recurrent::MambaConfig c;
-  // The keys llama.cpp's loader requires for LLM_ARCH_MAMBA.
+  // The keys llama.cpp's loader requires for LLM_ARCH_MAMBA (and MAMBA2).
   FailureOr<int64_t> contextLength = count("context_length"),
                      embedding = count("embedding_length"), blocks = count("block_count"),
                      convKernel = count("ssm.conv_kernel"), inner = count("ssm.inner_size"),
@@ -278,6 +280,20 @@ FailureOr<kiln::recurrent::MambaConfig> GgufConfigReader::readMamba() {
     return emitError(fileLoc) << key("ssm.dt_b_c_rms")
                               << " is set (FalconMamba's B/C/dt norms), which kiln does not "
                                  "support";
+  if (StringRef(arch.name) == "mamba2") {
+    // llama.cpp's Mamba-2: the time-step rank is the head count; B and C come in groups.
+    c.version = 2;
+    FailureOr<int64_t> groups = count("ssm.group_count");
+    if (failed(groups))
+      return failure();
+    if (*groups != 1)
+      return emitError(fileLoc) << key("ssm.group_count") << " is " << *groups
+                                << "; kiln supports Mamba-2 with one group of B and C";
+    if (*inner % *rank != 0)
+      return emitError(fileLoc) << key("ssm.inner_size") << " (" << *inner
+                                << ") is not a multiple of the head count "
+                                << key("ssm.time_step_rank") << " (" << *rank << ")";
+  }
   c.contextLength = *contextLength;
   c.contextLengthKey = key("context_length");
   c.embedding = *embedding;

@@ -1,5 +1,5 @@
-// The Mamba (v1) language model's graph (llama.cpp's llm_build_mamba): per block an
-// RMSNorm, the input projection, a causal convolution over a rolling window, the
+// The Mamba language models' graph (llama.cpp's llm_build_mamba, v1 and v2): per block
+// an RMSNorm, the input projection, a causal convolution over a rolling window, the
 // selective scan, the gate and the output projection. The recurrent state (each
 // block's convolution window and scan state) is `kiln.state`, carried from @prefill to
 // @decode as a transformer's KV cache is.
@@ -16,10 +16,13 @@ namespace kiln::recurrent {
 /// One Mamba model's sizes, as llama.cpp's `mamba.*` metadata gives them. Weights are
 /// named as in GGUF files ("blk.<i>.ssm_in.weight", "blk.<i>.ssm_a", ...).
 struct MambaConfig : RecurrentSizes {
+  /// 1: Mamba (`mamba`); 2: Mamba-2 (`mamba2`: scalar decay per head, B and C through the
+  /// convolution, a gated RMSNorm before the output projection).
+  int version = 1;
   int64_t inner = 0;        ///< d_inner (ssm.inner_size)
   int64_t stateSize = 0;    ///< d_state (ssm.state_size)
   int64_t convKernel = 0;   ///< d_conv (ssm.conv_kernel), at least 2
-  int64_t timeStepRank = 0; ///< dt_rank (ssm.time_step_rank)
+  int64_t timeStepRank = 0; ///< dt_rank (ssm.time_step_rank); Mamba-2: the head count
   double normEpsilon = 1e-5;
 };
 

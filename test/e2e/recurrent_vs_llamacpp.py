@@ -1,6 +1,6 @@
 """End-to-end numerics of the GGUF recurrent-model importers against llama.cpp: tiny
-random-weight Mamba (v1) and RWKV-6 models written here with the `gguf` package (the
-tensor names and `mamba.*` / `rwkv6.*` metadata llama.cpp's loader reads; F32, F16 and
+random-weight Mamba (v1), Mamba-2 and RWKV-6 models written here with the `gguf` package (the
+tensor names and `mamba.*` / `mamba2.*` / `rwkv6.*` metadata llama.cpp's loader reads; F32, F16 and
 Q8_0 weights, tied and untied output), compiled by kiln-compile straight from the .gguf
 and compared with llama.cpp
 (llama-cpp-python) on an F32 copy of each file (gguf_f32_copy.py):
@@ -46,8 +46,9 @@ BATCH_TOL = 1e-5
 
 
 class Config:
-    """A Mamba (inner, state, conv, rank) or, with arch="rwkv6", an RWKV-6 (head, ffn,
-    mix_rank, decay_rank, rescale) model."""
+    """A Mamba (inner, state, conv, rank), a Mamba-2 (arch="mamba2": inner, state, conv,
+    rank = the head count) or an RWKV-6 (arch="rwkv6": head, ffn, mix_rank, decay_rank,
+    rescale) model."""
 
     def __init__(self, name, vocab=97, dim=64, inner=128, state=16, conv=4, rank=4, blocks=2,
                  tokens=24, prompt=17, types=None, tied=False, eps=1e-5, arch="mamba",
@@ -144,6 +145,55 @@ def write_rwkv6(c, path, vocab_path=None):
     w.close()
 
 
+def write_mamba2(c, path, vocab_path=None):
+    """A random Mamba-2 (one group of B and C): A = -exp(A_log) per head, steps
+    softplus(dt) in [0.001, 0.1] through dt's bias."""
+    w = gguf.GGUFWriter(path, "mamba2")
+    if vocab_path:
+        copy_tokenizer(w, vocab_path)
+    else:
+        w.add_tokenizer_model("none")  # the tests feed token ids
+    w.add_vocab_size(c.vocab)
+    w.add_context_length(1 << 20)
+    w.add_embedding_length(c.dim)
+    w.add_feed_forward_length(0)
+    w.add_head_count(0)
+    w.add_block_count(c.blocks)
+    w.add_ssm_conv_kernel(c.conv)
+    w.add_ssm_inner_size(c.inner)
+    w.add_ssm_state_size(c.state)
+    w.add_ssm_time_step_rank(c.rank)
+    w.add_ssm_group_count(1)
+    w.add_layer_norm_rms_eps(c.eps)
+    d, di, n, heads = c.dim, c.inner, c.state, c.rank
+    normal = rng.standard_normal
+    tensor(w, "token_embd.weight", normal((c.vocab, d)), c.type_of("embd"))
+    for i in range(c.blocks):
+        p = f"blk.{i}."
+        tensor(w, p + "attn_norm.weight", 1 + 0.1 * normal(d))
+        tensor(w, p + "ssm_in.weight", normal((2 * di + 2 * n + heads, d)) * d ** -0.5,
+               c.type_of("proj"))
+        tensor(w, p + "ssm_conv1d.weight", normal((di + 2 * n, c.conv)) * 0.5)
+        tensor(w, p + "ssm_conv1d.bias", normal(di + 2 * n) * 0.1)
+        step = np.exp(rng.uniform(np.log(1e-3), np.log(0.1), heads))
+        tensor(w, p + "ssm_dt.bias", step + np.log(-np.expm1(-step)))  # softplus^-1
+        tensor(w, p + "ssm_a", -np.exp(rng.uniform(0, np.log(16), (heads, 1))))
+        tensor(w, p + "ssm_d", 1 + 0.1 * normal((heads, 1)))
+        tensor(w, p + "ssm_norm.weight", 1 + 0.1 * normal((1, di)))
+        tensor(w, p + "ssm_out.weight", normal((d, di)) * di ** -0.5, c.type_of("proj"))
+    tensor(w, "output_norm.weight", 1 + 0.1 * normal(d))
+    if not c.tied:
+        tensor(w, "output.weight", normal((c.vocab, d)) * d ** -0.5 * c.logit_scale,
+               c.type_of("output"))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+WRITERS = {}
+
+
 def write_model(c, path, vocab_path=None):
     """A random Mamba with weights of the scale a trained one has: A = -exp(A_log) with
     A_log ~ log(1..N), steps softplus(dt) in [0.001, 0.1] through dt's bias."""
@@ -188,6 +238,9 @@ def write_model(c, path, vocab_path=None):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+WRITERS.update(mamba=write_model, mamba2=write_mamba2, rwkv6=write_rwkv6)
 
 
 def llama_cpp(path):
@@ -273,7 +326,7 @@ def stateful(c, bin_dir, work, path, tokens, batch, library):
 
 def run(c, bin_dir, work, library):
     path = os.path.join(work, c.name + ".gguf")
-    (write_rwkv6 if c.arch == "rwkv6" else write_model)(c, path)
+    WRITERS[c.arch](c, path)
     tokens = rng.integers(0, c.vocab, c.tokens).astype(np.int32)
     llm = llama_cpp(path)
     want = llama_cpp_logits(llm, tokens)
@@ -302,7 +355,7 @@ def generate(bin_dir, work, c, vocab_path):
     """kiln-generate on model `c` carrying the vocabulary of `vocab_path`: prompt ids and
     greedy tokens against llama.cpp's tokenization and greedy decoding."""
     path = os.path.join(work, f"generate-{c.arch}.gguf")
-    (write_rwkv6 if c.arch == "rwkv6" else write_model)(c, path, vocab_path)
+    WRITERS[c.arch](c, path, vocab_path)
     prompt, steps = "Once upon a time, in a land far away", 12
     stats_path = os.path.join(work, "stats.json")
     ran = subprocess.run([os.path.join(bin_dir, "kiln-generate"), path, "-p", prompt, "-n",
@@ -346,6 +399,9 @@ CONFIGS = [
     Config("f16_tied_odd", dim=48, inner=96, state=5, conv=3, rank=3, blocks=1, tied=True,
            types={"embd": GT.F16, "proj": GT.F16}),
     Config("q8_0", types={"embd": GT.Q8_0, "proj": GT.Q8_0, "output": GT.Q8_0}),
+    Config("f32", arch="mamba2", inner=128, state=16, rank=8),
+    Config("f16_tied", arch="mamba2", dim=48, inner=96, state=12, conv=3, rank=4, blocks=1,
+           tied=True, types={"embd": GT.F16, "proj": GT.F16}),
     Config("f32", arch="rwkv6"),
     Config("f16_rescaled", arch="rwkv6", dim=96, head=32, ffn=160, blocks=3, rescale=2,
            types={"embd": GT.F16, "proj": GT.F16, "output": GT.F16}),
