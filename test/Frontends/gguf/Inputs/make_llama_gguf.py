@@ -5,13 +5,15 @@ usage: make_llama_gguf.py OUT [--arch NAME] [--drop-key KEY] [--set-key KEY=INT]
                               [--type TENSOR=TYPE] [--shape TENSOR=D0,D1] [--tied]
                               [--string-key KEY=TEXT] [--extra TENSOR]
                               [--drop-tensor TENSOR] [--no-tensors] [--truncate BYTES]
-                              [--gemma3] [--mamba] [--rwkv6]
+                              [--gemma3] [--mamba] [--mamba2] [--rwkv6]
 
 The model: vocab 40, embedding 32, 1 block, 4 query heads sharing 2 key/value heads of
 size 8, feed-forward 48, context 16. With --gemma3: the gemma3 architecture, 6 blocks,
 heads of size 16 (not 32 / 4), query/key norms, post-norms, sliding window 4, tied
 output. With --mamba: the mamba architecture (Mamba v1), 2 blocks, inner size 64,
-state size 16, convolution kernel 4, time-step rank 2, no heads. With --rwkv6: the rwkv6
+state size 16, convolution kernel 4, time-step rank 2, no heads. With --mamba2: the
+mamba2 architecture, the same sizes with 4 heads (the time-step rank) and one group.
+With --rwkv6: the rwkv6
 architecture (RWKV-6), 2 blocks, head size 8 (4 heads), channel mix 48, lerp rank 4,
 decay rank 8, no output tying. Shapes are row-major ([out, in]); they are written
 innermost first, as GGUF stores them.
@@ -49,8 +51,11 @@ def main():
     parser.add_argument("--gemma3", action="store_true")
     parser.add_argument("--mamba", action="store_true")
     parser.add_argument("--rwkv6", action="store_true")
+    parser.add_argument("--mamba2", action="store_true")
     args = parser.parse_args()
-    if args.mamba:
+    if args.mamba2:
+        args.mamba, args.arch = True, "mamba2"
+    elif args.mamba:
         args.arch = "mamba"
     if args.rwkv6:
         args.arch = "rwkv6"
@@ -78,10 +83,13 @@ def main():
                      "gemma3.attention.value_length": (U32, head),
                      "gemma3.attention.sliding_window": (U32, 4)})
     if args.mamba:
-        keys.update({"mamba.feed_forward_length": (U32, 0), "mamba.attention.head_count": (U32, 0),
-                     "mamba.ssm.conv_kernel": (U32, 4), "mamba.ssm.inner_size": (U32, 64),
-                     "mamba.ssm.state_size": (U32, 16), "mamba.ssm.time_step_rank": (U32, 2)})
-        del keys["mamba.attention.head_count_kv"], keys["mamba.rope.freq_base"]
+        keys.update({f"{arch}.feed_forward_length": (U32, 0), f"{arch}.attention.head_count": (U32, 0),
+                     f"{arch}.ssm.conv_kernel": (U32, 4), f"{arch}.ssm.inner_size": (U32, 64),
+                     f"{arch}.ssm.state_size": (U32, 16),
+                     f"{arch}.ssm.time_step_rank": (U32, 4 if args.mamba2 else 2)})
+        if args.mamba2:
+            keys[f"{arch}.ssm.group_count"] = (U32, 1)
+        del keys[f"{arch}.attention.head_count_kv"], keys[f"{arch}.rope.freq_base"]
     if args.rwkv6:
         del keys["rwkv6.attention.layer_norm_rms_epsilon"], keys["rwkv6.rope.freq_base"]
         del keys["rwkv6.attention.head_count_kv"]
@@ -110,7 +118,12 @@ def main():
     if args.gemma3:
         block += [("attn_q_norm", [head]), ("attn_k_norm", [head]), ("post_attention_norm", [32]),
                   ("post_ffw_norm", [32])]
-    if args.mamba:
+    if args.mamba2:
+        block = [("attn_norm.weight", [32]), ("ssm_in.weight", [2 * 64 + 2 * 16 + 4, 32]),
+                 ("ssm_conv1d.weight", [96, 4]), ("ssm_conv1d.bias", [96]),
+                 ("ssm_dt.bias", [4]), ("ssm_a", [4, 1]), ("ssm_d", [4, 1]),
+                 ("ssm_norm.weight", [1, 64]), ("ssm_out.weight", [32, 64])]
+    elif args.mamba:
         block = [("attn_norm.weight", [32]), ("ssm_in.weight", [128, 32]),
                  ("ssm_conv1d.weight", [64, 4]), ("ssm_conv1d.bias", [64]),
                  ("ssm_x.weight", [2 + 2 * 16, 64]), ("ssm_dt.weight", [64, 2]),
