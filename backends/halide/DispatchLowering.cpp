@@ -441,6 +441,17 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
   LogicalResult lowerCacheWrite(CacheWriteOp op);
+  LogicalResult lowerCausalConv1d(CausalConv1dOp op);
+  LogicalResult lowerSelectiveScan(SelectiveScanOp op);
+  LogicalResult lowerWkv(WkvOp op);
+  /// The one element of a recurrent op's `length` operand clamped to [0, rows], or
+  /// `rows` without one.
+  FailureOr<Expr> stepsOf(Operation *op, Value length, int64_t rows);
+  /// Registers `f` as a stage computed at root before any output is written, scheduled
+  /// by `place` (a recurrent op's state is an output that may share its bytes with the
+  /// old state: everything read from the old state must be read before).
+  void rootStage(const Func &f, std::vector<int64_t> shape,
+                 std::function<void(const KernelSchedule &)> place);
   /// `op` as a kernel of its own when it is a one-row product with packed block
   /// weights (a decode step's projections), taken block by block: each block's
   /// dot product of the signed weights u - offset with the activations, scaled once by
@@ -629,6 +640,9 @@ LogicalResult KernelBuilder::lowerOp(Operation *op) {
       .Case([&](RopeOp rope) { return lowerRope(rope); })
       .Case([&](AttentionOp attention) { return lowerAttention(attention); })
       .Case([&](CacheWriteOp write) { return lowerCacheWrite(write); })
+      .Case([&](CausalConv1dOp conv) { return lowerCausalConv1d(conv); })
+      .Case([&](SelectiveScanOp scan) { return lowerSelectiveScan(scan); })
+      .Case([&](WkvOp wkv) { return lowerWkv(wkv); })
       .Default([](Operation *op) {
         return op->emitOpError("is not supported by the Halide backend");
       });
@@ -1864,6 +1878,203 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
     if (vector > 1 && width >= vector)
       f.update(0).vectorize(f.args()[0], vector, Halide::TailStrategy::GuardWithIf);
   };
+  return success();
+}
+
+FailureOr<Expr> KernelBuilder::stepsOf(Operation *op, Value length, int64_t rows) {
+  if (!length)
+    return Expr(static_cast<int>(rows));
+  FailureOr<Expr> n = read(op, length, {Expr(0)});
+  if (failed(n))
+    return failure();
+  return Halide::cast(Halide::Int(32), Halide::clamp(*n, 0, static_cast<int>(rows)));
+}
+
+void KernelBuilder::rootStage(const Func &f, std::vector<int64_t> shape,
+                              std::function<void(const KernelSchedule &)> place) {
+  kernel.stages.push_back({f, std::move(shape), /*isOutput=*/false, "", 1});
+  kernel.stages.back().placeItself = std::move(place);
+}
+
+LogicalResult KernelBuilder::lowerCausalConv1d(CausalConv1dOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getInput()); // [L, C]
+  int64_t rows = shape[0], channels = shape[1], taps = shapeOf(op.getWeight())[1];
+  int history = static_cast<int>(taps - 1);
+  Halide::Type f32 = Halide::Float(32);
+  Var c("cv_c"), t("cv_t"), i("cv_i");
+  // The old window, copied before any output is written: the new window is an output
+  // that may be the same bytes.
+  FailureOr<Expr> oldRow = read(op, op.getWindow(), {Expr(i), Expr(c)});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(oldRow) || failed(steps))
+    return failure();
+  Func past(kernel.name + "_past" + std::to_string(nextFunc++));
+  past(c, i) = Halide::cast(f32, *oldRow);
+  int vectorChannels = static_cast<int>(channels);
+  rootStage(past, {taps - 1, channels}, [past, vectorChannels, c](const KernelSchedule &s) mutable {
+    past.compute_root();
+    if (s.vectorWidth > 1 && vectorChannels >= s.vectorWidth)
+      past.vectorize(c, static_cast<int>(s.vectorWidth), Halide::TailStrategy::GuardWithIf);
+  });
+  // Row r of concat(window, input).
+  auto row = [&](Expr r) -> FailureOr<Expr> {
+    FailureOr<Expr> fresh =
+        read(op, op.getInput(), {Halide::clamp(r - history, 0, static_cast<int>(rows - 1)), c});
+    if (failed(fresh))
+      return failure();
+    return Halide::select(r < history, past(c, Halide::clamp(r, 0, history - 1)),
+                          Halide::cast(f32, *fresh));
+  };
+  Expr sum = Halide::cast(f32, 0);
+  for (int k = 0; k < taps; ++k) {
+    FailureOr<Expr> w = read(op, op.getWeight(), {Expr(c), Expr(k)});
+    FailureOr<Expr> x = row(t + k);
+    if (failed(w) || failed(x))
+      return failure();
+    sum = sum + Halide::cast(f32, *w) * *x;
+  }
+  define(op.getResult(), {t, c}, sum);
+  // The new window: the `history` rows before row `steps` of the input.
+  FailureOr<Expr> kept = row(*steps + i);
+  if (failed(kept))
+    return failure();
+  Func window(kernel.name + "_window" + std::to_string(nextFunc++));
+  Halide::Type type = *toHalideType(cast<RankedTensorType>(op.getNewWindow().getType()).getElementType());
+  window(c, i) = Halide::cast(type, *kept);
+  rootStage(window, {taps - 1, channels}, [window, vectorChannels, c](const KernelSchedule &s) mutable {
+    window.compute_root();
+    if (s.vectorWidth > 1 && vectorChannels >= s.vectorWidth)
+      window.vectorize(c, static_cast<int>(s.vectorWidth), Halide::TailStrategy::GuardWithIf);
+  });
+  tensors[op.getNewWindow()] = window;
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerSelectiveScan(SelectiveScanOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getInput()); // [L, D]
+  int64_t rows = shape[0], channels = shape[1], states = shapeOf(op.getA())[1];
+  Halide::Type f32 = Halide::Float(32);
+  Var d("ss_d"), n("ss_n"), t("ss_t");
+  Halide::RDom r(1, static_cast<int>(rows), "ss_r");
+  Expr prev = r.x - 1;
+  FailureOr<Expr> h0 = read(op, op.getState(), {Expr(d), Expr(n)});
+  FailureOr<Expr> delta = read(op, op.getDelta(), {prev, Expr(d)});
+  FailureOr<Expr> x = read(op, op.getInput(), {prev, Expr(d)});
+  FailureOr<Expr> a = read(op, op.getA(), {Expr(d), Expr(n)});
+  FailureOr<Expr> b = read(op, op.getB(), {prev, Expr(n)});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(h0) || failed(delta) || failed(x) || failed(a) || failed(b) || failed(steps))
+    return failure();
+  // h(d, n, t): the state after t rows, t = 0 .. L, channels innermost (the vectors).
+  // Every step is kept: the outputs read all of them, and the state is read (step 0)
+  // before any output is written.
+  Func h(kernel.name + "_scan" + std::to_string(nextFunc++));
+  h(d, n, t) = Halide::undef(f32);
+  h(d, n, 0) = Halide::cast(f32, *h0);
+  Expr dt = Halide::cast(f32, *delta);
+  h(d, n, r.x) = Halide::exp(dt * Halide::cast(f32, *a)) * h(d, n, prev) +
+                 Halide::cast(f32, *b) * (Halide::cast(f32, *x) * dt);
+  Halide::RVar step = r.x;
+  rootStage(h, {rows + 1, states, channels}, [h, d, n, step, channels, states](const KernelSchedule &s) mutable {
+    h.compute_root();
+    int vector = static_cast<int>(s.vectorWidth);
+    bool vectorize = vector > 1 && channels >= vector;
+    if (vectorize)
+      h.update(0).vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+    // Per state index, the steps in order, a vector of channels at a time.
+    Halide::Stage scan = h.update(1);
+    scan.reorder(d, step, n);
+    if (vectorize)
+      scan.vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+    if (s.parallel && states > 1)
+      scan.parallel(n);
+  });
+  // result[t, d] = sum_n h[d, n] after row t, times c[t, n].
+  Halide::RDom k(0, static_cast<int>(states), "ss_k");
+  FailureOr<Expr> c = read(op, op.getC(), {Expr(t), Expr(k.x)});
+  if (failed(c))
+    return failure();
+  Func y(kernel.name + "_y" + std::to_string(nextFunc++));
+  y(d, t) = Halide::cast(f32, 0);
+  y(d, t) += h(d, k.x, t + 1) * Halide::cast(f32, *c);
+  rootStage(y, {rows, channels}, [y, d, t, channels, rows](const KernelSchedule &s) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(s.vectorWidth);
+    if (vector > 1 && channels >= vector) {
+      y.vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (s.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+  tensors[op.getResult()] = y;
+  define(op.getNewState(), {d, n}, h(d, n, *steps));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerWkv(WkvOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getReceptance()); // [L, H, S]
+  int64_t rows = shape[0], heads = shape[1], size = shape[2];
+  Halide::Type f32 = Halide::Float(32);
+  Var j("wkv_j"), i("wkv_i"), h("wkv_h"), t("wkv_t");
+  Halide::RDom r(1, static_cast<int>(rows), "wkv_r");
+  Expr prev = r.x - 1;
+  auto at = [&](Value tensor, std::vector<Expr> index) -> FailureOr<Expr> {
+    FailureOr<Expr> e = read(op, tensor, index);
+    if (failed(e))
+      return failure();
+    return Halide::cast(f32, *e);
+  };
+  FailureOr<Expr> s0 = at(op.getState(), {h, i, j});
+  FailureOr<Expr> k = at(op.getKey(), {prev, h, i});
+  FailureOr<Expr> v = at(op.getValue(), {prev, h, j});
+  FailureOr<Expr> w = at(op.getDecay(), {prev, h, i});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(s0) || failed(k) || failed(v) || failed(w) || failed(steps))
+    return failure();
+  // s(j, i, h, t): the state before row t (t = 0 .. L), value index innermost (the
+  // vectors). Every step is kept and the old state read (step 0) before any output.
+  Func s(kernel.name + "_wkv" + std::to_string(nextFunc++));
+  s(j, i, h, t) = Halide::undef(f32);
+  s(j, i, h, 0) = *s0;
+  s(j, i, h, r.x) = s(j, i, h, prev) * *w + *k * *v;
+  Halide::RVar step = r.x;
+  rootStage(s, {rows + 1, heads, size, size}, [s, j, i, h, step, size, heads](const KernelSchedule &sc) mutable {
+    s.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    bool vectorize = vector > 1 && size >= vector;
+    if (vectorize)
+      s.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    Halide::Stage scan = s.update(1);
+    scan.reorder(j, i, step, h);
+    if (vectorize)
+      scan.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    if (sc.parallel && heads > 1)
+      scan.parallel(h);
+  });
+  // result[t, h, j] = sum_i r[t, h, i] * (u[h, i] k[t, h, i] v[t, h, j] + s[h, i, j] before t).
+  Halide::RDom ri(0, static_cast<int>(size), "wkv_ri");
+  FailureOr<Expr> rr = at(op.getReceptance(), {t, h, ri.x});
+  FailureOr<Expr> u = at(op.getBonus(), {h, ri.x});
+  FailureOr<Expr> kt = at(op.getKey(), {t, h, ri.x});
+  FailureOr<Expr> vt = at(op.getValue(), {t, h, j});
+  if (failed(rr) || failed(u) || failed(kt) || failed(vt))
+    return failure();
+  Func y(kernel.name + "_wkvy" + std::to_string(nextFunc++));
+  y(j, h, t) = Halide::cast(f32, 0);
+  y(j, h, t) += *rr * (*u * *kt * *vt + s(j, ri.x, h, t));
+  rootStage(y, {rows, heads, size}, [y, j, t, size, rows](const KernelSchedule &sc) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    if (vector > 1 && size >= vector) {
+      y.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (sc.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+  tensors[op.getResult()] = y;
+  define(op.getNewState(), {h, i, j}, s(j, i, h, *steps));
   return success();
 }
 

@@ -3,7 +3,7 @@
 numpy references written from the ops' definitions, and with the `gguf` package's
 dequantization (an independent implementation of ggml's block formats).
 
-usage: kiln_ops_vs_numpy.py BIN_DIR WORK_DIR
+usage: kiln_ops_vs_numpy.py BIN_DIR WORK_DIR [NAME_PART]
 """
 import os
 import subprocess
@@ -476,6 +476,101 @@ def cache_write_case(work, count, offset):
     return c
 
 
+def causal_conv1d_case(work, rows, length):
+    """kiln.causal_conv1d over [window; input] (channels not a multiple of a vector),
+    and the new window after `length` rows (None: all)."""
+    c = Case(f"causal_conv1d_l{rows}_n{length}", work)
+    channels, taps = 20, 4
+    x = rng.standard_normal((rows, channels)).astype(np.float32)
+    window = rng.standard_normal((taps - 1, channels)).astype(np.float32)
+    w = rng.standard_normal((channels, taps)).astype(np.float32)
+    c.inputs.update(x=x, window=window, w=w)
+    full = np.concatenate([window, x]).astype(np.float64)
+    c.expected["y"] = np.stack([(full[t:t + taps] * w.T).sum(0) for t in range(rows)]).astype(np.float32)
+    n = rows if length is None else min(max(length, 0), rows)
+    c.expected["new_window"] = full[n:n + taps - 1].astype(np.float32)
+    xt, wt, kt = mlir_type((rows, channels)), mlir_type((taps - 1, channels)), mlir_type((channels, taps))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%x: {xt} {{kiln.name = "x"}}, %window: {wt} {{kiln.name = "window"}}, %w: {kt} {{kiln.name = "w"}}{extra}) -> ({xt} {{kiln.name = "y"}}, {wt} {{kiln.name = "new_window"}}) {{
+  %y, %nw = kiln.causal_conv1d %x, %window, %w{use} : {xt}, {wt}, {kt}
+  return %y, %nw : {xt}, {wt}
+}}'''
+    return c
+
+
+def selective_scan_case(work, rows, states, length):
+    """kiln.selective_scan from its definition (float64 reference), the state after
+    `length` rows (None: all)."""
+    c = Case(f"selective_scan_l{rows}_n{states}_len{length}", work)
+    channels = 20
+    x = rng.standard_normal((rows, channels)).astype(np.float32)
+    dt = rng.uniform(0.01, 1.0, (rows, channels)).astype(np.float32)
+    a = -rng.uniform(0.1, 2.0, (channels, states)).astype(np.float32)
+    b = rng.standard_normal((rows, states)).astype(np.float32)
+    cc = rng.standard_normal((rows, states)).astype(np.float32)
+    h0 = rng.standard_normal((channels, states)).astype(np.float32)
+    c.inputs.update(x=x, dt=dt, a=a, b=b, c=cc, h=h0)
+    h = h0.astype(np.float64)
+    n = rows if length is None else min(max(length, 0), rows)
+    y, kept = [], h.copy()
+    for t in range(rows):
+        h = np.exp(dt[t][:, None] * a) * h + b[t][None, :] * (x[t] * dt[t])[:, None]
+        y.append(h @ cc[t])
+        if t + 1 == n:
+            kept = h.copy()
+    c.expected["y"] = np.stack(y).astype(np.float32)
+    c.expected["new_state"] = kept.astype(np.float32)
+    lt, at, bt = mlir_type((rows, channels)), mlir_type((channels, states)), mlir_type((rows, states))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%x: {lt} {{kiln.name = "x"}}, %dt: {lt} {{kiln.name = "dt"}}, %a: {at} {{kiln.name = "a"}}, %b: {bt} {{kiln.name = "b"}}, %c: {bt} {{kiln.name = "c"}}, %h: {at} {{kiln.name = "h"}}{extra}) -> ({lt} {{kiln.name = "y"}}, {at} {{kiln.name = "new_state"}}) {{
+  %y, %nh = kiln.selective_scan %x, %dt, %a, %b, %c, %h{use} : {lt}, {lt}, {at}, {bt}, {bt}, {at}
+  return %y, %nh : {lt}, {at}
+}}'''
+    return c
+
+
+def wkv_case(work, rows, length):
+    """kiln.wkv (RWKV-6) from its definition (float64 reference), the state after
+    `length` rows (None: all); head size 12, off the vector width."""
+    c = Case(f"wkv_l{rows}_len{length}", work)
+    heads, size = 3, 12
+    r, k, v = (rng.standard_normal((rows, heads, size)).astype(np.float32) for _ in range(3))
+    w = rng.uniform(0.5, 1.0, (rows, heads, size)).astype(np.float32)
+    u = rng.standard_normal((heads, size)).astype(np.float32)
+    s0 = rng.standard_normal((heads, size, size)).astype(np.float32)
+    c.inputs.update(r=r, k=k, v=v, w=w, u=u, s=s0)
+    state = s0.astype(np.float64)
+    n = rows if length is None else min(max(length, 0), rows)
+    y, kept = [], state.copy()
+    for t in range(rows):
+        kv = k[t][:, :, None].astype(np.float64) * v[t][:, None, :]
+        y.append(np.einsum("hi,hij->hj", r[t], u[:, :, None] * kv + state))
+        state = state * w[t][:, :, None] + kv
+        if t + 1 == n:
+            kept = state.copy()
+    c.expected["y"] = np.stack(y).astype(np.float32)
+    c.expected["new_state"] = kept.astype(np.float32)
+    lt, ut, st = mlir_type((rows, heads, size)), mlir_type((heads, size)), mlir_type((heads, size, size))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%r: {lt} {{kiln.name = "r"}}, %k: {lt} {{kiln.name = "k"}}, %v: {lt} {{kiln.name = "v"}}, %w: {lt} {{kiln.name = "w"}}, %u: {ut} {{kiln.name = "u"}}, %s: {st} {{kiln.name = "s"}}{extra}) -> ({lt} {{kiln.name = "y"}}, {st} {{kiln.name = "new_state"}}) {{
+  %y, %ns = kiln.wkv %r, %k, %v, %w, %u, %s{use} : {lt}, {lt}, {lt}, {lt}, {ut}, {st}
+  return %y, %ns : {lt}, {st}
+}}'''
+    return c
+
+
 # Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
 # keys, a block scale times a small integer) compared with float64 references, so f32
 # rounding stays near 1e-6 relative. Cases with long sums set their own bound.
@@ -567,6 +662,15 @@ def main():
                                           (5, 19, 0), (1, 3, 8), (1, 17, 8), (5, 10, 4), (5, 19, 8))]
     cases += [cache_write_case(work, count, offset)
               for count, offset in ((1, 0), (1, 11), (4, 3), (4, 10), (4, -1), (4, 12))]
+    cases += [causal_conv1d_case(work, rows, length)
+              for rows, length in ((1, None), (7, None), (7, 0), (7, 2), (7, 5), (7, 9), (1, 1))]
+    cases += [selective_scan_case(work, rows, states, length)
+              for rows, states, length in ((1, 16, None), (7, 16, None), (7, 5, 3), (7, 16, 0),
+                                           (1, 16, 1), (7, 16, 12))]
+    cases += [wkv_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
+    # An optional third argument runs only the cases whose names contain it.
+    if len(sys.argv) > 3:
+        cases = [case for case in cases if sys.argv[3] in case.name]
     results = [run(case, bin_dir) for case in cases]
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
