@@ -523,11 +523,11 @@ def wkv_case(work, rows, length):
     return c
 
 
-def wkv7_case(work, rows, length):
+def wkv7_case(work, rows, length, size=12):
     """kiln.wkv7 (RWKV-7) from its definition (float64 reference), the state after
-    `length` rows (None: all); head size 12, off the vector width."""
-    c = Case(f"wkv7_l{rows}_len{length}", work)
-    heads, size = 3, 12
+    `length` rows (None: all); head size 12 (off the vector width) unless given."""
+    c = Case(f"wkv7_l{rows}_len{length}_s{size}", work)
+    heads = 3
     r, k, v = (rng.standard_normal((rows, heads, size)).astype(np.float32) for _ in range(3))
     a, b = (rng.standard_normal((rows, heads, size)).astype(np.float32) * 0.3 for _ in range(2))
     w = rng.uniform(0.5, 1.0, (rows, heads, size)).astype(np.float32)
@@ -645,6 +645,7 @@ def main():
                                            (1, 16, 1), (7, 16, 12))]
     cases += [wkv_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
     cases += [wkv7_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
+    cases += [wkv7_case(work, 6, None, size) for size in (16, 32)]
     # An optional third argument runs only the cases whose names contain it.
     if len(sys.argv) > 3:
         cases = [case for case in cases if sys.argv[3] in case.name]
