@@ -1,8 +1,8 @@
 """End-to-end numerics of the GGUF recurrent-model importers against llama.cpp: tiny
-random-weight Mamba (v1), Mamba-2 and RWKV-6 models written here with the `gguf` package (the
-tensor names and `mamba.*` / `mamba2.*` / `rwkv6.*` metadata llama.cpp's loader reads; F32, F16 and
-Q8_0 weights, tied and untied output), compiled by kiln-compile straight from the .gguf
-and compared with llama.cpp
+random-weight Mamba (v1), Mamba-2, RWKV-6 and RWKV-7 models written here with the `gguf`
+package (the tensor names and `mamba.*` / `mamba2.*` / `rwkv6.*` / `rwkv7.*` metadata
+llama.cpp's loader reads; F32, F16 and Q8_0 weights, tied and untied output), compiled by
+kiln-compile straight from the .gguf and compared with llama.cpp
 (llama-cpp-python) on an F32 copy of each file (gguf_f32_copy.py):
 - the full-sequence pass (@main, zero state): logits at every position;
 - the recurrent state through the C API: a prompt prefilled in one batch and in several
@@ -10,8 +10,8 @@ and compared with llama.cpp
   decode per token, each step's logits against llama.cpp's at that position, and the
   several-batch run against the one-batch run;
 - kiln-generate on a Mamba carrying the GPT-2 byte-level BPE vocabulary (the family of
-  Mamba's GPT-NeoX tokenizer) and an RWKV-6 carrying a vocabulary in the world
-  tokenizer's format: the prompt's ids equal llama.cpp's tokenization and the greedy
+  Mamba's GPT-NeoX tokenizer) and an RWKV-6 and an RWKV-7 carrying a vocabulary in the
+  world tokenizer's format: the prompt's ids equal llama.cpp's tokenization and the greedy
   tokens equal greedy decoding over llama.cpp's logits.
 
 usage: recurrent_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME VOCAB_GGUF
@@ -494,8 +494,9 @@ def main():
         results.append(False)
     world = os.path.join(work, "rwkv-world-vocab.gguf")
     size = rwkv_world.write_vocab(world)
-    results.append(generate(bin_dir, work, Config("generate", arch="rwkv6", vocab=size,
-                                                  logit_scale=20), world))
+    for arch in ("rwkv6", "rwkv7"):
+        results.append(generate(bin_dir, work, Config("generate", arch=arch, vocab=size, dim=128,
+                                                      head=32, logit_scale=20), world))
     print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
     return 0 if all(results) else 1
 
