@@ -118,6 +118,11 @@ uint64_t opFlops(Operation *op) {
         auto state = cast<RankedTensorType>(wkv.getState().getType());
         return 6 * elements(wkv.getResult().getType()) * static_cast<uint64_t>(state.getShape().back());
       })
+      // Per step, head, value and key index: a·state, the state's update and the output.
+      .Case([](Wkv7Op wkv) {
+        auto state = cast<RankedTensorType>(wkv.getState().getType());
+        return 8 * elements(wkv.getResult().getType()) * static_cast<uint64_t>(state.getShape().back());
+      })
       .Default([](Operation *) { return uint64_t(0); });
 }
 

@@ -444,6 +444,7 @@ private:
   LogicalResult lowerCausalConv1d(CausalConv1dOp op);
   LogicalResult lowerSelectiveScan(SelectiveScanOp op);
   LogicalResult lowerWkv(WkvOp op);
+  LogicalResult lowerWkv7(Wkv7Op op);
   /// The one element of a recurrent op's `length` operand clamped to [0, rows], or
   /// `rows` without one.
   FailureOr<Expr> stepsOf(Operation *op, Value length, int64_t rows);
@@ -643,6 +644,7 @@ LogicalResult KernelBuilder::lowerOp(Operation *op) {
       .Case([&](CausalConv1dOp conv) { return lowerCausalConv1d(conv); })
       .Case([&](SelectiveScanOp scan) { return lowerSelectiveScan(scan); })
       .Case([&](WkvOp wkv) { return lowerWkv(wkv); })
+      .Case([&](Wkv7Op wkv) { return lowerWkv7(wkv); })
       .Default([](Operation *op) {
         return op->emitOpError("is not supported by the Halide backend");
       });
@@ -2069,6 +2071,76 @@ LogicalResult KernelBuilder::lowerWkv(WkvOp op) {
     if (vector > 1 && size >= vector) {
       y.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
       y.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (sc.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+  tensors[op.getResult()] = y;
+  define(op.getNewState(), {h, i, j}, s(j, i, h, *steps));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerWkv7(Wkv7Op op) {
+  std::vector<int64_t> shape = shapeOf(op.getReceptance()); // [L, H, S]
+  int64_t rows = shape[0], heads = shape[1], size = shape[2];
+  Halide::Type f32 = Halide::Float(32);
+  Var j("wkv7_j"), i("wkv7_i"), h("wkv7_h"), t("wkv7_t");
+  // The update runs over (key index, step), the key index innermost: a step's new row
+  // reads every key index of the previous step's row (sa below), so the key index is a
+  // reduction variable, not a pure one (Halide requires a Func's recursive references to
+  // keep its pure variables in place).
+  Halide::RDom r(0, static_cast<int>(size), 1, static_cast<int>(rows), "wkv7_r");
+  Expr key = r.x, prev = r.y - 1;
+  auto at = [&](Value tensor, std::vector<Expr> index) -> FailureOr<Expr> {
+    FailureOr<Expr> e = read(op, tensor, index);
+    if (failed(e))
+      return failure();
+    return Halide::cast(f32, *e);
+  };
+  FailureOr<Expr> s0 = at(op.getState(), {h, i, j});
+  FailureOr<Expr> w = at(op.getDecay(), {prev, h, key});
+  FailureOr<Expr> k = at(op.getKey(), {prev, h, key});
+  FailureOr<Expr> v = at(op.getValue(), {prev, h, i});
+  FailureOr<Expr> b = at(op.getB(), {prev, h, key});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(s0) || failed(w) || failed(k) || failed(v) || failed(b) || failed(steps))
+    return failure();
+  // s(j, i, h, t): the state after t rows. Every step is kept and the old state read
+  // (step 0) before any output is written.
+  Func s(kernel.name + "_wkv7" + std::to_string(nextFunc++));
+  s(j, i, h, t) = Halide::undef(f32);
+  s(j, i, h, 0) = *s0;
+  // sa = a · (row i of the previous state), written out over the head size.
+  Expr sa = Halide::cast(f32, 0);
+  for (int64_t jj = 0; jj < size; ++jj) {
+    FailureOr<Expr> a = at(op.getA(), {prev, h, Expr(static_cast<int>(jj))});
+    if (failed(a))
+      return failure();
+    sa = sa + *a * s(static_cast<int>(jj), i, h, prev);
+  }
+  s(key, i, h, r.y) = s(key, i, h, prev) * *w + *v * *k + sa * *b;
+  rootStage(s, {rows + 1, heads, size, size}, [s, j, h, size, heads](const KernelSchedule &sc) mutable {
+    s.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    if (vector > 1 && size >= vector)
+      s.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    if (sc.parallel && heads > 1)
+      s.update(1).parallel(h);
+  });
+  // result[t, h, i] = sum_j s[h, i, j] after row t, times r[t, h, j].
+  Halide::RDom rj(0, static_cast<int>(size), "wkv7_rj");
+  FailureOr<Expr> rr = at(op.getReceptance(), {t, h, rj.x});
+  if (failed(rr))
+    return failure();
+  Func y(kernel.name + "_wkv7y" + std::to_string(nextFunc++));
+  y(i, h, t) = Halide::cast(f32, 0);
+  y(i, h, t) += s(rj.x, i, h, t + 1) * *rr;
+  rootStage(y, {rows, heads, size}, [y, i, t, size, rows](const KernelSchedule &sc) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    if (vector > 1 && size >= vector) {
+      y.vectorize(i, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(i, vector, Halide::TailStrategy::GuardWithIf);
     }
     if (sc.parallel && rows > 1)
       y.update(0).parallel(t);

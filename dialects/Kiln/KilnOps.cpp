@@ -462,6 +462,37 @@ LogicalResult WkvOp::inferReturnTypes(
   return success();
 }
 
+LogicalResult Wkv7Op::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  auto r = cast<RankedTensorType>(adaptor.getReceptance().getType());
+  auto state = cast<RankedTensorType>(adaptor.getState().getType());
+  if (r.getRank() != 3 || state.getRank() != 3)
+    return emitError() << "expects receptance, decay, key, value, a and b [L, H, S] and state "
+                          "[H, S, S], got ranks "
+                       << r.getRank() << " and " << state.getRank();
+  for (Value operand : {adaptor.getDecay(), adaptor.getKey(), adaptor.getValue(), adaptor.getA(),
+                        adaptor.getB()}) {
+    auto type = cast<RankedTensorType>(operand.getType());
+    if (type.getElementType() != r.getElementType() || shapesConflict(type.getShape(), r.getShape()))
+      return emitError() << "expects decay, key, value, a and b of the receptance's type " << r
+                         << ", got " << type;
+  }
+  int64_t heads = r.getDimSize(1), size = r.getDimSize(2);
+  if (state.getElementType() != r.getElementType() ||
+      shapesConflict(state.getShape(), {heads, size, size}))
+    return emitError() << "expects a state of shape " << shapeText({heads, size, size})
+                       << " and type " << r.getElementType() << ", got " << state;
+  if (failed(verifyLength(emitError, adaptor.getLength())))
+    return failure();
+  inferredReturnTypes.push_back(r);
+  inferredReturnTypes.push_back(state);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // GatherOp
 //===----------------------------------------------------------------------===//

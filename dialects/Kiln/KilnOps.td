@@ -299,6 +299,35 @@ def Kiln_WkvOp : Kiln_Op<"wkv", [Pure,
   }];
 }
 
+def Kiln_Wkv7Op : Kiln_Op<"wkv7", [Pure,
+    AllTypesMatch<["receptance", "decay", "key", "value", "a", "b"]>,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "RWKV-7's time-mix recurrence (the generalized delta rule) over a sequence";
+  let description = [{
+    The recurrence of RWKV-7 ("Goose"), per head. `receptance` (r), `decay` (w, in
+    (0, 1)), `key` (k), `value` (v), `a` and `b` are `[L, H, S]`, `state` is `[H, S, S]`
+    (value index, then key index: llama.cpp's layout). For t = 0 .. L - 1, per head h:
+
+    `sa[i] = sum_j a[t, h, j] * state[h, i, j]`
+    `state[h, i, j] = state[h, i, j] * w[t, h, j] + v[t, h, i] * k[t, h, j] + sa[i] * b[t, h, j]`
+    `result[t, h, i] = sum_j state[h, i, j] * r[t, h, j]` (the updated state)
+
+    `new_state` is the state after the first `n` rows (`length`, clamped to `[0, L]`), or
+    after all `L` without it. Each element of `new_state` reads the old state's row `i`
+    only, so the state may be updated in place.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$receptance, Kiln_FloatTensor:$decay,
+                       Kiln_FloatTensor:$key, Kiln_FloatTensor:$value, Kiln_FloatTensor:$a,
+                       Kiln_FloatTensor:$b, Kiln_FloatTensor:$state,
+                       Optional<Kiln_IndexTensor>:$length);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $receptance `,` $decay `,` $key `,` $value `,` $a `,` $b `,` $state
+    (`length` `(` $length^ `:` type($length) `)`)? attr-dict
+    `:` type($receptance) `,` type($state)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Kernels
 //===----------------------------------------------------------------------===//

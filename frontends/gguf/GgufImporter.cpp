@@ -34,7 +34,7 @@ constexpr int64_t kMaxSize = int64_t(1) << 31;
 enum class Graph {
   Decoder, ///< the decoder-only transformer (frontends/decoder), a DecoderConfig
   Mamba,   ///< Mamba v1 and v2 (frontends/recurrent), a MambaConfig; the traits below are unused
-  Rwkv6,   ///< RWKV-6 (frontends/recurrent), an Rwkv6Config; the traits below are unused
+  Rwkv6,   ///< RWKV-6 and -7 (frontends/recurrent), an Rwkv6Config; the traits below are unused
 };
 
 /// What a GGUF architecture name means beyond its metadata: the traits llama.cpp
@@ -66,6 +66,8 @@ constexpr Architecture kArchitectures[] = {
     {"mamba2", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
      false, 0, 0},
     {"rwkv6", Graph::Rwkv6, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
+    {"rwkv7", Graph::Rwkv6, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
      false, 0, 0},
 };
 
@@ -315,16 +317,34 @@ FailureOr<kiln::recurrent::MambaConfig> GgufConfigReader::readMamba() {
 
 FailureOr<kiln::recurrent::Rwkv6Config> GgufConfigReader::readRwkv6() {
   kiln::recurrent::Rwkv6Config c;
-  // The keys llama.cpp's loader reads for LLM_ARCH_RWKV6.
+  // The keys llama.cpp's loader reads for LLM_ARCH_RWKV6 and LLM_ARCH_RWKV7.
   FailureOr<int64_t> contextLength = count("context_length"),
                      embedding = count("embedding_length"), blocks = count("block_count"),
-                     feedForward = count("feed_forward_length"),
-                     headSize = count("wkv.head_size"), mixExtra = count("time_mix_extra_dim"),
-                     decayExtra = count("time_decay_extra_dim");
+                     feedForward = count("feed_forward_length"), headSize = count("wkv.head_size");
   FailureOr<double> epsilon = real("attention.layer_norm_epsilon");
   if (failed(contextLength) || failed(embedding) || failed(blocks) || failed(feedForward) ||
-      failed(headSize) || failed(mixExtra) || failed(decayExtra) || failed(epsilon))
+      failed(headSize) || failed(epsilon))
     return failure();
+  if (StringRef(arch.name) == "rwkv7") {
+    c.version = 7;
+    FailureOr<int64_t> decay = count("attention.decay_lora_rank"),
+                       iclr = count("attention.iclr_lora_rank"),
+                       valueMix = count("attention.value_residual_mix_lora_rank"),
+                       gate = count("attention.gate_lora_rank");
+    if (failed(decay) || failed(iclr) || failed(valueMix) || failed(gate))
+      return failure();
+    c.decayRank = *decay;
+    c.iclrRank = *iclr;
+    c.valueMixRank = *valueMix;
+    c.gateRank = *gate;
+  } else {
+    FailureOr<int64_t> mixExtra = count("time_mix_extra_dim"),
+                       decayExtra = count("time_decay_extra_dim");
+    if (failed(mixExtra) || failed(decayExtra))
+      return failure();
+    c.timeMixExtra = *mixExtra;
+    c.timeDecayExtra = *decayExtra;
+  }
   if (*embedding % *headSize != 0)
     return emitError(fileLoc) << key("embedding_length") << " (" << *embedding
                               << ") is not a multiple of " << key("wkv.head_size") << " ("
@@ -339,7 +359,7 @@ FailureOr<kiln::recurrent::Rwkv6Config> GgufConfigReader::readRwkv6() {
   }
   if (const kiln::gguf::MetadataValue *shifts = reader.find(key("token_shift_count"));
       shifts && shifts->integer != 2)
-    return emitError(fileLoc) << key("token_shift_count") << " must be 2 (RWKV-6), got "
+    return emitError(fileLoc) << key("token_shift_count") << " must be 2, got "
                               << shifts->integer;
   if (const kiln::gguf::MetadataValue *kv = reader.find(key("attention.head_count_kv"));
       kv && kv->integer != 0 && int64_t(kv->integer) != *embedding / *headSize)
@@ -352,8 +372,6 @@ FailureOr<kiln::recurrent::Rwkv6Config> GgufConfigReader::readRwkv6() {
   c.blocks = *blocks;
   c.feedForward = *feedForward;
   c.headSize = *headSize;
-  c.timeMixExtra = *mixExtra;
-  c.timeDecayExtra = *decayExtra;
   c.rescaleEvery = rescale;
   c.normEpsilon = *epsilon;
   FailureOr<int64_t> vocab = vocabulary(c.embedding);

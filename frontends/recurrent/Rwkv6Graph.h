@@ -14,15 +14,21 @@ namespace kiln::recurrent {
 /// One RWKV-6 model's sizes, as llama.cpp's `rwkv6.*` metadata gives them. Weights are
 /// named as in GGUF files ("blk.<i>.time_mix_key.weight", ...).
 struct Rwkv6Config : RecurrentSizes {
+  /// 6: RWKV-6 (`rwkv6`); 7: RWKV-7 (`rwkv7`: the generalized delta rule, kiln.wkv7).
+  int version = 6;
   int64_t headSize = 0;          ///< wkv.head_size
   int64_t feedForward = 0;       ///< feed_forward_length (the channel mix's width)
   int64_t timeMixExtra = 0;      ///< time_mix_extra_dim (the lerps' low rank)
   int64_t timeDecayExtra = 0;    ///< time_decay_extra_dim (the decay's low rank)
   int64_t rescaleEvery = 0;      ///< rescale_every_n_layers: halve the stream after each n
+  /// RWKV-7's low ranks (attention.decay_lora_rank, iclr_lora_rank,
+  /// value_residual_mix_lora_rank, gate_lora_rank).
+  int64_t decayRank = 0, iclrRank = 0, valueMixRank = 0, gateRank = 0;
   double normEpsilon = 1e-5;     ///< attention.layer_norm_epsilon
 };
 
-/// Builds the module as buildMamba does; the states per block are `att_shift.<i>` and
+/// Builds the module as buildMamba does (RWKV-6 or, with version 7, RWKV-7); the states
+/// per block are `att_shift.<i>` and
 /// `ffn_shift.<i>`: f32[1, embedding] (the previous token's normed input to the time
 /// and channel mix) and `wkv_state.<i>`: f32[heads, head size, head size].
 mlir::OwningOpRef<mlir::ModuleOp> buildRwkv6(mlir::MLIRContext &context, mlir::Location fileLoc,

@@ -571,6 +571,42 @@ def wkv_case(work, rows, length):
     return c
 
 
+def wkv7_case(work, rows, length, size=12):
+    """kiln.wkv7 (RWKV-7) from its definition (float64 reference), the state after
+    `length` rows (None: all); head size 12 (off the vector width) unless given."""
+    c = Case(f"wkv7_l{rows}_len{length}_s{size}", work)
+    heads = 3
+    r, k, v = (rng.standard_normal((rows, heads, size)).astype(np.float32) for _ in range(3))
+    a, b = (rng.standard_normal((rows, heads, size)).astype(np.float32) * 0.3 for _ in range(2))
+    w = rng.uniform(0.5, 1.0, (rows, heads, size)).astype(np.float32)
+    s0 = rng.standard_normal((heads, size, size)).astype(np.float32)
+    c.inputs.update(r=r, w=w, k=k, v=v, a=a, b=b, s=s0)
+    state = s0.astype(np.float64)
+    n = rows if length is None else min(max(length, 0), rows)
+    y, kept = [], state.copy()
+    for t in range(rows):
+        sa = np.einsum("hj,hij->hi", a[t], state)
+        state = (state * w[t][:, None, :] + v[t][:, :, None] * k[t][:, None, :]
+                 + sa[:, :, None] * b[t][:, None, :])
+        y.append(np.einsum("hij,hj->hi", state, r[t]))
+        if t + 1 == n:
+            kept = state.copy()
+    c.expected["y"] = np.stack(y).astype(np.float32)
+    c.expected["new_state"] = kept.astype(np.float32)
+    lt, st = mlir_type((rows, heads, size)), mlir_type((heads, size, size))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    args = ", ".join(f'%{x}: {lt} {{kiln.name = "{x}"}}' for x in "rwkvab")
+    c.ir = f'''func.func @main({args}, %s: {st} {{kiln.name = "s"}}{extra}) -> ({lt} {{kiln.name = "y"}}, {st} {{kiln.name = "new_state"}}) {{
+  %y, %ns = kiln.wkv7 %r, %w, %k, %v, %a, %b, %s{use} : {lt}, {st}
+  return %y, %ns : {lt}, {st}
+}}'''
+    return c
+
+
 # Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
 # keys, a block scale times a small integer) compared with float64 references, so f32
 # rounding stays near 1e-6 relative. Cases with long sums set their own bound.
@@ -668,6 +704,8 @@ def main():
               for rows, states, length in ((1, 16, None), (7, 16, None), (7, 5, 3), (7, 16, 0),
                                            (1, 16, 1), (7, 16, 12))]
     cases += [wkv_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
+    cases += [wkv7_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
+    cases += [wkv7_case(work, 6, None, size) for size in (16, 32)]
     # An optional third argument runs only the cases whose names contain it.
     if len(sys.argv) > 3:
         cases = [case for case in cases if sys.argv[3] in case.name]

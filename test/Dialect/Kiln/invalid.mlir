@@ -688,3 +688,27 @@ func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf3
   %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s length(%n : tensor<3xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
   return
 }
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %s: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'kiln.wkv7' op expects a state of shape [4, 16, 16] and type 'f32', got 'tensor<4x16x8xf32>'}}
+  %y, %s2 = kiln.wkv7 %r, %r, %r, %r, %r, %r, %s : tensor<8x4x16xf32>, tensor<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x64xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv7' op expects receptance, decay, key, value, a and b [L, H, S] and state [H, S, S], got ranks 2 and 3}}
+  %y, %s2 = kiln.wkv7 %r, %r, %r, %r, %r, %r, %s : tensor<8x64xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %s: tensor<4x16x16xf32>, %n: tensor<2xi64>) {
+  // expected-error @+1 {{'kiln.wkv7' op expects a length of one element (tensor<1xi64>), got 'tensor<2xi64>'}}
+  %y, %s2 = kiln.wkv7 %r, %r, %r, %r, %r, %r, %s length(%n : tensor<2xi64>) : tensor<8x4x16xf32>, tensor<4x16x16xf32>
+  return
+}

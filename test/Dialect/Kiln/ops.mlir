@@ -141,3 +141,10 @@ func.func @wkv(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16x
   %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s length(%n : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
   return %y, %s2 : tensor<8x4x16xf32>, tensor<4x16x16xf32>
 }
+
+// CHECK-LABEL: func.func @wkv7
+func.func @wkv7(%r: tensor<8x4x16xf32>, %s: tensor<4x16x16xf32>, %n: tensor<1xi64>) -> (tensor<8x4x16xf32>, tensor<4x16x16xf32>) {
+  // CHECK: kiln.wkv7 %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} length(%{{.*}} : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<4x16x16xf32>
+  %y, %s2 = kiln.wkv7 %r, %r, %r, %r, %r, %r, %s length(%n : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<4x16x16xf32>
+  return %y, %s2 : tensor<8x4x16xf32>, tensor<4x16x16xf32>
+}

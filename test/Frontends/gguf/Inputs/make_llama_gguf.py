@@ -5,7 +5,7 @@ usage: make_llama_gguf.py OUT [--arch NAME] [--drop-key KEY] [--set-key KEY=INT]
                               [--type TENSOR=TYPE] [--shape TENSOR=D0,D1] [--tied]
                               [--string-key KEY=TEXT] [--extra TENSOR]
                               [--drop-tensor TENSOR] [--no-tensors] [--truncate BYTES]
-                              [--gemma3] [--mamba] [--mamba2] [--rwkv6]
+                              [--gemma3] [--mamba] [--mamba2] [--rwkv6] [--rwkv7]
 
 The model: vocab 40, embedding 32, 1 block, 4 query heads sharing 2 key/value heads of
 size 8, feed-forward 48, context 16. With --gemma3: the gemma3 architecture, 6 blocks,
@@ -15,7 +15,8 @@ state size 16, convolution kernel 4, time-step rank 2, no heads. With --mamba2: 
 mamba2 architecture, the same sizes with 4 heads (the time-step rank) and one group.
 With --rwkv6: the rwkv6
 architecture (RWKV-6), 2 blocks, head size 8 (4 heads), channel mix 48, lerp rank 4,
-decay rank 8, no output tying. Shapes are row-major ([out, in]); they are written
+decay rank 8, no output tying. With --rwkv7: the rwkv7 architecture, the same sizes
+with lora ranks 8 (decay), 4 (iclr), 2 (value mix) and 6 (gate). Shapes are row-major ([out, in]); they are written
 innermost first, as GGUF stores them.
 """
 import argparse
@@ -51,13 +52,16 @@ def main():
     parser.add_argument("--gemma3", action="store_true")
     parser.add_argument("--mamba", action="store_true")
     parser.add_argument("--rwkv6", action="store_true")
+    parser.add_argument("--rwkv7", action="store_true")
     parser.add_argument("--mamba2", action="store_true")
     args = parser.parse_args()
     if args.mamba2:
         args.mamba, args.arch = True, "mamba2"
     elif args.mamba:
         args.arch = "mamba"
-    if args.rwkv6:
+    if args.rwkv7:
+        args.rwkv6, args.arch = True, "rwkv7"
+    elif args.rwkv6:
         args.arch = "rwkv6"
     if args.gemma3:
         args.arch, args.tied = "gemma3", True
@@ -91,14 +95,20 @@ def main():
             keys[f"{arch}.ssm.group_count"] = (U32, 1)
         del keys[f"{arch}.attention.head_count_kv"], keys[f"{arch}.rope.freq_base"]
     if args.rwkv6:
-        del keys["rwkv6.attention.layer_norm_rms_epsilon"], keys["rwkv6.rope.freq_base"]
-        del keys["rwkv6.attention.head_count_kv"]
-        keys.update({"rwkv6.attention.head_count": (U32, 0),
-                     "rwkv6.attention.layer_norm_epsilon": (F32, 1e-5),
-                     "rwkv6.wkv.head_size": (U32, 8), "rwkv6.time_mix_extra_dim": (U32, 4),
-                     "rwkv6.time_decay_extra_dim": (U32, 8),
-                     "rwkv6.rescale_every_n_layers": (U32, 0),
-                     "rwkv6.token_shift_count": (U32, 2)})
+        del keys[f"{arch}.attention.layer_norm_rms_epsilon"], keys[f"{arch}.rope.freq_base"]
+        del keys[f"{arch}.attention.head_count_kv"]
+        keys.update({f"{arch}.attention.head_count": (U32, 0),
+                     f"{arch}.attention.layer_norm_epsilon": (F32, 1e-5),
+                     f"{arch}.wkv.head_size": (U32, 8), f"{arch}.token_shift_count": (U32, 2)})
+        if args.rwkv7:
+            keys.update({"rwkv7.attention.decay_lora_rank": (U32, 8),
+                         "rwkv7.attention.iclr_lora_rank": (U32, 4),
+                         "rwkv7.attention.value_residual_mix_lora_rank": (U32, 2),
+                         "rwkv7.attention.gate_lora_rank": (U32, 6)})
+        else:
+            keys.update({"rwkv6.time_mix_extra_dim": (U32, 4),
+                         "rwkv6.time_decay_extra_dim": (U32, 8),
+                         "rwkv6.rescale_every_n_layers": (U32, 0)})
     for key in args.drop_key:
         del keys[key]
     for item in args.set_key:
@@ -129,6 +139,17 @@ def main():
                  ("ssm_x.weight", [2 + 2 * 16, 64]), ("ssm_dt.weight", [64, 2]),
                  ("ssm_dt.bias", [64]), ("ssm_a", [64, 16]), ("ssm_d", [64]),
                  ("ssm_out.weight", [32, 64])]
+    elif args.rwkv7:
+        block = [(n + s, [32]) for n in ("attn_norm", "attn_norm_2", "time_mix_ln")
+                 for s in (".weight", ".bias")]
+        block += [(f"time_mix_{n}.weight", [32]) for n in ("w0", "a0", "v0", "k_k", "k_a", "r_k")]
+        block += [("time_mix_w1.weight", [8, 32]), ("time_mix_w2.weight", [32, 8]),
+                  ("time_mix_a1.weight", [4, 32]), ("time_mix_a2.weight", [32, 4]),
+                  ("time_mix_g1.weight", [6, 32]), ("time_mix_g2.weight", [32, 6]),
+                  ("time_mix_lerp_fused.weight", [6, 1, 1, 32]),
+                  ("channel_mix_lerp_k.weight", [1, 1, 32]),
+                  ("channel_mix_key.weight", [48, 32]), ("channel_mix_value.weight", [32, 48])]
+        block += [(f"time_mix_{n}.weight", [32, 32]) for n in ("key", "value", "receptance", "output")]
     elif args.rwkv6:
         block = [(n + s, [32]) for n in ("attn_norm", "attn_norm_2", "time_mix_ln")
                  for s in (".weight", ".bias")]
@@ -145,6 +166,10 @@ def main():
     for i in range(blocks):
         for name, shape in block:
             tensors[f"blk.{i}.{name}"] = shape
+        if args.rwkv7:  # block 0's unused value mix is sized by the iclr rank
+            rank = 4 if i == 0 else 2
+            tensors[f"blk.{i}.time_mix_v1.weight"] = [rank, 32]
+            tensors[f"blk.{i}.time_mix_v2.weight"] = [32, rank]
     tensors["output_norm.weight"] = [32]
     if args.rwkv6:
         tensors.update({"token_embd_norm.weight": [32], "token_embd_norm.bias": [32],
