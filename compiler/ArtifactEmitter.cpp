@@ -4,6 +4,7 @@
 
 #include "backends/Backend.h"
 #include "compiler/DispatchCost.h"
+#include "compiler/WeightQuantizer.h"
 #include "dialects/Kiln/KilnDialect.h"
 #include "runtime/src/ArtifactWriter.h"
 
@@ -240,7 +241,8 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     for (int64_t d : *permutation)
       permutationKey += std::to_string(d) + ",";
   if (std::optional<StringRef> source = weight.getSourceScheme())
-    permutationKey += "from " + source->str();
+    permutationKey += "from " + source->str() + " into " +
+                      stringifyQuantScheme(cast<QuantType>(type.getElementType()).getScheme()).str();
   auto key = std::make_tuple(weight.getSource().str() + "|" + permutationKey,
                              static_cast<int64_t>(weight.getOffset()), size);
   auto cached = weightOffsets.find(key);
@@ -261,22 +263,42 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
              << source << "': " << opened.getError().message();
     file = std::move(*opened);
   }
+  // A float source (kiln-quantize-weights) is read as floats and packed here.
+  std::optional<FloatSource> floatSource;
+  if (std::optional<StringRef> scheme = weight.getSourceScheme())
+    floatSource = symbolizeFloatSource(*scheme);
   uint64_t offset = weight.getOffset();
-  if (offset > file->getBufferSize() || size > file->getBufferSize() - offset)
+  uint64_t storedSize = floatSource ? static_cast<uint64_t>(type.getNumElements() *
+                                                            floatSourceBytes(*floatSource))
+                                    : size;
+  if (offset > file->getBufferSize() || storedSize > file->getBufferSize() - offset)
     return weight.emitOpError("needs bytes [")
-           << offset << ", " << offset + size << ") of '" << weight.getSource()
+           << offset << ", " << offset + storedSize << ") of '" << weight.getSource()
            << "', which has only " << file->getBufferSize() << " bytes";
   const char *bytes = file->getBufferStart() + offset;
   std::vector<char> permuted;
   if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation()) {
     permuted = permuteElements(bytes, type.getShape(), *permutation,
-                               (type.getElementTypeBitWidth() + 7) / 8);
+                               floatSource ? floatSourceBytes(*floatSource)
+                                           : (type.getElementTypeBitWidth() + 7) / 8);
     bytes = permuted.data();
   }
-  if (weight.getSourceScheme()) {
+  if (floatSource) {
+    QuantScheme scheme = cast<QuantType>(type.getElementType()).getScheme();
+    QuantScheme blocks = scheme == QuantScheme::q8_0x16   ? QuantScheme::q8_0
+                         : scheme == QuantScheme::q4_0x16 ? QuantScheme::q4_0
+                                                          : scheme;
+    permuted = packBlocks(widenToF32(bytes, type.getNumElements(), *floatSource), blocks);
+    if (blocks != scheme)
+      permuted = interleaveRows(permuted.data(), type.getShape(), blocks);
+    bytes = permuted.data();
+    summary.weightBytesBefore += storedSize;
+  } else if (weight.getSourceScheme()) {
     permuted = interleaveRows(bytes, type.getShape(), *symbolizeQuantScheme(*weight.getSourceScheme()));
     bytes = permuted.data();
   }
+  if (!floatSource)
+    summary.weightBytesBefore += size;
   uint64_t at = writer.addWeights(bytes, size);
   summary.weightBytes += size;
   weightOffsets[key] = at;
@@ -403,6 +425,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
       std::vector<char> bytes = constantBytes(dense);
       uint64_t offset = writer.addWeights(bytes.data(), bytes.size());
       summary.weightBytes += bytes.size();
+      summary.weightBytesBefore += bytes.size();
       if (failed(addBuffer(constant, constant.getResult(), art::BufferKind::Weight, 0, offset)))
         return failure();
     } else if (auto empty = dyn_cast<tensor::EmptyOp>(op);

@@ -26,15 +26,19 @@ struct InterleaveWeightsPass : kiln::impl::InterleaveWeightsBase<InterleaveWeigh
       // gather's rows stay whole rows of ggml blocks.
       std::optional<QuantScheme> interleaved =
           quant ? QuantType::interleaved(quant.getScheme()) : std::nullopt;
+      // A weight converted from packed bytes is already interleaved; one packed from
+      // floats (kiln-quantize-weights) is packed straight into the interleaved layout.
+      std::optional<StringRef> source = weight.getSourceScheme();
       if (!interleaved || type.getRank() != 2 ||
-          type.getShape()[0] % 16 != 0 || weight.getSourceScheme() ||
+          type.getShape()[0] % 16 != 0 || (source && symbolizeQuantScheme(*source)) ||
           !llvm::all_of(weight->getUsers(), [](Operation *user) { return isa<DequantizeOp>(user); }))
         continue;
       auto stored = RankedTensorType::get(type.getShape(),
                                           QuantType::get(&getContext(), *interleaved, 0));
       rewriter.modifyOpInPlace(weight, [&] {
         weight.getResult().setType(stored);
-        weight.setSourceScheme(stringifyQuantScheme(quant.getScheme()));
+        if (!source)
+          weight.setSourceScheme(stringifyQuantScheme(quant.getScheme()));
       });
     }
   }

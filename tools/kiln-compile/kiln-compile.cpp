@@ -122,6 +122,18 @@ cl::opt<std::string> reportJson(
              "fusion, unique kernels, arena bytes against their lower bound, weight, state "
              "and code bytes, per entry point; docs/architecture.md lists every key)"),
     cl::value_desc("path"), cl::cat(category));
+cl::opt<std::string> quantize(
+    "quantize",
+    cl::desc("Quantize the float weights of products (weight-only): int8 (q8_0: per "
+             "output channel, a scale per 32 input channels) or int4[:32] (q4_0, groups "
+             "of 32); --quantize-keep-float says which weights stay float"),
+    cl::value_desc("int8|int4[:32]"), cl::cat(category));
+cl::opt<std::string> quantizeKeepFloat(
+    "quantize-keep-float",
+    cl::desc("With --quantize: comma-separated weights that stay float: embeddings (gathered "
+             "tables), head (products feeding an output), substrings of weight names, or "
+             "none (default: embeddings,head)"),
+    cl::init("embeddings,head"), cl::value_desc("list"), cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -180,7 +192,7 @@ nlohmann::ordered_json report(const kiln::ArtifactSummary &summary) {
           {"unique_kernels", summary.kernels},
           {"arena_bytes", summary.arenaBytes},
           {"arena_lower_bound_bytes", summary.arenaLowerBound},
-          {"weight_bytes_before", summary.weightBytes},
+          {"weight_bytes_before", summary.weightBytesBefore},
           {"weight_bytes_after", summary.weightBytes},
           {"state_bytes", summary.stateBytes},
           {"code_bytes", summary.codeBytes},
@@ -264,6 +276,17 @@ int main(int argc, char **argv) {
   }
   kiln::PipelineOptions pipelineOptions;
   pipelineOptions.schedule = schedule;
+  if (!quantize.empty()) {
+    llvm::StringRef scheme = quantize, group;
+    std::tie(scheme, group) = scheme.split(':');
+    if (scheme != "int8" && scheme != "int4")
+      return fail("--quantize=" + quantize + ": expected int8 or int4[:32]");
+    if (!group.empty() && (scheme != "int4" || group != "32"))
+      return fail("--quantize=" + quantize + ": only int4 takes a group size, and only 32 "
+                  "(q4_0 blocks) is implemented");
+    pipelineOptions.quantize = scheme.str();
+    pipelineOptions.keepFloat = quantizeKeepFloat;
+  }
   if (tune != Tune::Off) {
     pipelineOptions.tuningDatabase =
         tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb.getValue();
