@@ -110,8 +110,11 @@ def run_onnx(bin_dir, work):
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     expected = session.run(None, {"x": x})[0].astype(np.float64)
     ok = True
+    calibration = os.path.join(work, "mlp.x.npy")
+    np.save(calibration, x)
     for scheme, keep in (("int8", None), ("int4", None), ("int8", "none")):
-        extra = [f"--quantize={scheme}"] + ([f"--quantize-keep-float={keep}"] if keep else [])
+        extra = ([f"--quantize={scheme}", "--calibration", calibration] +
+                 ([f"--quantize-keep-float={keep}"] if keep else []))
         artifact = os.path.join(work, f"mlp-{scheme}-{keep}.kiln")
         report = compile_model(bin_dir, path, artifact, extra)
         if report is None:
@@ -128,7 +131,39 @@ def run_onnx(bin_dir, work):
                    f"max |error| {error:.3g} of max |output| (bound {MAX_RELATIVE[scheme]}); "
                    f"weight bytes {report['weight_bytes_before']} -> {report['weight_bytes_after']} "
                    f"(expected {float_bytes} -> {want_after})") and ok
+        ok = check_report(f"onnx mlp {' '.join(extra)}", report, "y", got, expected) and ok
     return ok
+
+
+def check_report(label, report, output, got, expected, tokens=None):
+    """The accuracy report (kiln's float artifact against its quantized one, both run by
+    kiln-run) against the same figures computed here from the reference's float outputs:
+    equal within what separates kiln's float run from the reference (1e-4 of the
+    output's scale, far below the quantization errors measured)."""
+    accuracy = report.get("accuracy", {})
+    rows = {row["name"]: row for row in accuracy.get("outputs", [])}
+    if not accuracy.get("measured") or output not in rows:
+        return check(f"{label} accuracy report", False, f"no measured output {output!r}: {accuracy}")
+    row, scale = rows[output], np.abs(expected).max()
+    flat_got, flat_expected = got.reshape(-1, got.shape[-1]), expected.reshape(-1, expected.shape[-1])
+    cosine = min(float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+                 for a, b in zip(flat_got, flat_expected))
+    want = {"max_abs_error": (float(np.abs(got - expected).max()), 1e-4 * scale),
+            "max_relative_error": (relative_error(got, expected), 1e-4),
+            "min_cosine": (cosine, 1e-5)}
+    if tokens is not None:
+        def log_softmax(z):
+            z = z - z.max(-1, keepdims=True)
+            return z - np.log(np.exp(z).sum(-1, keepdims=True))
+        lf, lq = log_softmax(flat_expected), log_softmax(flat_got)
+        steps = np.arange(len(tokens) - 1)
+        want["perplexity_float"] = (float(np.exp(-lf[steps, tokens[1:]].mean())), 1e-3)
+        want["perplexity_quantized"] = (float(np.exp(-lq[steps, tokens[1:]].mean())), 1e-3)
+        want["kl_divergence"] = (float((np.exp(lf) * (lf - lq)).sum(-1).mean()), 1e-4)
+    bad = {k: (row.get(k), v) for k, (v, tol) in want.items()
+           if row.get(k) is None or abs(row[k] - v) > tol * (abs(v) if k.startswith("perplexity") else 1)}
+    return check(f"{label} accuracy report vs the reference", not bad,
+                 ", ".join(f"{k} {row.get(k)} (here {v:.6g})" for k, (v, _) in want.items()))
 
 
 # --- LLMs: a Hugging Face LlamaForCausalLM (F32, BF16) and an F16 GGUF llama ---------
@@ -160,10 +195,15 @@ def run_llms(bin_dir, work):
         quantized = per_block * c.blocks
         float_bytes = sum((4 if not c.hf and name.endswith("norm.weight") else source_bytes) * w.size
                           for name, w in model.weights.items())
+        calibration = [os.path.join(work, f"{c.name}.tokens.npy"),
+                       os.path.join(work, f"{c.name}.positions.npy")]
+        np.save(calibration[0], tokens)
+        np.save(calibration[1], positions)
         for scheme in ("int8", "int4"):
             artifact = os.path.join(work, f"{c.name}-{scheme}.kiln")
             report = compile_model(bin_dir, path, artifact,
-                                   [f"--quantize={scheme}", "--activations=f32"])
+                                   [f"--quantize={scheme}", "--activations=f32",
+                                    "--calibration", calibration[0], "--calibration", calibration[1]])
             if report is None:
                 return False
             got = run_artifact(bin_dir, artifact, work,
@@ -180,6 +220,8 @@ def run_llms(bin_dir, work):
                        f"max |error| {error:.3g} of max |logit| (bound {MAX_RELATIVE[scheme]}); "
                        f"weight bytes {report['weight_bytes_before']} -> "
                        f"{report['weight_bytes_after']} (expected {float_bytes} -> {want_after})") and ok
+            ok = check_report(f"{c.name} --quantize={scheme}", report, "logits", got, expected,
+                              tokens) and ok
     return ok
 
 
