@@ -176,65 +176,142 @@ std::vector<char> permuteElements(const char *stored, ArrayRef<int64_t> shape,
   return out;
 }
 
-/// Rows of ggml's q4_0 blocks (f16 scale, 16 bytes of nibbles: value j in the low nibble
-/// of byte j, value j + 16 in the high nibble), q5_0 blocks (the same after a 32-bit
-/// word of fifth bits, bit j for value j) or q8_0 blocks (f16 scale, 32 int8 values) in
-/// kiln's interleaved layout of 16 rows (kiln/quant_formats.h): per group and block,
-/// value t of row r in slice t / 2 at byte 2r + t % 2 (nibbles: slice t / 4, the high
-/// nibble when t % 4 >= 2); q8_0: the slices, then the 16 scales; q4_0: the 16 scales,
-/// then the slices; q5_0: the 16 scales, the fifth bits in two vectors of 32 bytes (bit
-/// v % 8 of byte 2r + t % 2 of vector v / 8, v = 2 (t / 4) + (t % 4) / 2), the slices.
-std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, QuantScheme from) {
-  bool nibbles = from != QuantScheme::q8_0, fifthBits = from == QuantScheme::q5_0;
-  int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
-  int64_t blockBytes = fifthBits ? 22 : nibbles ? 18 : 34, blocks = columns / 32;
-  int64_t rowBytes = blocks * blockBytes, valuesAt = fifthBits ? 6 : 2;
-  int64_t groupBlockBytes = 16 * blockBytes;
-  // q4_0: scales, then nibbles; q5_0: scales, fifth bits, nibbles; q8_0: values, scales.
-  int64_t scalesAt = nibbles ? 0 : groupBlockBytes - 32, nibblesAt = fifthBits ? 96 : 32;
-  std::vector<char> out(static_cast<size_t>(rows * rowBytes));
-  auto block = [&](int64_t row, int64_t b) { return stored + row * rowBytes + b * blockBytes; };
-  auto value = [&](int64_t row, int64_t b, int64_t j) -> uint8_t {
-    const char *values = block(row, b) + valuesAt;
-    if (!nibbles)
-      return static_cast<uint8_t>(values[j]);
-    auto byte = static_cast<uint8_t>(values[j % 16]);
-    return j < 16 ? byte & 15 : byte >> 4;
-  };
+/// The interleaved copy (kiln/quant_formats.h) of `rows` x `columns` values stored as
+/// ggml's rows of blocks of `blockElements` values in `blockBytes` bytes: per group of
+/// 16 rows and block, a record of `recordBytes` (zeroed) that `fill(record, block, r)`
+/// fills with row r's block.
+template <typename Fill>
+std::vector<char> interleaveBlocks(const char *stored, int64_t rows, int64_t columns,
+                                   int64_t blockElements, int64_t blockBytes,
+                                   int64_t recordBytes, Fill fill) {
+  int64_t blocks = columns / blockElements, rowBytes = blocks * blockBytes;
+  std::vector<char> out(static_cast<size_t>(rows / 16 * blocks * recordBytes));
   for (int64_t group = 0; group < rows / 16; ++group)
     for (int64_t b = 0; b < blocks; ++b) {
-      char *to = out.data() + (group * blocks + b) * groupBlockBytes;
-      for (int64_t r = 0; r < 16; ++r) {
-        int64_t row = group * 16 + r;
-        for (int64_t t = 0; t < 32; ++t) {
-          if (!nibbles)
-            to[(t / 2) * 32 + 2 * r + t % 2] = static_cast<char>(value(row, b, t));
-          else if (t % 4 < 2)
-            to[nibblesAt + (t / 4) * 32 + 2 * r + t % 2] =
-                static_cast<char>(value(row, b, t) | value(row, b, t + 2) << 4);
-          if (fifthBits && (static_cast<uint8_t>(block(row, b)[2 + t / 8]) >> (t % 8) & 1)) {
-            // The vector of 32 bytes v / 8, bit v % 8 of byte 2r + t % 2.
-            int64_t v = 2 * (t / 4) + (t % 4) / 2;
-            to[32 + 32 * (v / 8) + 2 * r + t % 2] |= static_cast<char>(1 << (v % 8));
-          }
-        }
-        std::memcpy(to + scalesAt + 2 * r, block(row, b), 2);
-      }
+      char *record = out.data() + (group * blocks + b) * recordBytes;
+      for (int64_t r = 0; r < 16; ++r)
+        fill(record, reinterpret_cast<const uint8_t *>(stored + (group * 16 + r) * rowBytes + b * blockBytes), r);
     }
   return out;
 }
 
+/// Writes 32 values of row r (`value(t)`, 4 bits each) as q4_0x16's 8 slices of 32
+/// bytes at `slices`: slice t / 4, byte 2r + t % 2, the high nibble when t % 4 >= 2.
+template <typename Value> void writeNibbleSlices(char *slices, int64_t r, Value value) {
+  for (int64_t t = 0; t < 32; ++t)
+    if (t % 4 < 2)
+      slices[(t / 4) * 32 + 2 * r + t % 2] = static_cast<char>((value(t) & 15) | (value(t + 2) & 15) << 4);
+}
+
+/// ggml's q4_0 (f16 scale, 16 bytes of nibbles: value j in the low nibble of byte j,
+/// value j + 16 in the high one), q5_0 (the same after a 32-bit word of fifth bits, bit
+/// j for value j) and q8_0 (f16 scale, 32 int8 values) blocks as q4_0x16 (the 16
+/// scales, then the slices), q5_0x16 (the 16 scales, the fifth bits in two vectors of 32
+/// bytes (bit v % 8 of byte 2r + t % 2 of vector v / 8, v = 2 (t / 4) + (t % 4) / 2),
+/// the slices) and q8_0x16 (16 slices, value t of row r at byte 2r + t % 2 of slice
+/// t / 2, then the 16 scales).
+void fillBlock32(char *to, const uint8_t *block, int64_t r, QuantScheme from) {
+  bool nibbles = from != QuantScheme::q8_0, fifthBits = from == QuantScheme::q5_0;
+  const uint8_t *values = block + (fifthBits ? 6 : 2);
+  auto nibble = [&](int64_t t) { return t < 16 ? values[t] & 15 : values[t - 16] >> 4; };
+  if (nibbles)
+    writeNibbleSlices(to + (fifthBits ? 96 : 32), r, nibble);
+  else
+    for (int64_t t = 0; t < 32; ++t)
+      to[(t / 2) * 32 + 2 * r + t % 2] = static_cast<char>(values[t]);
+  if (fifthBits)
+    for (int64_t t = 0; t < 32; ++t)
+      if (block[2 + t / 8] >> (t % 8) & 1) {
+        int64_t v = 2 * (t / 4) + (t % 4) / 2;
+        to[32 + 32 * (v / 8) + 2 * r + t % 2] |= static_cast<char>(1 << (v % 8));
+      }
+  std::memcpy(to + (nibbles ? 0 : 16 * 34 - 32) + 2 * r, block, 2);
+}
+
+/// ggml's q4_k (f16 d, f16 dmin, 12 bytes packing 8 6-bit scales and 8 6-bit mins, 128
+/// bytes whose low and high nibbles are sub-blocks 2c and 2c + 1) as q4_kx16: the 16 d,
+/// the 16 dmin, then per sub-block the 16 scales and the 16 mins as bytes and
+/// q4_0x16's slices (2368 bytes: 16 x 148).
+void fillQ4k(char *to, const uint8_t *block, int64_t r) {
+  std::memcpy(to + 2 * r, block, 2);
+  std::memcpy(to + 32 + 2 * r, block + 2, 2);
+  const uint8_t *packed = block + 4, *nibbles = block + 16;
+  for (int64_t s = 0; s < 8; ++s) {
+    // ggml's get_scale_min_k4.
+    char *sub = to + 64 + 288 * s;
+    sub[r] = static_cast<char>(s < 4 ? packed[s] & 63 : (packed[s + 4] & 15) | ((packed[s - 4] >> 6) << 4));
+    sub[16 + r] = static_cast<char>(s < 4 ? packed[s + 4] & 63 : (packed[s + 4] >> 4) | ((packed[s] >> 6) << 4));
+    writeNibbleSlices(sub + 32, r, [&](int64_t t) {
+      uint8_t byte = nibbles[(s / 2) * 32 + t];
+      return s % 2 == 0 ? byte & 15 : byte >> 4;
+    });
+  }
+}
+
+/// ggml's q6_k (128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d;
+/// ggml's dequantize_row_q6_K) as q6_kx16: the 16 d, then per sub-block the rows' two
+/// scales, the high bits in 4 slices (bits 2 (v % 4) of byte 2r + t % 2 of slice v / 4)
+/// and the low bits as q4_0x16's slices (3360 bytes: 16 x 210).
+void fillQ6k(char *to, const uint8_t *block, int64_t r) {
+  std::memcpy(to + 2 * r, block + 208, 2);
+  for (int64_t s = 0; s < 8; ++s) {
+    int64_t half = s / 4, quarter = s % 4;
+    char *sub = to + 32 + 416 * s;
+    // The 6-bit value (0-63) of value t of the sub-block, as ggml stores it.
+    auto value = [&](int64_t t) {
+      uint8_t low = block[half * 64 + (quarter % 2) * 32 + t];
+      uint8_t high = (block[128 + half * 32 + t] >> (quarter * 2)) & 3;
+      return (quarter >= 2 ? low >> 4 : low & 15) | high << 4;
+    };
+    for (int64_t j = 0; j < 2; ++j)
+      sub[16 * j + r] = static_cast<char>(block[192 + half * 8 + quarter * 2 + j]);
+    for (int64_t t = 0; t < 32; ++t) {
+      int64_t v = 2 * (t / 4) + (t % 4) / 2;
+      sub[32 + 32 * (v / 4) + 2 * r + t % 2] |= static_cast<char>((value(t) >> 4) << (2 * (v % 4)));
+    }
+    writeNibbleSlices(sub + 160, r, value);
+  }
+}
+
+/// The weight's bytes in the interleaved layout of `from` (kiln-interleave-weights).
+std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, QuantScheme from) {
+  int64_t columns = shape.back(), rows = ShapedType::getNumElements(shape) / columns;
+  switch (from) {
+  case QuantScheme::q4_k:
+    return interleaveBlocks(stored, rows, columns, 256, 144, 2368, fillQ4k);
+  case QuantScheme::q6_k:
+    return interleaveBlocks(stored, rows, columns, 256, 210, 3360, fillQ6k);
+  default: {
+    int64_t blockBytes = from == QuantScheme::q8_0 ? 34 : from == QuantScheme::q5_0 ? 22 : 18;
+    return interleaveBlocks(stored, rows, columns, 32, blockBytes, 16 * blockBytes,
+                            [&](char *to, const uint8_t *block, int64_t r) { fillBlock32(to, block, r, from); });
+  }
+  }
+}
+
 FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
-  uint64_t size;
+  // `size` bytes in the artifact, from `sourceSize` bytes of the file (they differ when
+  // an interleaved layout adds bytes to the one it is converted from: q4_kx16).
+  uint64_t size, sourceSize;
+  // A float source (kiln-quantize-weights) is read as floats and packed here.
+  std::optional<FloatSource> floatSource;
+  if (std::optional<StringRef> scheme = weight.getSourceScheme())
+    floatSource = symbolizeFloatSource(*scheme);
   if (auto quant = dyn_cast<QuantType>(type.getElementType())) {
     SmallVector<int64_t> packed = quant.getPackedShape(type.getShape());
     if (packed.back() < 0)
       return weight.emitOpError("does not hold whole quantization blocks");
-    size = static_cast<uint64_t>(ShapedType::getNumElements(packed));
+    size = sourceSize = static_cast<uint64_t>(ShapedType::getNumElements(packed));
+    if (floatSource)
+      sourceSize = static_cast<uint64_t>(type.getNumElements() * floatSourceBytes(*floatSource));
+    else if (std::optional<StringRef> from = weight.getSourceScheme())
+      sourceSize = static_cast<uint64_t>(ShapedType::getNumElements(
+          QuantType::get(weight.getContext(), *symbolizeQuantScheme(*from), 0)
+              .getPackedShape(type.getShape())));
   } else {
-    size = static_cast<uint64_t>(type.getNumElements()) *
-           ((type.getElementTypeBitWidth() + 7) / 8);
+    size = sourceSize = static_cast<uint64_t>(type.getNumElements()) *
+                        ((type.getElementTypeBitWidth() + 7) / 8);
   }
   std::string permutationKey;
   if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation())
@@ -263,17 +340,10 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
              << source << "': " << opened.getError().message();
     file = std::move(*opened);
   }
-  // A float source (kiln-quantize-weights) is read as floats and packed here.
-  std::optional<FloatSource> floatSource;
-  if (std::optional<StringRef> scheme = weight.getSourceScheme())
-    floatSource = symbolizeFloatSource(*scheme);
   uint64_t offset = weight.getOffset();
-  uint64_t storedSize = floatSource ? static_cast<uint64_t>(type.getNumElements() *
-                                                            floatSourceBytes(*floatSource))
-                                    : size;
-  if (offset > file->getBufferSize() || storedSize > file->getBufferSize() - offset)
+  if (offset > file->getBufferSize() || sourceSize > file->getBufferSize() - offset)
     return weight.emitOpError("needs bytes [")
-           << offset << ", " << offset + storedSize << ") of '" << weight.getSource()
+           << offset << ", " << offset + sourceSize << ") of '" << weight.getSource()
            << "', which has only " << file->getBufferSize() << " bytes";
   const char *bytes = file->getBufferStart() + offset;
   std::vector<char> permuted;
@@ -292,13 +362,11 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     if (blocks != scheme)
       permuted = interleaveRows(permuted.data(), type.getShape(), blocks);
     bytes = permuted.data();
-    summary.weightBytesBefore += storedSize;
   } else if (weight.getSourceScheme()) {
     permuted = interleaveRows(bytes, type.getShape(), *symbolizeQuantScheme(*weight.getSourceScheme()));
     bytes = permuted.data();
   }
-  if (!floatSource)
-    summary.weightBytesBefore += size;
+  summary.weightBytesBefore += sourceSize;
   uint64_t at = writer.addWeights(bytes, size);
   summary.weightBytes += size;
   weightOffsets[key] = at;

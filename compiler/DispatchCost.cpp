@@ -101,6 +101,23 @@ uint64_t opFlops(Operation *op) {
         // Per score: the q·k dot product, scale, mask, exp and sum, then p·v.
         return rows * keys * (2 * d + 4 + 2 * dv);
       })
+      // A multiply-add per tap.
+      .Case([](CausalConv1dOp conv) {
+        auto weight = cast<RankedTensorType>(conv.getWeight().getType());
+        return 2 * elements(conv.getResult().getType()) * static_cast<uint64_t>(weight.getShape().back());
+      })
+      // Per step, channel and state: the decay's product and exp, the update's three
+      // operations, and the output's multiply-add.
+      .Case([](SelectiveScanOp scan) {
+        auto a = cast<RankedTensorType>(scan.getA().getType());
+        return 7 * elements(scan.getResult().getType()) * static_cast<uint64_t>(a.getShape().back());
+      })
+      // Per step, head, key and value index: kv, the state's multiply-add, and the
+      // output's bonus term and multiply-add.
+      .Case([](WkvOp wkv) {
+        auto state = cast<RankedTensorType>(wkv.getState().getType());
+        return 6 * elements(wkv.getResult().getType()) * static_cast<uint64_t>(state.getShape().back());
+      })
       .Default([](Operation *) { return uint64_t(0); });
 }
 

@@ -19,18 +19,21 @@ def FoldWeightLayouts : Pass<"kiln-fold-weight-layouts", "mlir::func::FuncOp"> {
 }
 
 def InterleaveWeights : Pass<"kiln-interleave-weights", "mlir::func::FuncOp"> {
-  let summary = "Stores q4_0, q8_0 and q5_0 weights with the blocks of 16 rows interleaved";
+  let summary = "Stores q4_0, q8_0, q5_0, q4_k and q6_k weights with the blocks of 16 rows interleaved";
   let description = [{
-    A `q4_0` (`q8_0`, `q5_0`) weight of two dimensions whose rows are a multiple of 16 and that
-    only `kiln.dequantize` reads becomes a `q4_0x16` (`q8_0x16`, `q5_0x16`) weight converted from the
+    A `q4_0` (`q8_0`, `q5_0`, `q4_k`, `q6_k`) weight of two dimensions whose rows are a multiple of 16 and that
+    only `kiln.dequantize` reads becomes a `q4_0x16` (`q8_0x16`, `q5_0x16`, `q4_kx16`, `q6_kx16`) weight converted from the
     file's bytes when the artifact is written (`source_scheme`): per 16 rows and block
     of 32 values, the rows' values interleaved so that one vector holds a pair of
     consecutive values of 16 rows, and the 16 scales together. A product with one row
     (decoding a token) then takes 16 output columns per vector: one 2-term integer
     dot product (pmaddwd) per pair of values instead of decoding each row's block
     alone and adding its lanes up (AMD Zen 4: 2.7x faster at one thread). The bytes
-    are the same in number; weights read by a quantized `kiln.gather` (embedding
-    tables) keep ggml's layout, whose rows are whole.
+    are the same in number (`q4_kx16`: 2.8% more, its 6-bit scales and mins stored
+    as bytes). A table a quantized `kiln.gather` also reads (a tied embedding) is
+    interleaved too: the gather decodes a token's row from 16 rows' blocks, which
+    costs little, and the output projection over it runs at the interleaved speed
+    (Gemma 3's 262144 x 640 Q8_0 head: 6.2 -> 4.7 ms per token on 2 threads).
   }];
   let dependentDialects = ["kiln::KilnDialect"];
 }

@@ -204,6 +204,38 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     return halfAt(p, group, base + 2 * r) *
            Halide::cast(Halide::Float(32), (nibble | (fifth << 4)) - 16);
   }
+  case QuantScheme::q4_kx16: {
+    // kiln/quant_formats.h: per group and block of 256 (2368 bytes), row r's d at 2r
+    // and dmin at 32 + 2r; sub-block s from 64 + 288 s: scale byte r, min byte 16 + r,
+    // value t in q4_0x16's slices from byte 32.
+    std::vector<Expr> group(rows);
+    Expr row = group.back();
+    group.back() = row / 16;
+    Expr base = (col / 256) * 2368, s = (col % 256) / 32, t = col % 32, r = row % 16;
+    Expr sub = base + 64 + 288 * s;
+    Expr byte = byteAt(p, group, sub + 32 + (t / 4) * 32 + 2 * r + t % 2);
+    Expr nibble = Halide::select(t % 4 < 2, byte & 15, byte >> 4);
+    return halfAt(p, group, base + 2 * r) * Halide::cast(Halide::Float(32), byteAt(p, group, sub + r)) *
+               Halide::cast(Halide::Float(32), nibble) -
+           halfAt(p, group, base + 32 + 2 * r) * Halide::cast(Halide::Float(32), byteAt(p, group, sub + 16 + r));
+  }
+  case QuantScheme::q6_kx16: {
+    // kiln/quant_formats.h: per group and block of 256 (3360 bytes), row r's d at 2r;
+    // sub-block s from 32 + 416 s: the scale of value t at byte 16 (t / 16) + r, its
+    // high bits at bit 2 (v % 4) of byte 32 + 32 (v / 4) + 2r + t % 2 (v = 2 (t / 4) +
+    // (t % 4) / 2), its low bits in q4_0x16's slices from byte 160.
+    std::vector<Expr> group(rows);
+    Expr row = group.back();
+    group.back() = row / 16;
+    Expr base = (col / 256) * 3360, t = col % 32, r = row % 16, v = 2 * (t / 4) + (t % 4) / 2;
+    Expr sub = base + 32 + 416 * ((col % 256) / 32);
+    Expr byte = byteAt(p, group, sub + 160 + (t / 4) * 32 + 2 * r + t % 2);
+    Expr low = Halide::select(t % 4 < 2, byte & 15, byte >> 4);
+    Expr high = (byteAt(p, group, sub + 32 + 32 * (v / 4) + 2 * r + t % 2) >> (2 * (v % 4))) & 3;
+    Expr sc = Halide::cast(Halide::Int(8), Halide::cast(Halide::UInt(8), byteAt(p, group, sub + 16 * (t / 16) + r)));
+    return halfAt(p, group, base + 2 * r) * Halide::cast(Halide::Float(32), sc) *
+           Halide::cast(Halide::Float(32), (low | (high << 4)) - 32);
+  }
   case QuantScheme::q5_0:
   case QuantScheme::q5_1: {
     // 32 values: f16 d (q5_1: and an f16 min m), a little-endian 32-bit word whose bit
@@ -409,6 +441,17 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
   LogicalResult lowerCacheWrite(CacheWriteOp op);
+  LogicalResult lowerCausalConv1d(CausalConv1dOp op);
+  LogicalResult lowerSelectiveScan(SelectiveScanOp op);
+  LogicalResult lowerWkv(WkvOp op);
+  /// The one element of a recurrent op's `length` operand clamped to [0, rows], or
+  /// `rows` without one.
+  FailureOr<Expr> stepsOf(Operation *op, Value length, int64_t rows);
+  /// Registers `f` as a stage computed at root before any output is written, scheduled
+  /// by `place` (a recurrent op's state is an output that may share its bytes with the
+  /// old state: everything read from the old state must be read before).
+  void rootStage(const Func &f, std::vector<int64_t> shape,
+                 std::function<void(const KernelSchedule &)> place);
   /// `op` as a kernel of its own when it is a one-row product with packed block
   /// weights (a decode step's projections), taken block by block: each block's
   /// dot product of the signed weights u - offset with the activations, scaled once by
@@ -419,6 +462,7 @@ private:
   /// `op` as a kernel of its own when it is a product [M, K] x [N, K]^T + init with
   /// q4_0x16 weights: 16 output columns per vector (see the definition).
   FailureOr<bool> lowerInterleavedProduct(linalg::GenericOp op, bool integer);
+  FailureOr<bool> lowerFloatMatvec(linalg::GenericOp op);
   /// `op` as a product of f32 activations with packed weights, or nothing.
   PackedProduct matchPackedProduct(linalg::GenericOp op);
   /// Whether `op`'s result is this dispatch's result that the program returns as the
@@ -596,6 +640,9 @@ LogicalResult KernelBuilder::lowerOp(Operation *op) {
       .Case([&](RopeOp rope) { return lowerRope(rope); })
       .Case([&](AttentionOp attention) { return lowerAttention(attention); })
       .Case([&](CacheWriteOp write) { return lowerCacheWrite(write); })
+      .Case([&](CausalConv1dOp conv) { return lowerCausalConv1d(conv); })
+      .Case([&](SelectiveScanOp scan) { return lowerSelectiveScan(scan); })
+      .Case([&](WkvOp wkv) { return lowerWkv(wkv); })
       .Default([](Operation *op) {
         return op->emitOpError("is not supported by the Halide backend");
       });
@@ -672,6 +719,9 @@ LogicalResult KernelBuilder::lowerGeneric(linalg::GenericOp op) {
     FailureOr<bool> matvec = lowerBlockMatvec(op, options.int8Activations);
     if (failed(matvec) || *matvec)
       return matvec;
+    FailureOr<bool> floatMatvec = lowerFloatMatvec(op);
+    if (failed(floatMatvec) || *floatMatvec)
+      return floatMatvec;
   }
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
@@ -1264,14 +1314,16 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   return success();
 }
 
-PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
+/// Whether `op` is a product [M, K] x [N, K]^T + init over f32 as
+/// LinalgBuilder::matmulTransposed writes it (the body out + a * b).
+bool isTransposedProduct(linalg::GenericOp op) {
   using utils::IteratorType;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || ranges.size() != 3 ||
       op.getIteratorTypesArray() !=
           SmallVector<IteratorType>{IteratorType::parallel, IteratorType::parallel,
                                     IteratorType::reduction})
-    return {};
+    return false;
   MLIRContext *context = op.getContext();
   AffineExpr m, n, k;
   bindDims(context, m, n, k);
@@ -1279,29 +1331,118 @@ PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
       SmallVector<AffineMap>{AffineMap::get(3, 0, {m, k}, context),
                              AffineMap::get(3, 0, {n, k}, context),
                              AffineMap::get(3, 0, {m, n}, context)})
-    return {};
-  auto dequantize = op.getDpsInputOperand(1)->get().getDefiningOp<DequantizeOp>();
-  if (ranges[2] % 32 != 0 || !dequantize || !packed.count(dequantize.getInput()))
-    return {};
+    return false;
   Type f32 = Float32Type::get(context);
-  Value activations = op.getDpsInputOperand(0)->get();
-  if (cast<RankedTensorType>(activations.getType()).getElementType() != f32 ||
+  if (cast<RankedTensorType>(op.getDpsInputOperand(0)->get().getType()).getElementType() != f32 ||
       cast<RankedTensorType>(op->getResult(0).getType()).getElementType() != f32)
-    return {};
-  // The body must be out + a * b.
+    return false;
   Block &body = op.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
   auto mul = add ? (add.getLhs() == body.getArgument(2) ? add.getRhs() : add.getLhs())
                        .getDefiningOp<arith::MulFOp>()
                  : arith::MulFOp();
-  if (!add || !mul || body.getOperations().size() != 3 ||
-      (add.getLhs() != body.getArgument(2) && add.getRhs() != body.getArgument(2)) ||
-      !((mul.getLhs() == body.getArgument(0) && mul.getRhs() == body.getArgument(1)) ||
-        (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0))))
+  return add && mul && body.getOperations().size() == 3 &&
+         (add.getLhs() == body.getArgument(2) || add.getRhs() == body.getArgument(2)) &&
+         ((mul.getLhs() == body.getArgument(0) && mul.getRhs() == body.getArgument(1)) ||
+          (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0)));
+}
+
+/// Whether `value` is a float tensor the kernel reads from memory as it is stored: a
+/// kernel input, or one of f16 or bf16 widened to f32 element by element (the weight
+/// widening fused into this kernel).
+bool isStoredFloat(Value value) {
+  if (auto widen = value.getDefiningOp<linalg::GenericOp>()) {
+    Block &payload = widen.getRegion().front();
+    auto extend = dyn_cast<arith::ExtFOp>(payload.front());
+    if (widen.getNumDpsInputs() != 1 || payload.getOperations().size() != 2 || !extend ||
+        extend.getIn() != payload.getArgument(0) ||
+        !llvm::all_of(widen.getIndexingMapsArray(), [](AffineMap map) { return map.isIdentity(); }))
+      return false;
+    value = widen.getDpsInputOperand(0)->get();
+  }
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  return isa<BlockArgument>(value) && type &&
+         (type.getElementType().isF32() || type.getElementType().isF16() ||
+          type.getElementType().isBF16());
+}
+
+PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
+  if (!isTransposedProduct(op))
     return {};
-  return {&packed.find(dequantize.getInput())->second, activations, ranges[0], ranges[1],
-          ranges[2]};
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  auto dequantize = op.getDpsInputOperand(1)->get().getDefiningOp<DequantizeOp>();
+  if (ranges[2] % 32 != 0 || !dequantize || !packed.count(dequantize.getInput()))
+    return {};
+  return {&packed.find(dequantize.getInput())->second, op.getDpsInputOperand(0)->get(),
+          ranges[0], ranges[1], ranges[2]};
+}
+
+/// A one-row product `total(n, m)` = init + rowSum(n, m), rowSum adding up a column's
+/// `lanes(l, n, m)` over `overLanes`: the columns split into chunks for the threads (at
+/// least `minPerChunk` columns, else 16 chunks), each column's lanes computed inside it
+/// and added up once, in a scalar of the column's own rather than into the shared output
+/// (which took an atomic compare-and-swap per column).
+void placeColumnLanes(Func total, Func rowSum, Func lanes, const Halide::RDom &overLanes,
+                      const Var &nv, const Var &lv, const std::string &prefix, int64_t columns,
+                      int64_t depth, int64_t minPerChunk, bool parallel) {
+  total.compute_root();
+  Var chunk(prefix + "_chunk"), column(prefix + "_col");
+  int64_t perChunk = std::max<int64_t>(minPerChunk, (columns + 15) / 16);
+  total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
+              Halide::TailStrategy::GuardWithIf);
+  if (parallel && columns * depth >= 64 * 1024)
+    total.parallel(chunk);
+  rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
+  lanes.compute_at(total, column).vectorize(lv);
+}
+
+/// One row times float weights [N, K] stored as f32, f16 or bf16 (decoding a token
+/// with an unquantized model): per column, the products summed in 64 f32 lanes (four
+/// vectors, four chains of FMAs) over the row, added up once; threads take chunks of
+/// columns. The generic schedule copied a panel of weight columns into a buffer and
+/// read it back (~40% of the read bandwidth for f32 weights); here each weight byte is
+/// read once, widened in registers.
+FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
+  if (!isTransposedProduct(op))
+    return false;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t rows = ranges[0], columns = ranges[1], depth = ranges[2];
+  Value weights = op.getDpsInputOperand(1)->get();
+  if (rows != 1 || depth % 16 != 0 || !isStoredFloat(weights))
+    return false;
+  int lanesPerColumn = depth % 64 == 0 ? 64 : 16;
+  std::string prefix = kernel.name + "_fmv_" + std::to_string(nextFunc++);
+  Var kv("k"), nv("n"), mv("m"), lv("l");
+  FailureOr<Expr> x = read(op, op.getDpsInputOperand(0)->get(), {mv, lv});
+  FailureOr<Expr> init = read(op, op.getDpsInitOperand(0)->get(), {mv, nv});
+  if (failed(x) || failed(init))
+    return failure();
+  Halide::RDom overDepth(0, static_cast<int>(depth / lanesPerColumn), prefix + "_rk");
+  Expr k = overDepth * lanesPerColumn + lv;
+  FailureOr<Expr> w = read(op, weights, {nv, k});
+  if (failed(w))
+    return failure();
+  Func xf(prefix + "_x"), lanes(prefix + "_acc"), rowSum(prefix + "_rowsum"), total(prefix + "_total");
+  xf(lv, mv) = *x;
+  lanes(lv, nv, mv) = 0.0f;
+  lanes(lv, nv, mv) += *w * xf(k, mv);
+  Halide::RDom overLanes(0, lanesPerColumn, prefix + "_rl");
+  rowSum(nv, mv) = 0.0f;
+  rowSum(nv, mv) += lanes(overLanes, nv, mv);
+  total(nv, mv) = *init + rowSum(nv, mv);
+  tensors[op->getResult(0)] = total;
+  Stage stage{total, {rows, columns}, /*isOutput=*/false, "", depth, 0};
+  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+    // The row once, before the columns: it may be computed here (a fused SwiGLU gate),
+    // which inlined would run once per column.
+    xf.compute_root().vectorize(lv, 16, Halide::TailStrategy::GuardWithIf);
+    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 8,
+                     schedule.parallel);
+    lanes.update().reorder(lv, overDepth).vectorize(lv);
+  };
+  kernel.stages.push_back(stage);
+  return true;
 }
 
 FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integer) {
@@ -1405,17 +1546,8 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
       f.compute_root();
     if (integer)
       quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
-    total.compute_root();
-    Var chunk(prefix + "_chunk"), column(prefix + "_col");
-    int64_t perChunk = std::max<int64_t>(16, (columns + 15) / 16);
-    total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
-                Halide::TailStrategy::GuardWithIf);
-    if (schedule.parallel && columns * depth >= 64 * 1024)
-      total.parallel(chunk);
-    // The lanes are added up per column in a scalar of the column's own, not into the
-    // shared output (which took an atomic compare-and-swap per column).
-    rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
-    lanes.compute_at(total, column).vectorize(lv);
+    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 16,
+                     schedule.parallel);
     Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
     Halide::Stage blockLoop = lanes.update().reorder(lv, overBlocks).vectorize(lv);
     Halide::RVar at = overBlocks;
@@ -1449,18 +1581,33 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     return false;
   QuantScheme scheme = product.weights->quant.getScheme();
   if (scheme != QuantScheme::q4_0x16 && scheme != QuantScheme::q8_0x16 &&
-      scheme != QuantScheme::q5_0x16)
+      scheme != QuantScheme::q5_0x16 && scheme != QuantScheme::q4_kx16 &&
+      scheme != QuantScheme::q6_kx16)
     return false;
   // Per group of 16 rows and block: 16 slices of 32 bytes (q8_0x16) or 8 slices whose
   // low and high nibbles are two (q4_0x16; q5_0x16 then has a word of fifth bits per
   // slice and half), then the 16 scales.
   bool nibbles = scheme != QuantScheme::q8_0x16, fifthBits = scheme == QuantScheme::q5_0x16;
-  int blockBytes = fifthBits ? 352 : nibbles ? 288 : 544;
+  // q4_kx16: blocks of 32 are the sub-blocks of 256-value blocks, each with a 6-bit
+  // scale and min (value = d * scale * nibble - dmin * min), laid out as q4_0x16's
+  // blocks after the 256-value block's 16 d and 16 dmin.
+  // q6_kx16 likewise after the 16 d, with two int8 scales per sub-block (one per 16
+  // values) and the values' high two bits beside the nibbles: its values are read
+  // signed (6 bits - 32), and each half of a sub-block is scaled on its own.
+  bool q6 = scheme == QuantScheme::q6_kx16;
+  bool kQuant = scheme == QuantScheme::q4_kx16 || q6;
+  int superBytes = q6 ? 3360 : 2368, subStart = q6 ? 32 : 64;
+  int blockBytes = q6 ? 416 : kQuant ? 288 : fifthBits ? 352 : nibbles ? 288 : 544;
   // q4_0x16 and q5_0x16 keep their fields in the order the kernel reads them: scales,
   // (fifth bits,) nibbles. With the scales last, the q5_0x16 product ran at a third of
   // the bandwidth from DRAM while as fast as q4_0x16 from the cache; q4_0x16 gained 5-10%.
-  int scalesAt = nibbles ? 0 : blockBytes - 32, valuesAt = fifthBits ? 96 : nibbles ? 32 : 0;
-  int offset = fifthBits ? 16 : nibbles ? 8 : 0;
+  int scalesAt = nibbles ? 0 : blockBytes - 32,
+      valuesAt = q6 ? 160 : fifthBits ? 96 : nibbles ? 32 : 0;
+  int offset = kQuant ? 0 : fifthBits ? 16 : nibbles ? 8 : 0;
+  // Block b's first byte: q4_kx16's sub-block b % 8 of block b / 8.
+  auto blockAt = [&](const Expr &b) {
+    return kQuant ? (b / 8) * superBytes + subStart + blockBytes * (b % 8) : b * blockBytes;
+  };
   const PackedTensor &weights = *product.weights;
   int64_t rows = product.rows, columns = product.columns, depth = product.depth;
   int64_t groups = columns / 16, blocks = depth / 32;
@@ -1486,12 +1633,18 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     if (!nibbles)
       return Halide::cast(i16, Halide::cast(Halide::Int(8), rawByteAt(weights, group,
                                                                        b * 544 + (2 * quad + high) * 32 + 2 * cv + odd)));
-    Expr byte = rawByteAt(weights, group, b * blockBytes + valuesAt + quad * 32 + 2 * cv + odd);
+    Expr byte = rawByteAt(weights, group, blockAt(b) + valuesAt + quad * 32 + 2 * cv + odd);
     Expr nibble = Halide::select(high == 0, byte & Halide::cast(u8, 15), byte >> Halide::cast(u8, 4));
     if (fifthBits) {
       Expr v = 2 * quad + high;
       Expr bits = rawByteAt(weights, group, b * blockBytes + 32 + 32 * (v / 8) + 2 * cv + odd);
       nibble = nibble | ((bits >> Halide::cast(u8, v % 8)) & Halide::cast(u8, 1)) << Halide::cast(u8, 4);
+    }
+    if (q6) {
+      Expr v = 2 * quad + high;
+      Expr bits = rawByteAt(weights, group, blockAt(b) + 32 + 32 * (v / 4) + 2 * cv + odd);
+      nibble = nibble | ((bits >> Halide::cast(u8, 2 * (v % 4))) & Halide::cast(u8, 3)) << Halide::cast(u8, 4);
+      return Halide::cast(i16, nibble) - Halide::cast(i16, 32);
     }
     return Halide::cast(i16, nibble);
   };
@@ -1501,8 +1654,46 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   // halfAt uses (16 calls), while its own conversion stays a dozen vector instructions.
   PackedTensor emulatedHalf = weights;
   emulatedHalf.hardwareHalf = false;
-  wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * blockBytes + scalesAt + 2 * cv);
+  // q4_kx16: per block of 256 the 16 d and dmin (dk), per sub-block the 16 scales and
+  // mins (wmin: dmin * min, what each value of the sub-block has taken off).
+  // q6_kx16: the scales of the two halves of each sub-block (wscale6).
+  Func dk = func("dk"), wmin = func("dmin"), wscale6 = func("dw6");
+  Var sv("s"), jv("j");
+  if (q6) {
+    dk(cv, sv, bv, gv) = halfAt(emulatedHalf, group, bv * superBytes + 2 * cv);
+    wscale6(cv, jv, bv, gv) =
+        dk(cv, 0, bv / 8, gv) *
+        Halide::cast(fl, Halide::cast(Halide::Int(8), rawByteAt(weights, group, blockAt(bv) + 16 * jv + cv)));
+  } else if (kQuant) {
+    dk(cv, sv, bv, gv) = halfAt(emulatedHalf, group, bv * 2368 + 32 * sv + 2 * cv);
+    auto sixBits = [&](const Expr &b, int at) {
+      return Halide::cast(fl, rawByteAt(weights, group, blockAt(b) + at + cv));
+    };
+    wscale(cv, bv, gv) = dk(cv, 0, bv / 8, gv) * sixBits(bv, 0);
+    wmin(cv, bv, gv) = dk(cv, 1, bv / 8, gv) * sixBits(bv, 16);
+  } else {
+    wscale(cv, bv, gv) = halfAt(emulatedHalf, group, bv * blockBytes + scalesAt + 2 * cv);
+  }
   Halide::RDom overBlocks(0, static_cast<int>(blocks), prefix + "_rb");
+  // The loop over blocks as the reductions below run it: q4_kx16's 8 sub-blocks
+  // unrolled inside each block of 256, whose d and dmin are converted once.
+  auto blockLoop = [=](Halide::Stage update, Func dot) mutable {
+    if (!kQuant) {
+      dot.compute_at(acc, overBlocks);
+      wscale.compute_at(acc, overBlocks).vectorize(cv);
+      return;
+    }
+    Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
+    update.split(overBlocks, superBlock, subBlock, 8).unroll(subBlock);
+    dk.compute_at(acc, superBlock).bound(sv, 0, q6 ? 1 : 2).vectorize(cv).unroll(sv);
+    dot.compute_at(acc, subBlock);
+    if (q6) {
+      wscale6.compute_at(acc, subBlock).bound(jv, 0, 2).vectorize(cv).unroll(jv);
+      return;
+    }
+    wscale.compute_at(acc, subBlock).vectorize(cv);
+    wmin.compute_at(acc, subBlock).vectorize(cv);
+  };
   std::function<void(const KernelSchedule &)> place;
   if (integer) {
     // The activation row as 8-bit blocks (ggml's quantize_row_q8_0), kept as int16.
@@ -1510,21 +1701,30 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Func dot = func("idot");
     // Over (odd, high, quad): value 4 quad + 2 high + odd; unsigned nibbles start each
     // block from -8 times the sum of its activations.
-    Halide::RDom r(0, 2, 0, 2, 0, 8, prefix + "_r");
-    dot(cv, bv, gv) = -offset * row.sum(bv, 0);
-    dot(cv, bv, gv) += Halide::cast(i32, valueAt(bv, r.z, r.y, r.x)) *
-                       Halide::cast(i32, row.values(bv * 32 + 4 * r.z + 2 * r.y + r.x, 0));
+    // (q6_kx16: quads 0-3 and 4-7 apart, the halves of the sub-block its two scales
+    // cover.)
+    Halide::RDom r(0, 2, 0, 2, 0, q6 ? 4 : 8, prefix + "_r");
+    Expr quad = q6 ? 4 * jv + r.z : Expr(r.z);
+    dot(cv, jv, bv, gv) = q6 ? Expr(0) : -offset * row.sum(bv, 0);
+    dot(cv, jv, bv, gv) += Halide::cast(i32, valueAt(bv, quad, r.y, r.x)) *
+                           Halide::cast(i32, row.values(bv * 32 + 4 * quad + 2 * r.y + r.x, 0));
+    Expr activationScale = row.largest(overBlocks, 0) / 127.0f;
+    Expr term = Halide::cast(fl, dot(cv, 0, overBlocks, gv)) *
+                ((q6 ? wscale6(cv, 0, overBlocks, gv) : wscale(cv, overBlocks, gv)) * activationScale);
+    if (q6)
+      term += Halide::cast(fl, dot(cv, 1, overBlocks, gv)) * (wscale6(cv, 1, overBlocks, gv) * activationScale);
+    else if (kQuant)
+      term -= wmin(cv, overBlocks, gv) * (activationScale * Halide::cast(fl, row.sum(overBlocks, 0)));
     acc(cv, mv, gv) = 0.0f;
-    acc(cv, mv, gv) += Halide::cast(fl, dot(cv, overBlocks, gv)) *
-                       (wscale(cv, overBlocks, gv) * (row.largest(overBlocks, 0) / 127.0f));
+    acc(cv, mv, gv) += term;
     place = [=](const KernelSchedule &) mutable {
       for (Func f : {row.largest, row.sum})
         f.compute_root();
       row.values.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
-      dot.compute_at(acc, overBlocks).vectorize(cv);
-      dot.update().reorder(r.x, cv, r.y, r.z).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z);
-      wscale.compute_at(acc, overBlocks).vectorize(cv);
-      acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+      Halide::Stage update = acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+      blockLoop(update, dot);
+      dot.bound(jv, 0, q6 ? 2 : 1).vectorize(cv).unroll(jv);
+      dot.update().reorder(r.x, cv, r.y, r.z, jv).atomic().vectorize(r.x).vectorize(cv).unroll(r.y).unroll(r.z).unroll(jv);
     };
   } else if (rows == 1) {
     // One row: per block, the unsigned nibbles times the activations in 64 lanes (odd
@@ -1533,29 +1733,40 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     // activation sum taken off.
     Func sum = activationBlocks(xf, fl, prefix).sum, dot = func("dot");
     Var ev("e"), hv("h");
-    Halide::RDom quads(0, 8, prefix + "_q");
-    dot(ev, cv, hv, bv, gv) = 0.0f;
-    dot(ev, cv, hv, bv, gv) += Halide::cast(fl, valueAt(bv, quads, hv, ev)) *
-                               xf(bv * 32 + 4 * quads + 2 * hv + ev, 0);
-    Expr lanes = dot(0, cv, 0, overBlocks, gv) + dot(1, cv, 0, overBlocks, gv) +
-                 dot(0, cv, 1, overBlocks, gv) + dot(1, cv, 1, overBlocks, gv);
+    Halide::RDom quads(0, q6 ? 4 : 8, prefix + "_q");
+    Expr quad = q6 ? 4 * jv + quads : Expr(quads);
+    dot(ev, cv, hv, jv, bv, gv) = 0.0f;
+    dot(ev, cv, hv, jv, bv, gv) += Halide::cast(fl, valueAt(bv, quad, hv, ev)) *
+                                   xf(bv * 32 + 4 * quad + 2 * hv + ev, 0);
+    auto lanesOf = [&](int j) {
+      return dot(0, cv, 0, j, overBlocks, gv) + dot(1, cv, 0, j, overBlocks, gv) +
+             dot(0, cv, 1, j, overBlocks, gv) + dot(1, cv, 1, j, overBlocks, gv);
+    };
+    Expr lanes = lanesOf(0);
     acc(cv, mv, gv) = 0.0f;
-    acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks, 0)) *
-                       wscale(cv, overBlocks, gv);
+    if (q6)
+      acc(cv, mv, gv) += lanes * wscale6(cv, 0, overBlocks, gv) + lanesOf(1) * wscale6(cv, 1, overBlocks, gv);
+    else if (kQuant)
+      acc(cv, mv, gv) += lanes * wscale(cv, overBlocks, gv) - wmin(cv, overBlocks, gv) * sum(overBlocks, 0);
+    else
+      acc(cv, mv, gv) += (lanes - static_cast<float>(offset) * sum(overBlocks, 0)) *
+                         wscale(cv, overBlocks, gv);
     place = [=](const KernelSchedule &) mutable {
       sum.compute_root();
-      dot.compute_at(acc, overBlocks).bound(ev, 0, 2).bound(hv, 0, 2).vectorize(ev).vectorize(cv).unroll(hv);
-      dot.update().reorder(ev, cv, hv, quads).vectorize(ev).vectorize(cv).unroll(hv).unroll(quads);
-      wscale.compute_at(acc, overBlocks).vectorize(cv);
-      acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+      Halide::Stage update = acc.update().reorder(cv, overBlocks, mv).vectorize(cv);
+      blockLoop(update, dot);
+      dot.bound(ev, 0, 2).bound(hv, 0, 2).bound(jv, 0, q6 ? 2 : 1).vectorize(ev).vectorize(cv).unroll(hv).unroll(jv);
+      dot.update().reorder(ev, cv, hv, quads, jv).vectorize(ev).vectorize(cv).unroll(hv).unroll(quads).unroll(jv);
     };
   } else {
     // The 16 columns' values with their scales, decoded into a buffer a panel of the
     // depth at a time, then multiplied into every tile of rows.
     Func decoded = func("w");
     Expr t = kv % 32;
-    decoded(cv, kv, gv) = wscale(cv, kv / 32, gv) *
-                          Halide::cast(fl, valueAt(kv / 32, t / 4, (t % 4) / 2, t % 2) - offset);
+    Expr value = Halide::cast(fl, valueAt(kv / 32, t / 4, (t % 4) / 2, t % 2) - offset);
+    decoded(cv, kv, gv) = q6       ? wscale6(cv, t / 16, kv / 32, gv) * value
+                          : kQuant ? wscale(cv, kv / 32, gv) * value - wmin(cv, kv / 32, gv)
+                                   : wscale(cv, kv / 32, gv) * value;
     Halide::RDom inDepth(0, static_cast<int>(depth), prefix + "_rk");
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += xf(inDepth, mv) * decoded(cv, inDepth, gv);
@@ -1576,7 +1787,16 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
           .vectorize(cv)
           .unroll(mi);
       decoded.compute_at(acc, rb).vectorize(cv).unroll(kv, 4);
-      wscale.compute_at(acc, rb).vectorize(cv);
+      if (q6) {
+        wscale6.compute_at(acc, rb).vectorize(cv);
+        dk.compute_at(acc, rb).vectorize(cv);
+      } else {
+        wscale.compute_at(acc, rb).vectorize(cv);
+      }
+      if (kQuant && !q6) {
+        wmin.compute_at(acc, rb).vectorize(cv);
+        dk.compute_at(acc, rb).vectorize(cv);
+      }
     };
   }
   total(nv, mv) = *init + acc(nv % 16, mv, nv / 16);
@@ -1658,6 +1878,203 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
     if (vector > 1 && width >= vector)
       f.update(0).vectorize(f.args()[0], vector, Halide::TailStrategy::GuardWithIf);
   };
+  return success();
+}
+
+FailureOr<Expr> KernelBuilder::stepsOf(Operation *op, Value length, int64_t rows) {
+  if (!length)
+    return Expr(static_cast<int>(rows));
+  FailureOr<Expr> n = read(op, length, {Expr(0)});
+  if (failed(n))
+    return failure();
+  return Halide::cast(Halide::Int(32), Halide::clamp(*n, 0, static_cast<int>(rows)));
+}
+
+void KernelBuilder::rootStage(const Func &f, std::vector<int64_t> shape,
+                              std::function<void(const KernelSchedule &)> place) {
+  kernel.stages.push_back({f, std::move(shape), /*isOutput=*/false, "", 1});
+  kernel.stages.back().placeItself = std::move(place);
+}
+
+LogicalResult KernelBuilder::lowerCausalConv1d(CausalConv1dOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getInput()); // [L, C]
+  int64_t rows = shape[0], channels = shape[1], taps = shapeOf(op.getWeight())[1];
+  int history = static_cast<int>(taps - 1);
+  Halide::Type f32 = Halide::Float(32);
+  Var c("cv_c"), t("cv_t"), i("cv_i");
+  // The old window, copied before any output is written: the new window is an output
+  // that may be the same bytes.
+  FailureOr<Expr> oldRow = read(op, op.getWindow(), {Expr(i), Expr(c)});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(oldRow) || failed(steps))
+    return failure();
+  Func past(kernel.name + "_past" + std::to_string(nextFunc++));
+  past(c, i) = Halide::cast(f32, *oldRow);
+  int vectorChannels = static_cast<int>(channels);
+  rootStage(past, {taps - 1, channels}, [past, vectorChannels, c](const KernelSchedule &s) mutable {
+    past.compute_root();
+    if (s.vectorWidth > 1 && vectorChannels >= s.vectorWidth)
+      past.vectorize(c, static_cast<int>(s.vectorWidth), Halide::TailStrategy::GuardWithIf);
+  });
+  // Row r of concat(window, input).
+  auto row = [&](Expr r) -> FailureOr<Expr> {
+    FailureOr<Expr> fresh =
+        read(op, op.getInput(), {Halide::clamp(r - history, 0, static_cast<int>(rows - 1)), c});
+    if (failed(fresh))
+      return failure();
+    return Halide::select(r < history, past(c, Halide::clamp(r, 0, history - 1)),
+                          Halide::cast(f32, *fresh));
+  };
+  Expr sum = Halide::cast(f32, 0);
+  for (int k = 0; k < taps; ++k) {
+    FailureOr<Expr> w = read(op, op.getWeight(), {Expr(c), Expr(k)});
+    FailureOr<Expr> x = row(t + k);
+    if (failed(w) || failed(x))
+      return failure();
+    sum = sum + Halide::cast(f32, *w) * *x;
+  }
+  define(op.getResult(), {t, c}, sum);
+  // The new window: the `history` rows before row `steps` of the input.
+  FailureOr<Expr> kept = row(*steps + i);
+  if (failed(kept))
+    return failure();
+  Func window(kernel.name + "_window" + std::to_string(nextFunc++));
+  Halide::Type type = *toHalideType(cast<RankedTensorType>(op.getNewWindow().getType()).getElementType());
+  window(c, i) = Halide::cast(type, *kept);
+  rootStage(window, {taps - 1, channels}, [window, vectorChannels, c](const KernelSchedule &s) mutable {
+    window.compute_root();
+    if (s.vectorWidth > 1 && vectorChannels >= s.vectorWidth)
+      window.vectorize(c, static_cast<int>(s.vectorWidth), Halide::TailStrategy::GuardWithIf);
+  });
+  tensors[op.getNewWindow()] = window;
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerSelectiveScan(SelectiveScanOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getInput()); // [L, D]
+  int64_t rows = shape[0], channels = shape[1], states = shapeOf(op.getA())[1];
+  Halide::Type f32 = Halide::Float(32);
+  Var d("ss_d"), n("ss_n"), t("ss_t");
+  Halide::RDom r(1, static_cast<int>(rows), "ss_r");
+  Expr prev = r.x - 1;
+  FailureOr<Expr> h0 = read(op, op.getState(), {Expr(d), Expr(n)});
+  FailureOr<Expr> delta = read(op, op.getDelta(), {prev, Expr(d)});
+  FailureOr<Expr> x = read(op, op.getInput(), {prev, Expr(d)});
+  FailureOr<Expr> a = read(op, op.getA(), {Expr(d), Expr(n)});
+  FailureOr<Expr> b = read(op, op.getB(), {prev, Expr(n)});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(h0) || failed(delta) || failed(x) || failed(a) || failed(b) || failed(steps))
+    return failure();
+  // h(d, n, t): the state after t rows, t = 0 .. L, channels innermost (the vectors).
+  // Every step is kept: the outputs read all of them, and the state is read (step 0)
+  // before any output is written.
+  Func h(kernel.name + "_scan" + std::to_string(nextFunc++));
+  h(d, n, t) = Halide::undef(f32);
+  h(d, n, 0) = Halide::cast(f32, *h0);
+  Expr dt = Halide::cast(f32, *delta);
+  h(d, n, r.x) = Halide::exp(dt * Halide::cast(f32, *a)) * h(d, n, prev) +
+                 Halide::cast(f32, *b) * (Halide::cast(f32, *x) * dt);
+  Halide::RVar step = r.x;
+  rootStage(h, {rows + 1, states, channels}, [h, d, n, step, channels, states](const KernelSchedule &s) mutable {
+    h.compute_root();
+    int vector = static_cast<int>(s.vectorWidth);
+    bool vectorize = vector > 1 && channels >= vector;
+    if (vectorize)
+      h.update(0).vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+    // Per state index, the steps in order, a vector of channels at a time.
+    Halide::Stage scan = h.update(1);
+    scan.reorder(d, step, n);
+    if (vectorize)
+      scan.vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+    if (s.parallel && states > 1)
+      scan.parallel(n);
+  });
+  // result[t, d] = sum_n h[d, n] after row t, times c[t, n].
+  Halide::RDom k(0, static_cast<int>(states), "ss_k");
+  FailureOr<Expr> c = read(op, op.getC(), {Expr(t), Expr(k.x)});
+  if (failed(c))
+    return failure();
+  Func y(kernel.name + "_y" + std::to_string(nextFunc++));
+  y(d, t) = Halide::cast(f32, 0);
+  y(d, t) += h(d, k.x, t + 1) * Halide::cast(f32, *c);
+  rootStage(y, {rows, channels}, [y, d, t, channels, rows](const KernelSchedule &s) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(s.vectorWidth);
+    if (vector > 1 && channels >= vector) {
+      y.vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (s.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+  tensors[op.getResult()] = y;
+  define(op.getNewState(), {d, n}, h(d, n, *steps));
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerWkv(WkvOp op) {
+  std::vector<int64_t> shape = shapeOf(op.getReceptance()); // [L, H, S]
+  int64_t rows = shape[0], heads = shape[1], size = shape[2];
+  Halide::Type f32 = Halide::Float(32);
+  Var j("wkv_j"), i("wkv_i"), h("wkv_h"), t("wkv_t");
+  Halide::RDom r(1, static_cast<int>(rows), "wkv_r");
+  Expr prev = r.x - 1;
+  auto at = [&](Value tensor, std::vector<Expr> index) -> FailureOr<Expr> {
+    FailureOr<Expr> e = read(op, tensor, index);
+    if (failed(e))
+      return failure();
+    return Halide::cast(f32, *e);
+  };
+  FailureOr<Expr> s0 = at(op.getState(), {h, i, j});
+  FailureOr<Expr> k = at(op.getKey(), {prev, h, i});
+  FailureOr<Expr> v = at(op.getValue(), {prev, h, j});
+  FailureOr<Expr> w = at(op.getDecay(), {prev, h, i});
+  FailureOr<Expr> steps = stepsOf(op, op.getLength(), rows);
+  if (failed(s0) || failed(k) || failed(v) || failed(w) || failed(steps))
+    return failure();
+  // s(j, i, h, t): the state before row t (t = 0 .. L), value index innermost (the
+  // vectors). Every step is kept and the old state read (step 0) before any output.
+  Func s(kernel.name + "_wkv" + std::to_string(nextFunc++));
+  s(j, i, h, t) = Halide::undef(f32);
+  s(j, i, h, 0) = *s0;
+  s(j, i, h, r.x) = s(j, i, h, prev) * *w + *k * *v;
+  Halide::RVar step = r.x;
+  rootStage(s, {rows + 1, heads, size, size}, [s, j, i, h, step, size, heads](const KernelSchedule &sc) mutable {
+    s.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    bool vectorize = vector > 1 && size >= vector;
+    if (vectorize)
+      s.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    Halide::Stage scan = s.update(1);
+    scan.reorder(j, i, step, h);
+    if (vectorize)
+      scan.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    if (sc.parallel && heads > 1)
+      scan.parallel(h);
+  });
+  // result[t, h, j] = sum_i r[t, h, i] * (u[h, i] k[t, h, i] v[t, h, j] + s[h, i, j] before t).
+  Halide::RDom ri(0, static_cast<int>(size), "wkv_ri");
+  FailureOr<Expr> rr = at(op.getReceptance(), {t, h, ri.x});
+  FailureOr<Expr> u = at(op.getBonus(), {h, ri.x});
+  FailureOr<Expr> kt = at(op.getKey(), {t, h, ri.x});
+  FailureOr<Expr> vt = at(op.getValue(), {t, h, j});
+  if (failed(rr) || failed(u) || failed(kt) || failed(vt))
+    return failure();
+  Func y(kernel.name + "_wkvy" + std::to_string(nextFunc++));
+  y(j, h, t) = Halide::cast(f32, 0);
+  y(j, h, t) += *rr * (*u * *kt * *vt + s(j, ri.x, h, t));
+  rootStage(y, {rows, heads, size}, [y, j, t, size, rows](const KernelSchedule &sc) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(sc.vectorWidth);
+    if (vector > 1 && size >= vector) {
+      y.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (sc.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+  tensors[op.getResult()] = y;
+  define(op.getNewState(), {h, i, j}, s(j, i, h, *steps));
   return success();
 }
 

@@ -153,6 +153,20 @@ Expr propagateNaN(const Expr &a, const Expr &b, const Expr &result) {
 
 } // namespace
 
+Expr widenHalf(const Expr &value) {
+  int lanes = value.type().lanes();
+  Halide::Type u16 = Halide::UInt(16, lanes), u32 = Halide::UInt(32, lanes),
+               f32 = Halide::Float(32, lanes);
+  Expr bits = Halide::cast(u32, Halide::reinterpret(u16, value));
+  if (value.type().is_bfloat())
+    return Halide::reinterpret(f32, bits << 16);
+  Expr magnitude = (bits & 0x7fff) << 13;
+  // Exponent 31 (infinities and NaNs) keeps its mantissa under f32's exponent 255.
+  Expr scaled = Halide::select(magnitude >= 0x0f800000, Halide::reinterpret(f32, magnitude | 0x7f800000),
+                               Halide::reinterpret(f32, magnitude) * 5.192296858534828e33f);
+  return Halide::reinterpret(f32, Halide::reinterpret(u32, scaled) | ((bits & 0x8000) << 16));
+}
+
 FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> operands) {
   if (op->getNumResults() != 1)
     return op->emitOpError("cannot be lowered to a Halide expression: expected one result");
@@ -167,7 +181,7 @@ FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> operands) {
   if (!isa<arith::BitcastOp>(op))
     for (Expr &e : x)
       if (e.type().is_float() && e.type().bits() == 16)
-        e = Halide::cast(Halide::Float(32), e);
+        e = widenHalf(e);
 
   using namespace arith;
   std::optional<Expr> e =

@@ -14,6 +14,14 @@ namespace kiln::halide {
 mlir::FailureOr<Halide::Expr> lowerScalarOp(mlir::Operation *op,
                                             llvm::ArrayRef<Halide::Expr> operands);
 
+/// `value` (f16 or bf16) as f32, exactly, in a few integer operations per vector:
+/// bf16 is the high half of an f32; f16's exponent and mantissa shifted into place
+/// and scaled by 2^112 (which also makes its subnormals exact), then its sign. Halide
+/// 14 emulates every f16 conversion on x86 in about twice the instructions, which made
+/// products reading F16 weights compute-bound. (A host that sets the denormals-are-zero
+/// flag reads f16 subnormals, below 6.1e-5 in magnitude, as zero.)
+Halide::Expr widenHalf(const Halide::Expr &value);
+
 } // namespace kiln::halide
 
 #endif // KILN_BACKENDS_HALIDE_SCALARLOWERING_H

@@ -24,7 +24,8 @@ namespace {
 bool isKernelOp(Operation *op) {
   if (isa<linalg::LinalgOp, linalg::SoftmaxOp>(op))
     return true;
-  if (isa<RmsNormOp, RopeOp, AttentionOp, GatherOp, DequantizeOp, CacheWriteOp>(op))
+  if (isa<RmsNormOp, RopeOp, AttentionOp, GatherOp, DequantizeOp, CacheWriteOp,
+          CausalConv1dOp, SelectiveScanOp, WkvOp>(op))
     return true;
   // Data movement that needs a kernel; reshapes do not (they view their source's bytes).
   if (isa<tensor::ExtractSliceOp, tensor::InsertSliceOp, tensor::ConcatOp, tensor::PadOp>(op))

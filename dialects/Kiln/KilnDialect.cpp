@@ -31,6 +31,8 @@ static_assert(static_cast<int>(QuantScheme::q5_1) == KILN_QUANT_Q5_1);
 static_assert(static_cast<int>(QuantScheme::q4_0x16) == KILN_QUANT_Q4_0X16);
 static_assert(static_cast<int>(QuantScheme::q8_0x16) == KILN_QUANT_Q8_0X16);
 static_assert(static_cast<int>(QuantScheme::q5_0x16) == KILN_QUANT_Q5_0X16);
+static_assert(static_cast<int>(QuantScheme::q4_kx16) == KILN_QUANT_Q4_KX16);
+static_assert(static_cast<int>(QuantScheme::q6_kx16) == KILN_QUANT_Q6_KX16);
 
 void KilnDialect::initialize() {
   addOperations<
@@ -82,6 +84,10 @@ std::optional<QuantScheme> QuantType::interleaved(QuantScheme scheme) {
     return QuantScheme::q8_0x16;
   case QuantScheme::q5_0:
     return QuantScheme::q5_0x16;
+  case QuantScheme::q4_k:
+    return QuantScheme::q4_kx16;
+  case QuantScheme::q6_k:
+    return QuantScheme::q6_kx16;
   default:
     return std::nullopt;
   }

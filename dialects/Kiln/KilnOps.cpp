@@ -119,9 +119,10 @@ LogicalResult WeightOp::verify() {
                                           QuantScheme::q8_0x16, QuantScheme::q4_0x16},
                                          quant.getScheme());
     if (!packsFloat && (!quant || !from || QuantType::interleaved(*from) != quant.getScheme()))
-      return emitOpError("can convert only q4_0, q8_0 and q5_0 bytes into their interleaved "
-                         "layouts (q4_0x16, q8_0x16, q5_0x16), or f32/f16/bf16 bytes into "
-                         "q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme '")
+      return emitOpError("can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their "
+                         "interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, "
+                         "q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or "
+                         "q4_0x16, got source_scheme '")
              << *source << "' for " << type;
   }
   if (auto quant = dyn_cast<QuantType>(element))
@@ -336,6 +337,137 @@ LogicalResult AttentionOp::inferReturnTypes(
   SmallVector<int64_t> shape(qs);
   shape.back() = vs.back();
   inferredReturnTypes.push_back(RankedTensorType::get(shape, q.getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CausalConv1dOp and SelectiveScanOp
+//===----------------------------------------------------------------------===//
+
+/// Checks a recurrent op's `length` operand: one integer element.
+static LogicalResult verifyLength(const OpErrorEmitter &emitError, Value length) {
+  if (!length)
+    return success();
+  auto type = cast<RankedTensorType>(length.getType());
+  if (type.getRank() != 1 || type.getDimSize(0) != 1)
+    return emitError() << "expects a length of one element (tensor<1xi64>), got " << type;
+  return success();
+}
+
+LogicalResult CausalConv1dOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  auto input = cast<RankedTensorType>(adaptor.getInput().getType());
+  auto window = cast<RankedTensorType>(adaptor.getWindow().getType());
+  auto weight = cast<RankedTensorType>(adaptor.getWeight().getType());
+  if (input.getRank() != 2 || window.getRank() != 2 || weight.getRank() != 2)
+    return emitError() << "expects input [L, C], window [K - 1, C] and weight [C, K], got ranks "
+                       << input.getRank() << ", " << window.getRank() << ", "
+                       << weight.getRank();
+  if (window.getElementType() != input.getElementType() ||
+      weight.getElementType() != input.getElementType())
+    return emitError() << "expects input, window and weight of one element type, got "
+                       << input.getElementType() << ", " << window.getElementType() << ", "
+                       << weight.getElementType();
+  int64_t channels = input.getDimSize(1), taps = weight.getDimSize(1);
+  if (dimsConflict(window.getDimSize(1), channels) || dimsConflict(weight.getDimSize(0), channels))
+    return emitError() << "channels differ: input " << shapeText(input.getShape()) << ", window "
+                       << shapeText(window.getShape()) << ", weight "
+                       << shapeText(weight.getShape());
+  if (!ShapedType::isDynamic(taps) && taps < 2)
+    return emitError() << "expects a filter of at least 2 taps, got " << taps;
+  if (!ShapedType::isDynamic(taps) && dimsConflict(window.getDimSize(0), taps - 1))
+    return emitError() << "a filter of " << taps << " taps needs a window of " << taps - 1
+                       << " rows, got " << window.getDimSize(0);
+  if (failed(verifyLength(emitError, adaptor.getLength())))
+    return failure();
+  inferredReturnTypes.push_back(input);
+  inferredReturnTypes.push_back(RankedTensorType::get(
+      {ShapedType::isDynamic(taps) ? window.getDimSize(0) : taps - 1, window.getDimSize(1)},
+      input.getElementType()));
+  return success();
+}
+
+LogicalResult SelectiveScanOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  SmallVector<RankedTensorType> types;
+  for (Value operand : {adaptor.getInput(), adaptor.getDelta(), adaptor.getA(), adaptor.getB(),
+                        adaptor.getC(), adaptor.getState()})
+    types.push_back(cast<RankedTensorType>(operand.getType()));
+  RankedTensorType x = types[0], delta = types[1], a = types[2], b = types[3], c = types[4],
+                   state = types[5];
+  if (llvm::any_of(types, [](RankedTensorType t) { return t.getRank() != 2; }))
+    return emitError() << "expects input and delta [L, D], a [D, N], b and c [L, N] and state "
+                          "[D, N], all of rank 2";
+  Type element = x.getElementType();
+  if (llvm::any_of(types, [&](RankedTensorType t) { return t.getElementType() != element; }))
+    return emitError() << "expects all operands of one element type, got " << x.getElementType()
+                       << ", " << delta.getElementType() << ", " << a.getElementType() << ", "
+                       << b.getElementType() << ", " << c.getElementType() << ", "
+                       << state.getElementType();
+  int64_t rows = x.getDimSize(0), channels = x.getDimSize(1), states = a.getDimSize(1);
+  if (shapesConflict(delta.getShape(), x.getShape()))
+    return emitError() << "delta " << shapeText(delta.getShape()) << " differs from input "
+                       << shapeText(x.getShape());
+  if (dimsConflict(a.getDimSize(0), channels) || shapesConflict(state.getShape(), a.getShape()))
+    return emitError() << "expects a and state of shape [D, N] = [" << channels << ", N], got a "
+                       << shapeText(a.getShape()) << " and state "
+                       << shapeText(state.getShape());
+  if (dimsConflict(b.getDimSize(0), rows) || dimsConflict(b.getDimSize(1), states) ||
+      shapesConflict(c.getShape(), b.getShape()))
+    return emitError() << "expects b and c of shape [L, N] = " << shapeText({rows, states})
+                       << ", got b " << shapeText(b.getShape()) << " and c "
+                       << shapeText(c.getShape());
+  if (failed(verifyLength(emitError, adaptor.getLength())))
+    return failure();
+  inferredReturnTypes.push_back(x);
+  inferredReturnTypes.push_back(state);
+  return success();
+}
+
+LogicalResult WkvOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  OpErrorEmitter emitError{location, getOperationName()};
+  SmallVector<RankedTensorType> types;
+  for (Value operand : {adaptor.getReceptance(), adaptor.getKey(), adaptor.getValue(),
+                        adaptor.getDecay(), adaptor.getBonus(), adaptor.getState()})
+    types.push_back(cast<RankedTensorType>(operand.getType()));
+  RankedTensorType r = types[0], u = types[4], state = types[5];
+  Type element = r.getElementType();
+  if (llvm::any_of(types, [&](RankedTensorType t) { return t.getElementType() != element; }))
+    return emitError() << "expects all operands of one element type, got " << r.getElementType()
+                       << ", " << types[1].getElementType() << ", " << types[2].getElementType()
+                       << ", " << types[3].getElementType() << ", " << u.getElementType() << ", "
+                       << state.getElementType();
+  if (r.getRank() != 3 || u.getRank() != 2 || state.getRank() != 3)
+    return emitError() << "expects receptance, key, value and decay [L, H, S], bonus [H, S] and "
+                          "state [H, S, S], got ranks "
+                       << r.getRank() << ", " << u.getRank() << ", " << state.getRank();
+  for (int i = 1; i < 4; ++i)
+    if (shapesConflict(types[i].getShape(), r.getShape()))
+      return emitError() << "expects key, value and decay of the receptance's shape "
+                         << shapeText(r.getShape()) << ", got " << shapeText(types[i].getShape());
+  int64_t heads = r.getDimSize(1), size = r.getDimSize(2);
+  if (shapesConflict(u.getShape(), {heads, size}))
+    return emitError() << "expects a bonus of shape " << shapeText({heads, size}) << ", got "
+                       << shapeText(u.getShape());
+  if (shapesConflict(state.getShape(), {heads, size, size}))
+    return emitError() << "expects a state of shape " << shapeText({heads, size, size})
+                       << ", got " << shapeText(state.getShape());
+  if (failed(verifyLength(emitError, adaptor.getLength())))
+    return failure();
+  inferredReturnTypes.push_back(r);
+  inferredReturnTypes.push_back(state);
   return success();
 }
 

@@ -31,8 +31,8 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     be permuted.
 
     With `source_scheme`, the file holds the weight packed in that scheme and the
-    writer converts it into the type's (`q4_0`, `q8_0`, `q5_0` into kiln's interleaved
-    `q4_0x16`, `q8_0x16`, `q5_0x16`, which `kiln-interleave-weights` chooses); without it, the file holds
+    writer converts it into the type's (`q4_0`, `q8_0`, `q5_0`, `q4_k`, `q6_k` into kiln's
+    interleaved `q4_0x16`, `q8_0x16`, `q5_0x16`, `q4_kx16`, `q6_kx16`, which `kiln-interleave-weights` chooses); without it, the file holds
     the type's own layout.
 
     ```mlir
@@ -190,6 +190,113 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure,
     $table `[` $indices `]` (`axis` `=` $axis^)? attr-dict `:` type($table) `,` type($indices)
   }];
   let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Recurrent building blocks (state-space models)
+//===----------------------------------------------------------------------===//
+
+def Kiln_CausalConv1dOp : Kiln_Op<"causal_conv1d", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "depthwise causal 1-D convolution over a rolling window of earlier rows";
+  let description = [{
+    Mamba's short convolution along the sequence, one filter per channel. `input` is
+    `[L, C]` (L new rows), `window` `[K - 1, C]` the K - 1 rows before them (the
+    recurrent state), `weight` `[C, K]`. Over the rows `x = concat(window, input)`:
+
+    `result[t, c] = sum_k weight[c, k] * x[t + k, c]` (`[L, C]`), and
+    `new_window[i, c] = x[n + i, c]` (`[K - 1, C]`): the K - 1 rows before row `n`
+    of the input, where `n` is the one element of `length` (rows that count, clamped
+    to `[0, L]`; a padded prefill batch leaves the rows past its prompt out of the
+    state) or `L` without it.
+
+    Each element of `new_window` depends on the old window only through rows
+    `window[n + i]`, so a kernel updating the state in place must read the old window
+    completely before writing (the Halide kernel computes the new window first).
+
+    ```mlir
+    %y, %w = kiln.causal_conv1d %x, %window, %weight length(%n : tensor<1xi64>)
+        : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$window,
+                       Kiln_FloatTensor:$weight, Optional<Kiln_IndexTensor>:$length);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$new_window);
+  let assemblyFormat = [{
+    $input `,` $window `,` $weight (`length` `(` $length^ `:` type($length) `)`)? attr-dict
+    `:` type($input) `,` type($window) `,` type($weight)
+  }];
+}
+
+def Kiln_SelectiveScanOp : Kiln_Op<"selective_scan", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "Mamba's selective state-space scan (S6) over a sequence";
+  let description = [{
+    The recurrence of Mamba (Gu & Dao 2023, Algorithm 2) with its discretization, over
+    `L` rows and `D` channels with `N` states each. `input` (x) and `delta` (the step,
+    already positive: softplus is the caller's) are `[L, D]`, `a` is `[D, N]`, `b` and
+    `c` are `[L, N]`, `state` (h) is `[D, N]`. For t = 0 .. L - 1:
+
+    `h[d, n] = exp(delta[t, d] * a[d, n]) * h[d, n] + b[t, n] * (x[t, d] * delta[t, d])`
+    `result[t, d] = sum_n h[d, n] * c[t, n]`
+
+    `new_state` is h after the first `n` rows, `n` the one element of `length`
+    (clamped to `[0, L]`; the rows of a padded prefill batch past the prompt do not
+    touch the state), or after all `L` without it. Each element of `new_state` reads
+    only the same element of `state`, so the state may be updated in place.
+
+    ```mlir
+    %y, %h = kiln.selective_scan %x, %dt, %a, %b, %c, %h0
+        : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>,
+          tensor<8x16xf32>, tensor<64x16xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$delta,
+                       Kiln_FloatTensor:$a, Kiln_FloatTensor:$b, Kiln_FloatTensor:$c,
+                       Kiln_FloatTensor:$state, Optional<Kiln_IndexTensor>:$length);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $input `,` $delta `,` $a `,` $b `,` $c `,` $state
+    (`length` `(` $length^ `:` type($length) `)`)? attr-dict
+    `:` type($input) `,` type($delta) `,` type($a) `,` type($b) `,` type($c) `,` type($state)
+  }];
+}
+
+def Kiln_WkvOp : Kiln_Op<"wkv", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "RWKV-6's time-mix recurrence (WKV) over a sequence";
+  let description = [{
+    The linear-attention recurrence of RWKV-6 ("Finch", Peng et al. 2024) with
+    data-dependent decay, per head. `receptance` (r), `key` (k), `value` (v) and `decay`
+    (w, already in (0, 1): exp(-exp(...)) is the caller's) are `[L, H, S]`, `bonus` (u,
+    llama.cpp's `time_mix_first`) is `[H, S]`, `state` is `[H, S, S]` (key index, then
+    value index). For t = 0 .. L - 1, per head h, with kv[i, j] = k[t, h, i] * v[t, h, j]:
+
+    `result[t, h, j] = sum_i r[t, h, i] * (u[h, i] * kv[i, j] + state[h, i, j])`
+    `state[h, i, j] = state[h, i, j] * w[t, h, i] + kv[i, j]`
+
+    `new_state` is the state after the first `n` rows, `n` the one element of `length`
+    (clamped to `[0, L]`: a padded prefill batch's padding does not touch it), or after
+    all `L` without it. Each element of `new_state` reads only the same element of
+    `state`, so the state may be updated in place.
+
+    ```mlir
+    %y, %s = kiln.wkv %r, %k, %v, %w, %u, %s0
+        : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>,
+          tensor<4x16xf32>, tensor<4x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$receptance, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, Kiln_FloatTensor:$decay,
+                       Kiln_FloatTensor:$bonus, Kiln_FloatTensor:$state,
+                       Optional<Kiln_IndexTensor>:$length);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$new_state);
+  let assemblyFormat = [{
+    $receptance `,` $key `,` $value `,` $decay `,` $bonus `,` $state
+    (`length` `(` $length^ `:` type($length) `)`)? attr-dict
+    `:` type($receptance) `,` type($key) `,` type($value) `,` type($decay) `,` type($bonus)
+    `,` type($state)
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -19,7 +19,9 @@ def Kiln_QuantScheme : I32EnumAttr<"QuantScheme", "weight quantization scheme", 
     I32EnumAttrCase<"q5_1", 7>,
     I32EnumAttrCase<"q4_0x16", 8>,
     I32EnumAttrCase<"q8_0x16", 9>,
-    I32EnumAttrCase<"q5_0x16", 10>]> {
+    I32EnumAttrCase<"q5_0x16", 10>,
+    I32EnumAttrCase<"q4_kx16", 11>,
+    I32EnumAttrCase<"q6_kx16", 12>]> {
   let cppNamespace = "::kiln";
   let genSpecializedAttr = 0;
 }
@@ -44,8 +46,8 @@ def Kiln_QuantType : TypeDef<Kiln_Dialect, "Quant"> {
     `q4_0`, `q5_0`, `q5_1`, `q4_k`, `q6_k`) carry their scales inside each block and
     have a fixed block size. The group-wise formats (`int8`, `int4`) need a group size and keep
     their scales (and optional zero points) in separate tensors:
-    `!kiln.quant<int4, group = 128>`. `q4_0x16`, `q8_0x16` and `q5_0x16` are kiln's own
-    layouts of q4_0, q8_0 and q5_0 (the compiler writes them): the blocks of 16 rows interleaved, so that a kernel reads the
+    `!kiln.quant<int4, group = 128>`. `q4_0x16`, `q8_0x16`, `q5_0x16`, `q4_kx16` and `q6_kx16`
+    are kiln's own layouts of q4_0, q8_0, q5_0, q4_k and q6_k (the compiler writes them): the blocks of 16 rows interleaved, so that a kernel reads the
     same value of 16 rows as one vector (kiln/quant_formats.h); its tensors have at
     least two dimensions, the second-innermost a multiple of 16.
   }];

@@ -6,6 +6,8 @@
 
 #include "frontends/decoder/DecoderGraph.h"
 #include "frontends/gguf/GgufReader.h"
+#include "frontends/recurrent/MambaGraph.h"
+#include "frontends/recurrent/Rwkv6Graph.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
@@ -28,11 +30,19 @@ namespace {
 /// on them (no real model comes near it; it keeps products of two within int64).
 constexpr int64_t kMaxSize = int64_t(1) << 31;
 
+/// The graph an architecture's metadata fills.
+enum class Graph {
+  Decoder, ///< the decoder-only transformer (frontends/decoder), a DecoderConfig
+  Mamba,   ///< Mamba v1 and v2 (frontends/recurrent), a MambaConfig; the traits below are unused
+  Rwkv6,   ///< RWKV-6 (frontends/recurrent), an Rwkv6Config; the traits below are unused
+};
+
 /// What a GGUF architecture name means beyond its metadata: the traits llama.cpp
 /// hard-codes per architecture (llama-model.cpp, llama-arch.cpp). The next
 /// architecture of this family is one more row.
 struct Architecture {
   const char *name;
+  Graph graph;
   kiln::RopeMode ropeMode;
   FeedForward feedForward;
   bool queryKeyNorm;
@@ -47,8 +57,16 @@ struct Architecture {
 };
 
 constexpr Architecture kArchitectures[] = {
-    {"llama", kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false, false, 0, 0},
-    {"gemma3", kiln::RopeMode::neox, FeedForward::GeGluTanh, true, true, true, 6, 10000},
+    {"llama", Graph::Decoder, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
+    {"gemma3", Graph::Decoder, kiln::RopeMode::neox, FeedForward::GeGluTanh, true, true, true,
+     6, 10000},
+    {"mamba", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
+    {"mamba2", Graph::Mamba, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
+    {"rwkv6", Graph::Rwkv6, kiln::RopeMode::interleaved, FeedForward::SwiGlu, false, false,
+     false, 0, 0},
 };
 
 std::string supportedArchitectures() {
@@ -73,8 +91,12 @@ public:
       : reader(reader), arch(arch), weights(weights), fileLoc(fileLoc) {}
 
   FailureOr<DecoderConfig> read();
+  FailureOr<kiln::recurrent::MambaConfig> readMamba();
+  FailureOr<kiln::recurrent::Rwkv6Config> readRwkv6();
 
 private:
+  /// The vocabulary size from token_embd.weight ([vocab, embedding]).
+  FailureOr<int64_t> vocabulary(int64_t embedding);
   std::string key(StringRef suffix) const { return (arch.name + ("." + suffix)).str(); }
   FailureOr<int64_t> count(StringRef suffix, std::optional<int64_t> fallback = std::nullopt);
   FailureOr<double> real(StringRef suffix, std::optional<double> fallback = std::nullopt);
@@ -206,17 +228,10 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
     return emitError(fileLoc) << "mixture-of-experts models (" << key("expert_count")
                               << " = " << experts->integer << ") are not supported";
 
-  if (reader.tensors().empty())
-    return emitError(fileLoc) << "the file holds no tensors (a vocabulary-only GGUF?)";
-  const TensorInfo *embd = reader.findTensor("token_embd.weight");
-  Location embdLoc = NameLoc::get(StringAttr::get(fileLoc.getContext(), "token_embd.weight"),
-                                  fileLoc);
-  if (!embd)
-    return emitError(embdLoc) << "missing tensor 'token_embd.weight'";
-  if (embd->dims.size() != 2 || embd->dims[1] > uint64_t(kMaxSize))
-    return emitError(embdLoc) << "tensor 'token_embd.weight' must be a [vocab, " << c.embedding
-                              << "] matrix (ggml ne [" << c.embedding << ", vocab])";
-  c.vocab = int64_t(embd->dims[1]);
+  FailureOr<int64_t> vocab = vocabulary(c.embedding);
+  if (failed(vocab))
+    return failure();
+  c.vocab = *vocab;
 
   if (failed(kiln::decoder::checkBlockCount(
           fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
@@ -228,6 +243,126 @@ FailureOr<DecoderConfig> GgufConfigReader::read() {
     c.layers.push_back(sliding ? LayerConfig{window, arch.slidingWindowRopeTheta, 1.0}
                                : LayerConfig{0, *theta, *freqScale});
   }
+  return c;
+}
+
+FailureOr<int64_t> GgufConfigReader::vocabulary(int64_t embedding) {
+  if (reader.tensors().empty())
+    return emitError(fileLoc) << "the file holds no tensors (a vocabulary-only GGUF?)";
+  const TensorInfo *embd = reader.findTensor("token_embd.weight");
+  Location embdLoc = NameLoc::get(StringAttr::get(fileLoc.getContext(), "token_embd.weight"),
+                                  fileLoc);
+  if (!embd)
+    return emitError(embdLoc) << "missing tensor 'token_embd.weight'";
+  if (embd->dims.size() != 2 || embd->dims[1] > uint64_t(kMaxSize))
+    return emitError(embdLoc) << "tensor 'token_embd.weight' must be a [vocab, " << embedding
+                              << "] matrix (ggml ne [" << embedding << ", vocab])";
+  return int64_t(embd->dims[1]);
+}
+
+FailureOr<kiln::recurrent::MambaConfig> GgufConfigReader::readMamba() {
+  kiln::recurrent::MambaConfig c;
+  // The keys llama.cpp's loader requires for LLM_ARCH_MAMBA (and MAMBA2).
+  FailureOr<int64_t> contextLength = count("context_length"),
+                     embedding = count("embedding_length"), blocks = count("block_count"),
+                     convKernel = count("ssm.conv_kernel"), inner = count("ssm.inner_size"),
+                     stateSize = count("ssm.state_size"), rank = count("ssm.time_step_rank");
+  FailureOr<double> epsilon = real("attention.layer_norm_rms_epsilon");
+  if (failed(contextLength) || failed(embedding) || failed(blocks) || failed(convKernel) ||
+      failed(inner) || failed(stateSize) || failed(rank) || failed(epsilon))
+    return failure();
+  if (*convKernel < 2)
+    return emitError(fileLoc) << key("ssm.conv_kernel") << " must be at least 2, got "
+                              << *convKernel;
+  // FalconMamba's RMS norms of the step, B and C are not part of this graph.
+  if (const kiln::gguf::MetadataValue *rms = reader.find(key("ssm.dt_b_c_rms"));
+      rms && rms->integer != 0) // a bool or integer; other types leave it 0
+    return emitError(fileLoc) << key("ssm.dt_b_c_rms")
+                              << " is set (FalconMamba's B/C/dt norms), which kiln does not "
+                                 "support";
+  if (StringRef(arch.name) == "mamba2") {
+    // llama.cpp's Mamba-2: the time-step rank is the head count; B and C come in groups.
+    c.version = 2;
+    FailureOr<int64_t> groups = count("ssm.group_count");
+    if (failed(groups))
+      return failure();
+    if (*groups != 1)
+      return emitError(fileLoc) << key("ssm.group_count") << " is " << *groups
+                                << "; kiln supports Mamba-2 with one group of B and C";
+    if (*inner % *rank != 0)
+      return emitError(fileLoc) << key("ssm.inner_size") << " (" << *inner
+                                << ") is not a multiple of the head count "
+                                << key("ssm.time_step_rank") << " (" << *rank << ")";
+  }
+  c.contextLength = *contextLength;
+  c.contextLengthKey = key("context_length");
+  c.embedding = *embedding;
+  c.blocks = *blocks;
+  c.convKernel = *convKernel;
+  c.inner = *inner;
+  c.stateSize = *stateSize;
+  c.timeStepRank = *rank;
+  c.normEpsilon = *epsilon;
+  FailureOr<int64_t> vocab = vocabulary(c.embedding);
+  if (failed(vocab) ||
+      failed(kiln::decoder::checkBlockCount(
+          fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
+          [](int64_t i) { return "blk." + std::to_string(i) + ".attn_norm.weight"; })))
+    return failure();
+  c.vocab = *vocab;
+  return c;
+}
+
+FailureOr<kiln::recurrent::Rwkv6Config> GgufConfigReader::readRwkv6() {
+  kiln::recurrent::Rwkv6Config c;
+  // The keys llama.cpp's loader reads for LLM_ARCH_RWKV6.
+  FailureOr<int64_t> contextLength = count("context_length"),
+                     embedding = count("embedding_length"), blocks = count("block_count"),
+                     feedForward = count("feed_forward_length"),
+                     headSize = count("wkv.head_size"), mixExtra = count("time_mix_extra_dim"),
+                     decayExtra = count("time_decay_extra_dim");
+  FailureOr<double> epsilon = real("attention.layer_norm_epsilon");
+  if (failed(contextLength) || failed(embedding) || failed(blocks) || failed(feedForward) ||
+      failed(headSize) || failed(mixExtra) || failed(decayExtra) || failed(epsilon))
+    return failure();
+  if (*embedding % *headSize != 0)
+    return emitError(fileLoc) << key("embedding_length") << " (" << *embedding
+                              << ") is not a multiple of " << key("wkv.head_size") << " ("
+                              << *headSize << ")";
+  // Optional, 0 = never.
+  int64_t rescale = 0;
+  if (const kiln::gguf::MetadataValue *value = reader.find(key("rescale_every_n_layers"))) {
+    if (!value->isInteger() || value->integer > uint64_t(kMaxSize))
+      return emitError(fileLoc) << key("rescale_every_n_layers")
+                                << " must be an integer between 0 and " << kMaxSize;
+    rescale = int64_t(value->integer);
+  }
+  if (const kiln::gguf::MetadataValue *shifts = reader.find(key("token_shift_count"));
+      shifts && shifts->integer != 2)
+    return emitError(fileLoc) << key("token_shift_count") << " must be 2 (RWKV-6), got "
+                              << shifts->integer;
+  if (const kiln::gguf::MetadataValue *kv = reader.find(key("attention.head_count_kv"));
+      kv && kv->integer != 0 && int64_t(kv->integer) != *embedding / *headSize)
+    return emitError(fileLoc) << key("attention.head_count_kv")
+                              << " differs from the head count (grouped key/value heads, "
+                                 "QRWKV), which kiln does not support";
+  c.contextLength = *contextLength;
+  c.contextLengthKey = key("context_length");
+  c.embedding = *embedding;
+  c.blocks = *blocks;
+  c.feedForward = *feedForward;
+  c.headSize = *headSize;
+  c.timeMixExtra = *mixExtra;
+  c.timeDecayExtra = *decayExtra;
+  c.rescaleEvery = rescale;
+  c.normEpsilon = *epsilon;
+  FailureOr<int64_t> vocab = vocabulary(c.embedding);
+  if (failed(vocab) ||
+      failed(kiln::decoder::checkBlockCount(
+          fileLoc, "gguf: metadata key '" + key("block_count") + "'", *blocks, weights,
+          [](int64_t i) { return "blk." + std::to_string(i) + ".attn_norm.weight"; })))
+    return failure();
+  c.vocab = *vocab;
   return c;
 }
 
@@ -351,9 +486,23 @@ OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &contex
     return nullptr;
   }
   GgufWeights weights(**reader, std::string(absolute), fileLoc);
+  decoder::DecoderOptions options{sequenceLength, kvCache, contextLength};
+  if (arch->graph == Graph::Mamba) {
+    FailureOr<recurrent::MambaConfig> config =
+        GgufConfigReader(**reader, *arch, weights, fileLoc).readMamba();
+    if (failed(config))
+      return nullptr;
+    return recurrent::buildMamba(context, fileLoc, *config, weights, options);
+  }
+  if (arch->graph == Graph::Rwkv6) {
+    FailureOr<recurrent::Rwkv6Config> config =
+        GgufConfigReader(**reader, *arch, weights, fileLoc).readRwkv6();
+    if (failed(config))
+      return nullptr;
+    return recurrent::buildRwkv6(context, fileLoc, *config, weights, options);
+  }
   FailureOr<DecoderConfig> config = GgufConfigReader(**reader, *arch, weights, fileLoc).read();
   if (failed(config))
     return nullptr;
-  return decoder::buildDecoder(context, fileLoc, *config, weights,
-                               {sequenceLength, kvCache, contextLength});
+  return decoder::buildDecoder(context, fileLoc, *config, weights, options);
 }

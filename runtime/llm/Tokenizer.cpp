@@ -218,15 +218,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const gguf::GgufReader &r
   if (!model)
     return Error{"tokenizer: " + model.error()};
   // add_bos defaults follow llama.cpp: SentencePiece and WordPiece models add one.
-  bool sentencePiece = *model == "llama", byteLevel = *model == "gpt2", wordPiece = *model == "bert";
-  if (!sentencePiece && !byteLevel && !wordPiece)
+  bool sentencePiece = *model == "llama", byteLevel = *model == "gpt2", wordPiece = *model == "bert",
+       rwkv = *model == "rwkv";
+  if (!sentencePiece && !byteLevel && !wordPiece && !rwkv)
     return Error{"tokenizer: tokenizer.ggml.model '" + std::string(*model) +
-                 "' is not supported (supported: llama, gpt2, bert)"};
-  auto vocab = loadVocabulary(reader, !byteLevel);
+                 "' is not supported (supported: llama, gpt2, bert, rwkv)"};
+  auto vocab = loadVocabulary(reader, sentencePiece || wordPiece);
   if (!vocab)
     return vocab.takeError();
   auto tokenizer = sentencePiece ? makeSentencePieceTokenizer(std::move(*vocab))
                    : byteLevel   ? makeByteLevelBpeTokenizer(std::move(*vocab), reader)
+                   : rwkv        ? makeRwkvTokenizer(std::move(*vocab))
                                  : makeWordPieceTokenizer(std::move(*vocab));
   if (!tokenizer)
     return tokenizer;

@@ -125,7 +125,7 @@ public:
   Result<std::string> decode(const std::vector<TokenId> &ids) const;
 
   const Vocabulary &vocabulary() const { return vocab; }
-  // "llama", "gpt2" or "bert" (GGUF); "BPE" or "WordPiece" (tokenizer.json).
+  // "llama", "gpt2", "bert" or "rwkv" (GGUF); "BPE" or "WordPiece" (tokenizer.json).
   virtual const char *modelName() const = 0;
   // tokenizer.json's truncation.max_length, or 0.
   size_t defaultMaxLength() const { return fileMaxLength; }

@@ -1,5 +1,5 @@
 // The tokenizer models behind Tokenizer::fromGguf, one file each: SentencePiece BPE,
-// byte-level BPE and WordPiece. Each takes the loaded vocabulary and reads whatever
+// byte-level BPE, WordPiece and RWKV's trie. Each takes the loaded vocabulary and reads whatever
 // else its model needs from the file.
 #ifndef KILN_RUNTIME_LLM_TOKENIZERMODELS_H
 #define KILN_RUNTIME_LLM_TOKENIZERMODELS_H
@@ -12,6 +12,7 @@ Result<std::unique_ptr<Tokenizer>> makeSentencePieceTokenizer(Vocabulary vocab);
 Result<std::unique_ptr<Tokenizer>> makeByteLevelBpeTokenizer(Vocabulary vocab,
                                                              const gguf::GgufReader &reader);
 Result<std::unique_ptr<Tokenizer>> makeWordPieceTokenizer(Vocabulary vocab);
+Result<std::unique_ptr<Tokenizer>> makeRwkvTokenizer(Vocabulary vocab);
 
 // A byte-level BPE pre-tokenizer as llama.cpp knows it by tokenizer.ggml.pre: the regexes
 // that split text into words (each piece of one split again by the next) and what else the

@@ -169,6 +169,69 @@ func.func @dequantize_fuses_into_its_reader(%a: tensor<4x32xf32>, %z: tensor<4x8
 
 // -----
 
+#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+#id = affine_map<(n, k) -> (n, k)>
+
+// Widening an f16 weight to f32 moves into the matmul that reads it, as unpacking does:
+// the kernel reads 2 bytes per value and no f32 copy of the weight is stored. Widening
+// a tensor that is not a weight (an activation) stays on the rules for elementwise work.
+// CHECK-LABEL: func.func @weight_widening_fuses_into_its_reader
+// CHECK-SAME: (%[[A:.*]]: tensor<4x32xf32>, %[[Z:.*]]: tensor<4x8xf32>, %[[H:.*]]: tensor<8x32xf16>)
+func.func @weight_widening_fuses_into_its_reader(%a: tensor<4x32xf32>, %z: tensor<4x8xf32>, %h: tensor<8x32xf16>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  // CHECK: %[[W:.*]] = kiln.weight
+  // CHECK: kiln.dispatch ins(%[[W]], %[[A]], %[[Z]] : tensor<8x32xf16>, tensor<4x32xf32>, tensor<4x8xf32>)
+  // CHECK: arith.extf
+  // CHECK: arith.mulf
+  // CHECK: %[[HF:.*]] = kiln.dispatch ins(%[[H]] : tensor<8x32xf16>)
+  // CHECK: kiln.dispatch ins(%[[A]], %[[HF]], %[[Z]] :
+  %w = kiln.weight "w" from "m.gguf"[0] : tensor<8x32xf16>
+  %wf = kiln.dispatch ins(%w : tensor<8x32xf16>) -> tensor<8x32xf32> {
+  ^bb0(%p: tensor<8x32xf16>):
+    %e = tensor.empty() : tensor<8x32xf32>
+    %d = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%p : tensor<8x32xf16>) outs(%e : tensor<8x32xf32>) {
+    ^bb0(%in: f16, %out: f32):
+      %c = arith.extf %in : f16 to f32
+      linalg.yield %c : f32
+    } -> tensor<8x32xf32>
+    kiln.yield %d : tensor<8x32xf32>
+  }
+  %mm = kiln.dispatch ins(%a, %wf, %z : tensor<4x32xf32>, tensor<8x32xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%x: tensor<4x32xf32>, %y: tensor<8x32xf32>, %acc: tensor<4x8xf32>):
+    %g = linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %y : tensor<4x32xf32>, tensor<8x32xf32>) outs(%acc : tensor<4x8xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %p = arith.mulf %in, %in2 : f32
+      %s = arith.addf %out, %p : f32
+      linalg.yield %s : f32
+    } -> tensor<4x8xf32>
+    kiln.yield %g : tensor<4x8xf32>
+  }
+  %hf = kiln.dispatch ins(%h : tensor<8x32xf16>) -> tensor<8x32xf32> {
+  ^bb0(%p: tensor<8x32xf16>):
+    %e = tensor.empty() : tensor<8x32xf32>
+    %d = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%p : tensor<8x32xf16>) outs(%e : tensor<8x32xf32>) {
+    ^bb0(%in: f16, %out: f32):
+      %c = arith.extf %in : f16 to f32
+      linalg.yield %c : f32
+    } -> tensor<8x32xf32>
+    kiln.yield %d : tensor<8x32xf32>
+  }
+  %mm2 = kiln.dispatch ins(%a, %hf, %z : tensor<4x32xf32>, tensor<8x32xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%x: tensor<4x32xf32>, %y: tensor<8x32xf32>, %acc: tensor<4x8xf32>):
+    %g = linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %y : tensor<4x32xf32>, tensor<8x32xf32>) outs(%acc : tensor<4x8xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %p = arith.mulf %in, %in2 : f32
+      %s = arith.addf %out, %p : f32
+      linalg.yield %s : f32
+    } -> tensor<4x8xf32>
+    kiln.yield %g : tensor<4x8xf32>
+  }
+  return %mm, %mm2 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
 #a = affine_map<(m, n, k) -> (m, k)>
 #b = affine_map<(m, n, k) -> (k, n)>
 #c = affine_map<(m, n, k) -> (m, n)>

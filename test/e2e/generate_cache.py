@@ -3,8 +3,10 @@ compile the model once between them (the second waits on the lock, then uses the
 first one's artifact) and generate the same tokens; a cached artifact that is
 truncated, or has a flipped bit, is found unusable, compiled again and replaced, and
 the tokens stay numpy's greedy ones; a compile removes the artifacts of other
-compilers for the same model and options (not other variants). A tiny random-weight
-llama with the real LLaMA vocabulary (generate_vs_numpy.py's model).
+compilers for the same model and options (not other variants); a tuning database that
+appears or changes after a model was cached (kiln-compile --tune=use reads it) has the
+model compiled again, once. A tiny random-weight llama with the real LLaMA vocabulary
+(generate_vs_numpy.py's model).
 
 usage: generate_cache.py BIN_DIR WORK_DIR VOCAB_GGUF
 """
@@ -38,6 +40,9 @@ def main():
     generate_vs_numpy.with_vocabulary(model, vocab_path)
     model.write()
     cache = os.path.join(work, "cache")
+    # The tuning database kiln-compile reads: none until the last check.
+    tuning_db = os.path.join(work, "tuning.sqlite")
+    os.environ["KILN_TUNING_DB"] = tuning_db
 
     ids = subprocess.run([os.path.join(bin_dir, "kiln-tokenize"), "--bos", path, PROMPT],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -129,7 +134,24 @@ def main():
         failed += 1
     else:
         print("PASS the repaired artifact is used without compiling")
-    print(f"{4 - failed} passed, {failed} failed")
+
+    # A tuning database appears (kiln-tune --import of no records creates one): the next
+    # run compiles again, the one after uses that artifact (kiln-compile's reading the
+    # database must not change what the cache key sees).
+    empty = os.path.join(work, "no-records.jsonl")
+    open(empty, "w").close()
+    subprocess.run([os.path.join(bin_dir, "kiln-tune"), "--import", empty], check=True,
+                   capture_output=True)
+    first, first_err = finish(start())
+    second, second_err = finish(start())
+    if (first != expected or second != expected or "compiling" not in first_err or
+            "compiling" in second_err):
+        print(f"FAIL tuning database created after caching: tokens {first}, {second} (numpy "
+              f"{expected}):\n{first_err}\n{second_err}")
+        failed += 1
+    else:
+        print("PASS a tuning database created after caching: compiled again once, then cached")
+    print(f"{5 - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

@@ -3,7 +3,7 @@
 numpy references written from the ops' definitions, and with the `gguf` package's
 dequantization (an independent implementation of ggml's block formats).
 
-usage: kiln_ops_vs_numpy.py BIN_DIR WORK_DIR
+usage: kiln_ops_vs_numpy.py BIN_DIR WORK_DIR [NAME_PART]
 """
 import os
 import subprocess
@@ -215,6 +215,52 @@ def float_matvec_case(work, columns):
     return c
 
 
+def half_matvec_case(work, element, columns, depth, subnormal=False):
+    """One row times a 16-bit float weight read from the weights file and widened in
+    registers (kiln's own f16 conversion, not Halide's): f16 weights include
+    subnormals, signed zeros and the largest finite value; bf16 ones span f32's range;
+    `subnormal`: every f16 weight a subnormal (or zero), so that the bound (relative to
+    the largest output) would catch them read as zero or mis-scaled. The reference
+    widens the same bits exactly (numpy), so only the f32 sum errs."""
+    c = Case(f"{element}_matvec_{columns}x{depth}{'_subnormal' if subnormal else ''}", work)
+    x = rng.standard_normal((1, depth)).astype(np.float32)
+    if subnormal:
+        mantissa = rng.integers(0, 1024, (columns, depth)) * rng.choice([-1, 1], (columns, depth))
+        w = (mantissa * 2.0 ** -24).astype(np.float16)
+        stored, wide = w.tobytes(), w.astype(np.float64)
+    elif element == "f16":
+        w = rng.standard_normal((columns, depth)).astype(np.float16)
+        flat = w.reshape(-1)
+        special = np.array([6e-8, -6e-8, 3.1e-5, -4.5e-6, 0.0, -0.0, 65504.0, -65504.0,
+                            6.1e-5, 1e-3], np.float16)
+        flat[: 997 * len(special): 997] = special  # spread over rows and columns
+        stored, wide = w.tobytes(), w.astype(np.float64)
+    else:
+        f = (rng.standard_normal((columns, depth)) * np.exp2(rng.integers(-60, 60, (columns, depth)))).astype(np.float32)
+        bits = (f.view(np.uint32) >> 16).astype(np.uint16)
+        stored, wide = bits.tobytes(), (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    offset = c.weight(stored)
+    c.inputs["x"] = x
+    c.expected["y"] = (x.astype(np.float64) @ wide.T).astype(np.float32)
+    c.atol = float(depth * np.finfo(np.float32).eps * (np.abs(x) @ np.abs(wide).T).max())
+    y, wf, wt = mlir_type([1, columns]), mlir_type([columns, depth]), mlir_type([columns, depth], element)
+    c.ir = f'''func.func @main(%x: tensor<1x{depth}xf32> {{kiln.name = "x"}}) -> ({y} {{kiln.name = "y"}}) {{
+  %w = kiln.weight "w" from "{c.weights_path}"[{offset}] : {wt}
+  %ew = tensor.empty() : {wf}
+  %wf = linalg.generic {{indexing_maps = [affine_map<(n, k) -> (n, k)>, affine_map<(n, k) -> (n, k)>], iterator_types = ["parallel", "parallel"]}} ins(%w : {wt}) outs(%ew : {wf}) {{
+  ^bb0(%in: {element}, %out: f32):
+    %c = arith.extf %in : {element} to f32
+    linalg.yield %c : f32
+  }} -> {wf}
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : {y}
+  %acc = linalg.fill ins(%zero : f32) outs(%e : {y}) -> {y}
+  %r = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>] ins(%x, %wf : tensor<1x{depth}xf32>, {wf}) outs(%acc : {y}) -> {y}
+  return %r : {y}
+}}'''
+    return c
+
+
 def grouped_matmul_case(work, rows):
     """A group-wise int4 weight with zero points read by a matmul (scales and zero
     points are kernel inputs beside the packed bytes)."""
@@ -245,12 +291,14 @@ func.func @main(%x: {xt} {{kiln.name = "x"}}, %s: {st} {{kiln.name = "scales"}},
     return c
 
 
-def gather_case(work, scheme, qtype):
-    c = Case("gather_" + scheme, work)
-    rows, cols = 50, 256
+def gather_case(work, scheme, qtype, rows=50):
+    """Rows of a packed table; with rows a multiple of 16 the table is stored
+    interleaved (kiln-interleave-weights) and each row decoded from 16 rows' blocks."""
+    c = Case(f"gather_{scheme}" + ("" if rows == 50 else f"_{rows}"), work)
+    cols = 256
     packed = random_blocks(qtype, rows, cols)
     offset = c.weight(packed.tobytes())
-    ids = np.array([[3, 49, 0], [7, 7, 12]], np.int32)
+    ids = np.array([[3, rows - 1, 0], [7, 7, 12]], np.int32)
     c.inputs["ids"] = ids
     c.expected["y"] = quants.dequantize(packed, qtype).astype(np.float32)[ids]
     t = mlir_type([rows, cols], f"!kiln.quant<{scheme}>")
@@ -428,6 +476,101 @@ def cache_write_case(work, count, offset):
     return c
 
 
+def causal_conv1d_case(work, rows, length):
+    """kiln.causal_conv1d over [window; input] (channels not a multiple of a vector),
+    and the new window after `length` rows (None: all)."""
+    c = Case(f"causal_conv1d_l{rows}_n{length}", work)
+    channels, taps = 20, 4
+    x = rng.standard_normal((rows, channels)).astype(np.float32)
+    window = rng.standard_normal((taps - 1, channels)).astype(np.float32)
+    w = rng.standard_normal((channels, taps)).astype(np.float32)
+    c.inputs.update(x=x, window=window, w=w)
+    full = np.concatenate([window, x]).astype(np.float64)
+    c.expected["y"] = np.stack([(full[t:t + taps] * w.T).sum(0) for t in range(rows)]).astype(np.float32)
+    n = rows if length is None else min(max(length, 0), rows)
+    c.expected["new_window"] = full[n:n + taps - 1].astype(np.float32)
+    xt, wt, kt = mlir_type((rows, channels)), mlir_type((taps - 1, channels)), mlir_type((channels, taps))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%x: {xt} {{kiln.name = "x"}}, %window: {wt} {{kiln.name = "window"}}, %w: {kt} {{kiln.name = "w"}}{extra}) -> ({xt} {{kiln.name = "y"}}, {wt} {{kiln.name = "new_window"}}) {{
+  %y, %nw = kiln.causal_conv1d %x, %window, %w{use} : {xt}, {wt}, {kt}
+  return %y, %nw : {xt}, {wt}
+}}'''
+    return c
+
+
+def selective_scan_case(work, rows, states, length):
+    """kiln.selective_scan from its definition (float64 reference), the state after
+    `length` rows (None: all)."""
+    c = Case(f"selective_scan_l{rows}_n{states}_len{length}", work)
+    channels = 20
+    x = rng.standard_normal((rows, channels)).astype(np.float32)
+    dt = rng.uniform(0.01, 1.0, (rows, channels)).astype(np.float32)
+    a = -rng.uniform(0.1, 2.0, (channels, states)).astype(np.float32)
+    b = rng.standard_normal((rows, states)).astype(np.float32)
+    cc = rng.standard_normal((rows, states)).astype(np.float32)
+    h0 = rng.standard_normal((channels, states)).astype(np.float32)
+    c.inputs.update(x=x, dt=dt, a=a, b=b, c=cc, h=h0)
+    h = h0.astype(np.float64)
+    n = rows if length is None else min(max(length, 0), rows)
+    y, kept = [], h.copy()
+    for t in range(rows):
+        h = np.exp(dt[t][:, None] * a) * h + b[t][None, :] * (x[t] * dt[t])[:, None]
+        y.append(h @ cc[t])
+        if t + 1 == n:
+            kept = h.copy()
+    c.expected["y"] = np.stack(y).astype(np.float32)
+    c.expected["new_state"] = kept.astype(np.float32)
+    lt, at, bt = mlir_type((rows, channels)), mlir_type((channels, states)), mlir_type((rows, states))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%x: {lt} {{kiln.name = "x"}}, %dt: {lt} {{kiln.name = "dt"}}, %a: {at} {{kiln.name = "a"}}, %b: {bt} {{kiln.name = "b"}}, %c: {bt} {{kiln.name = "c"}}, %h: {at} {{kiln.name = "h"}}{extra}) -> ({lt} {{kiln.name = "y"}}, {at} {{kiln.name = "new_state"}}) {{
+  %y, %nh = kiln.selective_scan %x, %dt, %a, %b, %c, %h{use} : {lt}, {lt}, {at}, {bt}, {bt}, {at}
+  return %y, %nh : {lt}, {at}
+}}'''
+    return c
+
+
+def wkv_case(work, rows, length):
+    """kiln.wkv (RWKV-6) from its definition (float64 reference), the state after
+    `length` rows (None: all); head size 12, off the vector width."""
+    c = Case(f"wkv_l{rows}_len{length}", work)
+    heads, size = 3, 12
+    r, k, v = (rng.standard_normal((rows, heads, size)).astype(np.float32) for _ in range(3))
+    w = rng.uniform(0.5, 1.0, (rows, heads, size)).astype(np.float32)
+    u = rng.standard_normal((heads, size)).astype(np.float32)
+    s0 = rng.standard_normal((heads, size, size)).astype(np.float32)
+    c.inputs.update(r=r, k=k, v=v, w=w, u=u, s=s0)
+    state = s0.astype(np.float64)
+    n = rows if length is None else min(max(length, 0), rows)
+    y, kept = [], state.copy()
+    for t in range(rows):
+        kv = k[t][:, :, None].astype(np.float64) * v[t][:, None, :]
+        y.append(np.einsum("hi,hij->hj", r[t], u[:, :, None] * kv + state))
+        state = state * w[t][:, :, None] + kv
+        if t + 1 == n:
+            kept = state.copy()
+    c.expected["y"] = np.stack(y).astype(np.float32)
+    c.expected["new_state"] = kept.astype(np.float32)
+    lt, ut, st = mlir_type((rows, heads, size)), mlir_type((heads, size)), mlir_type((heads, size, size))
+    extra, use = "", ""
+    if length is not None:
+        c.inputs["n"] = np.array([length], dtype=np.int64)
+        extra = ', %n: tensor<1xi64> {kiln.name = "n"}'
+        use = " length(%n : tensor<1xi64>)"
+    c.ir = f'''func.func @main(%r: {lt} {{kiln.name = "r"}}, %k: {lt} {{kiln.name = "k"}}, %v: {lt} {{kiln.name = "v"}}, %w: {lt} {{kiln.name = "w"}}, %u: {ut} {{kiln.name = "u"}}, %s: {st} {{kiln.name = "s"}}{extra}) -> ({lt} {{kiln.name = "y"}}, {st} {{kiln.name = "new_state"}}) {{
+  %y, %ns = kiln.wkv %r, %k, %v, %w, %u, %s{use} : {lt}, {lt}, {lt}, {lt}, {ut}, {st}
+  return %y, %ns : {lt}, {st}
+}}'''
+    return c
+
+
 # Each value is a short f32 computation (a dot product of <= 64 terms, a softmax over 7
 # keys, a block scale times a small integer) compared with float64 references, so f32
 # rounding stays near 1e-6 relative. Cases with long sums set their own bound.
@@ -476,16 +619,23 @@ def main():
               grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
     cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q5_0", GT.Q5_0),
               gather_case(work, "q6_k", GT.Q6_K)]
+    cases += [gather_case(work, s, q, 48) for s, q in
+              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
+               ("q6_k", GT.Q6_K))]
     cases += [matmul_case(work, s, q, 11) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
                ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
-    # (64 weight rows: Q4_0, Q8_0 and Q5_0 products run on the interleaved q4_0x16 /
-    # q8_0x16 / q5_0x16.)
+    # (64 weight rows: Q4_0, Q8_0, Q5_0, Q4_K and Q6_K products run on the interleaved
+    # q4_0x16 / q8_0x16 / q5_0x16 / q4_kx16 / q6_kx16.)
     cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q8_0", GT.Q8_0, 1),
               matmul_case(work, "q5_0", GT.Q5_0, 1),
-              matmul_case(work, "q4_k", GT.Q4_K, 1), grouped_matmul_case(work, 9),
+              matmul_case(work, "q4_k", GT.Q4_K, 1), matmul_case(work, "q6_k", GT.Q6_K, 1),
+              grouped_matmul_case(work, 9),
               grouped_matmul_case(work, 1)]
     cases += [float_matvec_case(work, 640), float_matvec_case(work, 1000)]
+    cases += [half_matvec_case(work, e, columns, depth)
+              for e in ("f16", "bf16") for columns, depth in ((640, 1024), (48, 560))]
+    cases += [half_matvec_case(work, "f16", 48, 1024, subnormal=True)]
     cases += [int8_matvec_case(work, s, q, False) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
                ("q6_k", GT.Q6_K))]
@@ -495,6 +645,11 @@ def main():
     cases += [int8_matvec_case(work, s, q, False, rows, depth)
               for s, q in (("q5_0", GT.Q5_0), ("q4_0", GT.Q4_0), ("q8_0", GT.Q8_0))
               for rows, depth in ((256, 640), (2048, 640), (640, 2048))]
+    # q4_kx16: Gemma's FFN-down shape and a TinyLlama-like one (blocks of 256 over
+    # several chunks of columns).
+    cases += [int8_matvec_case(work, s, q, False, rows, depth)
+              for s, q in (("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))
+              for rows, depth in ((640, 2048), (256, 1536))]
     cases += [tanh_case(work), rms_norm_case(work), rope_case(work, False, 16), rope_case(work, True, 16),
               rope_case(work, True, 8)]
     cases += [attention_case(work, "causal"), attention_case(work, "shared"),
@@ -507,6 +662,15 @@ def main():
                                           (5, 19, 0), (1, 3, 8), (1, 17, 8), (5, 10, 4), (5, 19, 8))]
     cases += [cache_write_case(work, count, offset)
               for count, offset in ((1, 0), (1, 11), (4, 3), (4, 10), (4, -1), (4, 12))]
+    cases += [causal_conv1d_case(work, rows, length)
+              for rows, length in ((1, None), (7, None), (7, 0), (7, 2), (7, 5), (7, 9), (1, 1))]
+    cases += [selective_scan_case(work, rows, states, length)
+              for rows, states, length in ((1, 16, None), (7, 16, None), (7, 5, 3), (7, 16, 0),
+                                           (1, 16, 1), (7, 16, 12))]
+    cases += [wkv_case(work, rows, length) for rows, length in ((1, None), (6, None), (6, 2), (6, 0))]
+    # An optional third argument runs only the cases whose names contain it.
+    if len(sys.argv) > 3:
+        cases = [case for case in cases if sys.argv[3] in case.name]
     results = [run(case, bin_dir) for case in cases]
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")

@@ -234,7 +234,8 @@ TEST(Tokenizer, rejects_bad_vocabularies_naming_the_key) {
   auto tokens = stringArrayPayload({"a", "b"});
   std::vector<Case> cases = {
       {{}, "'tokenizer.ggml.model' is missing"},
-      {{{"tokenizer.ggml.model", kString, stringPayload("rwkv")}}, "'rwkv' is not supported"},
+      {{{"tokenizer.ggml.model", kString, stringPayload("t5")}},
+       "'t5' is not supported (supported: llama, gpt2, bert, rwkv)"},
       {{{"tokenizer.ggml.model", kString, stringPayload("bert")}}, "'tokenizer.ggml.tokens' is missing"},
       {{{"tokenizer.ggml.model", kString, stringPayload("bert")},
         {"tokenizer.ggml.tokens", kArray, stringArrayPayload({})}},

@@ -142,6 +142,35 @@ void removeOtherCompilersArtifacts(const std::filesystem::path &cache, const std
 }
 } // namespace
 
+namespace {
+/// What identifies the tuning database's contents for the compile cache: the path (or
+/// URL) kiln-compile resolves as compiler/Tuning's defaultDatabasePath does, and for a
+/// file its and its write-ahead log's size and modification time ("absent" for none or
+/// an empty log).
+std::string tuningDatabaseState() {
+  namespace fs = std::filesystem;
+  const char *configured = std::getenv("KILN_TUNING_DB");
+  std::string path = configured && *configured ? configured
+                                                : kilnCacheDirectory("tuning.sqlite");
+  std::string state = path;
+  if (path.rfind("postgres", 0) == 0)
+    return state;
+  for (const std::string &file : {path, path + "-wal"}) {
+    std::error_code ec;
+    auto size = fs::file_size(file, ec);
+    // An empty log holds nothing: SQLite leaves one behind a reader (kiln-compile
+    // itself), which must not make the next run compile again.
+    if (ec || (size == 0 && file != path)) {
+      state += "|absent";
+      continue;
+    }
+    auto modified = fs::last_write_time(file, ec).time_since_epoch().count();
+    state += "|" + std::to_string(size) + "@" + std::to_string(modified);
+  }
+  return state;
+}
+} // namespace
+
 Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
                                           const std::string &cacheDir, const std::string &name,
                                           const std::vector<std::string> &arguments) {
@@ -153,6 +182,13 @@ Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::st
   Expected<std::string> compilerHash = hashFile(compiler.string());
   if (!compilerHash)
     return compilerHash.error();
+  // The compiler and the schedules it would take from the tuning database, in one hash
+  // of the same length (removeOtherCompilersArtifacts matches it).
+  std::string identity = *compilerHash + "|" + tuningDatabaseState();
+  char digest[17];
+  std::snprintf(digest, sizeof digest, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(identity.data(), identity.size())));
+  compilerHash = std::string(digest);
   fs::path cache = cacheDir.empty() ? kilnCacheDirectory("models") : cacheDir;
   fs::create_directories(cache, ec);
   fs::path artifact = cache / (name + "-" + *compilerHash + ".kiln");

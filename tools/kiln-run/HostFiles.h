@@ -24,8 +24,12 @@ struct CachedArtifact {
   double compileSeconds = 0; // 0 when the cache already held it
 };
 
-// The artifact `<name>-<hash of kiln-compile>.kiln` in `cacheDir` (empty: the "models"
-// cache directory). When it is missing, or there but the runtime does not load it
+// The artifact `<name>-<hash>.kiln` in `cacheDir` (empty: the "models" cache
+// directory), the hash over kiln-compile's bytes and the state of the tuning database
+// kiln-compile reads (`--tune=use`, its default: $KILN_TUNING_DB, else the cache
+// directory's tuning.sqlite; its size and modification time with its write-ahead log's,
+// so that schedules tuned after a model was cached are compiled in; a PostgreSQL URL
+// counts as its text only: tuning into a shared store later does not invalidate). When it is missing, or there but the runtime does not load it
 // (truncated, corrupt, for another CPU), the kiln-compile beside the running executable
 // compiles it (`kiln-compile ARGUMENTS... -o <partial file>`, renamed into place only
 // on success, so an interrupted compile leaves no artifact), and

@@ -22,6 +22,8 @@ typedef enum kiln_quant_scheme {
   KILN_QUANT_Q4_0X16 = 8, /* q4_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_Q8_0X16 = 9, /* q8_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_Q5_0X16 = 10, /* q5_0 blocks of 16 rows interleaved (kiln's own layout) */
+  KILN_QUANT_Q4_KX16 = 11, /* q4_k blocks of 16 rows interleaved (kiln's own layout) */
+  KILN_QUANT_Q6_KX16 = 12, /* q6_k blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_SCHEME_COUNT
 } kiln_quant_scheme;
 
@@ -67,7 +69,20 @@ typedef struct kiln_quant_format {
  *            for v = 2q + h (quad q, nibble half h), bit v % 8 of byte 2r + e of
  *            slice v / 8 is the fifth bit of value 4q + 2h + e of row r (a shift and
  *            an and turn a slice into the fifth bits of 8 vectors of values); then
- *            the low four bits as q4_0x16's 8 slices (96-351) = 352 bytes / (16 x 32). */
+ *            the low four bits as q4_0x16's 8 slices (96-351) = 352 bytes / (16 x 32).
+ *   q4_kx16: per 16 rows and block of 256, the 16 rows' f16 d (bytes 0-31) and dmin
+ *            (32-63), then per sub-block s of 32 values (8 of them, 288 bytes each from
+ *            64 + 288 s): the 16 rows' 6-bit scales as bytes (0-15), their 6-bit mins
+ *            as bytes (16-31), and the nibbles as q4_0x16's 8 slices (32-287) = 2368
+ *            bytes / (16 x 256): 64 bytes more than 16 q4_k blocks (+2.8%), for scales
+ *            a product reads with one load instead of unpacking 12 bytes per row.
+ *   q6_kx16: per 16 rows and block of 256, the 16 rows' f16 d (bytes 0-31), then per
+ *            sub-block s of 32 values (416 bytes each from 32 + 416 s): the rows' int8
+ *            scales (byte 16 j + r: row r's scale of values 16 j .. 16 j + 15), the
+ *            high two bits as 4 slices of 32 bytes (32-159: bits 2 (v % 4) and up of
+ *            byte 2r + e of slice v / 4, for the v-th vector of values, v = 2q + h),
+ *            and the low four bits as q4_0x16's 8 slices (160-415) = 3360 bytes /
+ *            (16 x 256), as many as 16 q6_k blocks. */
 static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q8_0", 32, 34, 8, 1},
     {"q4_0", 32, 18, 4, 1},
@@ -80,6 +95,8 @@ static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q4_0x16", 32, 18, 4, 16},
     {"q8_0x16", 32, 34, 8, 16},
     {"q5_0x16", 32, 22, 5, 16},
+    {"q4_kx16", 256, 148, 4, 16},
+    {"q6_kx16", 256, 210, 6, 16},
 };
 
 /* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when

@@ -537,20 +537,164 @@ func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<2x
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0 and q5_0 bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
 %0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q8_0"} : tensor<16x32x!kiln.quant<q4_0x16>>
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0 and q5_0 bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
 %0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q4_0"} : tensor<16x32x!kiln.quant<q4_0>>
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0 and q5_0 bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'f32' for 'tensor<16x256x!kiln.quant<q6_k>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'f32' for 'tensor<16x256x!kiln.quant<q6_k>>'}}
 %0 = kiln.weight "w" from "m.safetensors"[0] {source_scheme = "f32"} : tensor<16x256x!kiln.quant<q6_k>>
 
 // -----
 
 // expected-error @+1 {{'kiln.weight' op cannot permute packed (!kiln.quant) elements (only a float source_scheme's elements, before they are packed)}}
 %0 = kiln.weight "w" from "m.gguf"[0] {permutation = array<i64: 1, 0>} : tensor<16x32x!kiln.quant<q8_0>>
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %window: tensor<3x64xf32>, %w: tensor<64x4x1xf32>) {
+  // expected-error @+1 {{'kiln.causal_conv1d' op expects input [L, C], window [K - 1, C] and weight [C, K], got ranks 2, 2, 3}}
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %window: tensor<3x64xf32>, %w: tensor<32x4xf32>) {
+  // expected-error @+1 {{'kiln.causal_conv1d' op channels differ: input [8, 64], window [3, 64], weight [32, 4]}}
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w : tensor<8x64xf32>, tensor<3x64xf32>, tensor<32x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %window: tensor<2x64xf32>, %w: tensor<64x4xf32>) {
+  // expected-error @+1 {{'kiln.causal_conv1d' op a filter of 4 taps needs a window of 3 rows, got 2}}
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w : tensor<8x64xf32>, tensor<2x64xf32>, tensor<64x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %window: tensor<0x64xf32>, %w: tensor<64x1xf32>) {
+  // expected-error @+1 {{'kiln.causal_conv1d' op expects a filter of at least 2 taps, got 1}}
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w : tensor<8x64xf32>, tensor<0x64xf32>, tensor<64x1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %window: tensor<3x64xf16>, %w: tensor<64x4xf32>) {
+  // expected-error @+1 {{'kiln.causal_conv1d' op expects input, window and weight of one element type, got 'f32', 'f16', 'f32'}}
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w : tensor<8x64xf32>, tensor<3x64xf16>, tensor<64x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %window: tensor<3x64xf32>, %w: tensor<64x4xf32>, %n: tensor<2xi64>) {
+  // expected-error @+1 {{'kiln.causal_conv1d' op expects a length of one element (tensor<1xi64>), got 'tensor<2xi64>'}}
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w length(%n : tensor<2xi64>) : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %dt: tensor<8x32xf32>, %a: tensor<64x16xf32>, %b: tensor<8x16xf32>, %c: tensor<8x16xf32>, %h: tensor<64x16xf32>) {
+  // expected-error @+1 {{'kiln.selective_scan' op delta [8, 32] differs from input [8, 64]}}
+  %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h : tensor<8x64xf32>, tensor<8x32xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>, %b: tensor<8x16xf32>, %c: tensor<8x16xf32>, %h: tensor<64x8xf32>) {
+  // expected-error @+1 {{'kiln.selective_scan' op expects a and state of shape [D, N] = [64, N], got a [64, 16] and state [64, 8]}}
+  %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>, %b: tensor<8x16xf32>, %c: tensor<4x16xf32>, %h: tensor<64x16xf32>) {
+  // expected-error @+1 {{'kiln.selective_scan' op expects b and c of shape [L, N] = [8, 16], got b [8, 16] and c [4, 16]}}
+  %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<4x16xf32>, tensor<64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>, %b: tensor<8x16xf32>, %c: tensor<8x16xf32>, %h: tensor<64x16xf16>) {
+  // expected-error @+1 {{'kiln.selective_scan' op expects all operands of one element type, got 'f32', 'f32', 'f32', 'f32', 'f32', 'f16'}}
+  %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64x1xf32>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>, %b: tensor<8x16xf32>, %c: tensor<8x16xf32>, %h: tensor<64x16xf32>) {
+  // expected-error @+1 {{'kiln.selective_scan' op expects input and delta [L, D], a [D, N], b and c [L, N] and state [D, N], all of rank 2}}
+  %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h : tensor<8x64x1xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<8x64xf32>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>, %b: tensor<8x16xf32>, %c: tensor<8x16xf32>, %h: tensor<64x16xf32>, %n: tensor<1x1xi64>) {
+  // expected-error @+1 {{'kiln.selective_scan' op expects a length of one element (tensor<1xi64>), got 'tensor<1x1xi64>'}}
+  %y, %h2 = kiln.selective_scan %x, %dt, %a, %b, %c, %h length(%n : tensor<1x1xi64>) : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %k: tensor<8x4x8xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects key, value and decay of the receptance's shape [8, 4, 16], got [8, 4, 8]}}
+  %y, %s2 = kiln.wkv %r, %k, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x8xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<2x16xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects a bonus of shape [4, 16], got [2, 16]}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<2x16xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects a state of shape [4, 16, 16], got [4, 16, 8]}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x64xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects receptance, key, value and decay [L, H, S], bonus [H, S] and state [H, S, S], got ranks 2, 2, 3}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf16>, %s: tensor<4x16x16xf32>) {
+  // expected-error @+1 {{'kiln.wkv' op expects all operands of one element type, got 'f32', 'f32', 'f32', 'f32', 'f16', 'f32'}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf16>, tensor<4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>, %n: tensor<3xi64>) {
+  // expected-error @+1 {{'kiln.wkv' op expects a length of one element (tensor<1xi64>), got 'tensor<3xi64>'}}
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s length(%n : tensor<3xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return
+}

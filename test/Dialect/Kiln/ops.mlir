@@ -118,3 +118,26 @@ func.func @cache_write(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p:
   %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
   return %0 : tensor<12x2x8xf32>
 }
+
+// CHECK-LABEL: func.func @recurrent
+func.func @recurrent(%x: tensor<8x64xf32>, %window: tensor<3x64xf32>, %w: tensor<64x4xf32>,
+                     %n: tensor<1xi64>, %dt: tensor<8x64xf32>, %a: tensor<64x16xf32>,
+                     %b: tensor<8x16xf32>, %c: tensor<8x16xf32>, %h: tensor<64x16xf32>) {
+  // CHECK: kiln.causal_conv1d %{{.*}}, %{{.*}}, %{{.*}} length(%{{.*}} : tensor<1xi64>) : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4xf32>
+  %y, %w2 = kiln.causal_conv1d %x, %window, %w length(%n : tensor<1xi64>) : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4xf32>
+  // CHECK: kiln.causal_conv1d %{{.*}}, %{{.*}}, %{{.*}} : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4xf32>
+  %y1, %w3 = kiln.causal_conv1d %x, %window, %w : tensor<8x64xf32>, tensor<3x64xf32>, tensor<64x4xf32>
+  // CHECK: kiln.selective_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} length(%{{.*}} : tensor<1xi64>) : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  %s, %h2 = kiln.selective_scan %y, %dt, %a, %b, %c, %h length(%n : tensor<1xi64>) : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  // CHECK: kiln.selective_scan %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  %s1, %h3 = kiln.selective_scan %y, %dt, %a, %b, %c, %h : tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<64x16xf32>
+  "test.use"(%y, %w2, %y1, %w3, %s, %h2, %s1, %h3) : (tensor<8x64xf32>, tensor<3x64xf32>, tensor<8x64xf32>, tensor<3x64xf32>, tensor<8x64xf32>, tensor<64x16xf32>, tensor<8x64xf32>, tensor<64x16xf32>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @wkv
+func.func @wkv(%r: tensor<8x4x16xf32>, %u: tensor<4x16xf32>, %s: tensor<4x16x16xf32>, %n: tensor<1xi64>) -> (tensor<8x4x16xf32>, tensor<4x16x16xf32>) {
+  // CHECK: kiln.wkv %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} length(%{{.*}} : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  %y, %s2 = kiln.wkv %r, %r, %r, %r, %u, %s length(%n : tensor<1xi64>) : tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<8x4x16xf32>, tensor<4x16xf32>, tensor<4x16x16xf32>
+  return %y, %s2 : tensor<8x4x16xf32>, tensor<4x16x16xf32>
+}

@@ -5,12 +5,17 @@ usage: make_llama_gguf.py OUT [--arch NAME] [--drop-key KEY] [--set-key KEY=INT]
                               [--type TENSOR=TYPE] [--shape TENSOR=D0,D1] [--tied]
                               [--string-key KEY=TEXT] [--extra TENSOR]
                               [--drop-tensor TENSOR] [--no-tensors] [--truncate BYTES]
-                              [--gemma3]
+                              [--gemma3] [--mamba] [--mamba2] [--rwkv6]
 
 The model: vocab 40, embedding 32, 1 block, 4 query heads sharing 2 key/value heads of
 size 8, feed-forward 48, context 16. With --gemma3: the gemma3 architecture, 6 blocks,
 heads of size 16 (not 32 / 4), query/key norms, post-norms, sliding window 4, tied
-output. Shapes are row-major ([out, in]); they are written
+output. With --mamba: the mamba architecture (Mamba v1), 2 blocks, inner size 64,
+state size 16, convolution kernel 4, time-step rank 2, no heads. With --mamba2: the
+mamba2 architecture, the same sizes with 4 heads (the time-step rank) and one group.
+With --rwkv6: the rwkv6
+architecture (RWKV-6), 2 blocks, head size 8 (4 heads), channel mix 48, lerp rank 4,
+decay rank 8, no output tying. Shapes are row-major ([out, in]); they are written
 innermost first, as GGUF stores them.
 """
 import argparse
@@ -44,10 +49,21 @@ def main():
     parser.add_argument("--no-tensors", action="store_true")
     parser.add_argument("--truncate", type=int)
     parser.add_argument("--gemma3", action="store_true")
+    parser.add_argument("--mamba", action="store_true")
+    parser.add_argument("--rwkv6", action="store_true")
+    parser.add_argument("--mamba2", action="store_true")
     args = parser.parse_args()
+    if args.mamba2:
+        args.mamba, args.arch = True, "mamba2"
+    elif args.mamba:
+        args.arch = "mamba"
+    if args.rwkv6:
+        args.arch = "rwkv6"
     if args.gemma3:
         args.arch, args.tied = "gemma3", True
     arch, blocks, head = args.arch if args.gemma3 else "llama", 6 if args.gemma3 else 1, 8
+    if args.mamba or args.rwkv6:
+        arch, blocks = args.arch, 2
     if args.gemma3:
         head = 16
 
@@ -66,6 +82,23 @@ def main():
         keys.update({"gemma3.attention.key_length": (U32, head),
                      "gemma3.attention.value_length": (U32, head),
                      "gemma3.attention.sliding_window": (U32, 4)})
+    if args.mamba:
+        keys.update({f"{arch}.feed_forward_length": (U32, 0), f"{arch}.attention.head_count": (U32, 0),
+                     f"{arch}.ssm.conv_kernel": (U32, 4), f"{arch}.ssm.inner_size": (U32, 64),
+                     f"{arch}.ssm.state_size": (U32, 16),
+                     f"{arch}.ssm.time_step_rank": (U32, 4 if args.mamba2 else 2)})
+        if args.mamba2:
+            keys[f"{arch}.ssm.group_count"] = (U32, 1)
+        del keys[f"{arch}.attention.head_count_kv"], keys[f"{arch}.rope.freq_base"]
+    if args.rwkv6:
+        del keys["rwkv6.attention.layer_norm_rms_epsilon"], keys["rwkv6.rope.freq_base"]
+        del keys["rwkv6.attention.head_count_kv"]
+        keys.update({"rwkv6.attention.head_count": (U32, 0),
+                     "rwkv6.attention.layer_norm_epsilon": (F32, 1e-5),
+                     "rwkv6.wkv.head_size": (U32, 8), "rwkv6.time_mix_extra_dim": (U32, 4),
+                     "rwkv6.time_decay_extra_dim": (U32, 8),
+                     "rwkv6.rescale_every_n_layers": (U32, 0),
+                     "rwkv6.token_shift_count": (U32, 2)})
     for key in args.drop_key:
         del keys[key]
     for item in args.set_key:
@@ -85,10 +118,37 @@ def main():
     if args.gemma3:
         block += [("attn_q_norm", [head]), ("attn_k_norm", [head]), ("post_attention_norm", [32]),
                   ("post_ffw_norm", [32])]
+    if args.mamba2:
+        block = [("attn_norm.weight", [32]), ("ssm_in.weight", [2 * 64 + 2 * 16 + 4, 32]),
+                 ("ssm_conv1d.weight", [96, 4]), ("ssm_conv1d.bias", [96]),
+                 ("ssm_dt.bias", [4]), ("ssm_a", [4, 1]), ("ssm_d", [4, 1]),
+                 ("ssm_norm.weight", [1, 64]), ("ssm_out.weight", [32, 64])]
+    elif args.mamba:
+        block = [("attn_norm.weight", [32]), ("ssm_in.weight", [128, 32]),
+                 ("ssm_conv1d.weight", [64, 4]), ("ssm_conv1d.bias", [64]),
+                 ("ssm_x.weight", [2 + 2 * 16, 64]), ("ssm_dt.weight", [64, 2]),
+                 ("ssm_dt.bias", [64]), ("ssm_a", [64, 16]), ("ssm_d", [64]),
+                 ("ssm_out.weight", [32, 64])]
+    elif args.rwkv6:
+        block = [(n + s, [32]) for n in ("attn_norm", "attn_norm_2", "time_mix_ln")
+                 for s in (".weight", ".bias")]
+        block += [("time_mix_lerp_x.weight", [1, 1, 32]), ("time_mix_w1.weight", [20, 32]),
+                  ("time_mix_w2.weight", [5, 32, 4]), ("time_mix_lerp_fused.weight", [5, 1, 1, 32]),
+                  ("time_mix_first.weight", [4, 8]), ("time_mix_decay.weight", [32]),
+                  ("time_mix_decay_w1.weight", [8, 32]), ("time_mix_decay_w2.weight", [32, 8]),
+                  ("channel_mix_lerp_k.weight", [1, 1, 32]), ("channel_mix_lerp_r.weight", [1, 1, 32]),
+                  ("channel_mix_key.weight", [48, 32]), ("channel_mix_value.weight", [32, 48]),
+                  ("channel_mix_receptance.weight", [32, 32])]
+        block += [(f"time_mix_{n}.weight", [32, 32]) for n in ("key", "value", "receptance", "gate", "output")]
+    else:
+        block = [(name + ".weight", shape) for name, shape in block]
     for i in range(blocks):
         for name, shape in block:
-            tensors[f"blk.{i}.{name}.weight"] = shape
+            tensors[f"blk.{i}.{name}"] = shape
     tensors["output_norm.weight"] = [32]
+    if args.rwkv6:
+        tensors.update({"token_embd_norm.weight": [32], "token_embd_norm.bias": [32],
+                        "output_norm.bias": [32]})
     if not args.tied:
         tensors["output.weight"] = [40, 32]
     for name in args.extra:
