@@ -4,6 +4,7 @@
 
 #include "backends/Backend.h"
 #include "compiler/DispatchCost.h"
+#include "compiler/WeightQuantizer.h"
 #include "dialects/Kiln/KilnDialect.h"
 #include "runtime/src/ArtifactWriter.h"
 
@@ -293,12 +294,18 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   // `size` bytes in the artifact, from `sourceSize` bytes of the file (they differ when
   // an interleaved layout adds bytes to the one it is converted from: q4_kx16).
   uint64_t size, sourceSize;
+  // A float source (kiln-quantize-weights) is read as floats and packed here.
+  std::optional<FloatSource> floatSource;
+  if (std::optional<StringRef> scheme = weight.getSourceScheme())
+    floatSource = symbolizeFloatSource(*scheme);
   if (auto quant = dyn_cast<QuantType>(type.getElementType())) {
     SmallVector<int64_t> packed = quant.getPackedShape(type.getShape());
     if (packed.back() < 0)
       return weight.emitOpError("does not hold whole quantization blocks");
     size = sourceSize = static_cast<uint64_t>(ShapedType::getNumElements(packed));
-    if (std::optional<StringRef> from = weight.getSourceScheme())
+    if (floatSource)
+      sourceSize = static_cast<uint64_t>(type.getNumElements() * floatSourceBytes(*floatSource));
+    else if (std::optional<StringRef> from = weight.getSourceScheme())
       sourceSize = static_cast<uint64_t>(ShapedType::getNumElements(
           QuantType::get(weight.getContext(), *symbolizeQuantScheme(*from), 0)
               .getPackedShape(type.getShape())));
@@ -311,7 +318,8 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
     for (int64_t d : *permutation)
       permutationKey += std::to_string(d) + ",";
   if (std::optional<StringRef> source = weight.getSourceScheme())
-    permutationKey += "from " + source->str();
+    permutationKey += "from " + source->str() + " into " +
+                      stringifyQuantScheme(cast<QuantType>(type.getElementType()).getScheme()).str();
   auto key = std::make_tuple(weight.getSource().str() + "|" + permutationKey,
                              static_cast<int64_t>(weight.getOffset()), size);
   auto cached = weightOffsets.find(key);
@@ -341,13 +349,24 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   std::vector<char> permuted;
   if (std::optional<ArrayRef<int64_t>> permutation = weight.getPermutation()) {
     permuted = permuteElements(bytes, type.getShape(), *permutation,
-                               (type.getElementTypeBitWidth() + 7) / 8);
+                               floatSource ? floatSourceBytes(*floatSource)
+                                           : (type.getElementTypeBitWidth() + 7) / 8);
     bytes = permuted.data();
   }
-  if (weight.getSourceScheme()) {
+  if (floatSource) {
+    QuantScheme scheme = cast<QuantType>(type.getElementType()).getScheme();
+    QuantScheme blocks = scheme == QuantScheme::q8_0x16   ? QuantScheme::q8_0
+                         : scheme == QuantScheme::q4_0x16 ? QuantScheme::q4_0
+                                                          : scheme;
+    permuted = packBlocks(widenToF32(bytes, type.getNumElements(), *floatSource), blocks);
+    if (blocks != scheme)
+      permuted = interleaveRows(permuted.data(), type.getShape(), blocks);
+    bytes = permuted.data();
+  } else if (weight.getSourceScheme()) {
     permuted = interleaveRows(bytes, type.getShape(), *symbolizeQuantScheme(*weight.getSourceScheme()));
     bytes = permuted.data();
   }
+  summary.weightBytesBefore += sourceSize;
   uint64_t at = writer.addWeights(bytes, size);
   summary.weightBytes += size;
   weightOffsets[key] = at;
@@ -474,6 +493,7 @@ LogicalResult Emitter::emitEntryPoint(func::FuncOp func) {
       std::vector<char> bytes = constantBytes(dense);
       uint64_t offset = writer.addWeights(bytes.data(), bytes.size());
       summary.weightBytes += bytes.size();
+      summary.weightBytesBefore += bytes.size();
       if (failed(addBuffer(constant, constant.getResult(), art::BufferKind::Weight, 0, offset)))
         return failure();
     } else if (auto empty = dyn_cast<tensor::EmptyOp>(op);

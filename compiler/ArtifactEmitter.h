@@ -32,6 +32,8 @@ struct ArtifactSummary {
   uint64_t arenaBytes = 0;
   uint64_t arenaLowerBound = 0;
   uint64_t weightBytes = 0;
+  /// The same weights as the model file stores them (before kiln-quantize-weights).
+  uint64_t weightBytesBefore = 0;
   uint64_t stateBytes = 0; // persistent state slots (a KV cache), each counted once
   uint64_t codeBytes = 0;
   std::string target;

@@ -38,6 +38,37 @@ def InterleaveWeights : Pass<"kiln-interleave-weights", "mlir::func::FuncOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::func::FuncOp"> {
+  let summary = "Packs the float weights of products and embedding tables into int8 or int4 blocks";
+  let description = [{
+    Weight-only quantization of a float model. A 2-D f32/f16/bf16 `kiln.weight` read
+    by a contraction (`linalg.matmul` or a `linalg.generic` that multiplies and adds,
+    directly or through a widening copy) as a [K, N] or [N, K] operand becomes an
+    [N, K] weight packed along K (the input channels), with `source_scheme` naming the
+    file's float type: the artifact writer packs the bytes, and a `kiln.dequantize`
+    feeds the product, which reads it as [N, K]. This is the form GGUF's packed
+    weights take, so every kernel built for them (streamed decoding inside the GEMM,
+    the integer matrix-vector product, the interleaved layouts) serves. `int8` is
+    q8_0: each output channel in blocks of 32 input channels, one f16 scale per block
+    (max |w| / 127), 8.5 bits a weight; `int4` is q4_0: blocks of 32, scale
+    -(signed max) / 8, 4.5 bits a weight. A weight whose K is not a multiple of 32
+    stays float.
+
+    Which weights stay float (`keep-float`, a comma-separated list): `embeddings`
+    (tables read by `kiln.gather`), `head` (a product whose result reaches a function
+    result through shape and elementwise ops only: an LM's logits, a classifier's
+    last layer), and any other item keeps the weights whose names contain it. `none`
+    quantizes everything it can. Norm scales and biases are 1-D and never quantized.
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", "\"int8\"",
+           "int8 (q8_0 blocks) or int4 (q4_0 blocks)">,
+    Option<"keepFloat", "keep-float", "std::string", "\"embeddings,head\"",
+           "Comma-separated weights that stay float: embeddings, head, name substrings, or none">,
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 def FormDispatches : Pass<"kiln-form-dispatches", "mlir::func::FuncOp"> {
   let summary = "Wraps every kernel-producing op in its own kiln.dispatch region";
   let description = [{

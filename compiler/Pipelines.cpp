@@ -16,9 +16,17 @@ void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &option
   pm.addPass(createCSEPass());
   // Weight layouts are chosen at compile time (the artifact stores them transposed).
   pm.addNestedPass<func::FuncOp>(createFoldWeightLayouts());
+  // Quantize float weights (optional) into the packed forms the kernels read, then
+  // choose their interleaved layouts like a GGUF file's.
+  if (!options.quantize.empty()) {
+    QuantizeWeightsOptions quantize;
+    quantize.scheme = options.quantize;
+    quantize.keepFloat = options.keepFloat;
+    pm.addNestedPass<func::FuncOp>(createQuantizeWeights(quantize));
+  }
   pm.addNestedPass<func::FuncOp>(createInterleaveWeights());
   // Decompose: elementwise arith/math on tensors and every named linalg op become
-  // linalg.generic, the one form the backends translate. (Quantization slots in here.)
+  // linalg.generic, the one form the backends translate.
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createLinalgGeneralizeNamedOpsPass());
   // Form kernels, then fuse elementwise chains into one kernel each.

@@ -20,6 +20,10 @@ struct PipelineOptions {
   /// part of its key.
   std::string tuningDatabase;
   std::string target;
+  /// Weight-only quantization of float weights: "" (none), "int8" or "int4"
+  /// (kiln-quantize-weights), and which weights stay float (its keep-float option).
+  std::string quantize;
+  std::string keepFloat = "embeddings,head";
 };
 
 /// Appends kiln's default pipeline (what `kiln-compile` runs) to `pm`, which must

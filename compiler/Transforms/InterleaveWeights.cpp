@@ -28,8 +28,11 @@ struct InterleaveWeightsPass : kiln::impl::InterleaveWeightsBase<InterleaveWeigh
       // that shares a tied embedding table runs 1.5x faster on the interleaved layout).
       std::optional<QuantScheme> interleaved =
           quant ? QuantType::interleaved(quant.getScheme()) : std::nullopt;
+      // A weight converted from packed bytes is already interleaved; one packed from
+      // floats (kiln-quantize-weights) is packed straight into the interleaved layout.
+      std::optional<StringRef> source = weight.getSourceScheme();
       if (!interleaved || type.getRank() != 2 ||
-          type.getShape()[0] % 16 != 0 || weight.getSourceScheme() ||
+          type.getShape()[0] % 16 != 0 || (source && symbolizeQuantScheme(*source)) ||
           !llvm::all_of(weight->getUsers(), [](Operation *user) {
             return isa<DequantizeOp, GatherOp>(user);
           }))
@@ -38,7 +41,8 @@ struct InterleaveWeightsPass : kiln::impl::InterleaveWeightsBase<InterleaveWeigh
                                           QuantType::get(&getContext(), *interleaved, 0));
       rewriter.modifyOpInPlace(weight, [&] {
         weight.getResult().setType(stored);
-        weight.setSourceScheme(stringifyQuantScheme(quant.getScheme()));
+        if (!source)
+          weight.setSourceScheme(stringifyQuantScheme(quant.getScheme()));
       });
     }
   }

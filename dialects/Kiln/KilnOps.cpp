@@ -93,9 +93,12 @@ LogicalResult WeightOp::verify() {
     return emitOpError("needs a non-empty source file");
   auto type = cast<RankedTensorType>(getType());
   Type element = type.getElementType();
+  std::optional<StringRef> source = getSourceScheme();
+  bool fromFloat = source && (*source == "f32" || *source == "f16" || *source == "bf16");
   if (std::optional<ArrayRef<int64_t>> permutation = getPermutation()) {
-    if (isa<QuantType>(element))
-      return emitOpError("cannot permute packed (!kiln.quant) elements");
+    if (isa<QuantType>(element) && !fromFloat)
+      return emitOpError("cannot permute packed (!kiln.quant) elements (only a float "
+                         "source_scheme's elements, before they are packed)");
     SmallVector<bool> seen(type.getRank(), false);
     if (static_cast<int64_t>(permutation->size()) != type.getRank())
       return emitOpError("has a permutation of ") << permutation->size()
@@ -107,13 +110,19 @@ LogicalResult WeightOp::verify() {
       seen[d] = true;
     }
   }
-  if (std::optional<StringRef> source = getSourceScheme()) {
+  if (source) {
     auto quant = dyn_cast<QuantType>(element);
     std::optional<QuantScheme> from = symbolizeQuantScheme(*source);
-    if (!quant || !from || QuantType::interleaved(*from) != quant.getScheme())
+    // Float bytes are packed into q8_0 or q4_0 (or their interleaved layouts).
+    bool packsFloat = fromFloat && quant &&
+                      llvm::is_contained({QuantScheme::q8_0, QuantScheme::q4_0,
+                                          QuantScheme::q8_0x16, QuantScheme::q4_0x16},
+                                         quant.getScheme());
+    if (!packsFloat && (!quant || !from || QuantType::interleaved(*from) != quant.getScheme()))
       return emitOpError("can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their "
                          "interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, "
-                         "q6_kx16), got source_scheme '")
+                         "q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or "
+                         "q4_0x16, got source_scheme '")
              << *source << "' for " << type;
   }
   if (auto quant = dyn_cast<QuantType>(element))

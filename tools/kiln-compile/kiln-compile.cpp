@@ -5,6 +5,7 @@
 #include "compiler/Registration.h"
 #include "compiler/Tuning/TuningDatabase.h"
 #include "frontends/ModelImport.h"
+#include "QuantizationAccuracy.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -14,7 +15,9 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -122,6 +125,25 @@ cl::opt<std::string> reportJson(
              "fusion, unique kernels, arena bytes against their lower bound, weight, state "
              "and code bytes, per entry point; docs/architecture.md lists every key)"),
     cl::value_desc("path"), cl::cat(category));
+cl::opt<std::string> quantize(
+    "quantize",
+    cl::desc("Quantize the float weights of products (weight-only): int8 (q8_0: per "
+             "output channel, a scale per 32 input channels) or int4[:32] (q4_0, groups "
+             "of 32); --quantize-keep-float says which weights stay float"),
+    cl::value_desc("int8|int4[:32]"), cl::cat(category));
+cl::opt<std::string> quantizeKeepFloat(
+    "quantize-keep-float",
+    cl::desc("With --quantize: comma-separated weights that stay float: embeddings (gathered "
+             "tables), head (products feeding an output), substrings of weight names, or "
+             "none (default: embeddings,head)"),
+    cl::init("embeddings,head"), cl::value_desc("list"), cl::cat(category));
+cl::list<std::string> calibration(
+    "calibration",
+    cl::desc("With --quantize: an input (.npy) of the model, bound to its inputs in order "
+             "(repeat for each input); the float and the quantized artifacts are run on "
+             "them and the accuracy report compares their outputs. A language model's "
+             "tokens come first: its logits then give perplexity and KL divergence"),
+    cl::value_desc("FILE.npy"), cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -161,6 +183,100 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
+/// The float artifact that --quantize's accuracy report compares against: this
+/// executable compiling the same model with the same options but --quantize.
+int compileFloatReference(const char *argv0, const std::string &artifact) {
+  std::string self = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runTuner));
+  std::vector<std::string> args{self, inputPath, "-o", artifact, "--target", target};
+  if (seqLen)
+    args.insert(args.end(), {"--seq-len", std::to_string(seqLen)});
+  if (batch)
+    args.insert(args.end(), {"--batch", std::to_string(batch)});
+  if (kvCache)
+    args.push_back("--kv-cache");
+  if (contextLength)
+    args.insert(args.end(), {"--ctx", std::to_string(contextLength)});
+  if (activations == Activations::F32)
+    args.push_back("--activations=f32");
+  if (!schedule.empty())
+    args.insert(args.end(), {"--schedule", schedule});
+  args.push_back(tune == Tune::Off ? "--tune=off" : "--tune=use");
+  if (!tuningDb.empty())
+    args.insert(args.end(), {"--tuning-db", tuningDb});
+  std::vector<llvm::StringRef> argv(args.begin(), args.end());
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(self, argv, std::nullopt, {}, 0, 0, &error);
+  if (rc != 0)
+    llvm::WithColor::error(llvm::errs(), "kiln-compile")
+        << "compiling the float model for the accuracy report failed ("
+        << (error.empty() ? "exit code " + std::to_string(rc) : error) << ")\n";
+  return rc;
+}
+
+/// --quantize's accuracy report: bytes before and after, and with --calibration the
+/// quantized outputs against the float model's, both artifacts run by kiln-run. Printed
+/// and returned for --report-json.
+FailureOr<nlohmann::ordered_json> quantizationAccuracy(const char *argv0,
+                                                       const kiln::ArtifactSummary &summary,
+                                                       const std::string &quantized) {
+  double ratio = summary.weightBytesBefore
+                     ? double(summary.weightBytes) / double(summary.weightBytesBefore)
+                     : 1.0;
+  nlohmann::ordered_json accuracy = {{"scheme", quantize.getValue()},
+                                     {"keep_float", quantizeKeepFloat.getValue()},
+                                     {"weight_bytes_before", summary.weightBytesBefore},
+                                     {"weight_bytes_after", summary.weightBytes},
+                                     {"weight_bytes_ratio", ratio}};
+  llvm::errs() << llvm::format("kiln-compile: --quantize=%s: weights %llu -> %llu bytes "
+                               "(%.3fx)\n",
+                               quantize.c_str(), (unsigned long long)summary.weightBytesBefore,
+                               (unsigned long long)summary.weightBytes, ratio);
+  if (calibration.empty()) {
+    accuracy["measured"] = false;
+    llvm::errs() << "kiln-compile: no --calibration inputs: accuracy against the float "
+                    "model not measured\n";
+    return accuracy;
+  }
+  llvm::SmallString<128> work;
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("kiln-accuracy", work)) {
+    fail("cannot create a temporary directory: " + ec.message());
+    return failure();
+  }
+  std::string floatArtifact = (work + "/float.kiln").str();
+  llvm::scope_exit cleanup([&] { llvm::sys::fs::remove_directories(work); });
+  if (compileFloatReference(argv0, floatArtifact) != 0)
+    return failure();
+  std::string self = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runTuner));
+  llvm::SmallString<256> kilnRun(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(kilnRun, "kiln-run");
+  std::string error;
+  std::vector<std::string> inputs(calibration.begin(), calibration.end());
+  std::vector<kiln::tools::OutputAccuracy> outputs = kiln::tools::measureAccuracy(
+      kilnRun.str().str(), floatArtifact, quantized, inputs, work.str().str(), error);
+  if (outputs.empty()) {
+    fail("accuracy report: " + error);
+    return failure();
+  }
+  accuracy["measured"] = true;
+  accuracy["calibration"] = inputs;
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const kiln::tools::OutputAccuracy &output : outputs) {
+    llvm::errs() << llvm::format("kiln-compile: accuracy of %s vs float: max |error| %.4g "
+                                 "(%.4g of max |float|), min cosine %.6f",
+                                 output.name.c_str(), output.maxAbsError,
+                                 output.maxRelativeError, output.minCosine);
+    if (output.languageModel)
+      llvm::errs() << llvm::format(", perplexity %.4f (float %.4f), KL %.4g",
+                                   output.perplexityQuantized, output.perplexityFloat,
+                                   output.klDivergence);
+    llvm::errs() << "\n";
+    rows.push_back(kiln::tools::toJson(output));
+  }
+  accuracy["outputs"] = std::move(rows);
+  return accuracy;
+}
+
+
 /// The --report-json object. Its keys are a stable interface (scripts and CI read them):
 /// add keys, never rename or drop one.
 nlohmann::ordered_json report(const kiln::ArtifactSummary &summary) {
@@ -180,7 +296,7 @@ nlohmann::ordered_json report(const kiln::ArtifactSummary &summary) {
           {"unique_kernels", summary.kernels},
           {"arena_bytes", summary.arenaBytes},
           {"arena_lower_bound_bytes", summary.arenaLowerBound},
-          {"weight_bytes_before", summary.weightBytes},
+          {"weight_bytes_before", summary.weightBytesBefore},
           {"weight_bytes_after", summary.weightBytes},
           {"state_bytes", summary.stateBytes},
           {"code_bytes", summary.codeBytes},
@@ -234,6 +350,9 @@ int main(int argc, char **argv) {
   }
   if (inputPath.empty())
     return fail("no model given (kiln-compile MODEL; see --help)");
+  if (!calibration.empty() && quantize.empty())
+    return fail("--calibration needs --quantize: it measures the quantized model against "
+                "the float one");
   if (!reportJson.empty() && emit != Emit::Artifact)
     return fail("--report-json needs --emit=artifact: its figures come from compiling the "
                 "kernels and writing the artifact");
@@ -264,6 +383,17 @@ int main(int argc, char **argv) {
   }
   kiln::PipelineOptions pipelineOptions;
   pipelineOptions.schedule = schedule;
+  if (!quantize.empty()) {
+    llvm::StringRef scheme = quantize, group;
+    std::tie(scheme, group) = scheme.split(':');
+    if (scheme != "int8" && scheme != "int4")
+      return fail("--quantize=" + quantize + ": expected int8 or int4[:32]");
+    if (!group.empty() && (scheme != "int4" || group != "32"))
+      return fail("--quantize=" + quantize + ": only int4 takes a group size, and only 32 "
+                  "(q4_0 blocks) is implemented");
+    pipelineOptions.quantize = scheme.str();
+    pipelineOptions.keepFloat = quantizeKeepFloat;
+  }
   if (tune != Tune::Off) {
     pipelineOptions.tuningDatabase =
         tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb.getValue();
@@ -297,8 +427,15 @@ int main(int argc, char **argv) {
                  << " unique kernels, arena " << summary->arenaBytes
                  << " bytes (lower bound " << summary->arenaLowerBound << "), weights "
                  << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";
+    nlohmann::ordered_json json = report(*summary);
+    if (!quantize.empty()) {
+      FailureOr<nlohmann::ordered_json> accuracy = quantizationAccuracy(argv[0], *summary, output);
+      if (failed(accuracy))
+        return 1;
+      json["accuracy"] = std::move(*accuracy);
+    }
     if (!reportJson.empty())
-      if (llvm::Error error = writeJson(reportJson, report(*summary)))
+      if (llvm::Error error = writeJson(reportJson, json))
         return fail("cannot write the report '" + reportJson + "': " +
                     llvm::toString(std::move(error)));
     return 0;

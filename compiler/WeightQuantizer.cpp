@@ -1,0 +1,104 @@
+// Float weights packed into ggml's q8_0 / q4_0 blocks at artifact-writing time.
+#include "compiler/WeightQuantizer.h"
+
+#include "llvm/ADT/APFloat.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace kiln {
+
+std::optional<FloatSource> symbolizeFloatSource(llvm::StringRef name) {
+  if (name == "f32")
+    return FloatSource::f32;
+  if (name == "f16")
+    return FloatSource::f16;
+  if (name == "bf16")
+    return FloatSource::bf16;
+  return std::nullopt;
+}
+
+int64_t floatSourceBytes(FloatSource source) { return source == FloatSource::f32 ? 4 : 2; }
+
+bool canQuantizeInto(QuantScheme scheme) {
+  return scheme == QuantScheme::q8_0 || scheme == QuantScheme::q4_0;
+}
+
+namespace {
+
+float halfToFloat(uint16_t h) {
+  llvm::APFloat value(llvm::APFloat::IEEEhalf(), llvm::APInt(16, h));
+  return value.convertToFloat();
+}
+
+uint16_t floatToHalf(float f) {
+  llvm::APFloat value(f);
+  bool lost = false;
+  value.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven, &lost);
+  return static_cast<uint16_t>(value.bitcastToAPInt().getZExtValue());
+}
+
+void putHalf(char *to, float f) {
+  uint16_t h = floatToHalf(f);
+  std::memcpy(to, &h, 2);
+}
+
+} // namespace
+
+std::vector<float> widenToF32(const char *bytes, int64_t elements, FloatSource source) {
+  std::vector<float> out(static_cast<size_t>(elements));
+  if (source == FloatSource::f32) {
+    std::memcpy(out.data(), bytes, out.size() * 4);
+    return out;
+  }
+  for (int64_t i = 0; i < elements; ++i) {
+    uint16_t h;
+    std::memcpy(&h, bytes + 2 * i, 2);
+    if (source == FloatSource::f16) {
+      out[i] = halfToFloat(h);
+    } else {
+      uint32_t bits = static_cast<uint32_t>(h) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+  }
+  return out;
+}
+
+std::vector<char> packBlocks(const std::vector<float> &values, QuantScheme scheme) {
+  bool q8 = scheme == QuantScheme::q8_0;
+  int64_t blockBytes = q8 ? 34 : 18, blocks = static_cast<int64_t>(values.size()) / 32;
+  std::vector<char> out(static_cast<size_t>(blocks * blockBytes), 0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float *x = values.data() + b * 32;
+    char *to = out.data() + b * blockBytes;
+    if (q8) {
+      float amax = 0;
+      for (int j = 0; j < 32; ++j)
+        amax = std::max(amax, std::fabs(x[j]));
+      float d = amax / 127, id = d != 0 ? 1 / d : 0;
+      putHalf(to, d);
+      for (int j = 0; j < 32; ++j)
+        to[2 + j] = static_cast<char>(static_cast<int8_t>(std::lround(x[j] * id)));
+    } else {
+      // The signed value of largest magnitude maps to -8, so the other side reaches +7.
+      float amax = 0, max = 0;
+      for (int j = 0; j < 32; ++j)
+        if (std::fabs(x[j]) > amax) {
+          amax = std::fabs(x[j]);
+          max = x[j];
+        }
+      float d = max / -8, id = d != 0 ? 1 / d : 0;
+      putHalf(to, d);
+      for (int j = 0; j < 16; ++j) {
+        auto nibble = [&](float v) {
+          return static_cast<uint8_t>(std::min(15, static_cast<int>(v * id + 8.5f)));
+        };
+        to[2 + j] = static_cast<char>(nibble(x[j]) | nibble(x[j + 16]) << 4);
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace kiln
