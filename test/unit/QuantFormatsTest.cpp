@@ -29,12 +29,22 @@ TEST(QuantFormats, block_bytes_match_their_layouts) {
   // 16 x 16 bytes of nibbles, 16 words of fifth bits, 16 scales.
   const kiln_quant_format &q5x16 = kiln_quant_formats[KILN_QUANT_Q5_0X16];
   EXPECT_EQ(q5x16.interleave * q5x16.block_bytes, 16 * (32 / 2) + 16 * 4 + 16 * kF16);
+  // Per 16 rows and 256 values: 16 d and 16 dmin, then per sub-block 16 scales and 16
+  // mins as bytes and 16 x 16 bytes of nibbles.
+  const kiln_quant_format &q4kx16 = kiln_quant_formats[KILN_QUANT_Q4_KX16];
+  EXPECT_EQ(q4kx16.interleave * q4kx16.block_bytes, 2 * 16 * kF16 + 8 * (16 + 16 + 16 * 16));
+  // 16 d, then per sub-block 2 x 16 int8 scales, 16 x 32 x 2 high bits, 16 x 16 bytes
+  // of nibbles: exactly 16 q6_k blocks.
+  const kiln_quant_format &q6kx16 = kiln_quant_formats[KILN_QUANT_Q6_KX16];
+  EXPECT_EQ(q6kx16.interleave * q6kx16.block_bytes, 16 * kF16 + 8 * (2 * 16 + 16 * 32 * 2 / 8 + 16 * 16));
+  EXPECT_EQ(q6kx16.block_bytes, kiln_quant_formats[KILN_QUANT_Q6_K].block_bytes);
 }
 
 TEST(QuantFormats, only_kilns_own_layouts_interleave_rows) {
   for (int s = 0; s < KILN_QUANT_SCHEME_COUNT; ++s)
     EXPECT_EQ(kiln_quant_formats[s].interleave,
-              s == KILN_QUANT_Q4_0X16 || s == KILN_QUANT_Q8_0X16 || s == KILN_QUANT_Q5_0X16
+              s == KILN_QUANT_Q4_0X16 || s == KILN_QUANT_Q8_0X16 || s == KILN_QUANT_Q5_0X16 ||
+                      s == KILN_QUANT_Q4_KX16 || s == KILN_QUANT_Q6_KX16
                   ? 16
                   : 1)
         << kiln_quant_formats[s].name;
