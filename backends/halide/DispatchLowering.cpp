@@ -453,6 +453,10 @@ private:
   /// old state: everything read from the old state must be read before).
   void rootStage(const Func &f, std::vector<int64_t> shape,
                  std::function<void(const KernelSchedule &)> place);
+  /// A recurrence's output `y` (shape [rows, ..., width], a reduction over the state)
+  /// as a root stage: vectors along `inner` (the innermost dimension), threads over
+  /// the rows `t`.
+  void rowOutputStage(Func y, Var inner, Var t, std::vector<int64_t> shape);
   /// `op` as a kernel of its own when it is a one-row product with packed block
   /// weights (a decode step's projections), taken block by block: each block's
   /// dot product of the signed weights u - offset with the activations, scaled once by
@@ -1898,6 +1902,20 @@ void KernelBuilder::rootStage(const Func &f, std::vector<int64_t> shape,
   kernel.stages.back().placeItself = std::move(place);
 }
 
+void KernelBuilder::rowOutputStage(Func y, Var inner, Var t, std::vector<int64_t> shape) {
+  int64_t rows = shape.front(), width = shape.back();
+  rootStage(y, std::move(shape), [y, inner, t, width, rows](const KernelSchedule &s) mutable {
+    y.compute_root();
+    int vector = static_cast<int>(s.vectorWidth);
+    if (vector > 1 && width >= vector) {
+      y.vectorize(inner, vector, Halide::TailStrategy::GuardWithIf);
+      y.update(0).vectorize(inner, vector, Halide::TailStrategy::GuardWithIf);
+    }
+    if (s.parallel && rows > 1)
+      y.update(0).parallel(t);
+  });
+}
+
 LogicalResult KernelBuilder::lowerCausalConv1d(CausalConv1dOp op) {
   std::vector<int64_t> shape = shapeOf(op.getInput()); // [L, C]
   int64_t rows = shape[0], channels = shape[1], taps = shapeOf(op.getWeight())[1];
@@ -1999,16 +2017,7 @@ LogicalResult KernelBuilder::lowerSelectiveScan(SelectiveScanOp op) {
   Func y(kernel.name + "_y" + std::to_string(nextFunc++));
   y(d, t) = Halide::cast(f32, 0);
   y(d, t) += h(d, k.x, t + 1) * Halide::cast(f32, *c);
-  rootStage(y, {rows, channels}, [y, d, t, channels, rows](const KernelSchedule &s) mutable {
-    y.compute_root();
-    int vector = static_cast<int>(s.vectorWidth);
-    if (vector > 1 && channels >= vector) {
-      y.vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
-      y.update(0).vectorize(d, vector, Halide::TailStrategy::GuardWithIf);
-    }
-    if (s.parallel && rows > 1)
-      y.update(0).parallel(t);
-  });
+  rowOutputStage(y, d, t, {rows, channels});
   tensors[op.getResult()] = y;
   define(op.getNewState(), {d, n}, h(d, n, *steps));
   return success();
@@ -2065,16 +2074,7 @@ LogicalResult KernelBuilder::lowerWkv(WkvOp op) {
   Func y(kernel.name + "_wkvy" + std::to_string(nextFunc++));
   y(j, h, t) = Halide::cast(f32, 0);
   y(j, h, t) += *rr * (*u * *kt * *vt + s(j, ri.x, h, t));
-  rootStage(y, {rows, heads, size}, [y, j, t, size, rows](const KernelSchedule &sc) mutable {
-    y.compute_root();
-    int vector = static_cast<int>(sc.vectorWidth);
-    if (vector > 1 && size >= vector) {
-      y.vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
-      y.update(0).vectorize(j, vector, Halide::TailStrategy::GuardWithIf);
-    }
-    if (sc.parallel && rows > 1)
-      y.update(0).parallel(t);
-  });
+  rowOutputStage(y, j, t, {rows, heads, size});
   tensors[op.getResult()] = y;
   define(op.getNewState(), {h, i, j}, s(j, i, h, *steps));
   return success();
@@ -2135,16 +2135,7 @@ LogicalResult KernelBuilder::lowerWkv7(Wkv7Op op) {
   Func y(kernel.name + "_wkv7y" + std::to_string(nextFunc++));
   y(i, h, t) = Halide::cast(f32, 0);
   y(i, h, t) += s(rj.x, i, h, t + 1) * *rr;
-  rootStage(y, {rows, heads, size}, [y, i, t, size, rows](const KernelSchedule &sc) mutable {
-    y.compute_root();
-    int vector = static_cast<int>(sc.vectorWidth);
-    if (vector > 1 && size >= vector) {
-      y.vectorize(i, vector, Halide::TailStrategy::GuardWithIf);
-      y.update(0).vectorize(i, vector, Halide::TailStrategy::GuardWithIf);
-    }
-    if (sc.parallel && rows > 1)
-      y.update(0).parallel(t);
-  });
+  rowOutputStage(y, i, t, {rows, heads, size});
   tensors[op.getResult()] = y;
   define(op.getNewState(), {h, i, j}, s(j, i, h, *steps));
   return success();
