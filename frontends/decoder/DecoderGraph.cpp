@@ -43,6 +43,33 @@ LogicalResult checkBlockCount(Location loc, StringRef key, int64_t count,
                << blockTensor(present - 1) << "')";
 }
 
+func::FuncOp buildEntryPoint(OpBuilder &builder, Location loc, StringRef name, int64_t sequence,
+                            int64_t vocab, bool lastRowOnly, ArrayRef<Type> stateTypes,
+                            ArrayRef<std::string> stateNames) {
+  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
+  SmallVector<Type> argTypes{RankedTensorType::get({sequence}, builder.getI32Type()),
+                             RankedTensorType::get({sequence}, i64)},
+      resultTypes{RankedTensorType::get({lastRowOnly ? 1 : sequence, vocab}, f32)};
+  SmallVector<std::string> argNames{"tokens", "positions"};
+  if (lastRowOnly) {
+    argTypes.push_back(RankedTensorType::get({1}, i64));
+    argNames.push_back("logits_row");
+  }
+  size_t firstState = argTypes.size();
+  argTypes.append(stateTypes.begin(), stateTypes.end());
+  resultTypes.append(stateTypes.begin(), stateTypes.end());
+  auto func = func::FuncOp::create(builder, loc, name, builder.getFunctionType(argTypes, resultTypes));
+  for (auto [i, argName] : llvm::enumerate(argNames))
+    func.setArgAttr(i, "kiln.name", builder.getStringAttr(argName));
+  func.setResultAttr(0, "kiln.name", builder.getStringAttr("logits"));
+  for (auto [i, state] : llvm::enumerate(stateNames)) {
+    func.setArgAttr(firstState + i, "kiln.state", builder.getStringAttr(state));
+    func.setResultAttr(1 + i, "kiln.state", builder.getStringAttr(state));
+  }
+  builder.setInsertionPointToEnd(func.addEntryBlock());
+  return func;
+}
+
 namespace {
 
 /// The tokens compiled per forward pass when the caller does not choose.
@@ -348,17 +375,8 @@ LogicalResult GraphBuilder::buildFunction(StringRef funcName, bool lastRowOnly) 
   const DecoderConfig &c = config;
   weights.clear();
   masks.clear();
-  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
-  auto tokensType = RankedTensorType::get({sequence}, builder.getI32Type());
-  auto positionsType = RankedTensorType::get({sequence}, i64);
-  auto logitsType = RankedTensorType::get({lastRowOnly ? 1 : sequence, c.vocab}, f32);
-  SmallVector<Type> argTypes{tokensType, positionsType}, resultTypes{logitsType};
-  SmallVector<std::string> argNames{"tokens", "positions"};
-  if (lastRowOnly) {
-    argTypes.push_back(RankedTensorType::get({1}, i64));
-    argNames.push_back("logits_row");
-  }
-  size_t firstCache = argTypes.size();
+  Type f32 = builder.getF32Type();
+  SmallVector<Type> stateTypes;
   SmallVector<std::string> stateNames;
   if (cacheLength) {
     auto kType = RankedTensorType::get({cacheLength, c.kvHeads, c.keyLength}, f32);
@@ -366,23 +384,14 @@ LogicalResult GraphBuilder::buildFunction(StringRef funcName, bool lastRowOnly) 
     for (size_t i = 0; i < c.layers.size(); ++i) {
       stateNames.push_back("k_cache." + std::to_string(i));
       stateNames.push_back("v_cache." + std::to_string(i));
-      argTypes.append({kType, vType});
-      resultTypes.append({kType, vType});
+      stateTypes.append({kType, vType});
     }
   }
-  auto func = func::FuncOp::create(builder, fileLoc, funcName,
-                                   builder.getFunctionType(argTypes, resultTypes));
-  for (auto [i, argName] : llvm::enumerate(argNames))
-    func.setArgAttr(i, "kiln.name", builder.getStringAttr(argName));
-  func.setResultAttr(0, "kiln.name", builder.getStringAttr("logits"));
-  for (auto [i, state] : llvm::enumerate(stateNames)) {
-    func.setArgAttr(firstCache + i, "kiln.state", builder.getStringAttr(state));
-    func.setResultAttr(1 + i, "kiln.state", builder.getStringAttr(state));
-  }
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToEnd(body);
+  func::FuncOp func = buildEntryPoint(builder, fileLoc, funcName, sequence, c.vocab, lastRowOnly,
+                                      stateTypes, stateNames);
+  Block *body = &func.getBody().front();
   Value tokens = body->getArgument(0), positions = body->getArgument(1);
-  SmallVector<Value> caches(body->getArguments().drop_front(firstCache));
+  SmallVector<Value> caches(body->getArguments().take_back(stateTypes.size()));
 
   // A packed embedding is gathered row by row, dequantizing only the rows used.
   FailureOr<Value> embedding = weight("token_embd.weight", {c.vocab, c.embedding});

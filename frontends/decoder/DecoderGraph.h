@@ -7,6 +7,7 @@
 #define KILN_FRONTENDS_DECODER_DECODERGRAPH_H
 
 #include "dialects/Kiln/KilnDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -88,6 +89,17 @@ public:
 mlir::LogicalResult checkBlockCount(mlir::Location loc, llvm::StringRef key, int64_t count,
                                     const WeightSource &weights,
                                     llvm::function_ref<std::string(int64_t)> blockTensor);
+
+/// A language model's entry point `name`: (tokens [sequence] i32, positions [sequence]
+/// i64, with `lastRowOnly` logits_row [1] i64, then the states) -> (logits [1 or
+/// sequence, vocab] f32, then the states), each state `stateTypes[i]` named
+/// `stateNames[i]` (kiln.state on its argument and result), the other values by
+/// kiln.name. The builder's insertion point is the end of its entry block; the states
+/// are its last `stateTypes.size()` arguments. Shared by decoders and recurrent models.
+mlir::func::FuncOp buildEntryPoint(mlir::OpBuilder &builder, mlir::Location loc,
+                                   llvm::StringRef name, int64_t sequence, int64_t vocab,
+                                   bool lastRowOnly, llvm::ArrayRef<mlir::Type> stateTypes,
+                                   llvm::ArrayRef<std::string> stateNames);
 
 struct DecoderOptions {
   /// Tokens per forward pass (prefill batch with a KV cache); 0 = min(limit, 64).

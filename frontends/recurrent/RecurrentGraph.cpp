@@ -185,43 +185,25 @@ LogicalResult RecurrentGraphBuilder::buildFunction(StringRef funcName, bool last
   const RecurrentSizes &c = sizes;
   weights.clear();
   Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
-  auto logitsType = RankedTensorType::get({lastRowOnly ? 1 : sequence, c.vocab}, f32);
-  SmallVector<Type> argTypes{RankedTensorType::get({sequence}, builder.getI32Type()),
-                             RankedTensorType::get({sequence}, i64)},
-      resultTypes{logitsType};
-  SmallVector<std::string> argNames{"tokens", "positions"};
-  if (lastRowOnly) {
-    argTypes.push_back(RankedTensorType::get({1}, i64));
-    argNames.push_back("logits_row");
-  }
   std::vector<StateSlot> slots = stateSlots();
   SmallVector<RankedTensorType> slotTypes;
   for (const StateSlot &slot : slots)
     slotTypes.push_back(RankedTensorType::get(slot.shape, f32));
-  size_t firstState = argTypes.size();
+  SmallVector<Type> stateTypes;
   SmallVector<std::string> stateNames;
   if (carriesState) {
     for (int64_t i = 0; i < c.blocks; ++i)
       for (auto [slot, type] : llvm::zip(slots, slotTypes)) {
         stateNames.push_back(slot.name + "." + std::to_string(i));
-        argTypes.push_back(type);
-        resultTypes.push_back(type);
+        stateTypes.push_back(type);
       }
   }
-  auto func = func::FuncOp::create(builder, fileLoc, funcName,
-                                   builder.getFunctionType(argTypes, resultTypes));
-  for (auto [i, argName] : llvm::enumerate(argNames))
-    func.setArgAttr(i, "kiln.name", builder.getStringAttr(argName));
-  func.setResultAttr(0, "kiln.name", builder.getStringAttr("logits"));
-  for (auto [i, state] : llvm::enumerate(stateNames)) {
-    func.setArgAttr(firstState + i, "kiln.state", builder.getStringAttr(state));
-    func.setResultAttr(1 + i, "kiln.state", builder.getStringAttr(state));
-  }
-  Block *body = func.addEntryBlock();
-  builder.setInsertionPointToEnd(body);
+  func::FuncOp func = decoder::buildEntryPoint(builder, fileLoc, funcName, sequence, c.vocab,
+                                               lastRowOnly, stateTypes, stateNames);
+  Block *body = &func.getBody().front();
   SmallVector<Value> state;
   if (carriesState) {
-    state.append(body->getArguments().begin() + firstState, body->getArguments().end());
+    llvm::append_range(state, body->getArguments().take_back(stateTypes.size()));
   } else {
     // A full-sequence pass starts from the zero state.
     for (int64_t i = 0; i < c.blocks; ++i)
