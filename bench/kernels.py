@@ -1,5 +1,5 @@
-"""The products with packed GGUF weights that a language model's decode and prefill
-spend their time in, one kernel at a time, against the machine's limits measured in the
+"""The products with packed GGUF weights (or f16, bf16, f32 ones) that a language
+model's decode and prefill spend their time in, one kernel at a time, against the machine's limits measured in the
 same run: each case chains N products with distinct weights (so that their bytes come
 from memory, not a cache) over random valid blocks, is compiled by kiln-compile and
 timed by kiln-run --profile; the report gives each kernel's mean time, the GB/s of
@@ -7,7 +7,7 @@ weights it read and the fraction of the measured read bandwidth (one row: a
 matrix-vector product, memory-bound at best), or its GFLOP/s and the fraction of the
 fp32 FMA peak (several rows).
 
-usage: python bench/kernels.py [--threads 1 2] [--types q4_0 q8_0 ...] [--rows 1 128]
+usage: python bench/kernels.py [--threads 1 2] [--types q4_0 q8_0 f16 ...] [--rows 1 128]
        [--activations int8|f32] [--bin BUILD/bin]
        (run with the test venv's python: "$(bash scripts/setup.sh --print-venv)/bin/python")
 """
@@ -27,20 +27,34 @@ import machine  # noqa: E402  (bench/machine.py, beside this file)
 # ggml's block sizes (values, bytes) and where a block keeps its f16 scale(s).
 BLOCKS = {"q4_0": (32, 18, (0,)), "q8_0": (32, 34, (0,)), "q5_0": (32, 22, (0,)),
           "q4_k": (256, 144, (0, 2)), "q6_k": (256, 210, (208,))}
+# Unquantized weights: numpy's dtype for the bytes and the MLIR element type.
+FLOATS = {"f16": (np.float16, "f16"), "bf16": (np.uint16, "bf16"), "f32": (np.float32, "f32")}
 # (output columns, depth, products): a TinyLlama-shaped FFN and Gemma 3 270M's.
 SHAPES = [(5632, 2048, 6), (2048, 640, 48)]
 
 
-def write_case(work, qtype, columns, depth, count, rows, rng):
+def weight_bytes(qtype, columns, depth, rng):
+    """Random valid weights of `qtype`: packed blocks with small scales, or floats."""
+    if qtype in FLOATS:
+        values = rng.standard_normal((columns, depth)).astype(np.float32) * 0.05
+        if qtype == "bf16":  # the high half of each f32
+            return (values.view(np.uint32) >> 16).astype(np.uint16).tobytes()
+        return values.astype(FLOATS[qtype][0]).tobytes()
     values, size, scales = BLOCKS[qtype]
     blocks = rng.integers(0, 256, size=(columns * depth // values, size), dtype=np.uint8)
     small = np.frombuffer(np.float16(0.001).tobytes(), np.uint8)
     for at in scales:
         blocks[:, at:at + 2] = small
-    matrix = blocks.tobytes()
+    return blocks.tobytes()
+
+
+def write_case(work, qtype, columns, depth, count, rows, rng):
+    matrix = weight_bytes(qtype, columns, depth, rng)
     with open(os.path.join(work, "w.bin"), "wb") as f:
         f.write(matrix * count)
-    t = f"tensor<{columns}x{depth}x!kiln.quant<{qtype}>>"
+    element = FLOATS[qtype][1] if qtype in FLOATS else f"!kiln.quant<{qtype}>"
+    t = f"tensor<{columns}x{depth}x{element}>"
+    widened = f"tensor<{columns}x{depth}xf32>"
     out = f"tensor<{rows}x{columns}xf32>"
     lines = ["#mk = affine_map<(m, n, k) -> (m, k)>", "#nk = affine_map<(m, n, k) -> (n, k)>",
              "#mn = affine_map<(m, n, k) -> (m, n)>",
@@ -49,8 +63,14 @@ def write_case(work, qtype, columns, depth, count, rows, rng):
              "  %zero = arith.constant 0.0 : f32"]
     total = None
     for i in range(count):
-        lines += [f'  %w{i} = kiln.weight "w{i}" from "w.bin"[{i * len(matrix)}] : {t}',
-                  f"  %d{i} = kiln.dequantize %w{i} : {t}",
+        lines.append(f'  %w{i} = kiln.weight "w{i}" from "w.bin"[{i * len(matrix)}] : {t}')
+        if qtype == "f32":  # read as stored
+            lines.append(f"  %d{i} = tensor.cast %w{i} : {t} to {t}")
+        elif qtype in FLOATS:  # widened as the reader's loads (F16/BF16 GGUF tensors)
+            lines.append(f"  %d{i} = arith.extf %w{i} : {t} to {widened}")
+        else:
+            lines.append(f"  %d{i} = kiln.dequantize %w{i} : {t}")
+        lines += [
                   f"  %e{i} = tensor.empty() : {out}",
                   f"  %a{i} = linalg.fill ins(%zero : f32) outs(%e{i} : {out}) -> {out}",
                   f"  %y{i} = linalg.matmul indexing_maps = [#mk, #nk, #mn] ins(%x, %d{i} : "
@@ -87,7 +107,7 @@ def profile(bin_dir, work, threads, activations):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--types", nargs="+", default=sorted(BLOCKS), choices=sorted(BLOCKS))
+    parser.add_argument("--types", nargs="+", default=sorted(BLOCKS), choices=sorted(BLOCKS) + sorted(FLOATS))
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 128])
     parser.add_argument("--activations", choices=["int8", "f32"], default="int8")
     parser.add_argument("--bin", default=os.path.join(HERE, "..", "build", "bin"))
@@ -99,7 +119,7 @@ def main():
           f"{'GB/s':>7} {'GFLOP/s':>8}  fraction of the machine's limit")
     for qtype in args.types:
         for columns, depth, count in SHAPES:
-            if depth % BLOCKS[qtype][0]:
+            if depth % BLOCKS.get(qtype, (16,))[0]:
                 continue
             for rows in args.rows:
                 with tempfile.TemporaryDirectory() as work:
