@@ -206,6 +206,37 @@ std::string bertNormalize(std::string_view text, const NormalizerStep &step) {
   return out;
 }
 
+// How much longer the normalizer steps can make a text: at most `times` x its length +
+// `added` bytes. Replace grows each match by content / pattern, Prepend adds its text,
+// BertNormalizer and NFC at most triple a character's bytes (a CJK ideograph padded
+// with spaces, a decomposed or lower-cased letter). Shipped tokenizers stay within 3x
+// + a few bytes (Llama's Prepend "▁" then Replace " " -> "▁"); a file whose steps
+// multiply text by thousands (found by fuzz.tokenizer_json: a 1.1 KB file made a
+// 13-character prompt 30 KB of tokens and their decoding 670 MB) is refused.
+constexpr double kMaxNormalizerGrowth = 16;
+constexpr size_t kMaxNormalizerAddedBytes = 1024;
+
+void checkNormalizerGrowth(const std::vector<NormalizerStep> &steps) {
+  double times = 1, added = 0;
+  for (const NormalizerStep &step : steps) {
+    double factor = 1;
+    if (step.kind == NormalizerStep::Replace)
+      factor = std::max(1.0, double(step.to.size()) / double(step.from.size()));
+    else if (step.kind == NormalizerStep::Bert || step.kind == NormalizerStep::Nfc)
+      factor = 3;
+    times *= factor;
+    added = added * factor + (step.kind == NormalizerStep::Prepend ? double(step.to.size()) : 0);
+  }
+  if (times > kMaxNormalizerGrowth || added > double(kMaxNormalizerAddedBytes)) {
+    char what[200];
+    std::snprintf(what, sizeof what,
+                  "can make a text up to %.0f times longer plus %.0f bytes; kiln accepts at "
+                  "most %.0f times plus %zu bytes (no shipped tokenizer comes near)",
+                  times, added, kMaxNormalizerGrowth, kMaxNormalizerAddedBytes);
+    fail("normalizer", what);
+  }
+}
+
 // ---- pre-tokenizers -----------------------------------------------------------------
 
 // The regexes of Split pre-tokenizers kiln accepts: GPT-2's (also ByteLevel's, with
@@ -430,6 +461,23 @@ void readDecoder(const Json &json, const std::string &path, std::vector<DecoderS
     steps.push_back(step);
   } else {
     steps.push_back({DecoderStep::ByteLevel});
+  }
+}
+
+// The decoder's Replace steps, bounded as the normalizer's are (checkNormalizerGrowth):
+// each multiplies the decoded text by at most content / pattern.
+void checkDecoderGrowth(const std::vector<DecoderStep> &steps) {
+  double times = 1;
+  for (const DecoderStep &step : steps)
+    if (step.kind == DecoderStep::Replace)
+      times *= std::max(1.0, double(step.to.size()) / double(step.from.size()));
+  if (times > kMaxNormalizerGrowth) {
+    char what[160];
+    std::snprintf(what, sizeof what,
+                  "can make a text up to %.0f times longer; kiln accepts at most %.0f times "
+                  "(no shipped tokenizer comes near)",
+                  times, kMaxNormalizerGrowth);
+    fail("decoder", what);
   }
 }
 
@@ -954,12 +1002,14 @@ std::unique_ptr<HuggingFaceTokenizer> readTokenizer(const Json &root) {
     readWordPiece(model, *tokenizer);
   if (const Json *normalizer = optionalMember(root, "", "normalizer"))
     readNormalizer(*normalizer, "normalizer", tokenizer->normalizers);
+  checkNormalizerGrowth(tokenizer->normalizers);
   if (const Json *preTokenizer = optionalMember(root, "", "pre_tokenizer"))
     readPreTokenizer(*preTokenizer, "pre_tokenizer", tokenizer->preTokenizers);
   if (const Json *postProcessor = optionalMember(root, "", "post_processor"))
     readPostProcessor(*postProcessor, "post_processor", *tokenizer);
   if (const Json *decoder = optionalMember(root, "", "decoder"))
     readDecoder(*decoder, "decoder", tokenizer->decoders);
+  checkDecoderGrowth(tokenizer->decoders);
   readTruncation(root, *tokenizer);
   for (const AddedToken &token : tokenizer->addedTokens) {
     if (!token.normalized)

@@ -67,6 +67,37 @@ TEST(TokenizerJson, rejects_ids_far_beyond_the_token_count) {
   EXPECT_EQ(errorOf(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1000}, "merges": []}})"), "(loaded)");
 }
 
+// Found by fuzz.tokenizer_json (an out-of-memory, 2026-12-05): a Prepend of ~300 bytes,
+// ~200 of them spaces, then a Replace of " " by ~150 bytes made a 13-character prompt
+// ~30 KB of tokens, and decoding them (the normalized <unk> 28 KB each) 670 MB.
+TEST(TokenizerJson, rejects_normalizers_and_decoders_that_multiply_text) {
+  const char *vocab = R"("model": {"type": "BPE", "vocab": {"a": 0}, "merges": []})";
+  std::string longText(40, 'x');
+  EXPECT_EQ(errorOf(std::string(R"({"normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": ")") +
+                    longText + R"("}, )" + vocab + "}"),
+            "t.json: normalizer can make a text up to 40 times longer plus 0 bytes; kiln accepts "
+            "at most 16 times plus 1024 bytes (no shipped tokenizer comes near)");
+  // Two steps that each pass multiply.
+  std::string five(5, 'y');
+  std::string twice = R"({"type": "Replace", "pattern": {"String": "y"}, "content": ")" + five + R"("})";
+  EXPECT_EQ(errorOf(R"({"normalizer": {"type": "Sequence", "normalizers": [)" + twice + ", " + twice +
+                    "]}, " + vocab + "}"),
+            "t.json: normalizer can make a text up to 25 times longer plus 0 bytes; kiln accepts "
+            "at most 16 times plus 1024 bytes (no shipped tokenizer comes near)");
+  EXPECT_EQ(errorOf(std::string(R"({"normalizer": {"type": "Prepend", "prepend": ")") +
+                    std::string(1100, 'p') + R"("}, )" + vocab + "}"),
+            "t.json: normalizer can make a text up to 1 times longer plus 1100 bytes; kiln "
+            "accepts at most 16 times plus 1024 bytes (no shipped tokenizer comes near)");
+  EXPECT_EQ(errorOf(std::string(R"({"decoder": {"type": "Replace", "pattern": {"String": "a"}, "content": ")") +
+                    longText + R"("}, )" + vocab + "}"),
+            "t.json: decoder can make a text up to 40 times longer; kiln accepts at most 16 "
+            "times (no shipped tokenizer comes near)");
+  // Llama's normalizer (Prepend "▁", Replace " " -> "▁": 3 times plus 3 bytes) loads.
+  EXPECT_EQ(errorOf(R"({"normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}, )" +
+                    std::string(vocab) + "}"),
+            "(loaded)");
+}
+
 TEST(TokenizerJson, rejects_wrong_types_naming_the_path) {
   EXPECT_EQ(errorOf(R"({"model": {"type": "BPE", "vocab": [], "merges": []}})"),
             "t.json: model.vocab must be an object of token: id (found array)");
