@@ -293,7 +293,7 @@ private:
           try {
             kernel.lowered.pipeline()
                 .compile_to_module(kernel.lowered.arguments(), kernel.info.name, codeTarget(),
-                                   Halide::LinkageType::ExternalPlusArgv)
+                                   Halide::LinkageType::ExternalPlusMetadata)
                 .compile({{Halide::OutputFileType::object, objects[i]}});
             if (useCache)
               storeObject(options.kernelCache, identity, objects[i]);

@@ -6,6 +6,7 @@
 
 #include "TaskPool.h"
 
+#include <HalideRuntime.h>
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -193,11 +194,29 @@ Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
 
   kernels.resize(count);
   for (uint32_t i = 0; i < count; ++i) {
-    std::string symbol = cat(view.program->kernels()->Get(i)->name()->str(), "_argv");
+    const auto *kernel = view.program->kernels()->Get(i);
+    std::string symbol = cat(kernel->name()->str(), "_argv");
     kernels[i] = reinterpret_cast<KernelFn>(dlsym(handle, symbol.c_str()));
     if (!kernels[i])
       return error(KILN_ERROR_INVALID_ARTIFACT, where, " has no symbol ", symbol,
                    " for kernel ", i);
+    // The argv function reads as many argument pointers as the code was compiled
+    // with: the program's count (which every dispatch's argument list was checked
+    // against) must be the code's own, or a forged program (two kernels' names
+    // swapped) would have it read past a dispatch's arguments. Halide's code checks
+    // each buffer's type, rank and extents itself when it runs.
+    std::string metadataSymbol = cat(kernel->name()->str(), "_metadata");
+    auto metadata = reinterpret_cast<const halide_filter_metadata_t *(*)()>(
+        dlsym(handle, metadataSymbol.c_str()));
+    if (!metadata)
+      return error(KILN_ERROR_INVALID_ARTIFACT, where, " has no symbol ", metadataSymbol,
+                   " for kernel ", i, " (an artifact of a kiln before 2026-12-05: compile it again)");
+    const halide_filter_metadata_t *described = metadata();
+    if (!described || described->num_arguments < 0 ||
+        uint32_t(described->num_arguments) != kernel->num_args())
+      return error(KILN_ERROR_INVALID_ARTIFACT, "kernel ", i, " (", kernel->name()->str(),
+                   ") takes ", described ? described->num_arguments : -1,
+                   " arguments in ", where, ", but the program gives it ", kernel->num_args());
   }
   if (auto setThreads =
           reinterpret_cast<int (*)(int)>(dlsym(handle, "halide_set_num_threads")))

@@ -62,7 +62,8 @@ protected:
     for (const Tensor &t : outputs)
       outputTypes.push_back(t.type);
     auto writer = kiln::test::makeSingleKernelArtifact(kiln::test::readFile(KILN_TEST_KERNELS_PATH),
-                                                       "fail", inputTypes, outputTypes);
+                                                       "fail" + std::to_string(inputs.size() + outputs.size()),
+                                                       inputTypes, outputTypes);
     EntryPointDesc &entry = writer.program().entryPoints[0];
     entry.name = "embed";
     for (size_t i = 0; i < inputs.size(); ++i)

@@ -406,6 +406,27 @@ TEST(RuntimeApi, reports_missing_kernel_symbol) {
   EXPECT_EQ(message(status), "code object (section 2) has no symbol absent_argv for kernel 0");
 }
 
+// A forged program whose kernel takes fewer arguments than its code does (two kernels'
+// names swapped has this effect): the argv function would read past the dispatch's
+// argument list. The loader checks the count against the code's own metadata.
+TEST(RuntimeApi, rejects_kernel_whose_argument_count_is_not_the_codes) {
+  Runtime runtime = makeRuntime();
+  Status status;
+  // "add" takes three buffers (two inputs, one output); this program gives it two.
+  Module module = load(runtime.get(), singleKernel("add", {{DType::F32, {4}}}, {{DType::F32, {4}}}),
+                       &status);
+  EXPECT_FALSE(module);
+  EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARTIFACT);
+  EXPECT_EQ(message(status),
+            "kernel 0 (add) takes 3 arguments in code object (section 2), but the program gives it 2");
+  // A kernel without Halide's metadata (compiled by a kiln before the check) is refused.
+  Status old;
+  module = load(runtime.get(), singleKernel("unchecked", {}, {{DType::F32, {1}}}), &old);
+  EXPECT_FALSE(module);
+  EXPECT_EQ(message(old), "code object (section 2) has no symbol unchecked_metadata for kernel 0 "
+                          "(an artifact of a kiln before 2026-12-05: compile it again)");
+}
+
 TEST(RuntimeApi, rejects_code_object_that_is_not_elf) {
   ArtifactWriter writer;
   writer.addCodeObject("cpu", "x86-64-linux", "elf-shared-object", {1, 2, 3, 4, 5});

@@ -92,6 +92,38 @@ int fail_argv(void **args) {
   return -3;
 }
 
+/* A kernel as kiln compiled them before the loader checked argument counts: no
+ * `<name>_metadata()`. */
+int unchecked_argv(void **args) { return fail_argv(args); }
+
+/* Halide's `<name>_metadata()`, which the loader checks each kernel's argument count
+ * against: only num_arguments is read. "fail" comes in every arity a test needs
+ * (fail1 ... fail8, each the same function). */
+static const struct halide_filter_argument_t unnamed_arguments[8];
+#define KILN_TEST_METADATA(kernel, count)                                                   \
+  const struct halide_filter_metadata_t *kernel##_metadata(void) {                         \
+    static const struct halide_filter_metadata_t metadata = {1, count, unnamed_arguments,  \
+                                                             "x86-64-linux", #kernel};     \
+    return &metadata;                                                                       \
+  }
+#define KILN_TEST_FAIL(count)                                                               \
+  int fail##count##_argv(void **args) { return fail_argv(args); }                           \
+  KILN_TEST_METADATA(fail##count, count)
+KILN_TEST_METADATA(add, 3)
+KILN_TEST_METADATA(scale2, 2)
+KILN_TEST_METADATA(transpose, 2)
+KILN_TEST_METADATA(describe, 2)
+KILN_TEST_METADATA(threads, 1)
+KILN_TEST_METADATA(fail, 1)
+KILN_TEST_FAIL(1)
+KILN_TEST_FAIL(2)
+KILN_TEST_FAIL(3)
+KILN_TEST_FAIL(4)
+KILN_TEST_FAIL(5)
+KILN_TEST_FAIL(6)
+KILN_TEST_FAIL(7)
+KILN_TEST_FAIL(8)
+
 /* args[0] (u64[1]) is the address of a kiln_test_gate in the test's memory: marks it
  * entered and returns once the test releases it, or -4 after 10 s (a test that forgot to
  * release fails instead of hanging). */
@@ -107,3 +139,4 @@ int wait_argv(void **args) {
   }
   return -4;
 }
+KILN_TEST_METADATA(wait, 2)
