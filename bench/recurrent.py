@@ -1,16 +1,23 @@
-"""A ~1.4B-shaped Mamba (state-spaces/mamba-1.4b's sizes: width 2048, 48 blocks, inner
-4096, state 16, time-step rank 128, kernel 4) with random Q8_0 or F16 weights (`--type`)
-and GPT-2's byte-level BPE vocabulary (50,257 tokens; Mamba's own GPT-NeoX vocabulary has
-50,280): prefill and decode tokens/s, kiln-generate vs llama.cpp (llama-cpp-python), the
-same file, same machine, same run, measured as bench/gemma.py measures them (the whole
-prompt in one prefill batch, then greedy single-token decodes; best of --repeat).
+"""Recurrent language models against llama.cpp (llama-cpp-python): prefill and decode
+tokens/s of kiln-generate and llama.cpp on the same file, same machine, same run,
+measured as bench/gemma.py measures them (the whole prompt in one prefill batch, then
+greedy single-token decodes; best of --repeat), with random Q8_0 or F16 weights
+(`--type`) and GPT-2's byte-level BPE vocabulary (50,257 tokens):
 
-The model is written once into --dir (default ~/.cache/kiln/bench); the random weights
-have a trained model's scales (A = -exp(A_log) with A_log ~ log(1..16), steps 0.001-0.1),
-so the scan neither explodes nor dies out.
+- `--arch mamba` (default): ~1.4B-shaped, state-spaces/mamba-1.4b's sizes (width 2048,
+  48 blocks, inner 4096, state 16, time-step rank 128, kernel 4; Mamba's own GPT-NeoX
+  vocabulary has 50,280 tokens). The random weights have a trained model's scales
+  (A = -exp(A_log) with A_log ~ log(1..16), steps 0.001-0.1), so the scan neither
+  explodes nor dies out.
+- `--arch rwkv6`: ~1.6B-shaped, RWKV-6 "Finch" 1.6B's sizes (width 2048, 24 blocks, head
+  size 64, FFN 7168, token-shift ranks 32 and 64, rescaled every 6 blocks; its own world
+  vocabulary has 65,536 tokens), written by the e2e test's writer
+  (test/e2e/recurrent_vs_llamacpp.py: decays in (0.37, 0.99), lerps in [0, 1]).
 
-usage: python bench/mamba.py [--type Q8_0|F16] [--threads 2] [--prompt-tokens 128]
-       [--gen 32] [--repeat 2] [--blocks 48] [--write-only]
+The model is written once into --dir (default ~/.cache/kiln/bench).
+
+usage: python bench/recurrent.py [--arch mamba|rwkv6] [--type Q8_0|F16] [--threads 2]
+       [--prompt-tokens 128] [--gen 32] [--repeat 2] [--blocks N] [--write-only]
        (run with the test venv's python: "$(bash scripts/setup.sh --print-venv)/bin/python")
 """
 import argparse
@@ -26,6 +33,21 @@ import machine  # noqa: E402
 
 VOCAB = os.path.join(ROOT, "..", "shared", "data", "tokenizers", "ggml-vocab-gpt-2.gguf")
 DIM, INNER, STATE, RANK, CONV = 2048, 4096, 16, 128, 4
+
+
+def write_rwkv6(path, qtype_name, blocks):
+    sys.path.insert(0, os.path.join(ROOT, "test", "e2e"))
+    import recurrent_vs_llamacpp as e2e  # the test's RWKV-6 writer
+    from gguf import GGMLQuantizationType as GT
+    import gguf
+    qtype = GT[qtype_name]
+    vocab = len(gguf.GGUFReader(VOCAB).fields["tokenizer.ggml.tokens"].data)
+    config = e2e.Config("bench", arch="rwkv6", vocab=vocab, dim=2048, blocks=blocks, head=64,
+                        ffn=7168, mix_rank=32, decay_rank=64, rescale=6,
+                        types={"embd": qtype, "proj": qtype, "output": qtype})
+    partial = path + ".partial"
+    e2e.write_rwkv6(config, partial, VOCAB)
+    os.replace(partial, path)
 
 
 def write_model(path, qtype_name, blocks):
@@ -92,20 +114,24 @@ def write_model(path, qtype_name, blocks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="mamba", choices=["mamba", "rwkv6"])
     parser.add_argument("--type", default="Q8_0", choices=["Q8_0", "F16"])
     parser.add_argument("--threads", type=int, nargs="+", default=[2])
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--gen", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--blocks", type=int, default=48)
+    parser.add_argument("--blocks", type=int, help="default: 48 (mamba), 24 (rwkv6)")
     parser.add_argument("--dir", default=os.path.expanduser("~/.cache/kiln/bench"))
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
     parser.add_argument("--write-only", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    model = os.path.join(args.dir, f"mamba-1.4b-shaped-{args.blocks}-{args.type.lower()}.gguf")
+    if args.blocks is None:
+        args.blocks = 48 if args.arch == "mamba" else 24
+    size = "1.4b" if args.arch == "mamba" else "1.6b"
+    model = os.path.join(args.dir, f"{args.arch}-{size}-shaped-{args.blocks}-{args.type.lower()}.gguf")
     if not os.path.exists(model):
-        write_model(model, args.type, args.blocks)
+        (write_model if args.arch == "mamba" else write_rwkv6)(model, args.type, args.blocks)
     if args.write_only:
         print(model)
         return
@@ -114,7 +140,8 @@ def main():
     text, count = gemma.prompt_of(counter, args.prompt_tokens)
     gemma.bench_kiln(args.bin_dir, model, text, 2, 1, count)  # compile before timing
     machine.measure(args.bin_dir, args.threads)
-    print(f"Mamba 1.4B-shaped ({args.blocks} blocks) {args.type}, random weights, prompt "
+    name = "Mamba 1.4B" if args.arch == "mamba" else "RWKV-6 1.6B"
+    print(f"{name}-shaped ({args.blocks} blocks) {args.type}, random weights, prompt "
           f"{count} tokens, {args.gen} generated, best of {args.repeat} runs")
     print(f"{'threads':>7} {'engine':>9} {'prefill tok/s':>14} {'decode tok/s':>13}")
     for threads in args.threads:
