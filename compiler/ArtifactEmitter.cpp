@@ -87,6 +87,10 @@ private:
                                 uint32_t index, uint64_t offset);
   FailureOr<uint32_t> bufferOf(Operation *user, Value value);
   FailureOr<uint64_t> addWeightBytes(WeightOp weight);
+  /// The file a weight's bytes come from (relative sources in baseDirectory), read once.
+  FailureOr<const llvm::MemoryBuffer *> sourceOf(WeightOp weight);
+  /// Marks `kiln.finite` the f16 weights whose values are all finite.
+  void markFiniteHalfWeights(ModuleOp module);
 
   Backend &backend;
   std::string baseDirectory; // relative weight sources are found here
@@ -289,6 +293,44 @@ std::vector<char> interleaveRows(const char *stored, ArrayRef<int64_t> shape, Qu
   }
 }
 
+FailureOr<const llvm::MemoryBuffer *> Emitter::sourceOf(WeightOp weight) {
+  llvm::SmallString<256> source(weight.getSource());
+  if (llvm::sys::path::is_relative(source) && !baseDirectory.empty()) {
+    source = baseDirectory;
+    llvm::sys::path::append(source, weight.getSource());
+  }
+  std::unique_ptr<llvm::MemoryBuffer> &file = files[source];
+  if (!file) {
+    auto opened = llvm::MemoryBuffer::getFile(source, /*IsText=*/false,
+                                              /*RequiresNullTerminator=*/false);
+    if (!opened)
+      return weight.emitOpError("cannot read its source '")
+             << source << "': " << opened.getError().message();
+    file = std::move(*opened);
+  }
+  return file.get();
+}
+
+void Emitter::markFiniteHalfWeights(ModuleOp module) {
+  module.walk([&](WeightOp weight) {
+    auto type = cast<RankedTensorType>(weight.getType());
+    if (!type.getElementType().isF16() || weight.getSourceScheme())
+      return;
+    FailureOr<const llvm::MemoryBuffer *> file = sourceOf(weight);
+    uint64_t offset = weight.getOffset(), bytes = uint64_t(type.getNumElements()) * 2;
+    // Unreadable or short sources are reported when the bytes are written.
+    if (failed(file) || offset > (*file)->getBufferSize() || bytes > (*file)->getBufferSize() - offset)
+      return;
+    const auto *at = reinterpret_cast<const unsigned char *>((*file)->getBufferStart() + offset);
+    // Exponent 31 (an infinity or a NaN) anywhere: the kernels keep the exact widening.
+    bool special = false;
+    for (uint64_t i = 0; i < bytes; i += 2)
+      special |= (at[i + 1] & 0x7c) == 0x7c;
+    if (!special)
+      weight->setAttr("kiln.finite", UnitAttr::get(weight.getContext()));
+  });
+}
+
 FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   // `size` bytes in the artifact, from `sourceSize` bytes of the file (they differ when
@@ -326,20 +368,10 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   if (cached != weightOffsets.end())
     return cached->second;
 
-  llvm::SmallString<256> source(weight.getSource());
-  if (llvm::sys::path::is_relative(source) && !baseDirectory.empty()) {
-    source = baseDirectory;
-    llvm::sys::path::append(source, weight.getSource());
-  }
-  std::unique_ptr<llvm::MemoryBuffer> &file = files[source];
-  if (!file) {
-    auto opened = llvm::MemoryBuffer::getFile(source, /*IsText=*/false,
-                                              /*RequiresNullTerminator=*/false);
-    if (!opened)
-      return weight.emitOpError("cannot read its source '")
-             << source << "': " << opened.getError().message();
-    file = std::move(*opened);
-  }
+  FailureOr<const llvm::MemoryBuffer *> opened = sourceOf(weight);
+  if (failed(opened))
+    return failure();
+  const llvm::MemoryBuffer *file = *opened;
   uint64_t offset = weight.getOffset();
   if (offset > file->getBufferSize() || sourceSize > file->getBufferSize() - offset)
     return weight.emitOpError("needs bytes [")
@@ -393,6 +425,9 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path,
   FailureOr<SmallVector<func::FuncOp>> entries = entryFunctions(module);
   if (failed(entries))
     return failure();
+  // F16 weights without infinities or NaNs are widened in fewer operations
+  // (widenFiniteHalf): the kernels need to know before they are lowered.
+  markFiniteHalfWeights(module);
   // Kernels first: an op no backend can compile is the likelier, and cheaper, error.
   for (func::FuncOp func : *entries)
     if (failed(lowerKernels(func)))

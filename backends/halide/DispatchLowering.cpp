@@ -468,6 +468,7 @@ private:
   /// q4_0x16 weights: 16 output columns per vector (see the definition).
   FailureOr<bool> lowerInterleavedProduct(linalg::GenericOp op, bool integer);
   FailureOr<bool> lowerFloatMatvec(linalg::GenericOp op);
+  bool isFiniteHalfWeight(BlockArgument arg);
   FailureOr<bool> lowerFloatPanelProduct(linalg::GenericOp op);
   /// `op` as a product of f32 activations with packed weights, or nothing.
   PackedProduct matchPackedProduct(linalg::GenericOp op);
@@ -543,6 +544,25 @@ FailureOr<Expr> KernelBuilder::scalar(Operation *user, Value value) {
   return user->emitOpError("uses a scalar the Halide backend has no definition for");
 }
 
+/// Whether dispatch input `arg` is an f16 weight the artifact emitter found finite
+/// (`kiln.finite`) that the body only widens to f32 (element by element, as
+/// FuseElementwise fuses a weight's widening into its reader).
+bool KernelBuilder::isFiniteHalfWeight(BlockArgument arg) {
+  auto weight = dispatch->getOperand(arg.getArgNumber()).getDefiningOp<WeightOp>();
+  auto type = dyn_cast<RankedTensorType>(arg.getType());
+  if (!weight || !weight->hasAttr("kiln.finite") || !type || !type.getElementType().isF16())
+    return false;
+  return llvm::all_of(arg.getUsers(), [&](Operation *user) {
+    auto widen = dyn_cast<linalg::GenericOp>(user);
+    if (!widen || widen.getNumDpsInputs() != 1 || widen.getDpsInputOperand(0)->get() != arg)
+      return false;
+    Block &payload = widen.getRegion().front();
+    auto extend = dyn_cast<arith::ExtFOp>(payload.front());
+    return payload.getOperations().size() == 2 && extend &&
+           extend.getIn() == payload.getArgument(0) && extend.getType().isF32();
+  });
+}
+
 FailureOr<LoweredKernel> KernelBuilder::build() {
   Block &body = dispatch.getBody().front();
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
@@ -569,10 +589,16 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     kernel.inputs.push_back(param);
     std::vector<Var> vars = makeVars(type.getRank(), "i");
     Func wrapper(kernel.name + "_in" + std::to_string(i) + "_f");
-    if (vars.empty())
+    if (vars.empty()) {
       wrapper() = param();
-    else
+    } else if (isFiniteHalfWeight(arg)) {
+      // Widened here, in the short form only finite values allow; the widening copies
+      // reading it see f32 already (their extf then changes nothing).
+      wrapper(vars) = widenFiniteHalf(param(vars));
+      kernel.context += "finite f16 input " + std::to_string(i) + ";";
+    } else {
       wrapper(vars) = param(vars);
+    }
     if (quant)
       packed[arg] = {wrapper, quant, options.hardwareHalfToFloat};
     else
