@@ -37,6 +37,8 @@ Stage *LoweredKernel::stage(const std::string &name) {
 
 namespace {
 
+bool isElementwiseWidening(linalg::GenericOp op); // defined with the product matchers
+
 /// The Halide argument index of the innermost output dimension (a projection of `op`'s
 /// loops by `out`) that no loop in `read` indexes (see Stage::tileRowArg); 1 (the next
 /// dimension out) when there is none.
@@ -554,12 +556,7 @@ bool KernelBuilder::isFiniteHalfWeight(BlockArgument arg) {
     return false;
   return llvm::all_of(arg.getUsers(), [&](Operation *user) {
     auto widen = dyn_cast<linalg::GenericOp>(user);
-    if (!widen || widen.getNumDpsInputs() != 1 || widen.getDpsInputOperand(0)->get() != arg)
-      return false;
-    Block &payload = widen.getRegion().front();
-    auto extend = dyn_cast<arith::ExtFOp>(payload.front());
-    return payload.getOperations().size() == 2 && extend &&
-           extend.getIn() == payload.getArgument(0) && extend.getType().isF32();
+    return widen && isElementwiseWidening(widen) && widen.getDpsInputOperand(0)->get() == arg;
   });
 }
 
@@ -1384,16 +1381,23 @@ bool isTransposedProduct(linalg::GenericOp op) {
           (mul.getLhs() == body.getArgument(1) && mul.getRhs() == body.getArgument(0)));
 }
 
+/// Whether `op` widens its one input to f32 element by element (identity maps, the
+/// payload an arith.extf of the input alone): a weight stored as f16 or bf16 read by an
+/// f32 computation, as FuseElementwise fuses it into its reader.
+bool isElementwiseWidening(linalg::GenericOp op) {
+  Block &payload = op.getRegion().front();
+  auto extend = dyn_cast<arith::ExtFOp>(payload.front());
+  return op.getNumDpsInputs() == 1 && payload.getOperations().size() == 2 && extend &&
+         extend.getIn() == payload.getArgument(0) && extend.getType().isF32() &&
+         llvm::all_of(op.getIndexingMapsArray(), [](AffineMap map) { return map.isIdentity(); });
+}
+
 /// Whether `value` is a float tensor the kernel reads from memory as it is stored: a
 /// kernel input, or one of f16 or bf16 widened to f32 element by element (the weight
 /// widening fused into this kernel).
 bool isStoredFloat(Value value) {
   if (auto widen = value.getDefiningOp<linalg::GenericOp>()) {
-    Block &payload = widen.getRegion().front();
-    auto extend = dyn_cast<arith::ExtFOp>(payload.front());
-    if (widen.getNumDpsInputs() != 1 || payload.getOperations().size() != 2 || !extend ||
-        extend.getIn() != payload.getArgument(0) ||
-        !llvm::all_of(widen.getIndexingMapsArray(), [](AffineMap map) { return map.isIdentity(); }))
+    if (!isElementwiseWidening(widen))
       return false;
     value = widen.getDpsInputOperand(0)->get();
   }
