@@ -65,6 +65,11 @@ std::vector<float> widenToF32(const char *bytes, int64_t elements, FloatSource s
   return out;
 }
 
+void scaleInputChannels(std::vector<float> &values, llvm::ArrayRef<float> scale) {
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] *= scale[i % scale.size()];
+}
+
 std::vector<char> packBlocks(const std::vector<float> &values, QuantScheme scheme) {
   bool q8 = scheme == QuantScheme::q8_0;
   int64_t blockBytes = q8 ? 34 : 18, blocks = static_cast<int64_t>(values.size()) / 32;
@@ -95,6 +100,27 @@ std::vector<char> packBlocks(const std::vector<float> &values, QuantScheme schem
           return static_cast<uint8_t>(std::min(15, static_cast<int>(v * id + 8.5f)));
         };
         to[2 + j] = static_cast<char>(nibble(x[j]) | nibble(x[j + 16]) << 4);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<float> unpackBlocks(const std::vector<char> &packed, QuantScheme scheme) {
+  bool q8 = scheme == QuantScheme::q8_0;
+  int64_t blockBytes = q8 ? 34 : 18, blocks = static_cast<int64_t>(packed.size()) / blockBytes;
+  std::vector<float> out(static_cast<size_t>(blocks * 32));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const char *from = packed.data() + b * blockBytes;
+    uint16_t h;
+    std::memcpy(&h, from, 2);
+    float d = halfToFloat(h), *x = out.data() + b * 32;
+    for (int j = 0; j < 32; ++j) {
+      if (q8) {
+        x[j] = d * static_cast<int8_t>(from[2 + j]);
+      } else {
+        auto byte = static_cast<uint8_t>(from[2 + j % 16]);
+        x[j] = d * (static_cast<int>(j < 16 ? byte & 15 : byte >> 4) - 8);
       }
     }
   }

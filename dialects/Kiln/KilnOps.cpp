@@ -125,6 +125,16 @@ LogicalResult WeightOp::verify() {
                          "q4_0x16, got source_scheme '")
              << *source << "' for " << type;
   }
+  if (std::optional<ArrayRef<float>> scale = getInputScale()) {
+    // The writer scales floats: f32 as stored, or a float source before packing.
+    if (!element.isF32() && !fromFloat)
+      return emitOpError("can scale only f32 weights or float bytes it packs "
+                         "(source_scheme f32, f16 or bf16), got ")
+             << type;
+    if (type.getRank() == 0 || static_cast<int64_t>(scale->size()) != type.getShape().back())
+      return emitOpError("has ") << scale->size() << " input_scale values for " << type
+                                 << " (expected one per element of the innermost dimension)";
+  }
   if (auto quant = dyn_cast<QuantType>(element))
     return verifyPackedShape(type, quant, [&] { return emitOpError(); });
   if (!isa<FloatType, IntegerType>(element))
