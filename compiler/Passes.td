@@ -51,8 +51,9 @@ def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::func::FuncOp"> {
     the integer matrix-vector product, the interleaved layouts) serves. `int8` is
     q8_0: each output channel in blocks of 32 input channels, one f16 scale per block
     (max |w| / 127), 8.5 bits a weight; `int4` is q4_0: blocks of 32, scale
-    -(signed max) / 8, 4.5 bits a weight. A weight whose K is not a multiple of 32
-    stays float.
+    -(signed max) / 8, 4.5 bits a weight; `int4-zp` is q4_1: blocks of 32 with a scale
+    (max - min) / 15 and a zero point (min), value d q + m, 5 bits a weight. A weight
+    whose K is not a multiple of 32 stays float.
 
     Which weights stay float (`keep-float`, a comma-separated list): `embeddings`
     (tables read by `kiln.gather`), `head` (a product whose result reaches a function
@@ -62,7 +63,7 @@ def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", "\"int8\"",
-           "int8 (q8_0 blocks) or int4 (q4_0 blocks)">,
+           "int8 (q8_0 blocks), int4 (q4_0 blocks) or int4-zp (q4_1 blocks)">,
     Option<"keepFloat", "keep-float", "std::string", "\"embeddings,head\"",
            "Comma-separated weights that stay float: embeddings, head, name substrings, or none">,
   ];
@@ -87,7 +88,7 @@ def AwqScale : Pass<"kiln-awq-scale", "mlir::func::FuncOp"> {
   let summary = "Activation-aware per-input-channel scaling (AWQ) of packed float weights";
   let description = [{
     Runs after `kiln-quantize-weights`. For the products that read a float weight
-    packed as q4_0 (or q8_0) through `kiln.dequantize`, grouped by the activations
+    packed as q4_0, q4_1 (or q8_0) through `kiln.dequantize`, grouped by the activations
     they share (q, k, v; gate, up), it reads the activations that
     `kiln-return-product-inputs` exposed (`<dir>/<weight name>.input.npy`, in each of
     the `activations` directories, rows concatenated), and searches alpha in 0, 1/steps,

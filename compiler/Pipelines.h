@@ -20,7 +20,7 @@ struct PipelineOptions {
   /// part of its key.
   std::string tuningDatabase;
   std::string target;
-  /// Weight-only quantization of float weights: "" (none), "int8" or "int4"
+  /// Weight-only quantization of float weights: "" (none), "int8", "int4" or "int4-zp"
   /// (kiln-quantize-weights), and which weights stay float (its keep-float option).
   std::string quantize;
   std::string keepFloat = "embeddings,head";

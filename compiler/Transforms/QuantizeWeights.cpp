@@ -65,9 +65,11 @@ struct QuantizeWeightsPass : kiln::impl::QuantizeWeightsBase<QuantizeWeightsPass
       packed = QuantScheme::q8_0;
     else if (scheme == "int4")
       packed = QuantScheme::q4_0;
+    else if (scheme == "int4-zp")
+      packed = QuantScheme::q4_1;
     else
       return getOperation().emitError("kiln-quantize-weights: unknown scheme '")
-             << scheme << "' (expected int8 or int4)";
+             << scheme << "' (expected int8, int4 or int4-zp)";
     SmallVector<StringRef> items;
     StringRef(keepFloat).split(items, ',', -1, /*KeepEmpty=*/false);
     for (StringRef item : items) {

@@ -13,7 +13,8 @@ log-likelihood of each next token). The bar, AWQ's whole point (issue 17): AWQ's
 perplexity closer to float than RTN's, and its KL divergence from float smaller.
 
 The bar can fail: --awq-grid=0 (alpha = 0 only: every scale 1) must give RTN's logits
-bit for bit, and so fail it; the test checks both.
+bit for bit, and so fail it; the test checks both. The same bar holds with zero points
+(awq:32:zp against int4:32:zp, q4_1).
 
 usage: awq_vs_rtn.py BIN_DIR WORK_DIR
 """
@@ -179,7 +180,9 @@ def main():
     variants = {"float": [], "rtn": ["--quantize=int4:32"],
                 "awq": ["--quantize=awq:32", "--calibration-text", calibration_path],
                 "awq-grid-0": ["--quantize=awq:32", "--calibration-text", calibration_path,
-                               "--awq-grid=0"]}
+                               "--awq-grid=0"],
+                "rtn-zp": ["--quantize=int4:32:zp"],
+                "awq-zp": ["--quantize=awq:32:zp", "--calibration-text", calibration_path]}
     results = {}
     for name, extra in variants.items():
         artifact = os.path.join(work, f"{name}.kiln")
@@ -203,6 +206,12 @@ def main():
     awq_ok = beats("awq int4", results["awq"][:2], results["rtn"][:2], reference_nll, reference_logp)
     print(f"{'PASS' if awq_ok else 'FAIL'} AWQ int4 closer to float than RTN int4")
     ok &= awq_ok
+    # With zero points (q4_1) on both sides.
+    zp_ok = beats("awq:32:zp int4", results["awq-zp"][:2], results["rtn-zp"][:2], reference_nll,
+                  reference_logp)
+    print(f"{'PASS' if zp_ok else 'FAIL'} AWQ with zero points closer to float than RTN with "
+          f"zero points")
+    ok &= zp_ok
     # Scaling disabled: exactly RTN, so the bar above is the scales' doing.
     same = all(np.array_equal(a, b) for a, b in zip(results["awq-grid-0"][2], results["rtn"][2]))
     off_fails = not beats("awq --awq-grid=0", results["awq-grid-0"][:2], results["rtn"][:2],

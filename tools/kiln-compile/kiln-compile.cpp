@@ -131,10 +131,11 @@ cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize the float weights of products (weight-only): int8 (q8_0: per "
              "output channel, a scale per 32 input channels), int4[:32] (q4_0, groups "
-             "of 32, round to nearest) or awq[:32] (int4 after activation-aware "
-             "per-input-channel scaling searched on --calibration or --calibration-text); "
-             "--quantize-keep-float says which weights stay float"),
-    cl::value_desc("int8|int4[:32]|awq[:32]"), cl::cat(category));
+             "of 32, round to nearest; int4:32:zp: q4_1, with a zero point per group) or "
+             "awq[:32[:zp]] (int4 after activation-aware per-input-channel scaling "
+             "searched on --calibration or --calibration-text); --quantize-keep-float "
+             "says which weights stay float"),
+    cl::value_desc("int8|int4[:32[:zp]]|awq[:32[:zp]]"), cl::cat(category));
 cl::opt<std::string> quantizeKeepFloat(
     "quantize-keep-float",
     cl::desc("With --quantize: comma-separated weights that stay float: embeddings (gathered "
@@ -494,14 +495,19 @@ int main(int argc, char **argv) {
       return fail(error);
   }
   if (!quantize.empty()) {
-    llvm::StringRef scheme = quantize, group;
+    llvm::StringRef scheme = quantize, group, zeroPoint;
     std::tie(scheme, group) = scheme.split(':');
+    std::tie(group, zeroPoint) = group.split(':');
     if (scheme != "int8" && scheme != "int4" && scheme != "awq")
-      return fail("--quantize=" + quantize + ": expected int8, int4[:32] or awq[:32]");
+      return fail("--quantize=" + quantize + ": expected int8, int4[:32[:zp]] or awq[:32[:zp]]");
     if (!group.empty() && (scheme == "int8" || group != "32"))
       return fail("--quantize=" + quantize + ": only int4 and awq take a group size, and "
-                  "only 32 (q4_0 blocks) is implemented");
-    pipelineOptions.quantize = scheme == "awq" ? "int4" : scheme.str();
+                  "only 32 (q4_0 and q4_1 blocks) is implemented");
+    if (!zeroPoint.empty() && zeroPoint != "zp")
+      return fail("--quantize=" + quantize + ": the third field can only be 'zp' (a zero "
+                  "point per group: q4_1)");
+    pipelineOptions.quantize = zeroPoint.empty() ? (scheme == "awq" ? "int4" : scheme.str())
+                                                 : "int4-zp";
     pipelineOptions.keepFloat = quantizeKeepFloat;
     if (scheme == "awq") {
       if (calibrationRuns.empty())

@@ -553,17 +553,17 @@ func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<2x
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 or q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
 %0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q8_0"} : tensor<16x32x!kiln.quant<q4_0x16>>
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 or q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
 %0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q4_0"} : tensor<16x32x!kiln.quant<q4_0>>
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'f32' for 'tensor<16x256x!kiln.quant<q6_k>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 or q4_0x16, got source_scheme 'f32' for 'tensor<16x256x!kiln.quant<q6_k>>'}}
 %0 = kiln.weight "w" from "m.safetensors"[0] {source_scheme = "f32"} : tensor<16x256x!kiln.quant<q6_k>>
 
 // -----
