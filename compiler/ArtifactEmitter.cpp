@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "compiler/CompilerVersion.h"
@@ -362,6 +363,9 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
   if (std::optional<StringRef> source = weight.getSourceScheme())
     permutationKey += "from " + source->str() + " into " +
                       stringifyQuantScheme(cast<QuantType>(type.getElementType()).getScheme()).str();
+  if (std::optional<ArrayRef<float>> scale = weight.getInputScale())
+    permutationKey += " scaled " + llvm::toHex(StringRef(reinterpret_cast<const char *>(scale->data()),
+                                                          scale->size() * sizeof(float)));
   auto key = std::make_tuple(weight.getSource().str() + "|" + permutationKey,
                              static_cast<int64_t>(weight.getOffset()), size);
   auto cached = weightOffsets.find(key);
@@ -385,17 +389,28 @@ FailureOr<uint64_t> Emitter::addWeightBytes(WeightOp weight) {
                                            : (type.getElementTypeBitWidth() + 7) / 8);
     bytes = permuted.data();
   }
+  std::optional<ArrayRef<float>> inputScale = weight.getInputScale();
   if (floatSource) {
     QuantScheme scheme = cast<QuantType>(type.getElementType()).getScheme();
     QuantScheme blocks = scheme == QuantScheme::q8_0x16   ? QuantScheme::q8_0
                          : scheme == QuantScheme::q4_0x16 ? QuantScheme::q4_0
                                                           : scheme;
-    permuted = packBlocks(widenToF32(bytes, type.getNumElements(), *floatSource), blocks);
+    std::vector<float> values = widenToF32(bytes, type.getNumElements(), *floatSource);
+    if (inputScale)
+      scaleInputChannels(values, *inputScale);
+    permuted = packBlocks(values, blocks);
     if (blocks != scheme)
       permuted = interleaveRows(permuted.data(), type.getShape(), blocks);
     bytes = permuted.data();
   } else if (weight.getSourceScheme()) {
     permuted = interleaveRows(bytes, type.getShape(), *symbolizeQuantScheme(*weight.getSourceScheme()));
+    bytes = permuted.data();
+  } else if (inputScale) {
+    // An f32 weight (the verifier allows no other): a norm scale AWQ divided.
+    std::vector<float> values = widenToF32(bytes, type.getNumElements(), FloatSource::f32);
+    scaleInputChannels(values, *inputScale);
+    permuted.resize(values.size() * sizeof(float));
+    std::memcpy(permuted.data(), values.data(), permuted.size());
     bytes = permuted.data();
   }
   summary.weightBytesBefore += sourceSize;

@@ -51,8 +51,9 @@ def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::func::FuncOp"> {
     the integer matrix-vector product, the interleaved layouts) serves. `int8` is
     q8_0: each output channel in blocks of 32 input channels, one f16 scale per block
     (max |w| / 127), 8.5 bits a weight; `int4` is q4_0: blocks of 32, scale
-    -(signed max) / 8, 4.5 bits a weight. A weight whose K is not a multiple of 32
-    stays float.
+    -(signed max) / 8, 4.5 bits a weight; `int4-zp` is q4_1: blocks of 32 with a scale
+    (max - min) / 15 and a zero point (min), value d q + m, 5 bits a weight. A weight
+    whose K is not a multiple of 32 stays float.
 
     Which weights stay float (`keep-float`, a comma-separated list): `embeddings`
     (tables read by `kiln.gather`), `head` (a product whose result reaches a function
@@ -62,11 +63,55 @@ def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", "\"int8\"",
-           "int8 (q8_0 blocks) or int4 (q4_0 blocks)">,
+           "int8 (q8_0 blocks), int4 (q4_0 blocks) or int4-zp (q4_1 blocks)">,
     Option<"keepFloat", "keep-float", "std::string", "\"embeddings,head\"",
            "Comma-separated weights that stay float: embeddings, head, name substrings, or none">,
   ];
   let dependentDialects = ["kiln::KilnDialect"];
+}
+
+def ReturnProductInputs : Pass<"kiln-return-product-inputs", "mlir::func::FuncOp"> {
+  let summary = "Returns the activations of every product with a float weight as extra results";
+  let description = [{
+    Calibration for AWQ (`kiln-compile --quantize=awq`): the activations a product
+    multiplies a 2-D float weight with (the weights `kiln-quantize-weights` would pack;
+    the other operand, whose innermost dimension is K) become an extra result of the
+    function, named `<weight name>.input` (`kiln.name`; characters other than letters,
+    digits, '.', '_' and '-' become '_'), so that running the float artifact on
+    calibration inputs writes them next to its outputs. A weight that several
+    products read is not exposed: its products get no AWQ scales.
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+def AwqScale : Pass<"kiln-awq-scale", "mlir::func::FuncOp"> {
+  let summary = "Activation-aware per-input-channel scaling (AWQ) of packed float weights";
+  let description = [{
+    Runs after `kiln-quantize-weights`. For the products that read a float weight
+    packed as q4_0, q4_1 (or q8_0) through `kiln.dequantize`, grouped by the activations
+    they share (q, k, v; gate, up), it reads the activations that
+    `kiln-return-product-inputs` exposed (`<dir>/<weight name>.input.npy`, in each of
+    the `activations` directories, rows concatenated), and searches alpha in 0, 1/steps,
+    ..., 1 for the scales s = mean|x|^alpha (normalized) minimizing the group's output
+    error on them once W diag(s) is rounded to the weight's blocks (compiler/AwqSearch).
+    Each weight gets `input_scale = s` (the artifact writer multiplies before packing);
+    the activations are divided by s: folded into the RMSNorm that produces them when
+    its scale is an f32 weight read by that norm only and every reader of the
+    activations is in the group (exact: the norm's output is x / rms * w / s), and
+    otherwise an elementwise multiply by the constant 1/s before the products, which
+    fusion joins to its producer's kernel. A group whose best alpha is 0 keeps plain
+    round-to-nearest and is left unchanged.
+  }];
+  let options = [
+    Option<"activations", "activations", "std::string", "\"\"",
+           "Comma-separated directories of <weight name>.input.npy calibration activations">,
+    Option<"modelDir", "model-dir", "std::string", "\"\"",
+           "Directory that relative kiln.weight sources are read from">,
+    Option<"steps", "steps", "unsigned", "20",
+           "Grid steps for alpha in [0, 1] (0: only alpha = 0, plain round-to-nearest)">,
+  ];
+  let dependentDialects = ["kiln::KilnDialect", "mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
 
 def FormDispatches : Pass<"kiln-form-dispatches", "mlir::func::FuncOp"> {

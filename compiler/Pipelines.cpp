@@ -23,7 +23,16 @@ void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &option
     quantize.scheme = options.quantize;
     quantize.keepFloat = options.keepFloat;
     pm.addNestedPass<func::FuncOp>(createQuantizeWeights(quantize));
+    if (!options.awqActivations.empty()) {
+      AwqScaleOptions awq;
+      awq.activations = options.awqActivations;
+      awq.modelDir = options.modelDirectory;
+      awq.steps = options.awqSteps;
+      pm.addNestedPass<func::FuncOp>(createAwqScale(awq));
+    }
   }
+  if (options.returnProductInputs)
+    pm.addNestedPass<func::FuncOp>(createReturnProductInputs());
   pm.addNestedPass<func::FuncOp>(createInterleaveWeights());
   // Decompose: elementwise arith/math on tensors and every named linalg op become
   // linalg.generic, the one form the backends translate.

@@ -20,10 +20,20 @@ struct PipelineOptions {
   /// part of its key.
   std::string tuningDatabase;
   std::string target;
-  /// Weight-only quantization of float weights: "" (none), "int8" or "int4"
+  /// Weight-only quantization of float weights: "" (none), "int8", "int4" or "int4-zp"
   /// (kiln-quantize-weights), and which weights stay float (its keep-float option).
   std::string quantize;
   std::string keepFloat = "embeddings,head";
+  /// With `quantize`: AWQ scaling (kiln-awq-scale) from the calibration activations in
+  /// these comma-separated directories (empty: none); relative weight sources are
+  /// read from `modelDirectory`.
+  std::string awqActivations;
+  std::string modelDirectory;
+  /// kiln-awq-scale's grid steps for alpha in [0, 1].
+  unsigned awqSteps = 20;
+  /// Calibration for AWQ: return every product's activations as extra results
+  /// (kiln-return-product-inputs).
+  bool returnProductInputs = false;
 };
 
 /// Appends kiln's default pipeline (what `kiln-compile` runs) to `pm`, which must

@@ -22,7 +22,7 @@ std::optional<FloatSource> symbolizeFloatSource(llvm::StringRef name) {
 int64_t floatSourceBytes(FloatSource source) { return source == FloatSource::f32 ? 4 : 2; }
 
 bool canQuantizeInto(QuantScheme scheme) {
-  return scheme == QuantScheme::q8_0 || scheme == QuantScheme::q4_0;
+  return scheme == QuantScheme::q8_0 || scheme == QuantScheme::q4_0 || scheme == QuantScheme::q4_1;
 }
 
 namespace {
@@ -65,37 +65,96 @@ std::vector<float> widenToF32(const char *bytes, int64_t elements, FloatSource s
   return out;
 }
 
+void scaleInputChannels(std::vector<float> &values, llvm::ArrayRef<float> scale) {
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] *= scale[i % scale.size()];
+}
+
+namespace {
+
+int64_t blockBytes(QuantScheme scheme) {
+  return scheme == QuantScheme::q8_0 ? 34 : scheme == QuantScheme::q4_1 ? 20 : 18;
+}
+
+void packQ8_0(const float *x, char *to) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j)
+    amax = std::max(amax, std::fabs(x[j]));
+  float d = amax / 127, id = d != 0 ? 1 / d : 0;
+  putHalf(to, d);
+  for (int j = 0; j < 32; ++j)
+    to[2 + j] = static_cast<char>(static_cast<int8_t>(std::lround(x[j] * id)));
+}
+
+void packQ4_0(const float *x, char *to) {
+  // The signed value of largest magnitude maps to -8, so the other side reaches +7.
+  float amax = 0, max = 0;
+  for (int j = 0; j < 32; ++j)
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  float d = max / -8, id = d != 0 ? 1 / d : 0;
+  putHalf(to, d);
+  auto nibble = [&](float v) {
+    return static_cast<uint8_t>(std::min(15, static_cast<int>(v * id + 8.5f)));
+  };
+  for (int j = 0; j < 16; ++j)
+    to[2 + j] = static_cast<char>(nibble(x[j]) | nibble(x[j + 16]) << 4);
+}
+
+void packQ4_1(const float *x, char *to) {
+  // The block's range [min, max] in 15 steps: min is the zero point (ggml's
+  // quantize_row_q4_1_ref, which rounds with the unrounded min).
+  auto [lo, hi] = std::minmax_element(x, x + 32);
+  float min = *lo, d = (*hi - min) / 15, id = d != 0 ? 1 / d : 0;
+  putHalf(to, d);
+  putHalf(to + 2, min);
+  auto nibble = [&](float v) {
+    return static_cast<uint8_t>(std::min(15, static_cast<int>((v - min) * id + 0.5f)));
+  };
+  for (int j = 0; j < 16; ++j)
+    to[4 + j] = static_cast<char>(nibble(x[j]) | nibble(x[j + 16]) << 4);
+}
+
+} // namespace
+
 std::vector<char> packBlocks(const std::vector<float> &values, QuantScheme scheme) {
-  bool q8 = scheme == QuantScheme::q8_0;
-  int64_t blockBytes = q8 ? 34 : 18, blocks = static_cast<int64_t>(values.size()) / 32;
-  std::vector<char> out(static_cast<size_t>(blocks * blockBytes), 0);
+  int64_t bytes = blockBytes(scheme), blocks = static_cast<int64_t>(values.size()) / 32;
+  std::vector<char> out(static_cast<size_t>(blocks * bytes), 0);
   for (int64_t b = 0; b < blocks; ++b) {
     const float *x = values.data() + b * 32;
-    char *to = out.data() + b * blockBytes;
-    if (q8) {
-      float amax = 0;
-      for (int j = 0; j < 32; ++j)
-        amax = std::max(amax, std::fabs(x[j]));
-      float d = amax / 127, id = d != 0 ? 1 / d : 0;
-      putHalf(to, d);
-      for (int j = 0; j < 32; ++j)
-        to[2 + j] = static_cast<char>(static_cast<int8_t>(std::lround(x[j] * id)));
-    } else {
-      // The signed value of largest magnitude maps to -8, so the other side reaches +7.
-      float amax = 0, max = 0;
-      for (int j = 0; j < 32; ++j)
-        if (std::fabs(x[j]) > amax) {
-          amax = std::fabs(x[j]);
-          max = x[j];
-        }
-      float d = max / -8, id = d != 0 ? 1 / d : 0;
-      putHalf(to, d);
-      for (int j = 0; j < 16; ++j) {
-        auto nibble = [&](float v) {
-          return static_cast<uint8_t>(std::min(15, static_cast<int>(v * id + 8.5f)));
-        };
-        to[2 + j] = static_cast<char>(nibble(x[j]) | nibble(x[j + 16]) << 4);
+    char *to = out.data() + b * bytes;
+    if (scheme == QuantScheme::q8_0)
+      packQ8_0(x, to);
+    else if (scheme == QuantScheme::q4_1)
+      packQ4_1(x, to);
+    else
+      packQ4_0(x, to);
+  }
+  return out;
+}
+
+std::vector<float> unpackBlocks(const std::vector<char> &packed, QuantScheme scheme) {
+  int64_t bytes = blockBytes(scheme), blocks = static_cast<int64_t>(packed.size()) / bytes;
+  std::vector<float> out(static_cast<size_t>(blocks * 32));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const char *from = packed.data() + b * bytes;
+    uint16_t h;
+    std::memcpy(&h, from, 2);
+    float d = halfToFloat(h), m = 0, *x = out.data() + b * 32;
+    if (scheme == QuantScheme::q4_1) {
+      std::memcpy(&h, from + 2, 2);
+      m = halfToFloat(h);
+    }
+    for (int j = 0; j < 32; ++j) {
+      if (scheme == QuantScheme::q8_0) {
+        x[j] = d * static_cast<int8_t>(from[2 + j]);
+        continue;
       }
+      auto byte = static_cast<uint8_t>(from[(scheme == QuantScheme::q4_1 ? 4 : 2) + j % 16]);
+      int q = j < 16 ? byte & 15 : byte >> 4;
+      x[j] = scheme == QuantScheme::q4_1 ? d * q + m : d * (q - 8);
     }
   }
   return out;

@@ -163,11 +163,18 @@ Expr dequantizeAt(const PackedTensor &p, const std::vector<Expr> &rows, const Ex
     Expr q = Halide::cast(Halide::Int(8), Halide::cast(Halide::UInt(8), byteAt(p, rows, base + 2 + col % 32)));
     return halfAt(p, rows, base) * Halide::cast(Halide::Float(32), q);
   }
-  case QuantScheme::q4_0: {
-    Expr base = (col / 32) * 18, j = col % 32;
-    Expr byte = byteAt(p, rows, base + 2 + j % 16);
+  case QuantScheme::q4_0:
+  case QuantScheme::q4_1: {
+    // 32 values: f16 d (q4_1: and an f16 min m), then 16 bytes of nibbles, value j in
+    // the low nibble of byte j and value j + 16 in its high nibble. q4_0 centres the
+    // nibble on 8; q4_1 adds m instead.
+    bool withMin = p.quant.getScheme() == QuantScheme::q4_1;
+    Expr base = (col / 32) * (withMin ? 20 : 18), j = col % 32;
+    Expr byte = byteAt(p, rows, base + (withMin ? 4 : 2) + j % 16);
     Expr nibble = Halide::select(j < 16, byte & 15, byte >> 4);
-    return halfAt(p, rows, base) * Halide::cast(Halide::Float(32), nibble - 8);
+    Expr d = halfAt(p, rows, base);
+    return withMin ? d * Halide::cast(Halide::Float(32), nibble) + halfAt(p, rows, base + 2)
+                   : d * Halide::cast(Halide::Float(32), nibble - 8);
   }
   case QuantScheme::q4_0x16: {
     // kiln/quant_formats.h: row n is row n % 16 of group n / 16; the row's scale at

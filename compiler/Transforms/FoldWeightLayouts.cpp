@@ -33,7 +33,7 @@ struct FoldWeightLayoutsPass : kiln::impl::FoldWeightLayoutsBase<FoldWeightLayou
       auto folded = WeightOp::create(rewriter, transpose.getLoc(), type, weight.getName(),
                                      weight.getSource(), weight.getOffset(),
                                      rewriter.getDenseI64ArrayAttr(permutation),
-                                     /*source_scheme=*/nullptr);
+                                     /*source_scheme=*/nullptr, /*input_scale=*/nullptr);
       rewriter.replaceOp(transpose, folded.getResult());
       if (weight->use_empty())
         rewriter.eraseOp(weight);

@@ -1,6 +1,7 @@
 // kiln-quantize-weights: float weights of products and embedding tables packed into
 // q8_0 (int8) or q4_0 (int4) blocks, the artifact writer doing the packing.
 #include "compiler/Passes.h"
+#include "compiler/Transforms/ProductWeights.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
@@ -28,24 +29,6 @@ std::optional<StringRef> floatSourceName(Type element) {
   if (element.isBF16())
     return StringRef("bf16");
   return std::nullopt;
-}
-
-/// The weight a contraction operand reads: the weight itself, or the weight a
-/// frontend's widening copy (f16/bf16 -> f32, a one-op linalg.generic) reads.
-WeightOp weightBehind(Value operand) {
-  if (auto weight = operand.getDefiningOp<WeightOp>())
-    return weight;
-  auto copy = operand.getDefiningOp<linalg::GenericOp>();
-  if (!copy || copy.getNumDpsInputs() != 1 || copy.getNumDpsInits() != 1 ||
-      !llvm::all_of(copy.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
-    return nullptr;
-  Block &body = copy.getRegion().front();
-  auto widen = dyn_cast<arith::ExtFOp>(body.front());
-  if (!widen || &body.front() != &*std::prev(body.end(), 2) ||
-      widen.getIn() != body.getArgument(0) ||
-      body.getTerminator()->getOperand(0) != widen.getResult())
-    return nullptr;
-  return copy.getDpsInputs()[0].getDefiningOp<WeightOp>();
 }
 
 /// Whether `op`'s result reaches a function result through shape and elementwise
@@ -82,9 +65,11 @@ struct QuantizeWeightsPass : kiln::impl::QuantizeWeightsBase<QuantizeWeightsPass
       packed = QuantScheme::q8_0;
     else if (scheme == "int4")
       packed = QuantScheme::q4_0;
+    else if (scheme == "int4-zp")
+      packed = QuantScheme::q4_1;
     else
       return getOperation().emitError("kiln-quantize-weights: unknown scheme '")
-             << scheme << "' (expected int8 or int4)";
+             << scheme << "' (expected int8, int4 or int4-zp)";
     SmallVector<StringRef> items;
     StringRef(keepFloat).split(items, ',', -1, /*KeepEmpty=*/false);
     for (StringRef item : items) {
@@ -114,7 +99,7 @@ struct QuantizeWeightsPass : kiln::impl::QuantizeWeightsBase<QuantizeWeightsPass
     return WeightOp::create(b, weight.getLoc(), type, weight.getName(), weight.getSource(),
                             weight.getOffset(),
                             identity ? nullptr : b.getDenseI64ArrayAttr(permutation),
-                            b.getStringAttr(source));
+                            b.getStringAttr(source), /*input_scale=*/nullptr);
   }
 
   SmallVector<int64_t> storedPermutation(WeightOp weight) {
@@ -125,25 +110,16 @@ struct QuantizeWeightsPass : kiln::impl::QuantizeWeightsBase<QuantizeWeightsPass
 
   /// Rewrites one operand of a contraction; false when it stays float.
   bool quantizeOperand(OpBuilder &b, linalg::LinalgOp op, OpOperand &operand) {
-    WeightOp weight = weightBehind(operand.get());
-    if (!weight)
+    std::optional<ProductWeight> product = matchProductWeight(op, operand);
+    if (!product || keptByName(product->weight))
       return false;
-    auto type = cast<RankedTensorType>(weight.getType());
-    std::optional<StringRef> source = floatSourceName(type.getElementType());
+    WeightOp weight = product->weight;
+    std::optional<StringRef> source =
+        floatSourceName(cast<RankedTensorType>(weight.getType()).getElementType());
     AffineMap map = op.getMatchingIndexingMap(&operand);
-    if (!source || type.getRank() != 2 || map.getNumResults() != 2 || keptByName(weight))
-      return false;
-    auto d0 = dyn_cast<AffineDimExpr>(map.getResult(0));
-    auto d1 = dyn_cast<AffineDimExpr>(map.getResult(1));
-    if (!d0 || !d1)
-      return false;
-    auto iterators = op.getIteratorTypesArray();
-    bool r0 = iterators[d0.getPosition()] == utils::IteratorType::reduction;
-    bool r1 = iterators[d1.getPosition()] == utils::IteratorType::reduction;
-    if (r0 == r1)
-      return false;
+    bool r0 = product->reductionFirst;
+    int64_t k = product->k, n = product->n;
     // Packed along K (the reduction): [N, K].
-    int64_t k = type.getDimSize(r0 ? 0 : 1), n = type.getDimSize(r0 ? 1 : 0);
     if (k % 32 != 0 || (keepHead && feedsOutputOnly(op)))
       return false;
     SmallVector<int64_t> permutation = storedPermutation(weight);

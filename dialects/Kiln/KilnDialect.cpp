@@ -33,6 +33,7 @@ static_assert(static_cast<int>(QuantScheme::q8_0x16) == KILN_QUANT_Q8_0X16);
 static_assert(static_cast<int>(QuantScheme::q5_0x16) == KILN_QUANT_Q5_0X16);
 static_assert(static_cast<int>(QuantScheme::q4_kx16) == KILN_QUANT_Q4_KX16);
 static_assert(static_cast<int>(QuantScheme::q6_kx16) == KILN_QUANT_Q6_KX16);
+static_assert(static_cast<int>(QuantScheme::q4_1) == KILN_QUANT_Q4_1);
 
 void KilnDialect::initialize() {
   addOperations<

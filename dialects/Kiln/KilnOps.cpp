@@ -116,14 +116,25 @@ LogicalResult WeightOp::verify() {
     // Float bytes are packed into q8_0 or q4_0 (or their interleaved layouts).
     bool packsFloat = fromFloat && quant &&
                       llvm::is_contained({QuantScheme::q8_0, QuantScheme::q4_0,
-                                          QuantScheme::q8_0x16, QuantScheme::q4_0x16},
+                                          QuantScheme::q8_0x16, QuantScheme::q4_0x16,
+                                          QuantScheme::q4_1},
                                          quant.getScheme());
     if (!packsFloat && (!quant || !from || QuantType::interleaved(*from) != quant.getScheme()))
       return emitOpError("can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their "
                          "interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, "
-                         "q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or "
-                         "q4_0x16, got source_scheme '")
+                         "q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 "
+                         "or q4_0x16, got source_scheme '")
              << *source << "' for " << type;
+  }
+  if (std::optional<ArrayRef<float>> scale = getInputScale()) {
+    // The writer scales floats: f32 as stored, or a float source before packing.
+    if (!element.isF32() && !fromFloat)
+      return emitOpError("can scale only f32 weights or float bytes it packs "
+                         "(source_scheme f32, f16 or bf16), got ")
+             << type;
+    if (type.getRank() == 0 || static_cast<int64_t>(scale->size()) != type.getShape().back())
+      return emitOpError("has ") << scale->size() << " input_scale values for " << type
+                                 << " (expected one per element of the innermost dimension)";
   }
   if (auto quant = dyn_cast<QuantType>(element))
     return verifyPackedShape(type, quant, [&] { return emitOpError(); });

@@ -35,6 +35,13 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     interleaved `q4_0x16`, `q8_0x16`, `q5_0x16`, `q4_kx16`, `q6_kx16`, which `kiln-interleave-weights` chooses); without it, the file holds
     the type's own layout.
 
+    With `input_scale` (AWQ's per-input-channel scales, `kiln-awq-scale`), the writer
+    multiplies every element [..., j] of the tensor (after `permutation`) by
+    `input_scale[j]` before storing it: an f32 weight, or float bytes it packs
+    (`source_scheme` f32, f16 or bf16). The products that read the weight see the
+    scaled values; the pass that sets it divides their other operand by the same
+    scales.
+
     ```mlir
     %w = kiln.weight "blk.0.attn_q.weight" from "model.gguf"[4096]
            : tensor<64x64x!kiln.quant<q4_0>>
@@ -45,7 +52,8 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
   let arguments = (ins StrAttr:$name, StrAttr:$source,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
                        OptionalAttr<DenseI64ArrayAttr>:$permutation,
-                       OptionalAttr<StrAttr>:$source_scheme);
+                       OptionalAttr<StrAttr>:$source_scheme,
+                       OptionalAttr<DenseF32ArrayAttr>:$input_scale);
   let results = (outs AnyStaticShapeTensor:$result);
   let assemblyFormat = "$name `from` $source `[` $offset `]` attr-dict `:` type($result)";
   let hasVerifier = 1;

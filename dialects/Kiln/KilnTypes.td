@@ -21,7 +21,8 @@ def Kiln_QuantScheme : I32EnumAttr<"QuantScheme", "weight quantization scheme", 
     I32EnumAttrCase<"q8_0x16", 9>,
     I32EnumAttrCase<"q5_0x16", 10>,
     I32EnumAttrCase<"q4_kx16", 11>,
-    I32EnumAttrCase<"q6_kx16", 12>]> {
+    I32EnumAttrCase<"q6_kx16", 12>,
+    I32EnumAttrCase<"q4_1", 13>]> {
   let cppNamespace = "::kiln";
   let genSpecializedAttr = 0;
 }

@@ -453,7 +453,8 @@ FailureOr<Value> GgufWeights::load(OpBuilder &builder, StringRef name,
                           << supportedTensorTypes(context) << ")";
   used.insert(name);
   return kiln::WeightOp::create(builder, loc, RankedTensorType::get(shape, element), name,
-                                source, info->fileOffset, DenseI64ArrayAttr(), StringAttr())
+                                source, info->fileOffset, DenseI64ArrayAttr(), StringAttr(),
+                                DenseF32ArrayAttr())
       .getResult();
 }
 

@@ -156,7 +156,7 @@ const std::vector<GgmlTypeInfo> &ggmlTypes() {
       {0, "F32", 1, 4, -1},
       {1, "F16", 1, 2, -1},
       {2, "Q4_0", 32, 18, KILN_QUANT_Q4_0},
-      {3, "Q4_1", 32, 20, -1},
+      {3, "Q4_1", 32, 20, KILN_QUANT_Q4_1},
       {6, "Q5_0", 32, 22, KILN_QUANT_Q5_0},
       {7, "Q5_1", 32, 24, KILN_QUANT_Q5_1},
       {8, "Q8_0", 32, 34, KILN_QUANT_Q8_0},

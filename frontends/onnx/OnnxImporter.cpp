@@ -369,7 +369,8 @@ Value GraphImporter::materialize(llvm::StringRef name, Location loc) {
       offset = it->second;
     }
     state->value = kiln::WeightOp::create(builder, NameLoc::get(builder.getStringAttr(name), fileLoc),
-                                          type, name, source, offset, DenseI64ArrayAttr(), StringAttr());
+                                          type, name, source, offset, DenseI64ArrayAttr(), StringAttr(),
+                                          DenseF32ArrayAttr());
     return state->value;
   }
   const HostTensor *constant = constantOf(name);

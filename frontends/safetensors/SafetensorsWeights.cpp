@@ -73,7 +73,7 @@ FailureOr<Value> SafetensorsWeights::load(OpBuilder &builder, StringRef name,
   used.insert(name);
   return kiln::WeightOp::create(builder, loc, RankedTensorType::get(shape, element), name,
                                 source, located.tensor->fileOffset, DenseI64ArrayAttr(),
-                                StringAttr())
+                                StringAttr(), DenseF32ArrayAttr())
       .getResult();
 }
 

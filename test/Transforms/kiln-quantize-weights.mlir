@@ -4,6 +4,7 @@
 // RUN: kiln-opt %s --kiln-quantize-weights --split-input-file | FileCheck %s
 // RUN: kiln-opt %s --kiln-quantize-weights="scheme=int4 keep-float=none" --split-input-file | FileCheck %s --check-prefix=ALL
 // RUN: kiln-opt %s --kiln-quantize-weights="keep-float=embeddings,intermediate" --split-input-file | FileCheck %s --check-prefix=NAMED
+// RUN: kiln-opt %s --kiln-quantize-weights="scheme=int4-zp keep-float=none" --split-input-file | FileCheck %s --check-prefix=ZP
 
 // A BERT Linear after kiln-fold-weight-layouts: [in, out] as the permuted [out, in]
 // file tensor. Packed along K, the file's own layout: no permutation left.
@@ -14,6 +15,8 @@
 // CHECK-NOT: tensor<64x32xf32>
 // ALL-LABEL: func.func @permuted_weight_is_packed_in_file_order
 // ALL: kiln.weight "layer.0.attention.query.weight" from "m.safetensors"[0] {source_scheme = "f32"} : tensor<32x64x!kiln.quant<q4_0>>
+// ZP-LABEL: func.func @permuted_weight_is_packed_in_file_order
+// ZP: kiln.weight "layer.0.attention.query.weight" from "m.safetensors"[0] {source_scheme = "f32"} : tensor<32x64x!kiln.quant<q4_1>>
 func.func @permuted_weight_is_packed_in_file_order(%x: tensor<4x64xf32>) -> tensor<4x32xf32> {
   %w = kiln.weight "layer.0.attention.query.weight" from "m.safetensors"[0] {permutation = array<i64: 1, 0>} : tensor<64x32xf32>
   %zero = arith.constant 0.0 : f32

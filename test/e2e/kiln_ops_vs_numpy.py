@@ -41,7 +41,7 @@ def mlir_type(shape, element="f32"):
 
 # Block scale fields (byte offset -> range): values stay O(1) whatever the random bits.
 BLOCK_SCALES = {GT.Q8_0: {0: (0.01, 0.1)}, GT.Q4_0: {0: (0.01, 0.1)}, GT.Q5_0: {0: (0.01, 0.1)},
-                GT.Q5_1: {0: (0.01, 0.1), 2: (-0.5, 0.5)},
+                GT.Q5_1: {0: (0.01, 0.1), 2: (-0.5, 0.5)}, GT.Q4_1: {0: (0.01, 0.1), 2: (-0.5, 0.5)},
                 GT.Q4_K: {0: (0.01, 0.1), 2: (0.0, 0.05)}, GT.Q6_K: {208: (0.001, 0.01)}}
 
 
@@ -648,22 +648,24 @@ def main():
     bin_dir, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     cases = [dequantize_case(work, s, q, 4, 512) for s, q in
-             (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
+             (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q4_1", GT.Q4_1), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
               ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
     cases += [every_half_scale_case(work)]
     cases += [grouped_case(work, "int8", 3, 128, 32, False), grouped_case(work, "int8", 3, 128, 32, True),
               grouped_case(work, "int4", 3, 128, 64, False), grouped_case(work, "int4", 3, 128, 64, True)]
     cases += [gather_case(work, "q8_0", GT.Q8_0), gather_case(work, "q5_0", GT.Q5_0),
+              gather_case(work, "q4_1", GT.Q4_1),
               gather_case(work, "q6_k", GT.Q6_K)]
     cases += [gather_case(work, s, q, 48) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
                ("q6_k", GT.Q6_K))]
     cases += [matmul_case(work, s, q, 11) for s, q in
-              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
+              (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q4_1", GT.Q4_1), ("q5_0", GT.Q5_0), ("q5_1", GT.Q5_1),
                ("q4_k", GT.Q4_K), ("q6_k", GT.Q6_K))]
     # (64 weight rows: Q4_0, Q8_0, Q5_0, Q4_K and Q6_K products run on the interleaved
     # q4_0x16 / q8_0x16 / q5_0x16 / q4_kx16 / q6_kx16.)
     cases += [matmul_case(work, "q4_0", GT.Q4_0, 1), matmul_case(work, "q8_0", GT.Q8_0, 1),
+              matmul_case(work, "q4_1", GT.Q4_1, 1),
               matmul_case(work, "q5_0", GT.Q5_0, 1),
               matmul_case(work, "q4_k", GT.Q4_K, 1), matmul_case(work, "q6_k", GT.Q6_K, 1),
               grouped_matmul_case(work, 9),

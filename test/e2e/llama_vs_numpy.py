@@ -11,7 +11,7 @@ weights as the `gguf` package dequantizes them:
 Configs with `kv_batch` are also compiled with a KV cache and run as prefill batches +
 single-token decodes, whose logits must match the numpy reference at every position.
 
-usage: llama_vs_numpy.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
+usage: llama_vs_numpy.py BIN_DIR WORK_DIR LIBKILN_RUNTIME [CONFIG_NAME_SUBSTRING]
 """
 import json
 import os
@@ -329,6 +329,9 @@ CONFIGS = [
     Config("mqa_q8_0_q4_0", vocab=97, dim=64, heads=4, kv_heads=1, ffn=96, blocks=2, context=40, seq_len=16,
            types={"embd": GT.Q8_0, "attn": GT.Q4_0, "attn_output": GT.Q8_0, "ffn": GT.Q8_0,
                   "ffn_down": GT.Q4_0, "output": GT.Q4_0}),
+    # Q4_1 (a zero point per block: what --quantize=int4:32:zp writes) in a GGUF file.
+    Config("gqa_q4_1", vocab=64, dim=64, heads=4, kv_heads=2, ffn=96, blocks=1, context=16, seq_len=8,
+           types={"attn": GT.Q4_1, "attn_output": GT.Q4_1, "ffn": GT.Q4_1, "ffn_down": GT.Q4_1}),
     Config("gqa_q4_k_q6_k", vocab=50, dim=256, heads=4, kv_heads=2, ffn=512, blocks=2, context=24,
            types={"embd": GT.Q6_K, "attn": GT.Q4_K, "attn_output": GT.Q6_K, "ffn": GT.Q4_K,
                   "ffn_down": GT.Q6_K, "output": GT.Q4_K}),
@@ -469,7 +472,8 @@ def run_kv_cache(c, bin_dir, work, path, tokens, expected, library):
 def main():
     bin_dir, work, library = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(work, exist_ok=True)
-    results = [run(c, bin_dir, work, library) for c in CONFIGS]
+    only = sys.argv[4] if len(sys.argv) > 4 else ""
+    results = [run(c, bin_dir, work, library) for c in CONFIGS if only in c.name]
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed (tolerance: {RTOL} of the largest "
           f"logit + {RTOL} relative)")

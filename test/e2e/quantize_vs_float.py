@@ -5,8 +5,8 @@ on the float weights of a Hugging Face LlamaForCausalLM and an F16 GGUF llama
 
 Each case checks the numbers (within a bound that int8 / int4 rounding allows and a
 wrong layout or scale would break by far) and the report's bytes, computed here from the
-shapes: float weights that were quantized take 34 (int8, q8_0) or 18 (int4, q4_0) bytes
-per 32 values, the rest keep theirs; the output head and embedding tables stay float
+shapes: float weights that were quantized take 34 (int8, q8_0), 18 (int4, q4_0) or 20
+(int4:32:zp, q4_1) bytes per 32 values, the rest keep theirs; the output head and embedding tables stay float
 by default (--quantize-keep-float).
 
 usage: quantize_vs_float.py BIN_DIR WORK_DIR
@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "models"))
 
 SKIP = 77
-BLOCK_BYTES = {"int8": 34, "int4": 18}
+BLOCK_BYTES = {"int8": 34, "int4": 18, "int4:32:zp": 20}
 
 # MiniLM's bar (issue 17): every sentence's int8 embedding within cosine 0.99 of the
 # float one, and weights at most 0.30x of f32 (which needs the embedding table packed
@@ -34,7 +34,7 @@ MAX_BYTES_RATIO = 0.30
 # 1/127 of the block's largest): the outputs move by ~0.3% of their scale; 4 bits
 # (1/8 of the block's largest): by ~5%. A transposed or mis-scaled weight moves them by
 # O(100%).
-MAX_RELATIVE = {"int8": 0.02, "int4": 0.25}
+MAX_RELATIVE = {"int8": 0.02, "int4": 0.25, "int4:32:zp": 0.25}
 
 
 def compile_model(bin_dir, model, artifact, extra):
@@ -112,7 +112,7 @@ def run_onnx(bin_dir, work):
     ok = True
     calibration = os.path.join(work, "mlp.x.npy")
     np.save(calibration, x)
-    for scheme, keep in (("int8", None), ("int4", None), ("int8", "none")):
+    for scheme, keep in (("int8", None), ("int4", None), ("int4:32:zp", None), ("int8", "none")):
         extra = ([f"--quantize={scheme}", "--calibration", calibration] +
                  ([f"--quantize-keep-float={keep}"] if keep else []))
         artifact = os.path.join(work, f"mlp-{scheme}-{keep}.kiln")
@@ -205,7 +205,7 @@ def run_llms(bin_dir, work):
                        os.path.join(work, f"{c.name}.positions.npy")]
         np.save(calibration[0], tokens)
         np.save(calibration[1], positions)
-        for scheme in ("int8", "int4"):
+        for scheme in ("int8", "int4", "int4:32:zp"):
             artifact = os.path.join(work, f"{c.name}-{scheme}.kiln")
             report = compile_model(bin_dir, path, artifact,
                                    [f"--quantize={scheme}", "--calibration", calibration[0],

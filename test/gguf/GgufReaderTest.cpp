@@ -318,7 +318,7 @@ TEST(GgufReader, ggml_type_table_agrees_with_kiln_quant_formats) {
     EXPECT_EQ(int32_t(row.blockElements), format.block_elements) << row.name;
     EXPECT_EQ(int32_t(row.blockBytes), format.block_bytes) << row.name;
   }
-  EXPECT_EQ(mapped, 6);
+  EXPECT_EQ(mapped, 7); // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K
   EXPECT_EQ(ggmlTypeInfo(4), nullptr);
   EXPECT_EQ(std::string(ggmlTypeInfo(30)->name), "BF16");
 }

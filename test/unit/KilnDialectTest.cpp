@@ -40,7 +40,8 @@ protected:
     return RankedTensorType::get(shape, element);
   }
   Value weight(RankedTensorType type) {
-    return WeightOp::create(builder, builder.getUnknownLoc(), type, "w", "m.gguf", 0, DenseI64ArrayAttr(), StringAttr());
+    return WeightOp::create(builder, builder.getUnknownLoc(), type, "w", "m.gguf", 0, DenseI64ArrayAttr(), StringAttr(),
+                            DenseF32ArrayAttr());
   }
   /// Terminates the test function and verifies the module.
   LogicalResult verifyModule() {

@@ -14,6 +14,8 @@ constexpr int kF16 = 2;
 TEST(QuantFormats, block_bytes_match_their_layouts) {
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q8_0].block_bytes, kF16 + 32 * 1);
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q4_0].block_bytes, kF16 + 32 / 2);
+  // d, the minimum m, 32 nibbles.
+  EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q4_1].block_bytes, 2 * kF16 + 32 / 2);
   // d, one 32-bit word of fifth bits, 32 nibbles; q5_1 adds an f16 minimum.
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q5_0].block_bytes, kF16 + 32 / 8 + 32 / 2);
   EXPECT_EQ(kiln_quant_formats[KILN_QUANT_Q5_1].block_bytes, 2 * kF16 + 32 / 8 + 32 / 2);

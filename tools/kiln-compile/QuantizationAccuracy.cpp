@@ -16,27 +16,6 @@
 namespace kiln::tools {
 namespace {
 
-bool runArtifact(const std::string &kilnRun, const std::string &artifact,
-                 const std::vector<std::string> &calibration, const std::string &outDir,
-                 std::string &error) {
-  if (std::error_code ec = llvm::sys::fs::create_directories(outDir)) {
-    error = "cannot create '" + outDir + "': " + ec.message();
-    return false;
-  }
-  std::vector<std::string> args{kilnRun, artifact, "--quiet", "--output-dir", outDir};
-  for (const std::string &file : calibration)
-    args.insert(args.end(), {"--input", file});
-  std::vector<llvm::StringRef> argv(args.begin(), args.end());
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(kilnRun, argv, std::nullopt, {}, 0, 0, &message);
-  if (rc != 0) {
-    error = "kiln-run " + artifact + " on the calibration inputs failed (" +
-            (message.empty() ? "exit code " + std::to_string(rc) : message) + ")";
-    return false;
-  }
-  return true;
-}
-
 std::vector<double> asDoubles(const NpyArray &array) {
   size_t n = 1;
   for (int64_t d : array.shape)
@@ -161,6 +140,27 @@ std::vector<OutputAccuracy> measureAccuracy(const std::string &kilnRun,
   if (outputs.empty())
     error = "the model has no floating-point output to compare";
   return outputs;
+}
+
+bool runArtifact(const std::string &kilnRun, const std::string &artifact,
+                 const std::vector<std::string> &inputs, const std::string &outDir,
+                 std::string &error) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(outDir)) {
+    error = "cannot create '" + outDir + "': " + ec.message();
+    return false;
+  }
+  std::vector<std::string> args{kilnRun, artifact, "--quiet", "--output-dir", outDir};
+  for (const std::string &file : inputs)
+    args.insert(args.end(), {"--input", file});
+  std::vector<llvm::StringRef> argv(args.begin(), args.end());
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(kilnRun, argv, std::nullopt, {}, 0, 0, &message);
+  if (rc != 0) {
+    error = "kiln-run " + artifact + " failed (" +
+            (message.empty() ? "exit code " + std::to_string(rc) : message) + ")";
+    return false;
+  }
+  return true;
 }
 
 nlohmann::ordered_json toJson(const OutputAccuracy &accuracy) {

@@ -32,6 +32,12 @@ std::vector<OutputAccuracy> measureAccuracy(const std::string &kilnRun,
                                             const std::vector<std::string> &calibration,
                                             const std::string &workDir, std::string &error);
 
+/// Runs `kilnRun` on `artifact` with `inputs` bound to its inputs in order, writing
+/// every output as <name>.npy into `outDir` (created). False with `error` set on failure.
+bool runArtifact(const std::string &kilnRun, const std::string &artifact,
+                 const std::vector<std::string> &inputs, const std::string &outDir,
+                 std::string &error);
+
 nlohmann::ordered_json toJson(const OutputAccuracy &accuracy);
 
 } // namespace kiln::tools

@@ -5,8 +5,10 @@
 #include "compiler/Registration.h"
 #include "compiler/Tuning/TuningDatabase.h"
 #include "frontends/ModelImport.h"
+#include "CalibrationText.h"
 #include "QuantizationAccuracy.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -128,9 +130,12 @@ cl::opt<std::string> reportJson(
 cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize the float weights of products (weight-only): int8 (q8_0: per "
-             "output channel, a scale per 32 input channels) or int4[:32] (q4_0, groups "
-             "of 32); --quantize-keep-float says which weights stay float"),
-    cl::value_desc("int8|int4[:32]"), cl::cat(category));
+             "output channel, a scale per 32 input channels), int4[:32] (q4_0, groups "
+             "of 32, round to nearest; int4:32:zp: q4_1, with a zero point per group) or "
+             "awq[:32[:zp]] (int4 after activation-aware per-input-channel scaling "
+             "searched on --calibration or --calibration-text); --quantize-keep-float "
+             "says which weights stay float"),
+    cl::value_desc("int8|int4[:32[:zp]]|awq[:32[:zp]]"), cl::cat(category));
 cl::opt<std::string> quantizeKeepFloat(
     "quantize-keep-float",
     cl::desc("With --quantize: comma-separated weights that stay float: embeddings (gathered "
@@ -144,6 +149,22 @@ cl::list<std::string> calibration(
              "them and the accuracy report compares their outputs. A language model's "
              "tokens come first: its logits then give perplexity and KL divergence"),
     cl::value_desc("FILE.npy"), cl::cat(category));
+cl::opt<std::string> calibrationText(
+    "calibration-text",
+    cl::desc("With --quantize (a language model): a text, tokenized with the model's own "
+             "tokenizer and cut into forward passes of --seq-len tokens (up to 16): AWQ "
+             "searches its scales on all of them, the accuracy report measures the first"),
+    cl::value_desc("FILE"), cl::cat(category));
+cl::opt<unsigned> awqGrid(
+    "awq-grid",
+    cl::desc("With --quantize=awq: the steps of AWQ's search for alpha in [0, 1] "
+             "(default 20: 0, 0.05, ..., 1; 0 keeps alpha = 0, plain round-to-nearest)"),
+    cl::init(20), cl::cat(category));
+cl::opt<bool> returnProductInputs(
+    "return-product-inputs",
+    cl::desc("Also return the activations of every product with a float weight, named "
+             "<weight>.input (the calibration artifact of --quantize=awq)"),
+    cl::Hidden, cl::cat(category));
 cl::opt<bool> printIrAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass (to stderr)"),
                               cl::cat(category));
@@ -183,16 +204,23 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// The float artifact that --quantize's accuracy report compares against: this
-/// executable compiling the same model with the same options but --quantize.
-int compileFloatReference(const char *argv0, const std::string &artifact) {
+/// A float artifact of the same model: this executable compiling it with the same
+/// options but --quantize (and --calibration*), plus `extra`. The accuracy report's
+/// reference, and AWQ's calibration artifact (with `forCalibration`: one full-sequence
+/// pass of `tokensPerRun` tokens, no KV cache, returning the products' activations).
+int compileFloatVariant(const char *argv0, const std::string &artifact, bool forCalibration,
+                        int64_t tokensPerRun, llvm::StringRef purpose) {
   std::string self = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runTuner));
   std::vector<std::string> args{self, inputPath, "-o", artifact, "--target", target};
-  if (seqLen)
+  if (forCalibration && tokensPerRun)
+    args.insert(args.end(), {"--seq-len", std::to_string(tokensPerRun)});
+  else if (seqLen)
     args.insert(args.end(), {"--seq-len", std::to_string(seqLen)});
   if (batch)
     args.insert(args.end(), {"--batch", std::to_string(batch)});
-  if (kvCache)
+  if (forCalibration)
+    args.push_back("--return-product-inputs");
+  else if (kvCache)
     args.push_back("--kv-cache");
   if (contextLength)
     args.insert(args.end(), {"--ctx", std::to_string(contextLength)});
@@ -208,17 +236,76 @@ int compileFloatReference(const char *argv0, const std::string &artifact) {
   int rc = llvm::sys::ExecuteAndWait(self, argv, std::nullopt, {}, 0, 0, &error);
   if (rc != 0)
     llvm::WithColor::error(llvm::errs(), "kiln-compile")
-        << "compiling the float model for the accuracy report failed ("
+        << "compiling the float model for " << purpose << " failed ("
         << (error.empty() ? "exit code " + std::to_string(rc) : error) << ")\n";
   return rc;
 }
 
-/// --quantize's accuracy report: bytes before and after, and with --calibration the
-/// quantized outputs against the float model's, both artifacts run by kiln-run. Printed
-/// and returned for --report-json.
+/// kiln-run, next to this executable.
+std::string kilnRunPath(const char *argv0) {
+  std::string self = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runTuner));
+  llvm::SmallString<256> kilnRun(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(kilnRun, "kiln-run");
+  return kilnRun.str().str();
+}
+
+/// Tokens of one forward pass of a language model: the length of the `tokens` input
+/// of its full-sequence entry point (or prefill); 0 for a model without one.
+int64_t tokensPerRun(ModuleOp module) {
+  int64_t tokens = 0;
+  module.walk([&](func::FuncOp func) {
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.name");
+      auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType());
+      if (name && name.getValue() == "tokens" && type && type.getRank() == 1 &&
+          type.hasStaticShape())
+        tokens = std::max(tokens, type.getDimSize(0));
+    }
+  });
+  return tokens;
+}
+
+/// Whether the model's entry points take a `positions` input.
+bool takesPositions(ModuleOp module) {
+  bool positions = false;
+  module.walk([&](func::FuncOp func) {
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      if (auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.name"))
+        positions |= name.getValue() == "positions";
+  });
+  return positions;
+}
+
+/// AWQ's calibration: the float model compiled to return its products' activations,
+/// run by kiln-run on each calibration run; the directories of activations it wrote
+/// (comma-separated, for kiln-awq-scale), or failure.
+FailureOr<std::string> gatherActivations(const char *argv0,
+                                         const std::vector<kiln::tools::CalibrationRun> &runs,
+                                         int64_t tokens, llvm::StringRef work) {
+  std::string artifact = (work + "/calibration.kiln").str();
+  if (compileFloatVariant(argv0, artifact, /*forCalibration=*/true, tokens,
+                          "AWQ's calibration") != 0)
+    return failure();
+  std::string directories, error;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    std::string dir = (work + "/activations" + std::to_string(r)).str();
+    if (!kiln::tools::runArtifact(kilnRunPath(argv0), artifact, runs[r], dir, error)) {
+      fail("AWQ calibration: " + error);
+      return failure();
+    }
+    directories += (r ? "," : "") + dir;
+  }
+  return directories;
+}
+
+/// --quantize's accuracy report: bytes before and after, and with calibration inputs
+/// (--calibration, or the first run of --calibration-text) the quantized outputs
+/// against the float model's, both artifacts run by kiln-run. Printed and returned for
+/// --report-json.
 FailureOr<nlohmann::ordered_json> quantizationAccuracy(const char *argv0,
                                                        const kiln::ArtifactSummary &summary,
-                                                       const std::string &quantized) {
+                                                       const std::string &quantized,
+                                                       const std::vector<std::string> &inputs) {
   double ratio = summary.weightBytesBefore
                      ? double(summary.weightBytes) / double(summary.weightBytesBefore)
                      : 1.0;
@@ -231,7 +318,7 @@ FailureOr<nlohmann::ordered_json> quantizationAccuracy(const char *argv0,
                                "(%.3fx)\n",
                                quantize.c_str(), (unsigned long long)summary.weightBytesBefore,
                                (unsigned long long)summary.weightBytes, ratio);
-  if (calibration.empty()) {
+  if (inputs.empty()) {
     accuracy["measured"] = false;
     llvm::errs() << "kiln-compile: no --calibration inputs: accuracy against the float "
                     "model not measured\n";
@@ -244,15 +331,12 @@ FailureOr<nlohmann::ordered_json> quantizationAccuracy(const char *argv0,
   }
   std::string floatArtifact = (work + "/float.kiln").str();
   llvm::scope_exit cleanup([&] { llvm::sys::fs::remove_directories(work); });
-  if (compileFloatReference(argv0, floatArtifact) != 0)
+  if (compileFloatVariant(argv0, floatArtifact, /*forCalibration=*/false, 0,
+                          "the accuracy report") != 0)
     return failure();
-  std::string self = llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runTuner));
-  llvm::SmallString<256> kilnRun(llvm::sys::path::parent_path(self));
-  llvm::sys::path::append(kilnRun, "kiln-run");
   std::string error;
-  std::vector<std::string> inputs(calibration.begin(), calibration.end());
   std::vector<kiln::tools::OutputAccuracy> outputs = kiln::tools::measureAccuracy(
-      kilnRun.str().str(), floatArtifact, quantized, inputs, work.str().str(), error);
+      kilnRunPath(argv0), floatArtifact, quantized, inputs, work.str().str(), error);
   if (outputs.empty()) {
     fail("accuracy report: " + error);
     return failure();
@@ -350,9 +434,12 @@ int main(int argc, char **argv) {
   }
   if (inputPath.empty())
     return fail("no model given (kiln-compile MODEL; see --help)");
-  if (!calibration.empty() && quantize.empty())
-    return fail("--calibration needs --quantize: it measures the quantized model against "
-                "the float one");
+  if ((!calibration.empty() || !calibrationText.empty()) && quantize.empty())
+    return fail("--calibration and --calibration-text need --quantize: they measure the "
+                "quantized model against the float one");
+  if (!calibration.empty() && !calibrationText.empty())
+    return fail("give --calibration (the model's inputs) or --calibration-text (a text for "
+                "a language model), not both");
   if (!reportJson.empty() && emit != Emit::Artifact)
     return fail("--report-json needs --emit=artifact: its figures come from compiling the "
                 "kernels and writing the artifact");
@@ -383,17 +470,59 @@ int main(int argc, char **argv) {
   }
   kiln::PipelineOptions pipelineOptions;
   pipelineOptions.schedule = schedule;
-  if (!quantize.empty()) {
-    llvm::StringRef scheme = quantize, group;
-    std::tie(scheme, group) = scheme.split(':');
-    if (scheme != "int8" && scheme != "int4")
-      return fail("--quantize=" + quantize + ": expected int8 or int4[:32]");
-    if (!group.empty() && (scheme != "int4" || group != "32"))
-      return fail("--quantize=" + quantize + ": only int4 takes a group size, and only 32 "
-                  "(q4_0 blocks) is implemented");
-    pipelineOptions.quantize = scheme.str();
-    pipelineOptions.keepFloat = quantizeKeepFloat;
+  // Calibration inputs, one list per forward pass: --calibration's files, or
+  // --calibration-text's runs written into a work directory removed at exit.
+  std::vector<kiln::tools::CalibrationRun> calibrationRuns;
+  if (!calibration.empty())
+    calibrationRuns.emplace_back(calibration.begin(), calibration.end());
+  llvm::SmallString<128> work;
+  llvm::scope_exit removeWork([&] {
+    if (!work.empty())
+      llvm::sys::fs::remove_directories(work);
+  });
+  if (!calibrationText.empty() || quantize.getValue().rfind("awq", 0) == 0)
+    if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("kiln-calibration", work))
+      return fail("cannot create a temporary directory: " + ec.message());
+  int64_t tokens = tokensPerRun(*module);
+  if (!calibrationText.empty()) {
+    if (tokens == 0)
+      return fail("--calibration-text needs a language model (an entry point with a "
+                  "'tokens' input); give a tensor model's inputs with --calibration");
+    // 16 passes: AWQ's search uses at most 1024 activation rows anyway.
+    calibrationRuns = kiln::tools::writeCalibrationText(
+        inputPath, calibrationText, tokens, takesPositions(*module), 16, work.str().str(), error);
+    if (calibrationRuns.empty())
+      return fail(error);
   }
+  if (!quantize.empty()) {
+    llvm::StringRef scheme = quantize, group, zeroPoint;
+    std::tie(scheme, group) = scheme.split(':');
+    std::tie(group, zeroPoint) = group.split(':');
+    if (scheme != "int8" && scheme != "int4" && scheme != "awq")
+      return fail("--quantize=" + quantize + ": expected int8, int4[:32[:zp]] or awq[:32[:zp]]");
+    if (!group.empty() && (scheme == "int8" || group != "32"))
+      return fail("--quantize=" + quantize + ": only int4 and awq take a group size, and "
+                  "only 32 (q4_0 and q4_1 blocks) is implemented");
+    if (!zeroPoint.empty() && zeroPoint != "zp")
+      return fail("--quantize=" + quantize + ": the third field can only be 'zp' (a zero "
+                  "point per group: q4_1)");
+    pipelineOptions.quantize = zeroPoint.empty() ? (scheme == "awq" ? "int4" : scheme.str())
+                                                 : "int4-zp";
+    pipelineOptions.keepFloat = quantizeKeepFloat;
+    if (scheme == "awq") {
+      if (calibrationRuns.empty())
+        return fail("--quantize=awq needs calibration data: --calibration FILE.npy (the "
+                    "model's inputs) or --calibration-text FILE (a language model)");
+      FailureOr<std::string> activations =
+          gatherActivations(argv[0], calibrationRuns, tokens, work.str());
+      if (failed(activations))
+        return 1;
+      pipelineOptions.awqActivations = *activations;
+      pipelineOptions.awqSteps = awqGrid;
+      pipelineOptions.modelDirectory = llvm::sys::path::parent_path(inputPath).str();
+    }
+  }
+  pipelineOptions.returnProductInputs = returnProductInputs;
   if (tune != Tune::Off) {
     pipelineOptions.tuningDatabase =
         tuningDb.empty() ? kiln::tuning::defaultDatabasePath() : tuningDb.getValue();
@@ -429,7 +558,9 @@ int main(int argc, char **argv) {
                  << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";
     nlohmann::ordered_json json = report(*summary);
     if (!quantize.empty()) {
-      FailureOr<nlohmann::ordered_json> accuracy = quantizationAccuracy(argv[0], *summary, output);
+      FailureOr<nlohmann::ordered_json> accuracy = quantizationAccuracy(
+          argv[0], *summary, output,
+          calibrationRuns.empty() ? kiln::tools::CalibrationRun{} : calibrationRuns.front());
       if (failed(accuracy))
         return 1;
       json["accuracy"] = std::move(*accuracy);

@@ -24,6 +24,7 @@ typedef enum kiln_quant_scheme {
   KILN_QUANT_Q5_0X16 = 10, /* q5_0 blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_Q4_KX16 = 11, /* q4_k blocks of 16 rows interleaved (kiln's own layout) */
   KILN_QUANT_Q6_KX16 = 12, /* q6_k blocks of 16 rows interleaved (kiln's own layout) */
+  KILN_QUANT_Q4_1 = 13,
   KILN_QUANT_SCHEME_COUNT
 } kiln_quant_scheme;
 
@@ -52,6 +53,8 @@ typedef struct kiln_quant_format {
  *   q5_0: f16 scale + 4 bytes of fifth bits + 16 bytes of nibbles = 22 bytes / 32
  *   q5_1: f16 scale + f16 min + 4 bytes of fifth bits + 16 bytes of nibbles
  *                                                                 = 24 bytes / 32
+ *   q4_1: f16 scale d + f16 min m + 16 bytes of nibbles q, value d q + m
+ *                                                                 = 20 bytes / 32
  * and kiln's own layout of q4_0, written by the compiler (kiln-interleave-weights):
  *   q4_0x16: rows in groups of 16; per group and block of 32 values, the 16 rows'
  *            f16 scales then 256 bytes of nibbles (in the order a product reads
@@ -97,6 +100,7 @@ static const kiln_quant_format kiln_quant_formats[KILN_QUANT_SCHEME_COUNT] = {
     {"q5_0x16", 32, 22, 5, 16},
     {"q4_kx16", 256, 148, 4, 16},
     {"q6_kx16", 256, 210, 6, 16},
+    {"q4_1", 32, 20, 4, 1},
 };
 
 /* Bytes that `elements` logical values occupy packed in `scheme`, or -1 when

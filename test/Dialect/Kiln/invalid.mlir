@@ -41,6 +41,22 @@ func.func private @f() -> tensor<32x!kiln.quant<q3_k>>
 
 // -----
 
+// AWQ's input_scale: only floats the writer can scale, one factor per innermost element.
+// expected-error @+1 {{'kiln.weight' op can scale only f32 weights or float bytes it packs (source_scheme f32, f16 or bf16), got 'tensor<16x32x!kiln.quant<q4_0>>'}}
+%0 = kiln.weight "w" from "m.gguf"[0] {input_scale = array<f32: 1.0>} : tensor<16x32x!kiln.quant<q4_0>>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op can scale only f32 weights or float bytes it packs (source_scheme f32, f16 or bf16), got 'tensor<4xf16>'}}
+%0 = kiln.weight "w" from "m.safetensors"[0] {input_scale = array<f32: 1.0, 2.0, 3.0, 4.0>} : tensor<4xf16>
+
+// -----
+
+// expected-error @+1 {{'kiln.weight' op has 2 input_scale values for 'tensor<16x32x!kiln.quant<q4_0>>' (expected one per element of the innermost dimension)}}
+%0 = kiln.weight "w" from "m.safetensors"[0] {input_scale = array<f32: 1.0, 2.0>, source_scheme = "f32"} : tensor<16x32x!kiln.quant<q4_0>>
+
+// -----
+
 // expected-error @+1 {{'kiln.weight' op cannot permute packed (!kiln.quant) elements}}
 %0 = kiln.weight "w" from "m.gguf"[0] {permutation = array<i64: 1, 0>} : tensor<32x32x!kiln.quant<q4_0>>
 
@@ -537,17 +553,17 @@ func.func @f(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<2x
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 or q4_0x16, got source_scheme 'q8_0' for 'tensor<16x32x!kiln.quant<q4_0x16>>'}}
 %0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q8_0"} : tensor<16x32x!kiln.quant<q4_0x16>>
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 or q4_0x16, got source_scheme 'q4_0' for 'tensor<16x32x!kiln.quant<q4_0>>'}}
 %0 = kiln.weight "w" from "m.gguf"[0] {source_scheme = "q4_0"} : tensor<16x32x!kiln.quant<q4_0>>
 
 // -----
 
-// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q8_0x16 or q4_0x16, got source_scheme 'f32' for 'tensor<16x256x!kiln.quant<q6_k>>'}}
+// expected-error @+1 {{'kiln.weight' op can convert only q4_0, q8_0, q5_0, q4_k and q6_k bytes into their interleaved layouts (q4_0x16, q8_0x16, q5_0x16, q4_kx16, q6_kx16), or f32/f16/bf16 bytes into q8_0, q4_0, q4_1, q8_0x16 or q4_0x16, got source_scheme 'f32' for 'tensor<16x256x!kiln.quant<q6_k>>'}}
 %0 = kiln.weight "w" from "m.safetensors"[0] {source_scheme = "f32"} : tensor<16x256x!kiln.quant<q6_k>>
 
 // -----

@@ -13,6 +13,16 @@ func.func @weights() -> (tensor<64x64x!kiln.quant<q4_0>>, tensor<4x256x!kiln.qua
   return %q, %g, %b : tensor<64x64x!kiln.quant<q4_0>>, tensor<4x256x!kiln.quant<int4, group = 128>>, tensor<8xf16>
 }
 
+// AWQ's per-input-channel scales: on an f32 weight (a norm's) and on float bytes packed.
+// CHECK-LABEL: func.func @scaled_weights
+func.func @scaled_weights() -> (tensor<2xf32>, tensor<1x32x!kiln.quant<q4_0>>) {
+  // CHECK: kiln.weight "norm" from "m.safetensors"[0] {input_scale = array<f32: 5.000000e-01, 2.000000e+00>} : tensor<2xf32>
+  %n = kiln.weight "norm" from "m.safetensors"[0] {input_scale = array<f32: 0.5, 2.0>} : tensor<2xf32>
+  // CHECK: kiln.weight "w" from "m.safetensors"[8] {input_scale = array<f32: 1.000000e+00, {{.*}}>, source_scheme = "bf16"} : tensor<1x32x!kiln.quant<q4_0>>
+  %w = kiln.weight "w" from "m.safetensors"[8] {input_scale = array<f32: 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0>, source_scheme = "bf16"} : tensor<1x32x!kiln.quant<q4_0>>
+  return %n, %w : tensor<2xf32>, tensor<1x32x!kiln.quant<q4_0>>
+}
+
 // CHECK-LABEL: func.func @dequantize
 func.func @dequantize(%q8: tensor<2x32x!kiln.quant<q8_0>>, %k4: tensor<2x256x!kiln.quant<q4_k>>,
                       %k6: tensor<?x512x!kiln.quant<q6_k>>, %i8: tensor<3x64x!kiln.quant<int8, group = 32>>,

@@ -24,7 +24,7 @@ import struct
 
 # ggml type id: (name, elements per block, bytes per block), from ggml-common.h.
 GGML_TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
-              "Q8_0": (8, 32, 34), "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210),
+              "Q8_0": (8, 32, 34), "Q8_1": (9, 32, 36), "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210),
               "BF16": (30, 1, 2)}
 U32, I32, F32, STRING, U64 = 4, 5, 6, 8, 10
 ALIGNMENT = 32
