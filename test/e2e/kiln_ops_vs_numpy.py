@@ -674,6 +674,11 @@ def main():
     cases += [half_matvec_case(work, e, columns, depth)
               for e in ("f16", "bf16") for columns, depth in ((640, 1024), (48, 560))]
     cases += [half_matvec_case(work, "f16", 48, 1024, subnormal=True)]
+    # Rows longer than 4096 values: 4 columns per pass, chunks that do not divide the
+    # columns (200 = 12 chunks of 16 and one of 8; 36 = 4 of 8 and one of 4), and a
+    # depth that is not a multiple of 64 (16 lanes per column).
+    cases += [half_matvec_case(work, "f16", 200, 5120), half_matvec_case(work, "bf16", 64, 8192),
+              half_matvec_case(work, "f16", 36, 4112)]
     cases += [int8_matvec_case(work, s, q, False) for s, q in
               (("q8_0", GT.Q8_0), ("q4_0", GT.Q4_0), ("q5_0", GT.Q5_0), ("q4_k", GT.Q4_K),
                ("q6_k", GT.Q6_K))]
