@@ -1467,23 +1467,61 @@ FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
     return failure();
   Halide::RDom overDepth(0, static_cast<int>(depth / lanesPerColumn), prefix + "_rk");
   Expr k = overDepth * lanesPerColumn + lv;
-  FailureOr<Expr> w = read(op, weights, {nv, k});
+  // An f16 weight the compiler found finite is read as its value times 2^-112 (3
+  // operations; the last of widenFiniteHalf's four, the multiply by 2^112, cost 1.4-1.8x
+  // in the time of a product whose conversion was the limit), and the row takes the
+  // scale instead: times 2^e, e = 112 unless the row's largest magnitude would then
+  // overflow (|x| >= 2^14: e smaller, so that it stays below 2^126), the sums times
+  // 2^(112 - e). Scaling by powers of two is exact, so each product is w * x scaled,
+  // summed as before; only products below 2^-126 (with e = 112: |w x| < 2^-14 * 2^-112)
+  // would round as f32 subnormals, and those are ~2^-100 of the largest terms.
+  Value stored = weights;
+  if (auto widen = stored.getDefiningOp<linalg::GenericOp>())
+    stored = widen.getDpsInputOperand(0)->get();
+  auto half = dyn_cast<BlockArgument>(stored);
+  bool prescaled = half && half.getOwner() == &dispatch.getBody().front() && isFiniteHalfWeight(half);
+  FailureOr<Expr> w = prescaled ? FailureOr<Expr>(widenFiniteHalfUnscaled(
+                                      kernel.inputs[half.getArgNumber()](k, nv)))
+                                : read(op, weights, {nv, k});
   if (failed(w))
     return failure();
   Func xf(prefix + "_x"), lanes(prefix + "_acc"), rowSum(prefix + "_rowsum"), total(prefix + "_total");
-  xf(lv, mv) = *x;
+  Func raw(prefix + "_xraw"), largest(prefix + "_max"), scale(prefix + "_scale");
+  Expr unscale = 1.0f;
+  if (!prescaled) {
+    xf(lv, mv) = *x;
+  } else {
+    raw(lv, mv) = *x;
+    Halide::RDom all(0, static_cast<int>(depth), prefix + "_ra");
+    largest(mv) = Halide::maximum(Halide::abs(raw(all, mv)));
+    // The biased exponent of the largest magnitude (255 for inf/NaN, which then stay
+    // inf/NaN) and e = min(112, 252 - biased), as f32 powers of two built from bits.
+    Expr biased = Halide::cast<int>(Halide::reinterpret<uint32_t>(largest(mv)) >> 23) & 255;
+    Expr e = Halide::min(112, 252 - biased);
+    auto powerOfTwo = [](const Expr &p) {
+      return Halide::reinterpret<float>(Halide::cast<uint32_t>(p + 127) << 23);
+    };
+    scale(mv) = {powerOfTwo(e), powerOfTwo(112 - e)};
+    xf(lv, mv) = raw(lv, mv) * scale(mv)[0];
+    unscale = scale(mv)[1];
+  }
   lanes(lv, nv, mv) = 0.0f;
   lanes(lv, nv, mv) += *w * xf(k, mv);
   Halide::RDom overLanes(0, lanesPerColumn, prefix + "_rl");
   rowSum(nv, mv) = 0.0f;
   rowSum(nv, mv) += lanes(overLanes, nv, mv);
-  total(nv, mv) = *init + rowSum(nv, mv);
+  total(nv, mv) = *init + rowSum(nv, mv) * unscale;
   tensors[op->getResult(0)] = total;
   Stage stage{total, {rows, columns}, /*isOutput=*/false, "", depth, 0};
   stage.placeItself = [=](const KernelSchedule &schedule) mutable {
     // The row once, before the columns: it may be computed here (a fused SwiGLU gate),
     // which inlined would run once per column.
     xf.compute_root().vectorize(lv, 16, Halide::TailStrategy::GuardWithIf);
+    if (prescaled) {
+      raw.compute_root().vectorize(lv, 16, Halide::TailStrategy::GuardWithIf);
+      largest.compute_root();
+      scale.compute_root();
+    }
 
     // A row longer than 4096 values (16 KiB in f32: an FFN's down projection) does not
     // stay in L1 beside the weight stream, and reading it again per column from L2

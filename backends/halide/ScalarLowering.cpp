@@ -167,18 +167,23 @@ Expr widenHalf(const Expr &value) {
   return Halide::reinterpret(f32, Halide::reinterpret(u32, scaled) | ((bits & 0x8000) << 16));
 }
 
-Expr widenFiniteHalf(const Expr &value) {
+Expr widenFiniteHalfUnscaled(const Expr &value) {
   int lanes = value.type().lanes();
   Halide::Type u32 = Halide::UInt(32, lanes), f32 = Halide::Float(32, lanes);
   // Sign-extended to 32 bits and shifted by 13, the sign lands in bit 31 with copies
   // of it in bits 30-28, which the mask clears: sign, exponent and mantissa in f32's
-  // places, scaled by 2^112 as in widenHalf.
+  // places, the value times 2^-112.
   Expr extended = Halide::reinterpret(
       u32, Halide::cast(Halide::Int(32, lanes), Halide::reinterpret(Halide::Int(16, lanes), value)));
   Expr bits = (extended << 13) & Halide::Internal::make_const(u32, static_cast<uint64_t>(0x8fffffffu));
-  // strict_float: Halide's simplifier would otherwise move the scale past the product
-  // this value enters (w * x * 2^112), where w * x can fall below f32's normal range.
-  return Halide::strict_float(Halide::reinterpret(f32, bits) * 5.192296858534828e33f);
+  return Halide::reinterpret(f32, bits);
+}
+
+Expr widenFiniteHalf(const Expr &value) {
+  // Scaled by 2^112 as in widenHalf. strict_float: Halide's simplifier would otherwise
+  // move the scale past the product this value enters (w * x * 2^112), where w * x can
+  // fall below f32's normal range.
+  return Halide::strict_float(widenFiniteHalfUnscaled(value) * 5.192296858534828e33f);
 }
 
 FailureOr<Expr> lowerScalarOp(Operation *op, ArrayRef<Expr> operands) {

@@ -26,6 +26,10 @@ Halide::Expr widenHalf(const Halide::Expr &value);
 /// magnitude 65536 to 131008). A one-row product with F16 weights ran 2.2x faster where
 /// the conversion, not memory, was the limit (AMD Zen 4).
 Halide::Expr widenFiniteHalf(const Halide::Expr &value);
+/// widenFiniteHalf without its last step: the value times 2^-112 (exact: an f16
+/// subnormal becomes an f32 subnormal), 3 vector operations. A product can take the
+/// 2^112 on its other operand instead (lowerFloatMatvec).
+Halide::Expr widenFiniteHalfUnscaled(const Halide::Expr &value);
 
 } // namespace kiln::halide
 

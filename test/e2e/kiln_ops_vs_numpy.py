@@ -215,15 +215,16 @@ def float_matvec_case(work, columns):
     return c
 
 
-def half_matvec_case(work, element, columns, depth, subnormal=False):
+def half_matvec_case(work, element, columns, depth, subnormal=False, x_scale=1.0):
     """One row times a 16-bit float weight read from the weights file and widened in
     registers (kiln's own f16 conversion, not Halide's): f16 weights include
     subnormals, signed zeros and the largest finite value; bf16 ones span f32's range;
     `subnormal`: every f16 weight a subnormal (or zero), so that the bound (relative to
     the largest output) would catch them read as zero or mis-scaled. The reference
     widens the same bits exactly (numpy), so only the f32 sum errs."""
-    c = Case(f"{element}_matvec_{columns}x{depth}{'_subnormal' if subnormal else ''}", work)
-    x = rng.standard_normal((1, depth)).astype(np.float32)
+    scaled = f"_x{x_scale:g}" if x_scale != 1.0 else ""
+    c = Case(f"{element}_matvec_{columns}x{depth}{'_subnormal' if subnormal else ''}{scaled}", work)
+    x = (rng.standard_normal((1, depth)) * x_scale).astype(np.float32)
     if subnormal:
         mantissa = rng.integers(0, 1024, (columns, depth)) * rng.choice([-1, 1], (columns, depth))
         w = (mantissa * 2.0 ** -24).astype(np.float16)
@@ -674,6 +675,12 @@ def main():
     cases += [half_matvec_case(work, e, columns, depth)
               for e in ("f16", "bf16") for columns, depth in ((640, 1024), (48, 560))]
     cases += [half_matvec_case(work, "f16", 48, 1024, subnormal=True)]
+    # The row scaled by 2^e before the f16 weights meet it (e = 112 up to |x| < 2^14,
+    # smaller above so that it cannot overflow): activations of 1e6 and 1e-30, the
+    # subnormal weights among them.
+    cases += [half_matvec_case(work, "f16", 48, 1024, x_scale=1e6),
+              half_matvec_case(work, "f16", 48, 1024, x_scale=1e-30),
+              half_matvec_case(work, "f16", 48, 1024, subnormal=True, x_scale=3e4)]
     # Rows longer than 4096 values: 4 columns per pass, chunks that do not divide the
     # columns (200 = 12 chunks of 16 and one of 8; 36 = 4 of 8 and one of 4), and a
     # depth that is not a multiple of 64 (16 lanes per column).
