@@ -49,9 +49,13 @@ def weight_bytes(qtype, columns, depth, rng):
 
 
 def write_case(work, qtype, columns, depth, count, rows, rng):
-    matrix = weight_bytes(qtype, columns, depth, rng)
+    # Distinct bytes per product: copies of one matrix let BF16 and F16 rows differ by
+    # 1.7x where distinct weights give 1.1-1.2x.
+    matrices = [weight_bytes(qtype, columns, depth, rng) for _ in range(count)]
+    matrix = matrices[0]
     with open(os.path.join(work, "w.bin"), "wb") as f:
-        f.write(matrix * count)
+        for m in matrices:
+            f.write(m)
     element = FLOATS[qtype][1] if qtype in FLOATS else f"!kiln.quant<{qtype}>"
     t = f"tensor<{columns}x{depth}x{element}>"
     widened = f"tensor<{columns}x{depth}xf32>"
