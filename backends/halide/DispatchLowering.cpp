@@ -1194,15 +1194,28 @@ LogicalResult KernelBuilder::lowerRope(RopeOp op) {
                                         c - static_cast<int>(rotary / 2))
                       : (c ^ 1);
   Expr first = neox ? c < static_cast<int>(rotary / 2) : (c % 2 == 0);
-  FailureOr<Expr> position = read(op, op.getPositions(), {Expr(vars[rank - 3])});
+  // angle = position * freq_scale * theta^(-2 pair / rotary_dim), in f32 as llama.cpp
+  // computes it: its cosine and sine once per (row, pair), shared by every head (computed
+  // per element they were 3 transcendentals per value: 1.16 ms for a 128 x 32 x 64 rope
+  // at 2 threads, 1.6% of a TinyLlama-shaped prefill).
+  Var pv("rope_p"), tv("rope_t");
+  FailureOr<Expr> position = read(op, op.getPositions(), {Expr(tv)});
   if (failed(position))
     return failure();
-  // angle = position * freq_scale * theta^(-2 pair / rotary_dim), in f32 as llama.cpp
-  // computes it.
-  Expr exponent = -2.0f * Halide::cast(Halide::Float(32), pair) / static_cast<float>(rotary);
+  Expr exponent = -2.0f * Halide::cast(Halide::Float(32), pv) / static_cast<float>(rotary);
   Expr angle = Halide::cast(Halide::Float(32), *position) *
                static_cast<float>(op.getFreqScale().convertToDouble()) *
                Halide::pow(static_cast<float>(op.getTheta().convertToDouble()), exponent);
+  Func trig(kernel.name + "_rope" + std::to_string(nextFunc++));
+  trig(pv, tv) = {Halide::cos(angle), Halide::sin(angle)};
+  int64_t pairs = rotary / 2;
+  rootStage(trig, {shape[rank - 3], pairs}, [trig, pv, pairs](const KernelSchedule &s) mutable {
+    trig.compute_root();
+    if (s.vectorWidth > 1 && pairs >= s.vectorWidth)
+      trig.vectorize(pv, static_cast<int>(s.vectorWidth), Halide::TailStrategy::GuardWithIf);
+  });
+  Expr pairAt = Halide::clamp(pair, 0, static_cast<int>(pairs - 1));
+  Expr cosine = trig(pairAt, vars[rank - 3])[0], sine = trig(pairAt, vars[rank - 3])[1];
   std::vector<Expr> at = asExprs(vars);
   std::vector<Expr> partnerAt = at;
   partnerAt.back() = Halide::clamp(partner, 0, static_cast<int>(headDim - 1));
@@ -1211,8 +1224,7 @@ LogicalResult KernelBuilder::lowerRope(RopeOp op) {
   if (failed(x) || failed(y))
     return failure();
   Expr xf = Halide::cast(Halide::Float(32), *x), yf = Halide::cast(Halide::Float(32), *y);
-  Expr rotated = xf * Halide::cos(angle) +
-                 Halide::select(first, -yf, yf) * Halide::sin(angle);
+  Expr rotated = xf * cosine + Halide::select(first, -yf, yf) * sine;
   define(op.getResult(), vars, Halide::select(c < static_cast<int>(rotary), rotated, xf));
   return success();
 }
