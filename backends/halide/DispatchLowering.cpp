@@ -1411,15 +1411,21 @@ bool isElementwiseWidening(linalg::GenericOp op) {
          llvm::all_of(op.getIndexingMapsArray(), [](AffineMap map) { return map.isIdentity(); });
 }
 
+/// The tensor `value` widens element by element (isElementwiseWidening), or `value`
+/// itself; null when `value` is computed some other way by a linalg.generic.
+Value storedSource(Value value) {
+  if (auto widen = value.getDefiningOp<linalg::GenericOp>())
+    return isElementwiseWidening(widen) ? widen.getDpsInputOperand(0)->get() : Value();
+  return value;
+}
+
 /// Whether `value` is a float tensor the kernel reads from memory as it is stored: a
 /// kernel input, or one of f16 or bf16 widened to f32 element by element (the weight
 /// widening fused into this kernel).
 bool isStoredFloat(Value value) {
-  if (auto widen = value.getDefiningOp<linalg::GenericOp>()) {
-    if (!isElementwiseWidening(widen))
-      return false;
-    value = widen.getDpsInputOperand(0)->get();
-  }
+  value = storedSource(value);
+  if (!value)
+    return false;
   auto type = dyn_cast<RankedTensorType>(value.getType());
   return isa<BlockArgument>(value) && type &&
          (type.getElementType().isF32() || type.getElementType().isF16() ||
@@ -1441,19 +1447,27 @@ PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
 /// `lanes(l, n, m)` over `overLanes`: the columns split into chunks for the threads (at
 /// least `minPerChunk` columns, else 16 chunks), each column's lanes computed inside it
 /// and added up once, in a scalar of the column's own rather than into the shared output
-/// (which took an atomic compare-and-swap per column).
+/// (which took an atomic compare-and-swap per column). With `columnsPerPass` > 1 (which
+/// must divide `columns`) the lanes of that many columns are computed together, chunks
+/// rounded up to a multiple of it; the caller orders the lanes' loops.
 void placeColumnLanes(Func total, Func rowSum, Func lanes, const Halide::RDom &overLanes,
                       const Var &nv, const Var &lv, const std::string &prefix, int64_t columns,
-                      int64_t depth, int64_t minPerChunk, bool parallel) {
+                      int64_t depth, int64_t minPerChunk, bool parallel, int columnsPerPass = 1) {
   total.compute_root();
   Var chunk(prefix + "_chunk"), column(prefix + "_col");
   int64_t perChunk = std::max<int64_t>(minPerChunk, (columns + 15) / 16);
+  perChunk = (perChunk + columnsPerPass - 1) / columnsPerPass * columnsPerPass;
   total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
               Halide::TailStrategy::GuardWithIf);
   if (parallel && columns * depth >= 64 * 1024)
     total.parallel(chunk);
-  rowSum.compute_at(total, column).update().atomic().vectorize(overLanes);
-  lanes.compute_at(total, column).vectorize(lv);
+  Var pass = column;
+  if (columnsPerPass > 1) {
+    pass = Var(prefix + "_grp");
+    total.split(column, pass, Var(prefix + "_ci"), columnsPerPass);
+  }
+  rowSum.compute_at(total, pass).update().atomic().vectorize(overLanes);
+  lanes.compute_at(total, pass).vectorize(lv);
 }
 
 /// One row times float weights [N, K] stored as f32, f16 or bf16 (decoding a token
@@ -1487,10 +1501,7 @@ FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
   // 2^(112 - e). Scaling by powers of two is exact, so each product is w * x scaled,
   // summed as before; only products below 2^-126 (with e = 112: |w x| < 2^-14 * 2^-112)
   // would round as f32 subnormals, and those are ~2^-100 of the largest terms.
-  Value stored = weights;
-  if (auto widen = stored.getDefiningOp<linalg::GenericOp>())
-    stored = widen.getDpsInputOperand(0)->get();
-  auto half = dyn_cast<BlockArgument>(stored);
+  auto half = dyn_cast<BlockArgument>(storedSource(weights));
   bool prescaled = half && half.getOwner() == &dispatch.getBody().front() && isFiniteHalfWeight(half);
   FailureOr<Expr> w = prescaled ? FailureOr<Expr>(widenFiniteHalfUnscaled(
                                       kernel.inputs[half.getArgNumber()](k, nv)))
@@ -1542,24 +1553,13 @@ FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
     // one column per pass, which reads the weights in memory order (4 columns lost
     // ~30% on 7168x2048 there).
     constexpr int together = 4;
-    if (depth > 4096 && columns % together == 0) {
-      total.compute_root();
-      Var chunk(prefix + "_chunk"), column(prefix + "_col"), group(prefix + "_grp"), ci(prefix + "_ci");
-      int64_t perChunk = std::max<int64_t>(8, (columns + 15) / 16);
-      perChunk = (perChunk + together - 1) / together * together;
-      total.split(nv, chunk, column, static_cast<int>(std::min(perChunk, columns)),
-                  Halide::TailStrategy::GuardWithIf)
-          .split(column, group, ci, together);
-      if (schedule.parallel && columns * depth >= 64 * 1024)
-        total.parallel(chunk);
-      rowSum.compute_at(total, group).update().atomic().vectorize(overLanes);
-      lanes.compute_at(total, group).vectorize(lv);
+    bool longRow = depth > 4096 && columns % together == 0;
+    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 8,
+                     schedule.parallel, longRow ? together : 1);
+    if (longRow)
       lanes.update().reorder(lv, nv, overDepth).vectorize(lv).unroll(nv);
-    } else {
-      placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 8,
-                       schedule.parallel);
+    else
       lanes.update().reorder(lv, overDepth).vectorize(lv);
-    }
   };
   kernel.stages.push_back(stage);
   return true;
