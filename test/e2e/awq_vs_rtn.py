@@ -24,7 +24,6 @@ import subprocess
 import sys
 
 import numpy as np
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 import llama_vs_numpy as reference
 from safetensors_files import write_safetensors
@@ -52,12 +51,7 @@ def sentences(seed, count):
 
 
 def train_tokenizer(path, text):
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(text, trainer)
+    tokenizer = reference.train_byte_level_bpe(text, 320)
     tokenizer.save(path)
     return tokenizer
 

@@ -185,6 +185,19 @@ def hf_name(name):
     return f"model.layers.{index}.{HF_BLOCK[part]}.weight"
 
 
+def train_byte_level_bpe(text, vocab_size):
+    """A byte-level BPE tokenizer with <s> and </s>, trained on `text` (a list of
+    strings) with Hugging Face tokenizers: the tokenizer.json of the HfModel tests."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(text, trainer)
+    return tokenizer
+
+
 class HfModel:
     """A Hugging Face LlamaForCausalLM directory with random weights (F32, F16 or BF16
     storage), kept under their GGUF names for the reference."""
