@@ -43,7 +43,7 @@ OwningOpRef<ModuleOp> kiln::importModelFile(llvm::StringRef path, MLIRContext &c
     return importModelDirectory(path, context, options);
   if (extension == ".gguf")
     return importGguf(path, context, options.sequenceLength, options.kvCache,
-                      options.contextLength);
+                      options.contextLength, options.fullWindowCaches);
   emitError(fileLoc) << "unsupported input format '" << extension
                      << "'; kiln reads: " << supportedModelExtensions();
   return nullptr;

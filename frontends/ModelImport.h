@@ -29,6 +29,9 @@ struct ImportOptions {
   bool kvCache = false;
   /// Cache rows (tokens) in KV-cache mode; 0 picks min(the model's context, 512).
   int64_t contextLength = 0;
+  /// KV-cache mode: sliding-window layers keep contextLength rows, not a ring buffer of
+  /// window + sequenceLength - 1 rows.
+  bool fullWindowCaches = false;
 };
 
 /// Imports `path` into a new module in `context`. On failure, returns null after

@@ -37,6 +37,10 @@ Stage *LoweredKernel::stage(const std::string &name) {
 
 namespace {
 
+/// The largest position a ring cache_write computes with (i32 arithmetic: far past any
+/// context, never overflowing when the rows of one pass are added).
+constexpr int kMaxPosition = 1 << 30;
+
 bool isElementwiseWidening(linalg::GenericOp op); // defined with the product matchers
 
 /// The Halide argument index of the innermost output dimension (a projection of `op`'s
@@ -1236,6 +1240,11 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   int64_t seq = qShape[rank - 3], heads = qShape[rank - 2], headDim = qShape[rank - 1];
   int64_t keys = kShape[rank - 3], kvHeads = kShape[rank - 2];
   int64_t group = heads / kvHeads;
+  // A ring of `rows` rows over `keys` positions (ring_positions): the scores are indexed
+  // by position, the key and value rows read at position mod rows.
+  int64_t rows = keys;
+  if (std::optional<int64_t> positions = op.getRingPositions())
+    keys = *positions;
   float scale = op.getScale() ? static_cast<float>(op.getScale()->convertToDouble())
                               : 1.0f / std::sqrt(static_cast<float>(headDim));
 
@@ -1254,8 +1263,11 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
     return index;
   };
   Halide::RDom d(0, static_cast<int>(headDim), "att_d");
+  auto keyRow = [&](const Expr &position) {
+    return rows == keys ? position : position % static_cast<int>(rows);
+  };
   FailureOr<Expr> q = read(op, op.getQuery(), at({s, h, d}));
-  FailureOr<Expr> k = read(op, op.getKey(), at({t, kvHead, d}));
+  FailureOr<Expr> k = read(op, op.getKey(), at({keyRow(t), kvHead, d}));
   if (failed(q) || failed(k))
     return failure();
   Func dot = reductionStage(op.getResult(), "dot", scoreShape);
@@ -1338,7 +1350,7 @@ LogicalResult KernelBuilder::lowerAttention(AttentionOp op) {
   std::vector<Var> ov = makeVars(rank, "o"); // [..., s, h, dv]
   std::vector<Expr> outRow(ov.begin(), ov.end() - 1);
   std::vector<Expr> vAt(ov.begin(), ov.end() - 3);
-  vAt.push_back(tr);
+  vAt.push_back(keyRow(tr));
   vAt.push_back(ov[rank - 2] / static_cast<int>(group));
   vAt.push_back(ov[rank - 1]);
   FailureOr<Expr> v = read(op, op.getValue(), vAt);
@@ -2059,10 +2071,20 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
   if (inPlace)
     kernel.context += "in-place;"; // per cache_write, in body order
   Halide::RDom r(0, static_cast<int>(count), "cw_row");
-  Expr first = Halide::cast(Halide::Int(32),
-                            Halide::clamp(*offset, -1, static_cast<int>(cacheRows)));
-  Expr row = first + r;
-  r.where(row >= 0 && row < static_cast<int>(cacheRows));
+  Expr row;
+  if (op.getRing()) {
+    // Position p + r in row (p + r) mod T (Halide's % of a positive divisor is never
+    // negative); positions below 0 are dropped.
+    Expr first = Halide::clamp(*offset, -static_cast<int>(count), kMaxPosition);
+    Expr position = Halide::cast(Halide::Int(32), first) + r;
+    r.where(position >= 0);
+    row = position % static_cast<int>(cacheRows);
+  } else {
+    Expr first = Halide::cast(Halide::Int(32),
+                              Halide::clamp(*offset, -1, static_cast<int>(cacheRows)));
+    row = first + r;
+    r.where(row >= 0 && row < static_cast<int>(cacheRows));
+  }
   std::vector<Expr> rowAt{r}, cacheAt{Halide::clamp(row, 0, static_cast<int>(cacheRows - 1))};
   rowAt.insert(rowAt.end(), vars.begin() + 1, vars.end());
   cacheAt.insert(cacheAt.end(), vars.begin() + 1, vars.end());

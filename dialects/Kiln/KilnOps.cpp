@@ -345,6 +345,15 @@ LogicalResult AttentionOp::inferReturnTypes(
   if (window && (*window <= 0 || !adaptor.getQueryOffset()))
     return emitError() << "window " << *window
                        << " needs a query offset and must be positive";
+  if (std::optional<int64_t> positions = adaptor.getRingPositions()) {
+    if (!window || adaptor.getMask())
+      return emitError() << "ring_positions needs a window and no mask";
+    if (!ShapedType::isDynamic(keys) && !ShapedType::isDynamic(seq) &&
+        (*window + seq - 1 > keys || *positions < keys))
+      return emitError() << "ring_positions " << *positions << " over " << keys
+                         << " rows: needs window + queries - 1 (" << *window + seq - 1
+                         << ") <= rows <= ring_positions";
+  }
   SmallVector<int64_t> shape(qs);
   shape.back() = vs.back();
   inferredReturnTypes.push_back(RankedTensorType::get(shape, q.getElementType()));

@@ -146,12 +146,19 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure, AttrSizedOperandSegments,
     `j <= p + i`, and with `window` `W` only those with `p + i - j < W` (a sliding
     window). Keys outside `[p + 1 - W, p + S)` are then never read, so a decode step
     costs the rows that exist, not the cache's length. It excludes `causal`.
+
+    `ring_positions` `N` makes the `T` key/value rows a ring buffer over positions
+    `0 .. N - 1`, as `kiln.cache_write {ring}` fills it: position `t` is row `t mod T`.
+    It needs a query offset and a window with `W + S - 1 <= T`: the pass's own `S` rows,
+    written first, then never overwrite a row one of its queries still sees (a
+    sliding-window layer's cache of `W + S - 1` rows instead of `N`). No mask then.
   }];
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
                        Kiln_FloatTensor:$value, Optional<Kiln_FloatTensor>:$mask,
                        Optional<Kiln_IndexTensor>:$query_offset,
                        UnitAttr:$causal, OptionalAttr<F64Attr>:$scale,
-                       OptionalAttr<I64Attr>:$window);
+                       OptionalAttr<I64Attr>:$window,
+                       OptionalAttr<I64Attr>:$ring_positions);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)?
@@ -169,9 +176,13 @@ def Kiln_CacheWriteOp : Kiln_Op<"cache_write", [Pure,
     `T - 1` are dropped (and a negative `p` writes none). A KV cache's update: when
     `cache` is a `kiln.state` argument and the result is returned as the same state
     (written in place), the kernel writes only the `S` rows, never the other `T - S`.
+
+    With `ring` the cache is a ring buffer over positions: row `i` of `rows` (position
+    `p + i`) goes to row `(p + i) mod T`, none is dropped past the end, those at negative
+    positions are (see `ring_positions` of kiln.attention).
   }];
   let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$rows,
-                       Kiln_IndexTensor:$offset);
+                       Kiln_IndexTensor:$offset, UnitAttr:$ring);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $rows `into` $cache `at` $offset attr-dict `:` type($rows) `into` type($cache) `,`

@@ -120,8 +120,19 @@ private:
   Location fileLoc;
   const DecoderConfig &config;
   WeightSource &source;
+  /// The cache rows of a block: cacheLength, or for a sliding-window block a ring of
+  /// window + prefill tokens - 1 rows where that is fewer (see kiln.attention's
+  /// ring_positions); 0 without KV cache.
+  int64_t cacheRows(const LayerConfig &layer) const {
+    if (!cacheLength || !layer.slidingWindow || fullWindowCaches)
+      return cacheLength;
+    return std::min(cacheLength, layer.slidingWindow + prefillTokens - 1);
+  }
+
   int64_t sequence = 0;
+  int64_t prefillTokens = 0;            // tokens of @prefill (@main without KV cache)
   int64_t cacheLength = 0;              // 0 without KV cache
+  bool fullWindowCaches = false;
   llvm::StringMap<Value> weights;       // this function's weight values
   llvm::DenseMap<int64_t, Value> masks; // this function's masks by window
 };
@@ -250,20 +261,24 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
   // positions are consecutive): the attention then reads only
   // the rows that exist (and, sliding, the window's). Without one, a mask.
   Value mask, offset;
-  IntegerAttr window;
+  IntegerAttr window, ringPositions;
   if (!cache.empty()) {
     offset = tensor::ExtractSliceOp::create(builder, loc, positions,
                                             ArrayRef<OpFoldResult>{builder.getIndexAttr(0)},
                                             ArrayRef<OpFoldResult>{builder.getIndexAttr(1)},
                                             ArrayRef<OpFoldResult>{builder.getIndexAttr(1)});
     // The new tokens' keys and values become rows p0 .. p0 + S - 1 of the caches,
-    // written in place (only those rows).
-    cache[0] = CacheWriteOp::create(builder, loc, cache[0], k, offset);
-    cache[1] = CacheWriteOp::create(builder, loc, cache[1], v, offset);
+    // written in place (only those rows); in a sliding-window block's ring, rows
+    // (p0 + i) mod rows.
+    bool ring = cacheRows(layer) < cacheLength;
+    cache[0] = CacheWriteOp::create(builder, loc, cache[0], k, offset, ring);
+    cache[1] = CacheWriteOp::create(builder, loc, cache[1], v, offset, ring);
     k = cache[0];
     v = cache[1];
     if (layer.slidingWindow)
       window = builder.getI64IntegerAttr(layer.slidingWindow);
+    if (ring)
+      ringPositions = builder.getI64IntegerAttr(cacheLength);
   } else {
     mask = attentionMask(layer.slidingWindow, positions, loc);
   }
@@ -271,7 +286,7 @@ FailureOr<Value> GraphBuilder::block(int64_t index, Value x, Value positions,
       c.attentionScale ? builder.getF64FloatAttr(c.attentionScale) : FloatAttr();
   Value attention =
       AttentionOp::create(builder, loc, q, k, v, mask, offset, /*causal=*/!mask && !offset,
-                          attentionScale, window);
+                          attentionScale, window, ringPositions);
   Value merged = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({sequence, outSize}, builder.getF32Type()),
       attention, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
@@ -335,6 +350,8 @@ OwningOpRef<ModuleOp> GraphBuilder::run(const DecoderOptions &options) {
            nullptr;
   int64_t tokens =
       options.sequenceLength ? options.sequenceLength : std::min(limit, kDefaultSequenceLength);
+  prefillTokens = tokens;
+  fullWindowCaches = options.fullWindowCaches;
   // The tensors the options size (the weights' sizes are the files'): the logits, each
   // block's caches and the attention mask, where there is one (see attentionMask).
   bool masked = cacheLength || llvm::any_of(c.layers, [](const LayerConfig &layer) {
@@ -379,12 +396,12 @@ LogicalResult GraphBuilder::buildFunction(StringRef funcName, bool lastRowOnly) 
   SmallVector<Type> stateTypes;
   SmallVector<std::string> stateNames;
   if (cacheLength) {
-    auto kType = RankedTensorType::get({cacheLength, c.kvHeads, c.keyLength}, f32);
-    auto vType = RankedTensorType::get({cacheLength, c.kvHeads, c.valueLength}, f32);
     for (size_t i = 0; i < c.layers.size(); ++i) {
+      int64_t rows = cacheRows(c.layers[i]);
       stateNames.push_back("k_cache." + std::to_string(i));
       stateNames.push_back("v_cache." + std::to_string(i));
-      stateTypes.append({kType, vType});
+      stateTypes.append({RankedTensorType::get({rows, c.kvHeads, c.keyLength}, f32),
+                         RankedTensorType::get({rows, c.kvHeads, c.valueLength}, f32)});
     }
   }
   func::FuncOp func = buildEntryPoint(builder, fileLoc, funcName, sequence, c.vocab, lastRowOnly,

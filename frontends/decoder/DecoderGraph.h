@@ -107,6 +107,9 @@ struct DecoderOptions {
   bool kvCache = false;
   /// Cache rows with kvCache; 0 = min(the model's context, 512).
   int64_t contextLength = 0;
+  /// With kvCache, sliding-window layers keep contextLength rows too instead of a ring
+  /// of window + sequenceLength - 1 (the same results; for comparing the two).
+  bool fullWindowCaches = false;
 };
 
 /// Builds the module (see importGguf in frontends/gguf/GgufImporter.h for the entry

@@ -479,7 +479,7 @@ LogicalResult GgufWeights::checkAllUsed() {
 
 OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &context,
                                        int64_t sequenceLength, bool kvCache,
-                                       int64_t contextLength) {
+                                       int64_t contextLength, bool fullWindowCaches) {
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
   kiln::Result<std::unique_ptr<GgufReader>> reader = GgufReader::open(path.str());
   if (!reader) {
@@ -505,7 +505,7 @@ OwningOpRef<ModuleOp> kiln::importGguf(llvm::StringRef path, MLIRContext &contex
     return nullptr;
   }
   GgufWeights weights(**reader, std::string(absolute), fileLoc);
-  decoder::DecoderOptions options{sequenceLength, kvCache, contextLength};
+  decoder::DecoderOptions options{sequenceLength, kvCache, contextLength, fullWindowCaches};
   if (arch->graph == Graph::Mamba) {
     FailureOr<recurrent::MambaConfig> config =
         GgufConfigReader(**reader, *arch, weights, fileLoc).readMamba();

@@ -30,10 +30,13 @@ namespace kiln {
 /// values are written at rows positions[0] .. positions[0] + N - 1 (each cache element
 /// of the result reads only the same element of the argument, so the runtime may update
 /// it in place), and token i attends to rows t <= positions[i]. C is `contextLength`;
-/// 0 picks min(context length, 512). The default N is then min(C, 64).
+/// 0 picks min(context length, 512). The default N is then min(C, 64). A sliding-window
+/// layer (window W) whose W + N - 1 < C instead keeps a ring buffer of W + N - 1 rows
+/// (position t in row t mod (W + N - 1)), unless `fullWindowCaches`.
 mlir::OwningOpRef<mlir::ModuleOp> importGguf(llvm::StringRef path, mlir::MLIRContext &context,
                                              int64_t sequenceLength, bool kvCache = false,
-                                             int64_t contextLength = 0);
+                                             int64_t contextLength = 0,
+                                             bool fullWindowCaches = false);
 
 } // namespace kiln
 

@@ -301,7 +301,7 @@ FailureOr<Value> BertImporter::layer(int64_t index, Value x, Value mask) {
   };
   Value attention = kiln::AttentionOp::create(builder, loc, heads(*q), heads(*k), heads(*v),
                                               mask, /*offset=*/Value(), /*causal=*/false,
-                                              FloatAttr(), IntegerAttr());
+                                              FloatAttr(), IntegerAttr(), IntegerAttr());
   Value merged = tensor::CollapseShapeOp::create(
       builder, loc, RankedTensorType::get({rows, c.hidden}, builder.getF32Type()), attention,
       ArrayRef<ReassociationIndices>{{0, 1}, {2, 3}});

@@ -189,5 +189,6 @@ OwningOpRef<ModuleOp> kiln::importLlamaForCausalLM(const safetensors::ModelDirec
   if (failed(config))
     return nullptr;
   return decoder::buildDecoder(context, fileLoc, *config, weights,
-                               {options.sequenceLength, options.kvCache, options.contextLength});
+                               {options.sequenceLength, options.kvCache, options.contextLength,
+                                options.fullWindowCaches});
 }

@@ -24,6 +24,12 @@ over the packed weights, so both of its runs below are held to that reference:
    as llama.cpp on the same file (mean KL, and top-1 agreement where the reference is
    not near a tie: compare_int8_path); the exact checks of 1. use --activations f32.
 3. Determinism: kiln-generate with a seed and temperature twice gives identical bytes.
+4. Sliding windows past their length: LONG_TOKENS tokens (TEXT three times) through a
+   cache of LONG_CTX rows, prefill batches of BATCH then one-token decodes, so that the
+   15 sliding-window blocks (window 512) keep ring buffers of 512 + BATCH - 1 rows and
+   wrap around; the logits of each batch's last token and of every decode equal
+   llama.cpp-F32's within LOGIT_TOLERANCE (top-1 where decided), and the same model
+   compiled with --full-window-caches (every cache LONG_CTX rows) gives identical logits.
 
 usage: gemma_vs_llamacpp.py BIN_DIR WORK_DIR LIBKILN_RUNTIME
 Exits 77 (ctest SKIP) with the reason when the model or llama_cpp is not installed.
@@ -59,6 +65,9 @@ LOGIT_TOLERANCE = 1e-3
 TEXT_TOKENS = 256
 CTX = 320
 BATCH = 16
+LONG_CTX = 1024
+LONG_TOKENS = 688  # 41 prefill batches of 16, then 32 decodes
+LONG_DECODES = 32
 F32_FILE = "gemma-3-270m-f32.gguf"
 
 TEXT = (
@@ -230,6 +239,48 @@ def compare_int8_path(label, got, theirs, exact):
     return ok
 
 
+def long_text_logits(bin_dir, library, model, tokens, vocab, extra):
+    """kiln's logits over `tokens` with a LONG_CTX cache: the last row of each prefill
+    batch of BATCH, then every one-token decode (the last LONG_DECODES tokens)."""
+    artifact = os.path.join(WORK, "long" + "".join(extra) + ".kiln")
+    compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), model, "-o", artifact,
+                               "--kv-cache", "--ctx", str(LONG_CTX), "--seq-len", str(BATCH),
+                               "--activations", "f32", "--report-json", artifact + ".json",
+                               *extra], capture_output=True, text=True)
+    if compiled.returncode != 0:
+        raise RuntimeError(f"kiln-compile failed:\n{compiled.stderr}")
+    with open(artifact + ".json") as f:
+        state_bytes = json.load(f)["state_bytes"]
+    module = kiln_session.Runtime(library).load(artifact)
+    prefill = module.session("prefill")
+    decode = module.session("decode", sharing_state_with=prefill)
+    out, rows = {0: (np.float32, (1, vocab))}, []
+    prefilled = len(tokens) - LONG_DECODES
+    for start in range(0, prefilled, BATCH):
+        rows += prefill.run(out, tokens=np.array(tokens[start:start + BATCH], np.int32),
+                            positions=np.arange(start, start + BATCH, dtype=np.int64),
+                            logits_row=np.array([BATCH - 1], np.int64))
+    for p in range(prefilled, len(tokens)):
+        rows += decode.run(out, tokens=np.array([tokens[p]], np.int32),
+                           positions=np.array([p], np.int64))
+    return np.concatenate(rows).astype(np.float64), state_bytes
+
+
+def check_long_text(bin_dir, library, model, tokens, exact, vocab):
+    prefilled = len(tokens) - LONG_DECODES
+    positions = list(range(BATCH - 1, prefilled, BATCH)) + list(range(prefilled, len(tokens)))
+    ring, ring_bytes = long_text_logits(bin_dir, library, model, tokens, vocab, [])
+    full, full_bytes = long_text_logits(bin_dir, library, model, tokens, vocab,
+                                        ["--full-window-caches"])
+    ok = compare_logits(f"kiln Q4_K_M, {len(tokens)} tokens through ring caches",
+                        ring, exact[positions])
+    same = bool(np.array_equal(ring, full))
+    print(f"{'PASS' if same else 'FAIL'} ring caches (state {ring_bytes / 2**20:.1f} MiB) and "
+          f"--full-window-caches (state {full_bytes / 2**20:.1f} MiB): logits at {len(positions)} "
+          f"positions {'identical' if same else 'differ'}")
+    return ok and same and ring_bytes < full_bytes
+
+
 def check_determinism(bin_dir, model):
     args = ("--temp", "0.8", "--seed", "1234")
     first = kiln_generate(bin_dir, model, PROMPTS[4], *args)[1]
@@ -268,6 +319,14 @@ def main():
     exact = llama_logits(exact_llm, text)
     reference = [llama_greedy(exact_llm, prompt) for prompt in PROMPTS]
     del exact_llm
+    long_llm = Llama(model_path=f32, n_ctx=LONG_CTX, n_batch=512, logits_all=True, n_threads=2,
+                     type_k=0, type_v=0, verbose=False)
+    long_text = long_llm.tokenize((TEXT + " " + TEXT + " " + TEXT).encode(),
+                                  add_bos=True)[:LONG_TOKENS]
+    if len(long_text) < LONG_TOKENS:
+        raise RuntimeError(f"the long text has only {len(long_text)} tokens")
+    long_exact = llama_logits(long_llm, long_text)
+    del long_llm
 
     results, kiln_q4 = [], None
     for label, path in (("kiln Q4_K_M", model), ("kiln F32 copy", f32)):
@@ -285,6 +344,7 @@ def main():
     got = kiln_decode_logits(library, stats["artifact"], text, vocab)
     results.append(compare_int8_path("kiln Q4_K_M --activations int8", got, theirs, exact))
     results.append(check_determinism(bin_dir, model))
+    results.append(check_long_text(bin_dir, library, model, long_text, long_exact, vocab))
     print("gemma vs llama.cpp: " + ("all passed" if all(results) else "FAILED"))
     return 0 if all(results) else 1
 

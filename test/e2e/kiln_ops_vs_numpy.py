@@ -456,6 +456,59 @@ def offset_attention_case(work, seq, offset, window):
     return c
 
 
+def ring_attention_case(work, seq, offset, window, spare):
+    """Attention over a ring cache (ring_positions): window + seq - 1 + spare rows hold
+    the latest positions of 40, position t in row t mod rows, as after the pass's own
+    rows were written; the expected values come from the keys in position order."""
+    c = Case(f"attention_ring_s{seq}_p{offset}_w{window}_r{spare}", work)
+    n, hq, hkv, d, dv = 40, 4, 2, 16, 8
+    rows = window + seq - 1 + spare
+    q = rng.standard_normal((seq, hq, d)).astype(np.float32)
+    k = rng.standard_normal((n, hkv, d)).astype(np.float32)
+    v = rng.standard_normal((n, hkv, dv)).astype(np.float32)
+    ring_k = rng.standard_normal((rows, hkv, d)).astype(np.float32)  # stale rows: never read
+    ring_v = rng.standard_normal((rows, hkv, dv)).astype(np.float32)
+    for t in range(max(0, offset + seq - rows), offset + seq):
+        ring_k[t % rows], ring_v[t % rows] = k[t], v[t]
+    c.inputs.update(q=q, k=ring_k, v=ring_v, p=np.array([offset], dtype=np.int64))
+    kk, vv = np.repeat(k, hq // hkv, axis=-2), np.repeat(v, hq // hkv, axis=-2)
+    scores = np.einsum("shd,thd->hst", q.astype(np.float64), kk) / np.sqrt(d)
+    position = offset + np.arange(seq)[:, None]
+    key = np.arange(n)[None, :]
+    scores = np.where((key > position) | (position - key >= window), -np.inf, scores)
+    w = np.exp(scores - scores.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    c.expected["y"] = np.einsum("hst,thd->shd", w, vv).astype(np.float32)
+    qt, kt, vt = mlir_type((seq, hq, d)), mlir_type((rows, hkv, d)), mlir_type((rows, hkv, dv))
+    yt = mlir_type((seq, hq, dv))
+    c.ir = f'''func.func @main(%q: {qt} {{kiln.name = "q"}}, %k: {kt} {{kiln.name = "k"}}, %v: {vt} {{kiln.name = "v"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({yt} {{kiln.name = "y"}}) {{
+  %y = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {{window = {window}, ring_positions = {n}}} : {qt}, {kt}, {vt}
+  return %y : {yt}
+}}'''
+    return c
+
+
+def ring_cache_write_case(work, count, offset):
+    """kiln.cache_write {ring}: position offset + i into row (offset + i) mod rows,
+    negative positions dropped."""
+    c = Case(f"cache_write_ring_s{count}_p{offset}", work)
+    t, h, d = 6, 2, 8
+    cache = rng.standard_normal((t, h, d)).astype(np.float32)
+    rows = rng.standard_normal((count, h, d)).astype(np.float32)
+    c.inputs.update(cache=cache, rows=rows, p=np.array([offset], dtype=np.int64))
+    expected = cache.copy()
+    for i in range(count):
+        if offset + i >= 0:
+            expected[(offset + i) % t] = rows[i]
+    c.expected["y"] = expected
+    ct, rt = mlir_type((t, h, d)), mlir_type((count, h, d))
+    c.ir = f'''func.func @main(%c: {ct} {{kiln.name = "cache"}}, %r: {rt} {{kiln.name = "rows"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({ct} {{kiln.name = "y"}}) {{
+  %y = kiln.cache_write %r into %c at %p {{ring}} : {rt} into {ct}, tensor<1xi64>
+  return %y : {ct}
+}}'''
+    return c
+
+
 def cache_write_case(work, count, offset):
     """kiln.cache_write outside a state (so not in place): the cache with rows
     [offset, offset + count) replaced, those past the end dropped."""
@@ -712,6 +765,12 @@ def main():
                                           (5, 19, 0), (1, 3, 8), (1, 17, 8), (5, 10, 4), (5, 19, 8))]
     cases += [cache_write_case(work, count, offset)
               for count, offset in ((1, 0), (1, 11), (4, 3), (4, 10), (4, -1), (4, 12))]
+    # Ring caches: the first pass, one that wraps, decode steps past several laps.
+    cases += [ring_attention_case(work, seq, offset, window, spare)
+              for seq, offset, window, spare in ((5, 0, 4, 0), (5, 6, 4, 0), (5, 17, 8, 0),
+                                                 (1, 9, 4, 0), (1, 39, 8, 3), (5, 35, 6, 2))]
+    cases += [ring_cache_write_case(work, count, offset)
+              for count, offset in ((1, 0), (4, 0), (4, 4), (1, 17), (4, 33), (4, -1), (4, -3))]
     cases += [causal_conv1d_case(work, rows, length)
               for rows, length in ((1, None), (7, None), (7, 0), (7, 2), (7, 5), (7, 9), (1, 1))]
     cases += [selective_scan_case(work, rows, states, length)

@@ -455,30 +455,53 @@ def run(c, bin_dir, work, library):
 
 
 def run_kv_cache(c, bin_dir, work, path, tokens, expected, library):
-    """Prefill the first kv_batch tokens, then decode the rest one at a time over the
-    persistent cache, through the C API (two sessions sharing state)."""
-    artifact = os.path.join(work, c.name + ".kv.kiln")
-    compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact,
-                               "--activations=f32", "--kv-cache", "--ctx", str(c.tokens),
-                               "--seq-len", str(c.kv_batch)], capture_output=True, text=True)
-    if compiled.returncode != 0:
-        print(f"FAIL {c.name} KV cache: kiln-compile failed:\n{compiled.stderr}")
+    """Prefill the first kv_batch tokens (and, where there are enough, the next
+    kv_batch as a second prefill batch), then decode the rest one at a time over the
+    persistent cache, through the C API (two sessions sharing state). With sliding
+    windows the sliding blocks' caches are ring buffers of window + kv_batch - 1 rows;
+    the same model compiled with --full-window-caches must give identical logits."""
+    b = c.kv_batch
+    prefilled = 2 * b if len(tokens) > 2 * b else b
+    rows = [start + b - 1 for start in range(0, prefilled, b)] + list(range(prefilled, len(tokens)))
+
+    def compile_and_run(suffix, extra):
+        artifact = os.path.join(work, c.name + suffix + ".kv.kiln")
+        compiled = subprocess.run([os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact,
+                                   "--activations=f32", "--kv-cache", "--ctx", str(c.tokens),
+                                   "--seq-len", str(b)] + extra, capture_output=True, text=True)
+        if compiled.returncode != 0:
+            print(f"FAIL {c.name} KV cache{suffix}: kiln-compile failed:\n{compiled.stderr}")
+            return None
+        module = kiln_session.Runtime(library).load(artifact)
+        prefill = module.session("prefill")
+        decode = module.session("decode", sharing_state_with=prefill)
+        logits, got = {0: (np.float32, (1, c.vocab))}, []
+        for start in range(0, prefilled, b):
+            got += prefill.run(logits, tokens=tokens[start:start + b],
+                               positions=np.arange(start, start + b, dtype=np.int64),
+                               logits_row=np.array([b - 1], np.int64))
+        for p in range(prefilled, len(tokens)):
+            got += decode.run(logits, tokens=tokens[p:p + 1], positions=np.array([p], np.int64))
+        return np.concatenate(got).astype(np.float64)
+
+    got = compile_and_run("", [])
+    if got is None:
         return False
-    module = kiln_session.Runtime(library).load(artifact)
-    prefill = module.session("prefill")
-    decode = module.session("decode", sharing_state_with=prefill)
-    b, logits = c.kv_batch, {0: (np.float32, (1, c.vocab))}
-    got = prefill.run(logits, tokens=tokens[:b], positions=np.arange(b, dtype=np.int64),
-                      logits_row=np.array([b - 1], np.int64))
-    for p in range(b, len(tokens)):
-        got += decode.run(logits, tokens=tokens[p:p + 1], positions=np.array([p], np.int64))
-    got = np.concatenate(got).astype(np.float64)
-    want = expected[b - 1:]
+    want = expected[rows]
     scale = np.abs(want).max()
     error = np.abs(got - want)
     ok = bool(np.all(error <= RTOL * scale + RTOL * np.abs(want)))
-    print(f"{'PASS' if ok else 'FAIL'} {c.name} KV cache (prefill {b}, {len(got) - 1} decodes): "
-          f"max |error| {error.max():.3g} = {error.max() / scale:.3g} of max |logit| {scale:.3g}")
+    print(f"{'PASS' if ok else 'FAIL'} {c.name} KV cache (prefill {prefilled} tokens in batches of "
+          f"{b}, then {len(tokens) - prefilled} decodes): max |error| {error.max():.3g} = "
+          f"{error.max() / scale:.3g} of max |logit| {scale:.3g}")
+    if c.window:
+        full = compile_and_run(".full", ["--full-window-caches"])
+        same = full is not None and np.array_equal(full, got)
+        print(f"{'PASS' if same else 'FAIL'} {c.name}: ring caches of {c.window} + {b} - 1 rows "
+              f"and --full-window-caches ({c.tokens} rows) give "
+              + ("identical logits" if same else "different logits" if full is not None
+                 else "no logits"))
+        ok = ok and same
     return ok
 
 

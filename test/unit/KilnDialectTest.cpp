@@ -94,7 +94,8 @@ TEST_F(KilnDialectTest, attention_infers_grouped_query_output_shape) {
   Value v = weight(tensor({3, 11, 2, 32}, f16));
   auto attention = AttentionOp::create(builder, builder.getUnknownLoc(), q, k, v,
                                        /*mask=*/Value(), /*query_offset=*/Value(),
-                                       /*causal=*/true, /*scale=*/nullptr, /*window=*/nullptr);
+                                       /*causal=*/true, /*scale=*/nullptr, /*window=*/nullptr,
+                                       /*ring_positions=*/nullptr);
   EXPECT_EQ(attention.getType(), tensor({3, 7, 8, 32}, f16));
   EXPECT_TRUE(succeeded(verifyModule())) << ::testing::PrintToString(messages);
 }

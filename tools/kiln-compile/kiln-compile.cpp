@@ -72,6 +72,11 @@ cl::opt<int64_t> contextLength("ctx",
                                cl::desc("KV-cache rows (tokens) with --kv-cache; default: "
                                         "min(the model's context, 512)"),
                                cl::init(0), cl::cat(category));
+cl::opt<bool> fullWindowCaches(
+    "full-window-caches",
+    cl::desc("With --kv-cache, sliding-window layers keep --ctx rows instead of a ring "
+             "buffer of window + --seq-len - 1 rows (same results, more memory)"),
+    cl::cat(category));
 cl::opt<unsigned> jobs("jobs",
                        cl::desc("Kernels to compile at the same time; default: one per "
                                 "hardware thread"),
@@ -185,6 +190,8 @@ int runTuner(const char *argv0, const std::string &database) {
     args.push_back("--kv-cache");
   if (contextLength)
     args.insert(args.end(), {"--ctx", std::to_string(contextLength)});
+  if (fullWindowCaches)
+    args.push_back("--full-window-caches");
   if (activations == Activations::F32)
     args.push_back("--activations=f32");
   std::vector<llvm::StringRef> argv(args.begin(), args.end());
@@ -224,6 +231,8 @@ int compileFloatVariant(const char *argv0, const std::string &artifact, bool for
     args.push_back("--kv-cache");
   if (contextLength)
     args.insert(args.end(), {"--ctx", std::to_string(contextLength)});
+  if (fullWindowCaches)
+    args.push_back("--full-window-caches");
   if (activations == Activations::F32)
     args.push_back("--activations=f32");
   if (!schedule.empty())
@@ -456,6 +465,7 @@ int main(int argc, char **argv) {
   importOptions.batchSize = batch;
   importOptions.kvCache = kvCache;
   importOptions.contextLength = contextLength;
+  importOptions.fullWindowCaches = fullWindowCaches;
   OwningOpRef<ModuleOp> module =
       kiln::importModelFile(inputPath, context, sourceMgr, importOptions);
   if (!module)

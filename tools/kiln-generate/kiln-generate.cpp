@@ -43,6 +43,9 @@ constexpr const char *kUsage =
     "  --ctx N               the most prompt + generated tokens (the KV cache's rows;\n"
     "                        default 256)\n"
     "  --batch N             prompt tokens per prefill pass (default 32)\n"
+    "  --full-window-caches  sliding-window layers (Gemma 3) keep --ctx cache rows, not a\n"
+    "                        ring buffer of window + --batch - 1 (same tokens, more\n"
+    "                        memory; kiln-compile --full-window-caches)\n"
     "  --activations A       int8 (default) or f32: a decode step's products with\n"
     "                        Q8_0/Q4_0/Q5_0/Q4_K/Q6_K weights over activations rounded to\n"
     "                        8 bits, as llama.cpp does (integer dot products), or kept in\n"
@@ -74,6 +77,7 @@ struct Options {
   std::string model, prompt, vocab, cacheDir, statsJson, tracePath;
   int tokens = 32, ctx = 256, batch = 32, threads = 0;
   bool profile = false;
+  bool fullWindowCaches = false;
   std::string activations = "int8";
   llm::SamplerOptions sampling;
 };
@@ -124,6 +128,8 @@ Options parse(int argc, char **argv) {
       o.ctx = static_cast<int>(number(arg, value()));
     } else if (arg == "--batch") {
       o.batch = static_cast<int>(number(arg, value()));
+    } else if (arg == "--full-window-caches") {
+      o.fullWindowCaches = true;
     } else if (arg == "--activations") {
       o.activations = value();
       if (o.activations != "int8" && o.activations != "f32")
@@ -198,6 +204,10 @@ tools::CachedArtifact compiledModel(const Options &o) {
   args.push_back("--activations=" + o.activations);
   if (o.activations != "int8")
     variant += "-" + o.activations;
+  if (o.fullWindowCaches) {
+    args.push_back("--full-window-caches");
+    variant += "-fullwindow";
+  }
   tools::Expected<tools::CachedArtifact> compiled =
       tools::compileIntoCache("kiln-generate", o.model, o.cacheDir, variant, args);
   if (!compiled)

@@ -88,6 +88,8 @@ cl::opt<int64_t> batch("batch", cl::desc("As kiln-compile's"), cl::init(0), cl::
 cl::opt<bool> kvCache("kv-cache", cl::desc("As kiln-compile's"), cl::cat(category));
 cl::opt<int64_t> contextLength("ctx", cl::desc("As kiln-compile's"), cl::init(0),
                                cl::cat(category));
+cl::opt<bool> fullWindowCaches("full-window-caches", cl::desc("As kiln-compile's"),
+                               cl::cat(category));
 cl::opt<std::string> activations("activations", cl::desc("As kiln-compile's (int8 or f32)"),
                                  cl::init("int8"), cl::cat(category));
 cl::opt<unsigned> runs("runs", cl::desc("Measured runs per candidate (default 15), after 3 "
@@ -339,6 +341,7 @@ std::optional<ModelKernels> loadModel(llvm::StringRef work, std::vector<std::str
   importOptions.batchSize = batch;
   importOptions.kvCache = kvCache;
   importOptions.contextLength = contextLength;
+  importOptions.fullWindowCaches = fullWindowCaches;
   OwningOpRef<ModuleOp> module = kiln::importModelFile(modelPath, context, sourceMgr, importOptions);
   if (!module)
     return std::nullopt;
@@ -708,6 +711,8 @@ int main(int argc, char **argv) {
     setup.compileArgs.push_back("--kv-cache");
   if (contextLength)
     setup.compileArgs.insert(setup.compileArgs.end(), {"--ctx", std::to_string(contextLength)});
+  if (fullWindowCaches)
+    setup.compileArgs.push_back("--full-window-caches");
   setup.entry = entry;
   setup.workDirectory = std::string(work);
   setup.runs = std::max(1u, runs.getValue());

@@ -395,6 +395,35 @@ func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf
 
 // -----
 
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %p: tensor<1xi64>) {
+  // expected-error @+2 {{'kiln.attention' op ring_positions needs a window and no mask}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {ring_positions = 100} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+// Window 6 + 5 queries - 1 = 10 rows would be needed: the pass's own rows would
+// overwrite keys its first queries still see.
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %p: tensor<1xi64>) {
+  // expected-error @+2 {{'kiln.attention' op ring_positions 100 over 9 rows: needs window + queries - 1 (10) <= rows <= ring_positions}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {window = 6, ring_positions = 100} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>, %p: tensor<1xi64>) {
+  // expected-error @+2 {{'kiln.attention' op ring_positions 8 over 9 rows: needs window + queries - 1 (8) <= rows <= ring_positions}}
+  // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {window = 4, ring_positions = 8} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x64xf32>
+  return
+}
+
+// -----
+
 func.func @f(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<9x2x64xf32>) {
   // expected-error @+2 {{'kiln.attention' op inferred type(s) 'tensor<5x8x64xf32>' are incompatible with return type(s) of operation 'tensor<5x64xf32>'}}
   // expected-error @+1 {{'kiln.attention' op failed to infer returned types}}

@@ -74,6 +74,9 @@ func.func @attention(%q: tensor<5x8x64xf32>, %k: tensor<9x2x64xf32>, %v: tensor<
   // Over a KV cache: the queries start at position %p among the 9 key rows; sliding.
   // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} offset(%{{.*}} : tensor<1xi64>) {window = 4 : i64} : tensor<5x8x64xf32>
   %2 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {window = 4} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
+  // The 9 rows as a ring over 100 positions: window 4 + 5 queries - 1 = 8 <= 9 rows.
+  // CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} offset(%{{.*}} : tensor<1xi64>) {ring_positions = 100 : i64, window = 4 : i64} : tensor<5x8x64xf32>
+  %3 = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {window = 4, ring_positions = 100} : tensor<5x8x64xf32>, tensor<9x2x64xf32>, tensor<9x2x32xf32>
   return %0, %1, %2 : tensor<5x8x32xf32>, tensor<5x8x32xf32>, tensor<5x8x32xf32>
 }
 
@@ -126,6 +129,8 @@ func.func @dispatch(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
 func.func @cache_write(%cache: tensor<12x2x8xf32>, %rows: tensor<4x2x8xf32>, %p: tensor<1xi64>) -> tensor<12x2x8xf32> {
   // CHECK: kiln.cache_write %{{.*}} into %{{.*}} at %{{.*}} : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
   %0 = kiln.cache_write %rows into %cache at %p : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
+  // CHECK: kiln.cache_write %{{.*}} into %{{.*}} at %{{.*}} {ring} : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
+  %ring = kiln.cache_write %rows into %cache at %p {ring} : tensor<4x2x8xf32> into tensor<12x2x8xf32>, tensor<1xi64>
   return %0 : tensor<12x2x8xf32>
 }
 
