@@ -1,7 +1,10 @@
 """Peak resident memory of generating text with Gemma 3 270M (Q4_K_M GGUF, installed by
 scripts/setup.sh): kiln-generate against llama.cpp (llama-cpp-python from the test
 venv), each in a process of its own, at several context lengths (--ctx, the KV cache's
-positions), same prompt, same number of generated tokens, 2 threads.
+positions) and prompt lengths (--runs CTX:PROMPT_TOKENS ...), the same prompt and number
+of generated tokens for both, 2 threads. Pages neither touches are not resident, so a
+short prompt in a long context shows what each allocates and touches up front, and a
+long one what the caches cost once filled.
 
 The figure is the process's peak RSS (ru_maxrss of the child, from wait4), so it counts
 the weights' pages as both touch them (kiln reads the artifact, llama.cpp maps the
@@ -15,7 +18,7 @@ default), and with --full-window-caches ctx rows; its caches hold f32.
 llama.cpp: its defaults (f16 caches; llama-cpp-python's swa_full, a full-size cache for
 the sliding layers too), and swa_full=False (its own window + batch ring).
 
-usage: python bench/memory.py [--ctx 4096 32768] [--prompt-tokens 128] [--gen 32]
+usage: python bench/memory.py [--runs 4096:3000 32768:128] [--gen 32]
        [--model OTHER.gguf]
        (run with the test venv's python: "$(bash scripts/setup.sh --print-venv)/bin/python")
 """
@@ -80,8 +83,8 @@ def llama_command(model, text, gen, ctx, swa_full):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ctx", type=int, nargs="+", default=[4096, 32768])
-    parser.add_argument("--prompt-tokens", type=int, default=128)
+    parser.add_argument("--runs", nargs="+", default=["4096:3000", "32768:128"],
+                        help="CTX:PROMPT_TOKENS pairs")
     parser.add_argument("--gen", type=int, default=32)
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
     parser.add_argument("--model", help="another GGUF (default: Gemma 3 270M Q4_K_M)")
@@ -90,18 +93,18 @@ def main():
     label = os.path.basename(args.model) if args.model else "Gemma 3 270M Q4_K_M"
     from llama_cpp import Llama
     counter = Llama(model_path=model, n_ctx=512, vocab_only=True, verbose=False)
-    text, count = prompt_of(counter, args.prompt_tokens)
-    del counter
     machine.measure(args.bin_dir, [THREADS], megabytes=256, repeat=1)  # names the CPU
-    print(f"{label}, prompt {count} tokens in batches of {BATCH}, {args.gen} generated, "
-          f"{THREADS} threads; peak RSS (MiB) of each process")
+    print(f"{label}, prompts in batches of {BATCH}, {args.gen} generated, {THREADS} threads; "
+          f"peak RSS (MiB) of each process; kiln state = its KV caches' bytes")
     base = peak_rss_mib(llama_command("-", "", 0, 0, "default"))
-    print(f"python + llama_cpp import alone: {base:.0f} MiB")
-    print(f"{'ctx':>6} {'kiln':>7} {'kiln full':>9} {'llama.cpp':>9} {'llama.cpp ring':>14} "
-          f"{'kiln/llama.cpp':>14} {'kiln state':>10}")
+    print(f"python + llama_cpp import alone: {base:.0f} MiB (in both llama.cpp columns)")
+    print(f"{'ctx':>6} {'prompt':>6} {'kiln':>6} {'kiln full':>9} {'llama.cpp':>9} "
+          f"{'llama.cpp ring':>14} {'kiln/llama.cpp':>14} {'kiln state':>10}")
     with tempfile.TemporaryDirectory() as work:
         stats = os.path.join(work, "stats.json")
-        for ctx in args.ctx:
+        for run in args.runs:
+            ctx, prompt_tokens = (int(x) for x in run.split(":"))
+            text, count = prompt_of(counter, prompt_tokens)
             figures = {}
             for name, extra in (("kiln", []), ("kiln full", ["--full-window-caches"])):
                 # Compile into kiln-generate's cache first: the compiler's peak is not
@@ -115,7 +118,7 @@ def main():
                                                               "default"))
             figures["llama.cpp ring"] = peak_rss_mib(llama_command(model, text, args.gen, ctx,
                                                                    "ring"))
-            print(f"{ctx:>6} {figures['kiln']:>7.0f} {figures['kiln full']:>9.0f} "
+            print(f"{ctx:>6} {count:>6} {figures['kiln']:>6.0f} {figures['kiln full']:>9.0f} "
                   f"{figures['llama.cpp']:>9.0f} {figures['llama.cpp ring']:>14.0f} "
                   f"{figures['kiln'] / figures['llama.cpp']:>14.2f} {state:>10.1f}")
 
