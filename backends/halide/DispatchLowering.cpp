@@ -1455,17 +1455,43 @@ PackedProduct KernelBuilder::matchPackedProduct(linalg::GenericOp op) {
           ranges[0], ranges[1], ranges[2]};
 }
 
+/// Where a self-placed product's loops over its result run: the result itself computed
+/// at root, or the kernel output that reads it pointwise (a copy, or an epilogue of
+/// kiln-fuse-epilogues), the result then inlined into it: no buffer of its own and no
+/// second pass over it. `columns` and `rows` are that Func's variables.
+struct ProductRoot {
+  Func func;
+  Var columns, rows;
+};
+
+/// Gives a self-placed product's stage both placements of `place` (a callable taking
+/// the schedule and a ProductRoot): over `total` (its result, variables `n` and `m`)
+/// computed at root, and over an output that total is inlined into.
+template <typename Place>
+void placeProduct(Stage &stage, Func total, Var n, Var m, Place place) {
+  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+    total.compute_root();
+    place(schedule, ProductRoot{total, n, m});
+  };
+  stage.placeIntoOutput = [=](const KernelSchedule &schedule, Func output) mutable {
+    std::vector<Var> args = output.args();
+    place(schedule, ProductRoot{output, args[0], args[1]});
+  };
+}
+
 /// A one-row product `total(n, m)` = init + rowSum(n, m), rowSum adding up a column's
-/// `lanes(l, n, m)` over `overLanes`: the columns split into chunks for the threads (at
+/// `lanes(l, n, m)` over `overLanes`, scheduled in `root` (total at root, or the output
+/// total is inlined into): the columns split into chunks for the threads (at
 /// least `minPerChunk` columns, else 16 chunks), each column's lanes computed inside it
 /// and added up once, in a scalar of the column's own rather than into the shared output
 /// (which took an atomic compare-and-swap per column). With `columnsPerPass` > 1 (which
 /// must divide `columns`) the lanes of that many columns are computed together, chunks
 /// rounded up to a multiple of it; the caller orders the lanes' loops.
-void placeColumnLanes(Func total, Func rowSum, Func lanes, const Halide::RDom &overLanes,
-                      const Var &nv, const Var &lv, const std::string &prefix, int64_t columns,
-                      int64_t depth, int64_t minPerChunk, bool parallel, int columnsPerPass = 1) {
-  total.compute_root();
+void placeColumnLanes(ProductRoot root, Func rowSum, Func lanes, const Halide::RDom &overLanes,
+                      const Var &lv, const std::string &prefix, int64_t columns, int64_t depth,
+                      int64_t minPerChunk, bool parallel, int columnsPerPass = 1) {
+  Func total = root.func;
+  Var nv = root.columns;
   Var chunk(prefix + "_chunk"), column(prefix + "_col");
   int64_t perChunk = std::max<int64_t>(minPerChunk, (columns + 15) / 16);
   perChunk = (perChunk + columnsPerPass - 1) / columnsPerPass * columnsPerPass;
@@ -1548,7 +1574,7 @@ FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
   total(nv, mv) = *init + rowSum(nv, mv) * unscale;
   tensors[op->getResult(0)] = total;
   Stage stage{total, {rows, columns}, /*isOutput=*/false, "", depth, 0};
-  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+  auto place = [=](const KernelSchedule &schedule, ProductRoot root) mutable {
     // The row once, before the columns: it may be computed here (a fused SwiGLU gate),
     // which inlined would run once per column.
     xf.compute_root().vectorize(lv, 16, Halide::TailStrategy::GuardWithIf);
@@ -1566,13 +1592,14 @@ FailureOr<bool> KernelBuilder::lowerFloatMatvec(linalg::GenericOp op) {
     // ~30% on 7168x2048 there).
     constexpr int together = 4;
     bool longRow = depth > 4096 && columns % together == 0;
-    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 8,
+    placeColumnLanes(root, rowSum, lanes, overLanes, lv, prefix, columns, depth, 8,
                      schedule.parallel, longRow ? together : 1);
     if (longRow)
       lanes.update().reorder(lv, nv, overDepth).vectorize(lv).unroll(nv);
     else
       lanes.update().reorder(lv, overDepth).vectorize(lv);
   };
+  placeProduct(stage, total, nv, mv, place);
   kernel.stages.push_back(stage);
   return true;
 }
@@ -1625,21 +1652,20 @@ FailureOr<bool> KernelBuilder::lowerFloatPanelProduct(linalg::GenericOp op) {
   while (depth % panelDepth)
     panelDepth -= lanes;
   Stage stage{total, {rows, columns}, /*isOutput=*/false, "", depth, 0};
-  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+  auto place = [=](const KernelSchedule &schedule, ProductRoot root) mutable {
     // The activations once (they may be computed here: a fused norm or SwiGLU gate).
     xf.compute_root().vectorize(kv, lanes, Halide::TailStrategy::GuardWithIf);
-    total.compute_root();
     Var group(prefix + "_g"), column(prefix + "_c"), chunk(prefix + "_chunk"),
         inChunk(prefix + "_gi");
     int64_t groups = columns / columnsPerGroup;
     int64_t perChunk = std::max<int64_t>(1, (groups + 15) / 16);
-    total.split(nv, group, column, static_cast<int>(columnsPerGroup))
+    root.func.split(root.columns, group, column, static_cast<int>(columnsPerGroup))
         .split(group, chunk, inChunk, static_cast<int>(perChunk), Halide::TailStrategy::GuardWithIf)
-        .reorder(column, mv, inChunk, chunk);
+        .reorder(column, root.rows, inChunk, chunk);
     if (schedule.parallel && rows * columns * depth >= 64 * 1024)
-      total.parallel(chunk);
-    dot.compute_at(total, inChunk).vectorize(lv);
-    rowSum.compute_at(total, inChunk);
+      root.func.parallel(chunk);
+    dot.compute_at(root.func, inChunk).vectorize(lv);
+    rowSum.compute_at(root.func, inChunk);
     rowSum.update().atomic().vectorize(overLanes);
     Var mo(prefix + "_mo"), mi(prefix + "_mi"), ni(prefix + "_ni");
     Halide::RVar ko(prefix + "_rko"), ki(prefix + "_rki");
@@ -1653,6 +1679,7 @@ FailureOr<bool> KernelBuilder::lowerFloatPanelProduct(linalg::GenericOp op) {
         .unroll(mi);
     panel.compute_at(dot, ko).vectorize(kv, lanes);
   };
+  placeProduct(stage, total, nv, mv, place);
   kernel.stages.push_back(stage);
   return true;
 }
@@ -1753,12 +1780,12 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
   bool unrollSubBlocks = weights.quant.getBlockElements() == 256 && blocks % 8 == 0;
   std::vector<int64_t> shape{rows, columns};
   Stage stage{total, shape, /*isOutput=*/false, "", depth, 0};
-  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
+  auto place = [=](const KernelSchedule &schedule, ProductRoot root) mutable {
     for (Func f : {largest, scale, sum, halfSum})
       f.compute_root();
     if (integer)
       quantized.compute_root().vectorize(kv, 16, Halide::TailStrategy::GuardWithIf);
-    placeColumnLanes(total, rowSum, lanes, overLanes, nv, lv, prefix, columns, depth, 16,
+    placeColumnLanes(root, rowSum, lanes, overLanes, lv, prefix, columns, depth, 16,
                      schedule.parallel);
     Halide::RVar superBlock(prefix + "_rbo"), subBlock(prefix + "_rbi");
     Halide::Stage blockLoop = lanes.update().reorder(lv, overBlocks).vectorize(lv);
@@ -1775,6 +1802,7 @@ FailureOr<bool> KernelBuilder::lowerBlockMatvec(linalg::GenericOp op, bool integ
       wmin.compute_at(lanes, at);
     dot.update().reorder(terms, lv).atomic().vectorize(terms).vectorize(lv);
   };
+  placeProduct(stage, total, nv, mv, place);
   kernel.stages.push_back(stage);
   return true;
 }
@@ -2015,18 +2043,17 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
   tensors[op->getResult(0)] = total;
   std::vector<int64_t> shape{rows, columns};
   Stage stage{total, shape, /*isOutput=*/false, "", depth, 0};
-  stage.placeItself = [=](const KernelSchedule &schedule) mutable {
-    total.compute_root();
+  placeProduct(stage, total, nv, mv, [=](const KernelSchedule &schedule, ProductRoot root) mutable {
     Var go(prefix + "_go"), ci(prefix + "_ci"), chunk(prefix + "_chunk"), inChunk(prefix + "_gi");
-    total.split(nv, go, ci, 16).vectorize(ci);
+    root.func.split(root.columns, go, ci, 16).vectorize(ci);
     int64_t perChunk = std::max<int64_t>(1, (groups + 15) / 16);
-    total.split(go, chunk, inChunk, static_cast<int>(perChunk), Halide::TailStrategy::GuardWithIf)
-        .reorder(ci, mv, inChunk, chunk);
+    root.func.split(go, chunk, inChunk, static_cast<int>(perChunk), Halide::TailStrategy::GuardWithIf)
+        .reorder(ci, root.rows, inChunk, chunk);
     if (schedule.parallel && rows * columns * depth >= 64 * 1024)
-      total.parallel(chunk);
-    acc.compute_at(total, inChunk).vectorize(cv);
+      root.func.parallel(chunk);
+    acc.compute_at(root.func, inChunk).vectorize(cv);
     place(schedule);
-  };
+  });
   kernel.stages.push_back(stage);
   return true;
 }

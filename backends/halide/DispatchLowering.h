@@ -47,6 +47,10 @@ struct Stage {
   /// producers placed inside) and kiln.cache_write's output (rows chosen at run time,
   /// never split across threads by rows it may not write).
   std::function<void(const KernelSchedule &)> placeItself = {};
+  /// A self-placed product's placement inside `output`, an output of the same shape
+  /// that reads it pointwise (tiledInto): its loops over the result then run in the
+  /// output, which the result is inlined into (no buffer and copy of its own).
+  std::function<void(const KernelSchedule &, Halide::Func output)> placeIntoOutput = {};
 };
 
 /// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),

@@ -441,6 +441,14 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
 void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
   std::vector<std::string> tiled;
   for (Stage &stage : kernel.stages) {
+    Stage *output = stage.tiledInto.empty() ? nullptr : kernel.stage(stage.tiledInto);
+    if (stage.placeIntoOutput && output && output->isOutput && !output->placeItself &&
+        output->shape == stage.shape && output->func.dimensions() == 2) {
+      stage.placeIntoOutput(schedule, output->func);
+      tiled.push_back(stage.func.name());
+      tiled.push_back(output->func.name());
+      continue;
+    }
     if (stage.placeItself) {
       stage.placeItself(schedule);
       tiled.push_back(stage.func.name());
@@ -448,7 +456,6 @@ void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
     }
     if (stage.tiledInto.empty())
       continue;
-    Stage *output = kernel.stage(stage.tiledInto);
     if (output && (streamPackedRows(stage, *output, schedule) ||
                    tileReductionIntoOutput(stage, *output, schedule))) {
       tiled.push_back(stage.func.name());

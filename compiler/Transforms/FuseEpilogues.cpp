@@ -26,17 +26,19 @@ bool isPointwise(linalg::GenericOp generic) {
   return out.isIdentity();
 }
 
-/// The dispatch's one result is a contraction (a generic with reduction loops over
-/// plain tensors: a matmul, a convolution) or a pointwise epilogue already fused onto
-/// one: the shape of kernel that a tiled schedule computes tile by tile, its epilogue
-/// applied to each tile while the tile is in registers. Dispatches that decode packed
-/// weights or compute kiln ops (attention, cache writes) have kernels of their own.
+/// The dispatch's one result is a contraction (a generic with reduction loops: a
+/// matmul, a convolution, a product over packed weights that kiln.dequantize decodes)
+/// or a pointwise epilogue already fused onto one: the shape of kernel that a tiled
+/// schedule computes tile by tile, its epilogue applied to each tile while the tile is
+/// in registers (a packed product's kernel computes its columns inside the epilogue,
+/// Stage::placeIntoOutput). Dispatches computing other kiln ops (attention, cache
+/// writes) have kernels of their own.
 bool endsInContraction(DispatchOp dispatch) {
   Block &body = dispatch.getBody().front();
   if (dispatch.getNumResults() != 1)
     return false;
   for (Operation &op : body.without_terminator())
-    if (!isa<linalg::GenericOp, tensor::EmptyOp, arith::ConstantOp>(op))
+    if (!isa<linalg::GenericOp, tensor::EmptyOp, arith::ConstantOp, DequantizeOp>(op))
       return false;
   Value result = body.getTerminator()->getOperand(0);
   while (auto generic = result.getDefiningOp<linalg::GenericOp>()) {

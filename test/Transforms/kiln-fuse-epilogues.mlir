@@ -147,3 +147,50 @@ func.func @reduction_consumer_stays(%x: tensor<4x4xf32>, %w: tensor<4x4xf32>, %z
   }
   return %s : tensor<4xf32>
 }
+
+// -----
+
+#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n) -> (m, n)>
+#mnk = affine_map<(m, n, k) -> (m, n)>
+
+// A product over packed weights (kiln.dequantize in its dispatch) takes its residual
+// add as an epilogue too: its kernel computes the product's columns inside the
+// epilogue's loops (Stage::placeIntoOutput), with no buffer or pass of its own.
+// CHECK-LABEL: func.func @residual_joins_packed_product
+// CHECK-SAME: (%[[A:.*]]: tensor<4x32xf32>, %[[Z:.*]]: tensor<4x8xf32>, %[[RES:.*]]: tensor<4x8xf32>)
+func.func @residual_joins_packed_product(%a: tensor<4x32xf32>, %z: tensor<4x8xf32>, %res: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  // CHECK: %[[W:.*]] = kiln.weight
+  // CHECK: %[[R:.*]] = kiln.dispatch ins(%[[W]], %[[A]], %[[Z]], %[[RES]] : tensor<8x32x!kiln.quant<q8_0>>, tensor<4x32xf32>, tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  // CHECK: kiln.dequantize
+  // CHECK: %[[MM:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+  // CHECK: linalg.generic {{.*}} ins(%[[MM]], %{{.*}} : tensor<4x8xf32>, tensor<4x8xf32>)
+  // CHECK: arith.addf
+  // CHECK: kiln.yield
+  // CHECK-NOT: kiln.dispatch
+  // CHECK: return %[[R]]
+  %w = kiln.weight "w" from "m.gguf"[0] : tensor<8x32x!kiln.quant<q8_0>>
+  %mm = kiln.dispatch ins(%w, %a, %z : tensor<8x32x!kiln.quant<q8_0>>, tensor<4x32xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%p: tensor<8x32x!kiln.quant<q8_0>>, %x: tensor<4x32xf32>, %acc: tensor<4x8xf32>):
+    %d = kiln.dequantize %p : tensor<8x32x!kiln.quant<q8_0>>
+    %g = linalg.generic {indexing_maps = [#mk, #nk, #mnk], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %d : tensor<4x32xf32>, tensor<8x32xf32>) outs(%acc : tensor<4x8xf32>) {
+    ^bb0(%in: f32, %in2: f32, %out: f32):
+      %m = arith.mulf %in, %in2 : f32
+      %s = arith.addf %out, %m : f32
+      linalg.yield %s : f32
+    } -> tensor<4x8xf32>
+    kiln.yield %g : tensor<4x8xf32>
+  }
+  %sum = kiln.dispatch ins(%mm, %res : tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%i: tensor<4x8xf32>, %r: tensor<4x8xf32>):
+    %e = tensor.empty() : tensor<4x8xf32>
+    %g = linalg.generic {indexing_maps = [#mn, #mn, #mn], iterator_types = ["parallel", "parallel"]} ins(%i, %r : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+    ^bb0(%p: f32, %q: f32, %out: f32):
+      %s = arith.addf %p, %q : f32
+      linalg.yield %s : f32
+    } -> tensor<4x8xf32>
+    kiln.yield %g : tensor<4x8xf32>
+  }
+  return %sum : tensor<4x8xf32>
+}
