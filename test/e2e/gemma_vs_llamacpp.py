@@ -278,7 +278,18 @@ def check_long_text(bin_dir, library, model, tokens, exact, vocab):
     print(f"{'PASS' if same else 'FAIL'} ring caches (state {ring_bytes / 2**20:.1f} MiB) and "
           f"--full-window-caches (state {full_bytes / 2**20:.1f} MiB): logits at {len(positions)} "
           f"positions {'identical' if same else 'differ'}")
-    return ok and same and ring_bytes < full_bytes
+    # kiln-generate's own switch: its default (ring caches) and --full-window-caches
+    # continue a prompt past the window with the same greedy tokens.
+    prompt = (TEXT + " ") * 3
+    runs = [kiln_generate(bin_dir, model, prompt, "--ctx", str(LONG_CTX), "--temp", "0",
+                          "--activations", "f32", *extra)[0]
+            for extra in ([], ["--full-window-caches"])]
+    generated = [r["tokens"] for r in runs]
+    passed = generated[0] == generated[1] and runs[0]["artifact"] != runs[1]["artifact"]
+    print(f"{'PASS' if passed else 'FAIL'} kiln-generate --ctx {LONG_CTX} after a "
+          f"{len(runs[0]['prompt_token_ids'])}-token prompt: ring and --full-window-caches "
+          f"artifacts generate {'the same' if passed else 'different'} {NEW_TOKENS} tokens")
+    return ok and same and ring_bytes < full_bytes and passed
 
 
 def check_determinism(bin_dir, model):
