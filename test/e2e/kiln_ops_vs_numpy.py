@@ -488,43 +488,27 @@ def ring_attention_case(work, seq, offset, window, spare):
     return c
 
 
-def ring_cache_write_case(work, count, offset):
-    """kiln.cache_write {ring}: position offset + i into row (offset + i) mod rows,
-    negative positions dropped."""
-    c = Case(f"cache_write_ring_s{count}_p{offset}", work)
-    t, h, d = 6, 2, 8
-    cache = rng.standard_normal((t, h, d)).astype(np.float32)
-    rows = rng.standard_normal((count, h, d)).astype(np.float32)
-    c.inputs.update(cache=cache, rows=rows, p=np.array([offset], dtype=np.int64))
-    expected = cache.copy()
-    for i in range(count):
-        if offset + i >= 0:
-            expected[(offset + i) % t] = rows[i]
-    c.expected["y"] = expected
-    ct, rt = mlir_type((t, h, d)), mlir_type((count, h, d))
-    c.ir = f'''func.func @main(%c: {ct} {{kiln.name = "cache"}}, %r: {rt} {{kiln.name = "rows"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({ct} {{kiln.name = "y"}}) {{
-  %y = kiln.cache_write %r into %c at %p {{ring}} : {rt} into {ct}, tensor<1xi64>
-  return %y : {ct}
-}}'''
-    return c
-
-
-def cache_write_case(work, count, offset):
+def cache_write_case(work, count, offset, ring=False):
     """kiln.cache_write outside a state (so not in place): the cache with rows
-    [offset, offset + count) replaced, those past the end dropped."""
-    c = Case(f"cache_write_s{count}_p{offset}", work)
-    t, h, d = 12, 2, 8
+    [offset, offset + count) replaced, those past the end dropped; with `ring`
+    (kiln.cache_write {ring}) position offset + i goes to row (offset + i) mod rows and
+    only negative positions are dropped."""
+    c = Case(f"cache_write{'_ring' if ring else ''}_s{count}_p{offset}", work)
+    t, h, d = (6 if ring else 12), 2, 8
     cache = rng.standard_normal((t, h, d)).astype(np.float32)
     rows = rng.standard_normal((count, h, d)).astype(np.float32)
     c.inputs.update(cache=cache, rows=rows, p=np.array([offset], dtype=np.int64))
     expected = cache.copy()
     for i in range(count):
-        if 0 <= offset + i < t:
+        if ring and offset + i >= 0:
+            expected[(offset + i) % t] = rows[i]
+        elif 0 <= offset + i < t:
             expected[offset + i] = rows[i]
     c.expected["y"] = expected
     ct, rt = mlir_type((t, h, d)), mlir_type((count, h, d))
+    attrs = " {ring}" if ring else ""
     c.ir = f'''func.func @main(%c: {ct} {{kiln.name = "cache"}}, %r: {rt} {{kiln.name = "rows"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({ct} {{kiln.name = "y"}}) {{
-  %y = kiln.cache_write %r into %c at %p : {rt} into {ct}, tensor<1xi64>
+  %y = kiln.cache_write %r into %c at %p{attrs} : {rt} into {ct}, tensor<1xi64>
   return %y : {ct}
 }}'''
     return c
@@ -769,7 +753,7 @@ def main():
     cases += [ring_attention_case(work, seq, offset, window, spare)
               for seq, offset, window, spare in ((5, 0, 4, 0), (5, 6, 4, 0), (5, 17, 8, 0),
                                                  (1, 9, 4, 0), (1, 39, 8, 3), (5, 35, 6, 2))]
-    cases += [ring_cache_write_case(work, count, offset)
+    cases += [cache_write_case(work, count, offset, ring=True)
               for count, offset in ((1, 0), (4, 0), (4, 4), (1, 17), (4, 33), (4, -1), (4, -3))]
     cases += [causal_conv1d_case(work, rows, length)
               for rows, length in ((1, None), (7, None), (7, 0), (7, 2), (7, 5), (7, 9), (1, 1))]
