@@ -8,7 +8,8 @@ and with kiln-compile --quantize=int8 / int4, timed in one run on one machine.
 2. A float language model (--llama FILE.gguf, F32/F16 weights; default: Gemma 3 270M's
    F32 copy, made from the installed Q4_K_M file as the e2e tests make it): prefill and
    decode tokens/s of kiln-generate on artifacts compiled float, int8 and int4 (the
-   default keep-float rule: embeddings and the output head stay float), best of --repeat.
+   default keep-float rule: embeddings and the output head stay float; "all": those
+   too, --quantize-keep-float=none), best of --repeat.
 
 usage: python bench/quantized.py [--threads 2] [--repeat 3] [--llama F16.gguf]
        [--minilm-shapes 1x16 1x128 32x128] [--skip-minilm] [--skip-llama]
@@ -35,7 +36,9 @@ from gguf_f32_copy import f32_copy  # noqa: E402
 from gemma import prompt_of  # noqa: E402  (bench/gemma.py)
 from minilm import inputs  # noqa: E402  (bench/minilm.py)
 
-LLAMA_VARIANTS = (("float", []), ("int8", ["--quantize=int8"]), ("int4", ["--quantize=int4"]))
+LLAMA_VARIANTS = (("float", []), ("int8", ["--quantize=int8"]), ("int4", ["--quantize=int4"]),
+                  ("int8 all", ["--quantize=int8", "--quantize-keep-float=none"]),
+                  ("int4 all", ["--quantize=int4", "--quantize-keep-float=none"]))
 
 
 def compile_model(bin_dir, model, artifact, args):
@@ -107,12 +110,12 @@ def bench_llama(bin_dir, model, threads, repeat, gen, prompt_tokens, work):
     del counter
     print(f"{os.path.basename(model)}: kiln-generate, prompt {count} tokens (one prefill "
           f"pass), {gen} generated, {threads} threads, best of {repeat}")
-    print(f"{'weights':>7} {'MB':>8} {'compile s':>9} {'prefill tok/s':>14} {'decode tok/s':>13} "
+    print(f"{'weights':>8} {'MB':>8} {'compile s':>9} {'prefill tok/s':>14} {'decode tok/s':>13} "
           f"{'vs float':>14}")
     base = None
     for name, extra in LLAMA_VARIANTS:
         args = ["--kv-cache", "--ctx", "256", "--seq-len", str(count), *extra]
-        artifact = os.path.join(work, f"llama-{name}.kiln")
+        artifact = os.path.join(work, f"llama-{name.replace(' ', '-')}.kiln")
         seconds = compile_model(bin_dir, model, artifact, args)
         size = weight_bytes(bin_dir, model, args)
         best = (0.0, 0.0)
@@ -127,7 +130,7 @@ def bench_llama(bin_dir, model, threads, repeat, gen, prompt_tokens, work):
             best = (max(best[0], s["prompt_tokens_per_second"]),
                     max(best[1], s["generation_tokens_per_second"]))
         base = base or best
-        print(f"{name:>7} {size / 1e6:>8.1f} {seconds:>9.1f} {best[0]:>14.1f} {best[1]:>13.1f} "
+        print(f"{name:>8} {size / 1e6:>8.1f} {seconds:>9.1f} {best[0]:>14.1f} {best[1]:>13.1f} "
               f"{best[0] / base[0]:>6.2f} / {best[1] / base[1]:.2f}")
 
 
