@@ -1,6 +1,7 @@
 // kiln-fuse-elementwise: chains of elementwise dispatches become one dispatch.
 #include "compiler/Passes.h"
 #include "compiler/Transforms/Fusion.h"
+#include "compiler/Transforms/ProductWeights.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -39,18 +40,14 @@ bool isDequantize(DispatchOp dispatch) {
 /// whole before every run: TinyLlama-shaped F16 decode spent 45% of its time on them).
 bool isWeightWidening(DispatchOp dispatch) {
   Block &body = dispatch.getBody().front();
-  auto generic = dyn_cast<linalg::GenericOp>(body.getTerminator()->getOperand(0).getDefiningOp());
-  if (!generic || body.getTerminator()->getNumOperands() != 1 || generic.getNumDpsInputs() != 1 ||
-      !llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap map) { return map.isIdentity(); }))
+  if (body.getTerminator()->getNumOperands() != 1)
+    return false;
+  auto generic = body.getTerminator()->getOperand(0).getDefiningOp<linalg::GenericOp>();
+  if (!generic || !isElementwiseWidening(generic))
     return false;
   for (Operation &op : body.without_terminator())
     if (&op != generic.getOperation() && !isa<tensor::EmptyOp>(op))
       return false;
-  Block &payload = generic.getRegion().front();
-  auto yield = cast<linalg::YieldOp>(payload.getTerminator());
-  auto extend = yield.getValues()[0].getDefiningOp<arith::ExtFOp>();
-  if (!extend || payload.getOperations().size() != 2 || extend.getIn() != payload.getArgument(0))
-    return false;
   auto input = dyn_cast<BlockArgument>(generic.getDpsInputOperand(0)->get());
   return input && input.getOwner() == &body &&
          dispatch.getInputs()[input.getArgNumber()].getDefiningOp<WeightOp>();

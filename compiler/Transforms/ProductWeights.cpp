@@ -9,18 +9,22 @@ using namespace mlir;
 
 namespace kiln {
 
+bool isElementwiseWidening(linalg::GenericOp copy) {
+  if (copy.getNumDpsInputs() != 1 || copy.getNumDpsInits() != 1 ||
+      !llvm::all_of(copy.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
+    return false;
+  Block &body = copy.getRegion().front();
+  auto widen = dyn_cast<arith::ExtFOp>(body.front());
+  return widen && &body.front() == &*std::prev(body.end(), 2) &&
+         widen.getIn() == body.getArgument(0) &&
+         body.getTerminator()->getOperand(0) == widen.getResult();
+}
+
 WeightOp weightBehind(Value operand) {
   if (auto weight = operand.getDefiningOp<WeightOp>())
     return weight;
   auto copy = operand.getDefiningOp<linalg::GenericOp>();
-  if (!copy || copy.getNumDpsInputs() != 1 || copy.getNumDpsInits() != 1 ||
-      !llvm::all_of(copy.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
-    return nullptr;
-  Block &body = copy.getRegion().front();
-  auto widen = dyn_cast<arith::ExtFOp>(body.front());
-  if (!widen || &body.front() != &*std::prev(body.end(), 2) ||
-      widen.getIn() != body.getArgument(0) ||
-      body.getTerminator()->getOperand(0) != widen.getResult())
+  if (!copy || !isElementwiseWidening(copy))
     return nullptr;
   return copy.getDpsInputs()[0].getDefiningOp<WeightOp>();
 }

@@ -25,8 +25,13 @@ struct ProductWeight {
   unsigned reductionDim;
 };
 
+/// Whether `copy` only widens its one input element by element: identity maps, its
+/// payload one arith.extf of the input, yielded (a frontend's f16/bf16 -> f32 copy of a
+/// weight).
+bool isElementwiseWidening(mlir::linalg::GenericOp copy);
+
 /// The weight a contraction operand reads: the weight itself, or the weight a
-/// frontend's widening copy (f16/bf16 -> f32, a one-op linalg.generic) reads.
+/// frontend's widening copy (isElementwiseWidening) reads.
 WeightOp weightBehind(mlir::Value operand);
 
 /// `operand` of `op` as a ProductWeight, or nullopt when it reads no 2-D f32/f16/bf16
