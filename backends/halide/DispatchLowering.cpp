@@ -1619,7 +1619,7 @@ FailureOr<bool> KernelBuilder::lowerFloatPanelProduct(linalg::GenericOp op) {
     return false;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   int64_t rows = ranges[0], columns = ranges[1], depth = ranges[2];
-  constexpr int columnsPerGroup = 4, rowsPerTile = 4, lanes = 16;
+  constexpr int columnsPerGroup = 4, lanes = 16;
   Value weights = op.getDpsInputOperand(1)->get();
   // From 64 rows on, the generic schedule's panel copies cost less than the lanes
   // added up per output here (equal at 128 rows on AMD Zen 4, ahead on a short depth).
@@ -1646,13 +1646,15 @@ FailureOr<bool> KernelBuilder::lowerFloatPanelProduct(linalg::GenericOp op) {
   rowSum(nv, mv) += dot(overLanes, nv, mv);
   total(nv, mv) = *init + rowSum(nv, mv);
   tensors[op->getResult(0)] = total;
-  // The panel: 512 values of the depth (8 KiB of f32 for 4 columns, in the L1 cache
-  // beside the rows' activations it meets).
-  int64_t panelDepth = std::min<int64_t>(depth, 512);
-  while (depth % panelDepth)
-    panelDepth -= lanes;
   Stage stage{total, {rows, columns}, /*isOutput=*/false, "", depth, 0};
   auto place = [=](const KernelSchedule &schedule, ProductRoot root) mutable {
+    // The panel: by default 512 values of the depth (8 KiB of f32 for 4 columns, in the
+    // L1 cache beside the rows' activations it meets); knobs product_panel and
+    // product_rows.
+    int64_t panelDepth = std::min<int64_t>(depth, schedule.productPanel ? schedule.productPanel : 512);
+    while (depth % panelDepth)
+      panelDepth -= lanes;
+    int64_t rowsPerTile = schedule.productRows ? schedule.productRows : 4;
     // The activations once (they may be computed here: a fused norm or SwiGLU gate).
     xf.compute_root().vectorize(kv, lanes, Halide::TailStrategy::GuardWithIf);
     Var group(prefix + "_g"), column(prefix + "_c"), chunk(prefix + "_chunk"),
@@ -2010,14 +2012,15 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     Halide::RDom inDepth(0, static_cast<int>(depth), prefix + "_rk");
     acc(cv, mv, gv) = 0.0f;
     acc(cv, mv, gv) += xf(inDepth, mv) * decoded(cv, inDepth, gv);
-    // The decoded buffer holds a panel of 512 values of the depth (32 KiB), each
-    // panel decoded once and used by every tile of rows while it sits in the L1 cache
-    // (decoding it per tile cost twice the multiplies: 58% of the FMA peak, now ~90%).
-    int64_t tileRows = std::min<int64_t>(rows, 8);
-    int64_t panel = std::min<int64_t>(depth, 512);
-    while (depth % panel)
-      panel -= 32;
-    place = [=](const KernelSchedule &) mutable {
+    // The decoded buffer holds a panel of 512 values of the depth (32 KiB; knob
+    // product_panel), each panel decoded once and used by every tile of 8 rows (knob
+    // product_rows) while it sits in the L1 cache (decoding it per tile cost twice the
+    // multiplies: 58% of the FMA peak, now ~90%).
+    place = [=](const KernelSchedule &schedule) mutable {
+      int64_t tileRows = std::min<int64_t>(rows, schedule.productRows ? schedule.productRows : 8);
+      int64_t panel = std::min<int64_t>(depth, schedule.productPanel ? schedule.productPanel : 512);
+      while (depth % panel)
+        panel -= 32;
       Var mo(prefix + "_mo"), mi(prefix + "_mi");
       Halide::RVar rb(prefix + "_rkb"), rt(prefix + "_rkt");
       acc.update()

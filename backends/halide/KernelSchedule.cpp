@@ -95,6 +95,8 @@ const std::vector<KnobField> &knobFields() {
       {"panel_kib", &KernelSchedule::panelKiB, {0, 64, 128, 256, 512, 1024}},
       {"stream_rows", &KernelSchedule::streamRows, {0, 1, 2, 4, 8, 12}},
       {"stream_chains", &KernelSchedule::streamChains, {1, 2, 4, 8}},
+      {"product_panel", &KernelSchedule::productPanel, {0, 128, 256, 512, 1024}},
+      {"product_rows", &KernelSchedule::productRows, {0, 2, 4, 8, 12, 16}},
   };
   return fields;
 }

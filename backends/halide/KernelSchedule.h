@@ -41,6 +41,12 @@ struct KernelSchedule {
   /// Independent partial-sum chains a streamed tile keeps at least (rows, or blocks of
   /// a row interleaved when the tile has fewer rows): enough to hide the add latency.
   int64_t streamChains = 4;
+  /// Products over several rows that decode or widen their weights into a panel first
+  /// (packed x16 layouts, f16/bf16/f32 weights under 64 rows): values of the depth per
+  /// panel and rows per register tile; 0 keeps the lowering's default (512 and 8 rows
+  /// for packed weights, 512 and 4 for float ones).
+  int64_t productPanel = 0;
+  int64_t productRows = 0;
 
   /// The knobs and their candidate values, in field order.
   static std::vector<Knob> space();

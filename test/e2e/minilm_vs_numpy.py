@@ -158,14 +158,14 @@ def compare(label, got, expected):
     return ok, min(cosines)
 
 
-def tiny_bert(work, dtype, prefix, sharded):
-    """An odd-sized random BERT directory, its weights in one file or two shards; returns
-    (directory, config, f64 weights)."""
+def tiny_bert(work, dtype, prefix, sharded, hidden=30, heads=3, intermediate=47):
+    """An odd-sized random BERT directory (by default; other sizes on request), its
+    weights in one file or two shards; returns (directory, config, f64 weights)."""
     rng = np.random.default_rng(20261123)
     config = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 37,
-              "hidden_size": 30, "num_hidden_layers": 2, "num_attention_heads": 3,
-              "intermediate_size": 47, "max_position_embeddings": 19, "type_vocab_size": 2,
-              "layer_norm_eps": 1e-5, "hidden_act": "gelu"}
+              "hidden_size": hidden, "num_hidden_layers": 2, "num_attention_heads": heads,
+              "intermediate_size": intermediate, "max_position_embeddings": 19,
+              "type_vocab_size": 2, "layer_norm_eps": 1e-5, "hidden_act": "gelu"}
     h, f = config["hidden_size"], config["intermediate_size"]
     shapes = {"embeddings.word_embeddings.weight": (37, h),
               "embeddings.position_embeddings.weight": (19, h),
@@ -197,7 +197,8 @@ def tiny_bert(work, dtype, prefix, sharded):
             stored = to_bf16_bits(values)
         tensors[prefix + name] = (dtype, stored)
     tensors[prefix + "embeddings.position_ids"] = ("I64", np.arange(19, dtype=np.int64)[None])
-    directory = os.path.join(work, f"tiny-{dtype.lower()}{'-sharded' if sharded else ''}")
+    directory = os.path.join(work, f"tiny-{dtype.lower()}{'-sharded' if sharded else ''}"
+                                   f"{'' if hidden == 30 else f'-{hidden}'}")
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "config.json"), "w") as out:
         json.dump(config, out)

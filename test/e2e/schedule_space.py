@@ -1,7 +1,8 @@
 """Every point of the schedule space is a correct schedule, as the autotuner needs: for
 models covering each kernel class (GEMMs with epilogues, column panels and dense
 copies; a convolution; a softmax attention written as ONNX MatMuls; a BERT's
-kiln.attention; elementwise and reduction kernels), compiles seeded random points of
+kiln.attention, and one quantized to int8 (packed panels);
+elementwise and reduction kernels), compiles seeded random points of
 `kiln-compile --schedule-space` (every knob set at once, through --schedule) and checks
 every output against the default schedule's (rtol 1e-4: schedules reorder sums).
 
@@ -77,6 +78,13 @@ def models(work):
         inputs[name] = os.path.join(directory, name + ".npy")
         np.save(inputs[name], data.astype(np.int32))
     yield "bert", bert, ["--batch", "2", "--seq-len", "16"], inputs, directory
+    # Sizes in multiples of 32, so that --quantize=int8 packs every product (q8_0x16
+    # panels, over 32 rows: the knobs product_panel and product_rows), with fused
+    # epilogues.
+    wide, _, _ = minilm_vs_numpy.tiny_bert(os.path.join(work, "bert-model"), "F32", "", False,
+                                           hidden=64, heads=4, intermediate=128)
+    yield "bert-64-int8", wide, ["--batch", "2", "--seq-len", "16", "--quantize=int8",
+                                 "--quantize-keep-float=none"], inputs, directory
 
 
 def main():
