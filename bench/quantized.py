@@ -42,20 +42,14 @@ LLAMA_VARIANTS = (("float", []), ("int8", ["--quantize=int8"]), ("int4", ["--qua
 
 
 def compile_model(bin_dir, model, artifact, args):
+    """Compiles `model` into `artifact`; (seconds, weight bytes from --report-json)."""
+    report = artifact + ".json"
     start = time.perf_counter()
-    subprocess.run([os.path.join(bin_dir, "kiln-compile"), model, "-o", artifact, *args],
-                   check=True, capture_output=True)
-    return time.perf_counter() - start
-
-
-def weight_bytes(bin_dir, model, args):
-    with tempfile.TemporaryDirectory() as work:
-        report = os.path.join(work, "r.json")
-        subprocess.run([os.path.join(bin_dir, "kiln-compile"), model, "-o",
-                        os.path.join(work, "m.kiln"), "--report-json", report, *args],
-                       check=True, capture_output=True)
-        with open(report) as f:
-            return json.load(f)["weight_bytes_after"]
+    subprocess.run([os.path.join(bin_dir, "kiln-compile"), model, "-o", artifact,
+                    "--report-json", report, *args], check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    with open(report) as f:
+        return seconds, json.load(f)["weight_bytes_after"]
 
 
 def bench_minilm(bin_dir, threads, repeat, shapes, work):
@@ -78,8 +72,7 @@ def bench_minilm(bin_dir, threads, repeat, shapes, work):
                             ("int8", ["--quantize=int8", "--quantize-keep-float=none"])):
             args = ["--batch", str(batch), "--seq-len", str(seq), *extra]
             artifact = os.path.join(work, f"minilm-{shape}-{name}.kiln")
-            compile_model(bin_dir, directory, artifact, args)
-            sizes.append(weight_bytes(bin_dir, directory, args))
+            sizes.append(compile_model(bin_dir, directory, artifact, args)[1])
             session = runtime.load(artifact).session("embed")
             run = (lambda session: lambda: session.run(
                 {0: (np.float32, (batch, config["hidden_size"]))}, input_ids=ids,
@@ -116,8 +109,7 @@ def bench_llama(bin_dir, model, threads, repeat, gen, prompt_tokens, work):
     for name, extra in LLAMA_VARIANTS:
         args = ["--kv-cache", "--ctx", "256", "--seq-len", str(count), *extra]
         artifact = os.path.join(work, f"llama-{name.replace(' ', '-')}.kiln")
-        seconds = compile_model(bin_dir, model, artifact, args)
-        size = weight_bytes(bin_dir, model, args)
+        seconds, size = compile_model(bin_dir, model, artifact, args)
         best = (0.0, 0.0)
         stats = os.path.join(work, "stats.json")
         for _ in range(repeat):

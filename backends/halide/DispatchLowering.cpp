@@ -1479,6 +1479,17 @@ void placeProduct(Stage &stage, Func total, Var n, Var m, Place place) {
   };
 }
 
+/// The values of the depth per panel of a product that decodes or widens its weights
+/// into a panel first: the knob product_panel, else `standard`, lowered in steps of
+/// `step` (which divides `depth`) until it divides `depth`.
+int64_t productPanelDepth(const KernelSchedule &schedule, int64_t depth, int64_t standard,
+                          int64_t step) {
+  int64_t panel = std::min<int64_t>(depth, schedule.productPanel ? schedule.productPanel : standard);
+  while (depth % panel)
+    panel -= step;
+  return panel;
+}
+
 /// A one-row product `total(n, m)` = init + rowSum(n, m), rowSum adding up a column's
 /// `lanes(l, n, m)` over `overLanes`, scheduled in `root` (total at root, or the output
 /// total is inlined into): the columns split into chunks for the threads (at
@@ -1651,9 +1662,7 @@ FailureOr<bool> KernelBuilder::lowerFloatPanelProduct(linalg::GenericOp op) {
     // The panel: by default 512 values of the depth (8 KiB of f32 for 4 columns, in the
     // L1 cache beside the rows' activations it meets); knobs product_panel and
     // product_rows.
-    int64_t panelDepth = std::min<int64_t>(depth, schedule.productPanel ? schedule.productPanel : 512);
-    while (depth % panelDepth)
-      panelDepth -= lanes;
+    int64_t panelDepth = productPanelDepth(schedule, depth, 512, lanes);
     int64_t rowsPerTile = schedule.productRows ? schedule.productRows : 4;
     // The activations once (they may be computed here: a fused norm or SwiGLU gate).
     xf.compute_root().vectorize(kv, lanes, Halide::TailStrategy::GuardWithIf);
@@ -2018,9 +2027,7 @@ FailureOr<bool> KernelBuilder::lowerInterleavedProduct(linalg::GenericOp op, boo
     // multiplies: 58% of the FMA peak, now ~90%).
     place = [=](const KernelSchedule &schedule) mutable {
       int64_t tileRows = std::min<int64_t>(rows, schedule.productRows ? schedule.productRows : 8);
-      int64_t panel = std::min<int64_t>(depth, schedule.productPanel ? schedule.productPanel : 512);
-      while (depth % panel)
-        panel -= 32;
+      int64_t panel = productPanelDepth(schedule, depth, 512, 32);
       Var mo(prefix + "_mo"), mi(prefix + "_mi");
       Halide::RVar rb(prefix + "_rkb"), rt(prefix + "_rkt");
       acc.update()

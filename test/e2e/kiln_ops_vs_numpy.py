@@ -425,20 +425,32 @@ def attention_case(work, mask_kind, batch=()):
     return c
 
 
-def offset_attention_case(work, seq, offset, window):
+def offset_attention_case(work, seq, offset, window, ring_spare=None):
     """Attention over a 24-row KV cache whose queries start at run-time position `offset`
     (query i sees keys j <= offset + i, with a window only those with offset + i - j <
-    window): the decode/prefill form, whose kernel reads only the visible rows."""
-    c = Case(f"attention_offset_s{seq}_p{offset}_w{window}", work)
-    t, hq, hkv, d, dv = 24, 4, 2, 16, 8
+    window): the decode/prefill form, whose kernel reads only the visible rows. With
+    `ring_spare` (ring_positions), over a ring of window + seq - 1 + ring_spare rows
+    holding the latest of 40 positions, position t in row t mod rows, as after the pass's
+    own rows were written; the expected values come from the keys in position order."""
+    ring = ring_spare is not None
+    c = Case(f"attention_{'ring' if ring else 'offset'}_s{seq}_p{offset}_w{window}"
+             + (f"_r{ring_spare}" if ring else ""), work)
+    n, hq, hkv, d, dv = (40 if ring else 24), 4, 2, 16, 8
     q = rng.standard_normal((seq, hq, d)).astype(np.float32)
-    k = rng.standard_normal((t, hkv, d)).astype(np.float32)
-    v = rng.standard_normal((t, hkv, dv)).astype(np.float32)
-    c.inputs.update(q=q, k=k, v=v, p=np.array([offset], dtype=np.int64))
+    k = rng.standard_normal((n, hkv, d)).astype(np.float32)
+    v = rng.standard_normal((n, hkv, dv)).astype(np.float32)
+    rows, stored_k, stored_v = n, k, v
+    if ring:
+        rows = window + seq - 1 + ring_spare
+        stored_k = rng.standard_normal((rows, hkv, d)).astype(np.float32)  # stale rows: never read
+        stored_v = rng.standard_normal((rows, hkv, dv)).astype(np.float32)
+        for t in range(max(0, offset + seq - rows), offset + seq):
+            stored_k[t % rows], stored_v[t % rows] = k[t], v[t]
+    c.inputs.update(q=q, k=stored_k, v=stored_v, p=np.array([offset], dtype=np.int64))
     kk, vv = np.repeat(k, hq // hkv, axis=-2), np.repeat(v, hq // hkv, axis=-2)
     scores = np.einsum("shd,thd->hst", q.astype(np.float64), kk) / np.sqrt(d)
     position = offset + np.arange(seq)[:, None]
-    key = np.arange(t)[None, :]
+    key = np.arange(n)[None, :]
     hidden = key > position
     if window:
         hidden |= position - key >= window
@@ -446,43 +458,14 @@ def offset_attention_case(work, seq, offset, window):
     w = np.exp(scores - scores.max(-1, keepdims=True))
     w /= w.sum(-1, keepdims=True)
     c.expected["y"] = np.einsum("hst,thd->shd", w, vv).astype(np.float32)
-    qt, kt, vt = mlir_type((seq, hq, d)), mlir_type((t, hkv, d)), mlir_type((t, hkv, dv))
-    yt = mlir_type((seq, hq, dv))
-    attrs = f" {{window = {window}}}" if window else ""
-    c.ir = f'''func.func @main(%q: {qt} {{kiln.name = "q"}}, %k: {kt} {{kiln.name = "k"}}, %v: {vt} {{kiln.name = "v"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({yt} {{kiln.name = "y"}}) {{
-  %y = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>){attrs} : {qt}, {kt}, {vt}
-  return %y : {yt}
-}}'''
-    return c
-
-
-def ring_attention_case(work, seq, offset, window, spare):
-    """Attention over a ring cache (ring_positions): window + seq - 1 + spare rows hold
-    the latest positions of 40, position t in row t mod rows, as after the pass's own
-    rows were written; the expected values come from the keys in position order."""
-    c = Case(f"attention_ring_s{seq}_p{offset}_w{window}_r{spare}", work)
-    n, hq, hkv, d, dv = 40, 4, 2, 16, 8
-    rows = window + seq - 1 + spare
-    q = rng.standard_normal((seq, hq, d)).astype(np.float32)
-    k = rng.standard_normal((n, hkv, d)).astype(np.float32)
-    v = rng.standard_normal((n, hkv, dv)).astype(np.float32)
-    ring_k = rng.standard_normal((rows, hkv, d)).astype(np.float32)  # stale rows: never read
-    ring_v = rng.standard_normal((rows, hkv, dv)).astype(np.float32)
-    for t in range(max(0, offset + seq - rows), offset + seq):
-        ring_k[t % rows], ring_v[t % rows] = k[t], v[t]
-    c.inputs.update(q=q, k=ring_k, v=ring_v, p=np.array([offset], dtype=np.int64))
-    kk, vv = np.repeat(k, hq // hkv, axis=-2), np.repeat(v, hq // hkv, axis=-2)
-    scores = np.einsum("shd,thd->hst", q.astype(np.float64), kk) / np.sqrt(d)
-    position = offset + np.arange(seq)[:, None]
-    key = np.arange(n)[None, :]
-    scores = np.where((key > position) | (position - key >= window), -np.inf, scores)
-    w = np.exp(scores - scores.max(-1, keepdims=True))
-    w /= w.sum(-1, keepdims=True)
-    c.expected["y"] = np.einsum("hst,thd->shd", w, vv).astype(np.float32)
     qt, kt, vt = mlir_type((seq, hq, d)), mlir_type((rows, hkv, d)), mlir_type((rows, hkv, dv))
     yt = mlir_type((seq, hq, dv))
+    attrs = [f"window = {window}"] if window else []
+    if ring:
+        attrs.append(f"ring_positions = {n}")
+    attrs = f" {{{', '.join(attrs)}}}" if attrs else ""
     c.ir = f'''func.func @main(%q: {qt} {{kiln.name = "q"}}, %k: {kt} {{kiln.name = "k"}}, %v: {vt} {{kiln.name = "v"}}, %p: tensor<1xi64> {{kiln.name = "p"}}) -> ({yt} {{kiln.name = "y"}}) {{
-  %y = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>) {{window = {window}, ring_positions = {n}}} : {qt}, {kt}, {vt}
+  %y = kiln.attention %q, %k, %v offset(%p : tensor<1xi64>){attrs} : {qt}, {kt}, {vt}
   return %y : {yt}
 }}'''
     return c
@@ -750,7 +733,7 @@ def main():
     cases += [cache_write_case(work, count, offset)
               for count, offset in ((1, 0), (1, 11), (4, 3), (4, 10), (4, -1), (4, 12))]
     # Ring caches: the first pass, one that wraps, decode steps past several laps.
-    cases += [ring_attention_case(work, seq, offset, window, spare)
+    cases += [offset_attention_case(work, seq, offset, window, spare)
               for seq, offset, window, spare in ((5, 0, 4, 0), (5, 6, 4, 0), (5, 17, 8, 0),
                                                  (1, 9, 4, 0), (1, 39, 8, 3), (5, 35, 6, 2))]
     cases += [cache_write_case(work, count, offset, ring=True)
