@@ -69,7 +69,8 @@ cl::opt<bool> kvCache("kv-cache",
                                "@decode (one token) over a persistent KV cache"),
                       cl::cat(category));
 cl::opt<int64_t> contextLength("ctx",
-                               cl::desc("KV-cache rows (tokens) with --kv-cache; default: "
+                               cl::desc("KV-cache positions (tokens) with --kv-cache, each cache's rows but "
+                                        "for sliding-window rings; default: "
                                         "min(the model's context, 512)"),
                                cl::init(0), cl::cat(category));
 cl::opt<bool> fullWindowCaches(
