@@ -55,8 +55,34 @@ TEST_F(CandidateMeasurementTest, the_default_schedule_times_every_dispatch_of_ev
     EXPECT_GT(m.medianNs({dispatch}), 0) << "dispatch " << dispatch;
   }
   EXPECT_EQ(m.what[0], "matmul 1x128x64 +2");
-  // Again, against the reference it wrote: the same outputs.
-  EXPECT_EQ(measurement.measure("").status, "ok");
+  EXPECT_TRUE(m.referenceDispatchNs.empty()); // the reference has none of its own
+  // Again, against the reference it wrote: the same outputs, and the reference's
+  // artifact run beside it, run by run, with the same dispatches.
+  Measurement again = measurement.measure("");
+  ASSERT_EQ(again.status, "ok") << again.detail;
+  ASSERT_EQ(again.referenceDispatchNs.size(), 6u);
+  for (const auto &[dispatch, times] : again.referenceDispatchNs)
+    EXPECT_EQ(times.size(), 5u) << "dispatch " << dispatch;
+  EXPECT_GT(again.relativeToReference({0}), 0);
+}
+
+// A candidate's runs over the reference's runs beside them: the machine slowed both
+// alike in the third run (a slow phase of a shared VM), which the ratio cancels.
+TEST(MeasurementTest, relative_times_compare_each_run_with_the_reference_beside_it) {
+  Measurement m;
+  m.dispatchNs[0] = {8, 9, 24};
+  m.dispatchNs[1] = {1, 1, 3};
+  m.referenceDispatchNs[0] = {10, 12, 30};
+  m.referenceDispatchNs[1] = {1, 1, 3};
+  EXPECT_DOUBLE_EQ(m.medianNs({0}), 9);
+  // 0.8, 0.75, 0.8: the candidate takes 0.8 of the reference's time.
+  EXPECT_DOUBLE_EQ(m.relativeToReference({0}), 0.8);
+  // A kernel of two dispatches: their sums, (9, 10, 27) over (11, 13, 33): 0.82, 0.77,
+  // 0.82.
+  EXPECT_DOUBLE_EQ(m.relativeToReference({0, 1}), 9.0 / 11.0);
+  // Without reference times there is no ratio.
+  m.referenceDispatchNs.clear();
+  EXPECT_DOUBLE_EQ(m.relativeToReference({0}), 0);
 }
 
 TEST_F(CandidateMeasurementTest, outputs_that_differ_from_the_reference_are_a_mismatch) {

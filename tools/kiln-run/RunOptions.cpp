@@ -54,6 +54,11 @@ std::string runUsage() {
          "                              and write a Chrome trace (Perfetto opens it)\n"
          "  --trace FILE.json           where --profile writes the trace (default\n"
          "                              kiln-trace.json); implies --profile\n"
+         "  --interleave OTHER.kiln     also run OTHER.kiln (the same entry point and\n"
+         "                              inputs), alternating with the model run by run, and\n"
+         "                              report its time too (with --profile, as a track of\n"
+         "                              its own): an A/B comparison in which a drift of the\n"
+         "                              machine's speed slows both alike\n"
          "  --quiet                     print only mismatches and errors\n"
          "  --help                      print this help\n"
          "\n"
@@ -106,7 +111,7 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
     static const char *const valuedOptions[] = {"--input",  "--output",  "--compare",
                                                 "--output-dir", "--entry", "--rtol",
                                                 "--atol",   "--threads", "--repeat",
-                                                "--trace"};
+                                                "--trace", "--interleave"};
     if (std::find(std::begin(valuedOptions), std::end(valuedOptions), option) ==
         std::end(valuedOptions))
       return Error{"unknown option '" + option + "' (see --help)"};
@@ -128,6 +133,8 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
       options.outputDir = value;
     } else if (option == "--entry") {
       options.entryPoint = value;
+    } else if (option == "--interleave") {
+      options.interleavePath = value;
     } else if (option == "--trace") {
       options.profile = true;
       options.tracePath = value;

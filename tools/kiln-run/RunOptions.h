@@ -29,6 +29,9 @@ struct RunOptions {
   int repeat = 1;
   bool profile = false;
   std::string tracePath; // with profile: where the Chrome trace goes
+  // Another artifact of the same entry point, run with the same inputs, each run of
+  // the model alternating with one of it (A/B timing on a machine whose speed drifts).
+  std::string interleavePath;
   bool quiet = false;
   bool help = false;
 };

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -233,6 +234,23 @@ std::string outputFileName(const std::string &name) {
   return file + ".npy";
 }
 
+// A session of `module`'s entry point `entry` (`signature`) with `inputs` set.
+Expected<SessionHandle> sessionWithInputs(kiln_module *module, size_t entry,
+                                          const EntryPointSignature &signature,
+                                          const std::vector<NpyArray> &inputs) {
+  Expected<SessionHandle> session = createSession(module, entry);
+  if (!session)
+    return session.error();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const NpyArray &input = inputs[i];
+    if (MaybeError error = statusError(
+            kiln_session_set_input(session->get(), i, input.data.data(), input.data.size()),
+            "cannot set input '" + signature.inputs[i].name + "'"))
+      return *error;
+  }
+  return session;
+}
+
 Expected<int> runModel(const RunOptions &options) {
   Expected<RuntimeHandle> runtime = createRuntime(options.threads);
   if (!runtime)
@@ -277,39 +295,84 @@ Expected<int> runModel(const RunOptions &options) {
   if (!expected)
     return expected.error();
 
-  Expected<SessionHandle> session = createSession(module->get(), *entryPoint);
+  Expected<SessionHandle> session = sessionWithInputs(module->get(), *entryPoint, *signature, *inputs);
   if (!session)
     return session.error();
-  for (size_t i = 0; i < inputs->size(); ++i) {
-    const NpyArray &input = (*inputs)[i];
-    if (MaybeError error = statusError(
-            kiln_session_set_input(session->get(), i, input.data.data(), input.data.size()),
-            "cannot set input '" + signature->inputs[i].name + "'"))
-      return *error;
+  // --interleave: the other artifact's session of the same entry point, same inputs.
+  std::optional<ModuleHandle> otherModule;
+  std::optional<SessionHandle> other;
+  std::string otherTrack = signature->name + " (interleaved: " + options.interleavePath + ")";
+  if (!options.interleavePath.empty()) {
+    Expected<ModuleHandle> loaded = loadModule(runtime->get(), options.interleavePath);
+    if (!loaded)
+      return loaded.error();
+    otherModule.emplace(std::move(*loaded));
+    Expected<size_t> otherEntry = selectEntryPoint(otherModule->get(), signature->name);
+    if (!otherEntry)
+      return Error{"--interleave " + options.interleavePath + ": " + otherEntry.error().message};
+    Expected<EntryPointSignature> otherSignature =
+        readEntryPointSignature(otherModule->get(), *otherEntry);
+    if (!otherSignature)
+      return otherSignature.error();
+    if (formatSignature(*otherSignature) != formatSignature(*signature))
+      return Error{"--interleave " + options.interleavePath + ": its entry point " +
+                   formatSignature(*otherSignature) + " differs from the model's " +
+                   formatSignature(*signature)};
+    Expected<SessionHandle> created =
+        sessionWithInputs(otherModule->get(), *otherEntry, *otherSignature, *inputs);
+    if (!created)
+      return created.error();
+    other.emplace(std::move(*created));
   }
 
   if (options.profile)
-    if (MaybeError error = startProfiling(session->get()))
-      return *error;
+    for (kiln_session *s : {session->get(), other ? other->get() : nullptr})
+      if (s)
+        if (MaybeError error = startProfiling(s))
+          return *error;
   ProfileReport profile;
-  uint64_t totalNs = 0;
-  for (int run = 0; run < options.repeat; ++run) {
+  uint64_t totalNs = 0, otherTotalNs = 0;
+  // One timed run of `s`, drawn on `track`.
+  auto timedRun = [&](kiln_session *s, const std::string &track, int run,
+                      uint64_t &total) -> MaybeError {
     uint64_t start = monotonicNanoseconds();
-    kiln_status status = kiln_session_run(session->get());
+    kiln_status status = kiln_session_run(s);
     uint64_t end = monotonicNanoseconds();
-    totalNs += end - start;
-    if (MaybeError error = statusError(status, "running '" + signature->name + "' failed"))
+    total += end - start;
+    if (MaybeError error = statusError(status, "running '" + signature->name + "' of " + track + " failed"))
+      return error;
+    profile.addSpan(track, "run " + std::to_string(run + 1), start, end);
+    return std::nullopt;
+  };
+  for (int run = 0; run < options.repeat; ++run) {
+    // Interleaved, the two take turns going first (a run may warm the caches for the
+    // next).
+    bool otherFirst = other && run % 2 == 1;
+    if (otherFirst)
+      if (MaybeError error = timedRun(other->get(), otherTrack, run, otherTotalNs))
+        return *error;
+    if (MaybeError error = timedRun(session->get(), signature->name, run, totalNs))
       return *error;
-    profile.addSpan(signature->name, "run " + std::to_string(run + 1), start, end);
+    if (other && !otherFirst)
+      if (MaybeError error = timedRun(other->get(), otherTrack, run, otherTotalNs))
+        return *error;
   }
 
-  if (!options.quiet)
+  if (!options.quiet) {
     std::printf("time: %s (mean of %d run%s)\n",
                 formatDuration(double(totalNs) / 1e9 / options.repeat).c_str(), options.repeat,
                 options.repeat == 1 ? "" : "s");
+    if (other)
+      std::printf("interleaved %s: %s (mean of %d run%s)\n", options.interleavePath.c_str(),
+                  formatDuration(double(otherTotalNs) / 1e9 / options.repeat).c_str(),
+                  options.repeat, options.repeat == 1 ? "" : "s");
+  }
   if (options.profile) {
     if (MaybeError error = profile.addSession(session->get(), signature->name))
       return *error;
+    if (other)
+      if (MaybeError error = profile.addSession(other->get(), otherTrack))
+        return *error;
     std::printf("profile:\n%s", profile.table().c_str());
     if (MaybeError error = profile.writeChromeTrace(options.tracePath, "kiln-run"))
       return *error;

@@ -51,8 +51,13 @@ ChildResult run(const std::vector<std::string> &args, const std::string &logPath
   return {rc, rc < 0 && seconds && elapsed >= seconds};
 }
 
-/// Reads kiln-run's Chrome trace: kernel calls by dispatch, inside numbered run spans.
-bool readTrace(const std::string &path, unsigned warmup, Measurement &m, std::string &error) {
+/// Reads kiln-run's Chrome trace: kernel calls by dispatch, inside numbered run spans,
+/// of the model's track (`interleaved` false) or of the artifact kiln-run interleaved
+/// with it (true; its track's name says "(interleaved: ...)"), into `runNs` and
+/// `dispatchNs`.
+bool readTrace(const std::string &path, unsigned warmup, bool interleaved,
+               std::vector<double> &runNs, std::map<unsigned, std::vector<double>> &dispatchNs,
+               std::map<unsigned, std::string> &what, std::string &error) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer) {
     error = "no profile trace " + path;
@@ -64,12 +69,23 @@ bool readTrace(const std::string &path, unsigned warmup, Measurement &m, std::st
     error = "unreadable profile trace " + path;
     return false;
   }
+  int track = -1;
+  for (const auto &event : trace["traceEvents"])
+    if (event.value("name", "") == "thread_name" && event.contains("args") &&
+        (event["args"].value("name", "").find(" (interleaved: ") != std::string::npos) ==
+            interleaved)
+      track = event.value("tid", -1);
+  if (track < 0) {
+    error = std::string("the profile trace has no track of the ") +
+            (interleaved ? "interleaved reference" : "candidate");
+    return false;
+  }
   struct Span {
     double begin, end;
   };
   std::vector<Span> runs;
   for (const auto &event : trace["traceEvents"])
-    if (event.value("cat", "") == "run")
+    if (event.value("cat", "") == "run" && event.value("tid", -1) == track)
       runs.push_back({event.value("ts", 0.0), event.value("ts", 0.0) + event.value("dur", 0.0)});
   std::sort(runs.begin(), runs.end(), [](Span a, Span b) { return a.begin < b.begin; });
   if (runs.size() <= warmup) {
@@ -78,9 +94,10 @@ bool readTrace(const std::string &path, unsigned warmup, Measurement &m, std::st
   }
   size_t measured = runs.size() - warmup;
   for (size_t r = warmup; r < runs.size(); ++r)
-    m.runNs.push_back((runs[r].end - runs[r].begin) * 1e3);
+    runNs.push_back((runs[r].end - runs[r].begin) * 1e3);
   for (const auto &event : trace["traceEvents"]) {
-    if (event.value("cat", "") != "kernel" || !event.contains("args"))
+    if (event.value("cat", "") != "kernel" || !event.contains("args") ||
+        event.value("tid", -1) != track)
       continue;
     double ts = event.value("ts", 0.0);
     auto run = std::upper_bound(runs.begin(), runs.end(), ts,
@@ -91,10 +108,10 @@ bool readTrace(const std::string &path, unsigned warmup, Measurement &m, std::st
     if (index < warmup || ts > runs[index].end)
       continue;
     unsigned dispatch = event["args"].value("dispatch", 0u);
-    std::vector<double> &times = m.dispatchNs[dispatch];
+    std::vector<double> &times = dispatchNs[dispatch];
     times.resize(measured, 0.0);
     times[index - warmup] += event.value("dur", 0.0) * 1e3; // trace times are in us
-    m.what[dispatch] = event.value("name", "");
+    what[dispatch] = event.value("name", "");
   }
   return true;
 }
@@ -112,17 +129,36 @@ double median(std::vector<double> values) {
   return (*std::max_element(values.begin(), values.begin() + middle) + upper) / 2;
 }
 
-double Measurement::medianNs(const std::vector<unsigned> &dispatches) const {
-  std::vector<double> perRun;
+namespace {
+
+/// Per measured run, the time the given dispatches took together.
+std::vector<double> perRun(const std::map<unsigned, std::vector<double>> &dispatchNs,
+                           const std::vector<unsigned> &dispatches) {
+  std::vector<double> sums;
   for (unsigned d : dispatches) {
     auto found = dispatchNs.find(d);
     if (found == dispatchNs.end())
       continue;
-    perRun.resize(std::max(perRun.size(), found->second.size()), 0.0);
+    sums.resize(std::max(sums.size(), found->second.size()), 0.0);
     for (size_t r = 0; r < found->second.size(); ++r)
-      perRun[r] += found->second[r];
+      sums[r] += found->second[r];
   }
-  return median(perRun);
+  return sums;
+}
+
+} // namespace
+
+double Measurement::medianNs(const std::vector<unsigned> &dispatches) const {
+  return median(perRun(dispatchNs, dispatches));
+}
+
+double Measurement::relativeToReference(const std::vector<unsigned> &dispatches) const {
+  std::vector<double> own = perRun(dispatchNs, dispatches),
+                      reference = perRun(referenceDispatchNs, dispatches), ratios;
+  for (size_t r = 0; r < own.size() && r < reference.size(); ++r)
+    if (reference[r] > 0)
+      ratios.push_back(own[r] / reference[r]);
+  return median(ratios);
 }
 
 Measurement CandidateMeasurement::measure(const std::string &database, bool writeReference) {
@@ -161,6 +197,8 @@ Measurement CandidateMeasurement::measure(const std::string &database, bool writ
     runArgs.insert(runArgs.end(), {"--output-dir", reference});
   } else {
     runArgs.insert(runArgs.end(), compareArgs.begin(), compareArgs.end());
+    if (!referenceArtifact.empty())
+      runArgs.insert(runArgs.end(), {"--interleave", referenceArtifact});
   }
   ChildResult ran = run(runArgs, log, setup.timeoutSeconds);
   if (ran.rc != 0) {
@@ -180,9 +218,24 @@ Measurement CandidateMeasurement::measure(const std::string &database, bool writ
     }
     compareArgs.insert(compareArgs.end(), {"--rtol", std::to_string(setup.rtol), "--atol",
                                            std::to_string(setup.atol)});
+    // The reference's artifact, run interleaved with every later candidate.
+    if (setup.interleaveReference) {
+      std::string kept = pathIn(setup.workDirectory, "reference.kiln");
+      if (!llvm::sys::fs::copy_file(artifact, kept))
+        referenceArtifact = kept;
+    }
   }
   std::string error;
-  if (!readTrace(trace, setup.warmup, m, error)) {
+  if (!readTrace(trace, setup.warmup, false, m.runNs, m.dispatchNs, m.what, error)) {
+    m.status = "crashed";
+    m.detail = error;
+    return m;
+  }
+  std::map<unsigned, std::string> referenceWhat;
+  std::vector<double> referenceRuns;
+  if (!writeReference && !referenceArtifact.empty() &&
+      !readTrace(trace, setup.warmup, true, referenceRuns, m.referenceDispatchNs, referenceWhat,
+                 error)) {
     m.status = "crashed";
     m.detail = error;
     return m;

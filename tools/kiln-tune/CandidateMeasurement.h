@@ -30,6 +30,11 @@ struct MeasurementSetup {
   /// Output comparison (kiln-run --rtol/--atol): loose enough for sums taken in another
   /// order (tiling, vectors, threads), tight enough that a wrong element is caught.
   double rtol = 1e-3, atol = 1e-4;
+  /// Run the reference's artifact (the default schedules, the first measure with
+  /// writeReference) interleaved with every later candidate, run by run (kiln-run
+  /// --interleave), so that each candidate has the reference's times from the same
+  /// moments (Measurement::relativeToReference).
+  bool interleaveReference = true;
 };
 
 /// What one compile-and-run gave.
@@ -44,8 +49,19 @@ struct Measurement {
   /// Whole runs (ns), measured ones only.
   std::vector<double> runNs;
 
+  /// The reference's dispatch times in the same runs, interleaved with the candidate's
+  /// (empty without MeasurementSetup::interleaveReference or for the reference itself).
+  std::map<unsigned, std::vector<double>> referenceDispatchNs;
+
   /// The median over measured runs of the time the given dispatches took together.
   double medianNs(const std::vector<unsigned> &dispatches) const;
+  /// The median over measured runs of the given dispatches' time over the reference's
+  /// in the run beside it; 0 without reference times. A shared VM runs the same code up
+  /// to 1.6x slower for seconds at a time (the convnet: 7.5 and 12 ms a run within one
+  /// process), more than most schedules change a kernel, and does so unevenly (its
+  /// memory-bound kernels slow most), so times taken at different moments compare
+  /// badly; a run and the reference's run beside it see the same machine.
+  double relativeToReference(const std::vector<unsigned> &dispatches) const;
 };
 
 class CandidateMeasurement {
@@ -60,6 +76,8 @@ public:
 private:
   MeasurementSetup setup;
   std::vector<std::string> compareArgs;
+  std::string referenceArtifact; // kept by the writeReference measure
+
 };
 
 /// The median of `values` (the mean of the middle two for an even count); 0 if empty.

@@ -470,7 +470,7 @@ public:
       llvm::Expected<kiln::tune::Measurement> m = measure(kernel, schedule);
       if (!m)
         return m.takeError();
-      double cost = m->status == "ok" ? m->medianNs(kernel.dispatches)
+      double cost = m->status == "ok" ? costOf(kernel, *m)
                                       : std::numeric_limits<double>::infinity();
       if (*point == initial)
         defaultCost = cost;
@@ -524,6 +524,15 @@ public:
   }
 
 private:
+  /// A measured candidate's time for `kernel`: its time relative to the default
+  /// schedules' run beside it (interleaved), in units of the kernel's time in the
+  /// default's profile; the plain median where the measurement has no reference.
+  static double costOf(const TunableKernel &kernel, const kiln::tune::Measurement &m) {
+    double relative = m.relativeToReference(kernel.dispatches);
+    return relative > 0 && kernel.defaultNs > 0 ? relative * kernel.defaultNs
+                                                : m.medianNs(kernel.dispatches);
+  }
+
   /// Compiles the model with `schedule` for `kernel` alone (through a scratch database
   /// the compile reads as it would the user's) and runs it.
   llvm::Expected<kiln::tune::Measurement> measure(const TunableKernel &kernel,
@@ -548,7 +557,7 @@ private:
     trial.schedule = schedule;
     trial.status = m.status;
     if (m.status == "ok")
-      trial.timeNs = m.medianNs(k.dispatches);
+      trial.timeNs = costOf(k, m);
     trial.confirmed = confirmed;
     trial.search = search;
     trial.session = session;
@@ -575,7 +584,7 @@ private:
         (isDefault ? defaultTrials : winnerTrials)
             .push_back(trialOf(kernel, schedule, *m, true, "confirm"));
         if (m->status == "ok")
-          (isDefault ? defaultTimes : winnerTimes).push_back(m->medianNs(kernel.dispatches));
+          (isDefault ? defaultTimes : winnerTimes).push_back(costOf(kernel, *m));
         else
           winnerFailed |= !isDefault;
       }
