@@ -339,7 +339,8 @@ Expected<int> runModel(const RunOptions &options) {
     kiln_status status = kiln_session_run(s);
     uint64_t end = monotonicNanoseconds();
     total += end - start;
-    if (MaybeError error = statusError(status, "running '" + signature->name + "' of " + track + " failed"))
+    std::string of = s == session->get() ? "" : " of " + options.interleavePath;
+    if (MaybeError error = statusError(status, "running '" + signature->name + "'" + of + " failed"))
       return error;
     profile.addSpan(track, "run " + std::to_string(run + 1), start, end);
     return std::nullopt;
