@@ -51,24 +51,29 @@ ChildResult run(const std::vector<std::string> &args, const std::string &logPath
   return {rc, rc < 0 && seconds && elapsed >= seconds};
 }
 
-/// Reads kiln-run's Chrome trace: kernel calls by dispatch, inside numbered run spans,
-/// of the model's track (`interleaved` false) or of the artifact kiln-run interleaved
-/// with it (true; its track's name says "(interleaved: ...)"), into `runNs` and
-/// `dispatchNs`.
-bool readTrace(const std::string &path, unsigned warmup, bool interleaved,
-               std::vector<double> &runNs, std::map<unsigned, std::vector<double>> &dispatchNs,
-               std::map<unsigned, std::string> &what, std::string &error) {
+/// Parses kiln-run's Chrome trace at `path`; null (and `error` set) when there is none.
+nlohmann::json parseTrace(const std::string &path, std::string &error) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer) {
     error = "no profile trace " + path;
-    return false;
+    return nullptr;
   }
   nlohmann::json trace = nlohmann::json::parse((*buffer)->getBuffer().begin(),
                                                (*buffer)->getBuffer().end(), nullptr, false);
   if (!trace.is_object() || !trace.contains("traceEvents")) {
     error = "unreadable profile trace " + path;
-    return false;
+    return nullptr;
   }
+  return trace;
+}
+
+/// Reads one track of a parsed trace: kernel calls by dispatch, inside numbered run
+/// spans, of the model's track (`interleaved` false) or of the artifact kiln-run
+/// interleaved with it (true; its track's name says "(interleaved: ...)"), into `runNs`
+/// and `dispatchNs` (and the kernels' descriptions into `what`, when given).
+bool readTrack(const nlohmann::json &trace, unsigned warmup, bool interleaved,
+               std::vector<double> *runNs, std::map<unsigned, std::vector<double>> &dispatchNs,
+               std::map<unsigned, std::string> *what, std::string &error) {
   int track = -1;
   for (const auto &event : trace["traceEvents"])
     if (event.value("name", "") == "thread_name" && event.contains("args") &&
@@ -93,8 +98,8 @@ bool readTrace(const std::string &path, unsigned warmup, bool interleaved,
     return false;
   }
   size_t measured = runs.size() - warmup;
-  for (size_t r = warmup; r < runs.size(); ++r)
-    runNs.push_back((runs[r].end - runs[r].begin) * 1e3);
+  for (size_t r = warmup; runNs && r < runs.size(); ++r)
+    runNs->push_back((runs[r].end - runs[r].begin) * 1e3);
   for (const auto &event : trace["traceEvents"]) {
     if (event.value("cat", "") != "kernel" || !event.contains("args") ||
         event.value("tid", -1) != track)
@@ -111,7 +116,8 @@ bool readTrace(const std::string &path, unsigned warmup, bool interleaved,
     std::vector<double> &times = dispatchNs[dispatch];
     times.resize(measured, 0.0);
     times[index - warmup] += event.value("dur", 0.0) * 1e3; // trace times are in us
-    what[dispatch] = event.value("name", "");
+    if (what)
+      (*what)[dispatch] = event.value("name", "");
   }
   return true;
 }
@@ -219,23 +225,18 @@ Measurement CandidateMeasurement::measure(const std::string &database, bool writ
     compareArgs.insert(compareArgs.end(), {"--rtol", std::to_string(setup.rtol), "--atol",
                                            std::to_string(setup.atol)});
     // The reference's artifact, run interleaved with every later candidate.
-    if (setup.interleaveReference) {
-      std::string kept = pathIn(setup.workDirectory, "reference.kiln");
-      if (!llvm::sys::fs::copy_file(artifact, kept))
-        referenceArtifact = kept;
-    }
+    std::string kept = pathIn(setup.workDirectory, "reference.kiln");
+    if (!llvm::sys::fs::copy_file(artifact, kept))
+      referenceArtifact = kept;
   }
   std::string error;
-  if (!readTrace(trace, setup.warmup, false, m.runNs, m.dispatchNs, m.what, error)) {
-    m.status = "crashed";
-    m.detail = error;
-    return m;
-  }
-  std::map<unsigned, std::string> referenceWhat;
-  std::vector<double> referenceRuns;
-  if (!writeReference && !referenceArtifact.empty() &&
-      !readTrace(trace, setup.warmup, true, referenceRuns, m.referenceDispatchNs, referenceWhat,
-                 error)) {
+  nlohmann::json parsed = parseTrace(trace, error);
+  bool read = !parsed.is_null() &&
+              readTrack(parsed, setup.warmup, false, &m.runNs, m.dispatchNs, &m.what, error) &&
+              (writeReference || referenceArtifact.empty() ||
+               readTrack(parsed, setup.warmup, true, nullptr, m.referenceDispatchNs, nullptr,
+                         error));
+  if (!read) {
     m.status = "crashed";
     m.detail = error;
     return m;

@@ -30,11 +30,6 @@ struct MeasurementSetup {
   /// Output comparison (kiln-run --rtol/--atol): loose enough for sums taken in another
   /// order (tiling, vectors, threads), tight enough that a wrong element is caught.
   double rtol = 1e-3, atol = 1e-4;
-  /// Run the reference's artifact (the default schedules, the first measure with
-  /// writeReference) interleaved with every later candidate, run by run (kiln-run
-  /// --interleave), so that each candidate has the reference's times from the same
-  /// moments (Measurement::relativeToReference).
-  bool interleaveReference = true;
 };
 
 /// What one compile-and-run gave.
@@ -49,8 +44,10 @@ struct Measurement {
   /// Whole runs (ns), measured ones only.
   std::vector<double> runNs;
 
-  /// The reference's dispatch times in the same runs, interleaved with the candidate's
-  /// (empty without MeasurementSetup::interleaveReference or for the reference itself).
+  /// The reference's dispatch times in the same runs: kiln-run runs the reference's
+  /// artifact (the default schedules, kept by the measure with writeReference)
+  /// interleaved with every later candidate, run by run (--interleave). Empty for the
+  /// reference itself.
   std::map<unsigned, std::vector<double>> referenceDispatchNs;
 
   /// The median over measured runs of the time the given dispatches took together.
@@ -77,7 +74,6 @@ private:
   MeasurementSetup setup;
   std::vector<std::string> compareArgs;
   std::string referenceArtifact; // kept by the writeReference measure
-
 };
 
 /// The median of `values` (the mean of the middle two for an even count); 0 if empty.
