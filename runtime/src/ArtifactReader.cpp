@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string_view>
 #include <unordered_map>
@@ -24,6 +25,18 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 // would need more than the page alignment sessions get from mmap.
 constexpr uint64_t kMaxStride = std::numeric_limits<int32_t>::max();
 constexpr uint32_t kMaxArenaAlignment = 4096;
+
+// The devices whose code objects this reader checks, and the format of each: the CPU
+// and CUDA objects are host shared objects (a CUDA one embeds its kernels' PTX), a
+// Metal one a macOS dylib.
+struct DeviceFormat {
+  std::string_view device, format;
+};
+constexpr DeviceFormat kDeviceFormats[] = {
+    {"cpu", "elf-shared-object"},
+    {"cuda", "elf-shared-object"},
+    {"metal", "macho-dylib"},
+};
 
 template <typename... Parts> ArtifactError fail(const Parts &...parts) {
   return ArtifactError{cat(parts...)};
@@ -395,7 +408,8 @@ private:
   ArtifactError validateCodeObjects() {
     for (uint32_t i = 0; i < count(program.code_objects()); ++i) {
       const CodeObject &c = *program.code_objects()->Get(i);
-      std::string where = cat("code object ", i, " (", std::string(str(c.device())), ")");
+      std::string device(str(c.device()));
+      std::string where = cat("code object ", i, " (", device, ")");
       if (c.section() >= sections.entries.size())
         return fail(where, ": names section ", c.section(), " but there are only ",
                     sections.entries.size(), " sections");
@@ -403,19 +417,21 @@ private:
       if (s.kind != uint32_t(SectionKind::Code))
         return fail(where, ": names ", sectionName(c.section(), s.kind),
                     ", which is not a code section");
-      if (str(c.device()) != "cpu")
-        continue; // other devices' code objects are for their runtimes
-      if (str(c.format()) != "elf-shared-object")
+      // A device this reader does not know is another runtime's business: kept, but
+      // its format is not checked.
+      auto known = std::find_if(std::begin(kDeviceFormats), std::end(kDeviceFormats),
+                                [&](const DeviceFormat &row) { return row.device == device; });
+      if (known != std::end(kDeviceFormats) && str(c.format()) != known->format)
         return fail(where, ": unsupported format \"", std::string(str(c.format())),
-                    "\" (expected \"elf-shared-object\")");
-      if (view.cpuCode)
+                    "\" (expected \"", known->format, "\")");
+      // One object per device, but for cuda: one per GPU architecture.
+      if (device == "cpu" && !view.codeFor("cpu").empty())
         return fail(where, ": the artifact has more than one cpu code object");
-      view.cpuCode = &c;
-      view.cpuCodeBytes = ByteRange{sections.file + s.offset, s.size};
+      view.code.push_back(CodeObjectBytes{&c, ByteRange{sections.file + s.offset, s.size}});
     }
     uint32_t kernels = count(program.kernels());
-    if (kernels && !view.cpuCode)
-      return fail("program has ", kernels, " kernels but no cpu code object");
+    if (kernels && view.code.empty())
+      return fail("program has ", kernels, " kernels but no code object");
     return {};
   }
 
@@ -425,6 +441,14 @@ private:
 };
 
 } // namespace
+
+std::vector<const CodeObjectBytes *> ArtifactView::codeFor(std::string_view device) const {
+  std::vector<const CodeObjectBytes *> found;
+  for (const CodeObjectBytes &c : code)
+    if (str(c.object->device()) == device)
+      found.push_back(&c);
+  return found;
+}
 
 uint64_t checksum(const void *data, size_t size) { return XXH64(data, size, 0); }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::artifact {
@@ -31,19 +32,28 @@ struct ByteRange {
   uint64_t size = 0;
 };
 
+// A code object and its section's bytes.
+struct CodeObjectBytes {
+  const CodeObject *object = nullptr;
+  ByteRange bytes;
+};
+
 // A validated artifact, as views into the bytes given to validateArtifact (valid as
 // long as those bytes are).
 struct ArtifactView {
   const Program *program = nullptr;
   ByteRange weights; // empty when there is no weights section
-  // The CPU code object; null (and cpuCodeBytes empty) only when there are no kernels.
-  const CodeObject *cpuCode = nullptr;
-  ByteRange cpuCodeBytes;
+  // Every code object, in the program's order: at least one when there are kernels
+  // (the runtime loads the one for its device; see codeFor).
+  std::vector<CodeObjectBytes> code;
   // For each buffer id, the id of the non-alias buffer whose bytes it views (itself for
   // a non-alias buffer).
   std::vector<uint32_t> storage;
   // Bytes of each persistent state slot (State buffers' `index`).
   std::vector<uint64_t> stateSizes;
+
+  // The code objects for `device` ("cpu", "cuda", ...), in the program's order.
+  std::vector<const CodeObjectBytes *> codeFor(std::string_view device) const;
 };
 
 // Checks everything the runtime relies on before it touches any of it. On success

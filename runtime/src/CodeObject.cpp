@@ -1,6 +1,6 @@
-// Loading a CPU code object from memory: memfd_create, write, dlopen of
-// /proc/self/fd/N, dlsym of each kernel; and the host CPU check that turns a would-be
-// SIGILL into an error.
+// Loading a code object from memory: memfd_create, write, dlopen of /proc/self/fd/N,
+// dlsym of each kernel; and the host CPU check that turns a would-be SIGILL into an
+// error.
 #include "CodeObject.h"
 #include "KernelHeap.h"
 
@@ -124,6 +124,8 @@ Error checkHostSupportsTarget(std::string_view target) {
     return unsupported("this host runs linux");
 #if defined(__x86_64__)
   for (size_t i = 3; i < parts.size(); ++i) {
+    if (parts[i] == "cuda" || parts[i].substr(0, 16) == "cuda_capability_")
+      continue;
     if (!hostHasX86Feature(parts[i]))
       return unsupported(cat("this CPU lacks ", std::string(parts[i])));
   }
@@ -138,15 +140,18 @@ CodeObject::~CodeObject() {
     close(fd);
 }
 
-Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
-  uint32_t count = view.program->kernels() ? view.program->kernels()->size() : 0;
-  if (!view.cpuCode)
-    return {};
-  std::string where = cat("code object (section ", view.cpuCode->section(), ")");
+void *CodeObject::symbol(const char *name) const {
+  return handle ? dlsym(handle, name) : nullptr;
+}
+
+Error CodeObject::load(const artifact::Program &program, const artifact::CodeObjectBytes &code,
+                       int numThreads) {
+  uint32_t count = program.kernels() ? program.kernels()->size() : 0;
+  std::string where = cat("code object (section ", code.object->section(), ")");
   if (auto err = checkHostSupportsTarget(
-          view.cpuCode->target() ? view.cpuCode->target()->string_view() : ""))
+          code.object->target() ? code.object->target()->string_view() : ""))
     return err;
-  const artifact::ByteRange &bytes = view.cpuCodeBytes;
+  const artifact::ByteRange &bytes = code.bytes;
   const char elfMagic[4] = {0x7f, 'E', 'L', 'F'};
   if (bytes.size < sizeof elfMagic || std::memcmp(bytes.data, elfMagic, sizeof elfMagic) != 0)
     return error(KILN_ERROR_INVALID_ARTIFACT, where, " is not an ELF file");
@@ -194,7 +199,7 @@ Error CodeObject::load(const artifact::ArtifactView &view, int numThreads) {
 
   kernels.resize(count);
   for (uint32_t i = 0; i < count; ++i) {
-    const auto *kernel = view.program->kernels()->Get(i);
+    const auto *kernel = program.kernels()->Get(i);
     std::string symbol = cat(kernel->name()->str(), "_argv");
     kernels[i] = reinterpret_cast<KernelFn>(dlsym(handle, symbol.c_str()));
     if (!kernels[i])

@@ -1,5 +1,6 @@
-// A CPU code object (an ELF shared object) loaded from the artifact's bytes with
-// memfd_create + dlopen, and its kernels' `<name>_argv` entry points.
+// A code object (an ELF shared object for the host: the CPU's, or a CUDA one whose
+// kernels launch GPU code) loaded from the artifact's bytes with memfd_create + dlopen,
+// and its kernels' `<name>_argv` entry points.
 #ifndef KILN_RUNTIME_CODEOBJECT_H
 #define KILN_RUNTIME_CODEOBJECT_H
 
@@ -22,13 +23,16 @@ public:
   CodeObject &operator=(const CodeObject &) = delete;
   ~CodeObject();
 
-  // Loads the view's CPU code object (if any), resolves every kernel, sets the Halide
-  // runtime's thread count when the object exports halide_set_num_threads, and
-  // replaces Halide's default error handler (which aborts the process) with one that
-  // records the message, so a kernel whose checks fail returns an error code.
-  Error load(const artifact::ArtifactView &view, int numThreads);
+  // Loads `code`, resolves every kernel of `program`, sets the Halide runtime's thread
+  // count when the object exports halide_set_num_threads, and replaces Halide's
+  // default error handler (which aborts the process) with one that records the
+  // message, so a kernel whose checks fail returns an error code.
+  Error load(const artifact::Program &program, const artifact::CodeObjectBytes &code,
+             int numThreads);
 
   KernelFn kernel(uint32_t index) const { return kernels[index]; }
+  // A symbol the loaded object exports (its Halide runtime's functions), or null.
+  void *symbol(const char *name) const;
 
 private:
   void *handle = nullptr;
@@ -43,7 +47,9 @@ private:
 std::string takeKernelError();
 
 // Whether this machine can run code built for a Halide target string such as
-// "x86-64-linux-avx2-fma-f16c-sse41": architecture, bit width, OS, ISA features.
+// "x86-64-linux-avx2-fma-f16c-sse41": architecture, bit width, OS, ISA features. The
+// features of the GPU a CUDA object also runs on ("cuda", "cuda_capability_80") are
+// the device's business, not the CPU's.
 Error checkHostSupportsTarget(std::string_view target);
 
 } // namespace kiln::runtime

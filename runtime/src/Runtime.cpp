@@ -1,12 +1,14 @@
-// The C API of runtime/include/kiln/runtime.h: statuses, runtimes, modules (validated
-// artifact + loaded code object) and sessions (arena, inputs, prepared kernel
-// arguments, profiles). C++ inside; every entry point catches what C++ could throw.
+// The C API of runtime/include/kiln/runtime.h: statuses, runtimes (thread count,
+// device), modules (validated artifact + loaded code object + its device) and sessions
+// (arena, inputs, prepared kernel arguments, device memory, profiles). C++ inside; every
+// entry point catches what C++ could throw.
 #include "kiln/runtime.h"
 
 #include "ApiBoundary.h"
 #include "ArtifactReader.h"
 #include "CodeObject.h"
 #include "DTypeTable.h"
+#include "Device.h"
 #include "RuntimeError.h"
 #include "Sampler.h"
 
@@ -92,13 +94,14 @@ const char *kiln_dtype_name(kiln_dtype dtype) {
 struct kiln_runtime {
   std::atomic<int> refs{1};
   int numThreads = 1;
+  kiln::runtime::RuntimeDevice device;
 };
 
 extern "C" {
 
 void kiln_runtime_options_init(kiln_runtime_options *options) {
   if (options)
-    *options = kiln_runtime_options{0};
+    *options = kiln_runtime_options{0, nullptr};
 }
 
 kiln_status kiln_runtime_create(const kiln_runtime_options *options,
@@ -113,7 +116,11 @@ kiln_status kiln_runtime_create(const kiln_runtime_options *options,
     if (options->num_threads < 0)
       return error(KILN_ERROR_INVALID_ARGUMENT, "num_threads is ", options->num_threads,
                    " (must be 0 for one per CPU, or positive)");
+    kiln::runtime::RuntimeDevice device;
+    if (auto err = kiln::runtime::findDevice(options->device, &device))
+      return err;
     auto *runtime = new kiln_runtime;
+    runtime->device = std::move(device);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     runtime->numThreads = options->num_threads ? options->num_threads
                                                : int(cpus > 0 ? cpus : 1);
@@ -123,6 +130,10 @@ kiln_status kiln_runtime_create(const kiln_runtime_options *options,
 }
 
 void kiln_runtime_release(kiln_runtime *runtime) { release(runtime); }
+
+const char *kiln_runtime_device(const kiln_runtime *runtime) {
+  return runtime ? runtime->device.description.c_str() : "";
+}
 
 } // extern "C"
 
@@ -182,14 +193,16 @@ TensorInfo tensorInfo(const artifact::Program &program, const artifact::Value &v
 } // namespace
 
 struct kiln_module {
-  // Declaration order is destruction order reversed: the code object is unloaded
-  // before the bytes go, and the runtime is released last.
+  // Declaration order is destruction order reversed: the device (its memory) goes
+  // before the code object that reaches it is unloaded, that before the bytes go, and
+  // the runtime is released last.
   std::atomic<int> refs{1};
   std::unique_ptr<kiln_runtime, void (*)(kiln_runtime *)> runtime{nullptr,
                                                                   kiln_runtime_release};
   ArtifactBytes bytes;
   artifact::ArtifactView view;
   kiln::runtime::CodeObject code;
+  std::unique_ptr<kiln::runtime::Device> device;
   std::vector<EntryInfo> entries;
 
   Error load(kiln_runtime *owner) {
@@ -197,8 +210,21 @@ struct kiln_module {
     runtime.reset(owner);
     if (auto err = artifact::validateArtifact(bytes.data, bytes.size, &view))
       return error(KILN_ERROR_INVALID_ARTIFACT, err.message);
-    if (auto err = code.load(view, owner->numThreads))
+    const artifact::CodeObjectBytes *chosen = nullptr;
+    if (auto err = kiln::runtime::chooseCodeObject(view, owner->device, &chosen))
       return err;
+    if (chosen)
+      if (auto err = code.load(*view.program, *chosen, owner->numThreads))
+        return err;
+    if (chosen && owner->device.name != "cpu") {
+      // Weights are only read, from the file mapping as on the CPU.
+      kiln::runtime::HostRange weights{const_cast<uint8_t *>(view.weights.data),
+                                       view.weights.size};
+      if (auto err = kiln::runtime::halideDevice(owner->device, code, weights, &device))
+        return err;
+    } else {
+      device = kiln::runtime::cpuDevice();
+    }
     const artifact::Program &program = *view.program;
     if (program.entry_points())
       for (const artifact::EntryPoint *entry : *program.entry_points()) {
@@ -391,6 +417,8 @@ struct StateBlock {
   uint8_t *memory = nullptr;
   size_t size = 0;
   std::vector<uint64_t> offsets;
+  // Its copy on the module's device, the truth between runs (null on the CPU).
+  std::unique_ptr<kiln::runtime::DeviceMemory> device;
   // The session inside a call that writes session memory (set_input, run), or null.
   // Sessions sharing a block are used by one thread at a time (runtime.h), so one flag
   // per block catches a session used from two threads and two sharing sessions alike.
@@ -438,9 +466,10 @@ struct SessionProfile {
 };
 
 struct kiln_session {
+  // The module outlives the state block, whose device memory its code object frees.
   std::atomic<int> refs{1};
-  std::shared_ptr<StateBlock> state;
   std::unique_ptr<kiln_module, void (*)(kiln_module *)> module{nullptr, kiln_module_release};
+  std::shared_ptr<StateBlock> state;
   const EntryInfo *entry = nullptr;
   const artifact::EntryPoint *entryPoint = nullptr;
 
@@ -457,6 +486,10 @@ struct kiln_session {
   std::vector<halide_buffer_t> buffers;
   std::vector<halide_dimension_t> dims;
   std::vector<std::vector<void *>> argv;
+  // On a GPU: the copy of `memory` there and the device memory protocol (Device.h);
+  // both null on the CPU.
+  std::unique_ptr<kiln::runtime::DeviceMemory> deviceMemory;
+  std::unique_ptr<kiln::runtime::DeviceSession> device;
   bool hasRun = false;
   // Non-null once profiling was started; `profiling` says whether runs are timed now.
   std::unique_ptr<SessionProfile> profile;
@@ -507,6 +540,9 @@ struct kiln_session {
       block->memory = static_cast<uint8_t *>(map);
       block->size = size_t(size);
     }
+    // Zero on the device too: the zero pages are uploaded.
+    if (auto err = module->device->mirror({block->memory, block->size}, &block->device))
+      return err;
     state = std::move(block);
     return {};
   }
@@ -531,7 +567,7 @@ struct kiln_session {
     for (uint64_t offset : offsets)
       inputs.push_back(memory + offset);
     inputSet.assign(inputs.size(), false);
-    return {};
+    return module->device->mirror({memory, memorySize}, &deviceMemory);
   }
 
   // One halide_buffer_t per buffer the entry point uses (dimensions innermost first,
@@ -582,6 +618,18 @@ struct kiln_session {
       }
   }
 
+  // Points the buffers at their device copies (nothing on the CPU).
+  Error attachDevice() {
+    kiln::runtime::SessionMemory layout;
+    layout.buffers = &buffers;
+    layout.mirrors = {deviceMemory.get(), state->device.get()};
+    for (size_t i = 0; i < inputs.size(); ++i)
+      layout.inputs.push_back({inputs[i], entry->inputs[i].bytes});
+    for (const TensorInfo &output : entry->outputs)
+      layout.outputs.push_back(size_t(slot[output.buffer]));
+    return module->device->attach(layout, &device);
+  }
+
   // Runs `body` (set_input, run) with this session's state block claimed, so that a
   // second thread calling in meanwhile gets an error instead of racing on the arena,
   // the inputs or the state.
@@ -630,16 +678,31 @@ struct kiln_session {
     const artifact::Program &p = *module->view.program;
     SessionProfile *timing = profiling ? profile.get() : nullptr;
     uint64_t runStart = timing ? monotonicNs() : 0, end = runStart;
+    if (device)
+      if (auto err = device->startRun())
+        return error(err.code, "entry point ", entry->name, ": uploading the inputs: ",
+                     err.message);
     for (size_t d = 0; d < argv.size(); ++d) {
       uint32_t kernel = entryPoint->dispatches()->Get(uint32_t(d))->kernel();
-      // Kernels may set dirty flags; each call starts from clean buffers.
-      for (void *arg : argv[d])
-        static_cast<halide_buffer_t *>(arg)->flags = 0;
+      if (device) {
+        device->beforeDispatch(argv[d]);
+      } else {
+        // Kernels may set dirty flags; each call starts from clean buffers.
+        for (void *arg : argv[d])
+          static_cast<halide_buffer_t *>(arg)->flags = 0;
+      }
       kiln::runtime::KernelFn call = module->code.kernel(kernel);
+      auto at = [&] {
+        return cat("entry point ", entry->name, ": dispatch ", d, ": kernel ",
+                   p.kernels()->Get(kernel)->name()->c_str());
+      };
       int result;
       if (timing) {
         uint64_t start = monotonicNs();
         result = call(argv[d].data());
+        // A GPU kernel runs after its launch returns: wait for it, so the time is its.
+        if (device && result == 0)
+          result = device->waitForKernel(argv[d]);
         end = monotonicNs();
         timing->record(d, start, end);
       } else {
@@ -647,10 +710,19 @@ struct kiln_session {
       }
       if (result != 0) {
         std::string why = kiln::runtime::takeKernelError();
-        return error(KILN_ERROR_KERNEL_FAILED, "entry point ", entry->name, ": dispatch ", d,
-                     ": kernel ", p.kernels()->Get(kernel)->name()->c_str(),
-                     " failed with error ", result, why.empty() ? "" : ": ", why);
+        return error(KILN_ERROR_KERNEL_FAILED, at(), " failed with error ", result,
+                     why.empty() ? "" : ": ", why);
       }
+      if (device)
+        if (auto err = device->afterDispatch(argv[d]))
+          return error(err.code, at(), ": ", err.message);
+    }
+    if (device) {
+      if (auto err = device->finishRun())
+        return error(err.code, "entry point ", entry->name, ": downloading the outputs: ",
+                     err.message);
+      if (timing)
+        end = monotonicNs();
     }
     if (timing) {
       ++timing->runs;
@@ -750,6 +822,8 @@ kiln_status kiln_session_create_sharing_state(kiln_module *module, size_t entry_
     if (auto err = session->allocateState())
       return err;
     session->prepareBuffers();
+    if (auto err = session->attachDevice())
+      return err;
     *out_session = session.release();
     return {};
   });

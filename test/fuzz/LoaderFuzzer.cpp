@@ -18,7 +18,9 @@ namespace {
 
 kiln_runtime *runtime() {
   static kiln_runtime *shared = [] {
-    kiln_runtime_options options{1};
+    kiln_runtime_options options;
+    kiln_runtime_options_init(&options);
+    options.num_threads = 1;
     kiln_runtime *r = nullptr;
     kiln_status_free(kiln_runtime_create(&options, &r));
     return r;

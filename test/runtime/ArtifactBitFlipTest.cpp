@@ -42,7 +42,9 @@ int loadAndRun(const std::vector<uint8_t> &file, bool verbose) {
     kiln_status_free(status);
     return silent ? kSilentError : kCleanError;
   };
-  kiln_runtime_options options{1};
+  kiln_runtime_options options;
+  kiln_runtime_options_init(&options);
+  options.num_threads = 1;
   kiln_runtime *runtime = nullptr;
   if (kiln_status status = kiln_runtime_create(&options, &runtime))
     return failed(status);

@@ -56,7 +56,8 @@ TEST(ArtifactValidation, accepts_writer_output) {
   ASSERT_FALSE(err) << err.message;
   ASSERT_NE(view.program, nullptr);
   EXPECT_EQ(view.weights.size, 24u);
-  EXPECT_EQ(view.cpuCodeBytes.size, code().size());
+  ASSERT_EQ(view.codeFor("cpu").size(), 1u);
+  EXPECT_EQ(view.codeFor("cpu")[0]->bytes.size, code().size());
   EXPECT_EQ(view.storage[5], 4u) << "the alias resolves to its target";
 }
 
@@ -394,9 +395,67 @@ TEST(ArtifactValidation, rejects_code_object_naming_a_non_code_section) {
             "code object 0 (cpu): names section 1 (weights), which is not a code section");
 }
 
-TEST(ArtifactValidation, rejects_kernels_without_cpu_code_object) {
-  EXPECT_EQ(programError([](ProgramDesc &p) { p.codeObjects[0].device = "cuda"; }),
-            "program has 2 kernels but no cpu code object");
+TEST(ArtifactValidation, rejects_kernels_without_code_object) {
+  EXPECT_EQ(programError([](ProgramDesc &p) { p.codeObjects.clear(); }),
+            "program has 2 kernels but no code object");
+}
+
+TEST(ArtifactValidation, accepts_kernels_with_code_for_another_device_only) {
+  ArtifactWriter writer = makeAddArtifact(code());
+  writer.program().codeObjects[0].device = "cuda";
+  std::vector<uint8_t> file = writer.serialize();
+  ArtifactView view;
+  ArtifactError err = validateArtifact(file.data(), file.size(), &view);
+  ASSERT_FALSE(err) << err.message;
+  EXPECT_TRUE(view.codeFor("cpu").empty());
+  ASSERT_EQ(view.codeFor("cuda").size(), 1u);
+  EXPECT_EQ(view.codeFor("cuda")[0]->bytes.size, code().size());
+}
+
+TEST(ArtifactValidation, keeps_a_cuda_code_object_per_architecture) {
+  ArtifactWriter writer = makeAddArtifact(code());
+  writer.addCodeObject("cuda", "x86-64-linux-cuda-cuda_capability_80", "elf-shared-object", code());
+  writer.addCodeObject("cuda", "x86-64-linux-cuda-cuda_capability_86", "elf-shared-object", code());
+  std::vector<uint8_t> file = writer.serialize();
+  ArtifactView view;
+  ArtifactError err = validateArtifact(file.data(), file.size(), &view);
+  ASSERT_FALSE(err) << err.message;
+  EXPECT_EQ(view.code.size(), 3u);
+  ASSERT_EQ(view.codeFor("cuda").size(), 2u);
+  EXPECT_EQ(view.codeFor("cuda")[1]->object->target()->str(),
+            "x86-64-linux-cuda-cuda_capability_86");
+}
+
+TEST(ArtifactValidation, rejects_two_cpu_code_objects) {
+  ArtifactWriter writer = makeAddArtifact(code());
+  writer.addCodeObject("cpu", "x86-64-linux", "elf-shared-object", code());
+  EXPECT_EQ(validate(writer.serialize()),
+            "code object 1 (cpu): the artifact has more than one cpu code object");
+}
+
+TEST(ArtifactValidation, checks_each_known_devices_code_format) {
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.codeObjects[0].device = "cuda";
+              p.codeObjects[0].format = "macho-dylib";
+            }),
+            "code object 0 (cuda): unsupported format \"macho-dylib\" (expected "
+            "\"elf-shared-object\")");
+  EXPECT_EQ(programError([](ProgramDesc &p) { p.codeObjects[0].device = "metal"; }),
+            "code object 0 (metal): unsupported format \"elf-shared-object\" (expected "
+            "\"macho-dylib\")");
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.codeObjects[0].device = "metal";
+              p.codeObjects[0].format = "macho-dylib";
+            }),
+            "");
+}
+
+TEST(ArtifactValidation, leaves_an_unknown_devices_code_format_to_its_runtime) {
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.codeObjects[0].device = "vulkan";
+              p.codeObjects[0].format = "spir-v";
+            }),
+            "");
 }
 
 TEST(ArtifactValidation, rejects_unsupported_code_object_format) {

@@ -1,6 +1,7 @@
 // The C API end to end: loading (file and memory), introspection, sessions, running
 // the TestKernels.c code object, profiling, and every error a caller can provoke.
 #include "TestArtifacts.h"
+#include "ApiHandles.h"
 #include "TestGate.h"
 #include "kiln/runtime.h"
 
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dlfcn.h>
 #include <memory>
 #include <thread>
 
@@ -22,29 +24,10 @@ const std::vector<uint8_t> &code() {
   return bytes;
 }
 
-// Owning wrappers so a failed assertion leaks nothing.
-struct StatusFree {
-  void operator()(kiln_status_object *s) const { kiln_status_free(s); }
-};
-using Status = std::unique_ptr<kiln_status_object, StatusFree>;
-struct RuntimeRelease {
-  void operator()(kiln_runtime *r) const { kiln_runtime_release(r); }
-};
-struct ModuleRelease {
-  void operator()(kiln_module *m) const { kiln_module_release(m); }
-};
-struct SessionRelease {
-  void operator()(kiln_session *s) const { kiln_session_release(s); }
-};
-using Runtime = std::unique_ptr<kiln_runtime, RuntimeRelease>;
-using Module = std::unique_ptr<kiln_module, ModuleRelease>;
-using Session = std::unique_ptr<kiln_session, SessionRelease>;
-
-#define EXPECT_OK(call)                                                                   \
-  do {                                                                                    \
-    Status status_(call);                                                                 \
-    ASSERT_EQ(status_, nullptr) << kiln_status_message(status_.get());                    \
-  } while (0)
+using kiln::test::Module;
+using kiln::test::Runtime;
+using kiln::test::Session;
+using kiln::test::Status;
 
 Runtime makeRuntime(int threads = 2) {
   kiln_runtime_options options;
@@ -75,7 +58,7 @@ Session session(kiln_module *module, size_t entry = 0) {
   return Session(s);
 }
 
-std::string message(const Status &status) { return kiln_status_message(status.get()); }
+using kiln::test::message;
 
 std::vector<uint8_t> addArtifact() { return kiln::test::makeAddArtifact(code()).serialize(); }
 
@@ -123,11 +106,104 @@ TEST(RuntimeApi, dtype_sizes_and_names_follow_the_schema) {
 }
 
 TEST(RuntimeApi, rejects_negative_thread_count) {
-  kiln_runtime_options options{-1};
+  kiln_runtime_options options;
+  kiln_runtime_options_init(&options);
+  options.num_threads = -1;
   kiln_runtime *runtime = nullptr;
   Status status(kiln_runtime_create(&options, &runtime));
   EXPECT_EQ(kiln_status_code(status.get()), KILN_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(runtime, nullptr);
+}
+
+// A runtime on `device` (NULL: the default); null and the status in `error` on failure.
+Runtime runtimeOn(const char *device, Status *error) {
+  kiln_runtime_options options;
+  kiln_runtime_options_init(&options);
+  options.device = device;
+  kiln_runtime *runtime = nullptr;
+  error->reset(kiln_runtime_create(&options, &runtime));
+  return Runtime(runtime);
+}
+
+TEST(RuntimeApi, runs_on_the_cpu_by_default_and_by_name) {
+  kiln_runtime_options options;
+  kiln_runtime_options_init(&options);
+  EXPECT_EQ(options.device, nullptr);
+  for (const char *device : {static_cast<const char *>(nullptr), "cpu"}) {
+    Status error;
+    Runtime runtime = runtimeOn(device, &error);
+    ASSERT_EQ(error, nullptr) << message(error);
+    EXPECT_STREQ(kiln_runtime_device(runtime.get()), "cpu");
+    Module module = load(runtime.get(), addArtifact());
+    ASSERT_TRUE(module);
+    Session s = session(module.get());
+    runAdd(s.get());
+    expectSums(s.get());
+  }
+  EXPECT_STREQ(kiln_runtime_device(nullptr), "");
+}
+
+TEST(RuntimeApi, rejects_an_unknown_device_naming_the_known_ones) {
+  Status error;
+  EXPECT_EQ(runtimeOn("bogus", &error), nullptr);
+  EXPECT_EQ(kiln_status_code(error.get()), KILN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(message(error), "unknown device \"bogus\" (the devices are cpu, cuda and metal)");
+}
+
+TEST(RuntimeApi, metal_is_unsupported_on_linux) {
+  Status error;
+  EXPECT_EQ(runtimeOn("metal", &error), nullptr);
+  EXPECT_EQ(kiln_status_code(error.get()), KILN_ERROR_UNSUPPORTED);
+  EXPECT_NE(message(error).find("device metal: Metal GPUs are reached only on macOS"),
+            std::string::npos)
+      << message(error);
+}
+
+// kiln-device-tests covers a driver (a fake one); this is the machine without one.
+TEST(RuntimeApi, cuda_without_a_driver_is_unsupported) {
+  if (void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
+    dlclose(driver);
+    GTEST_SKIP() << "this machine has a CUDA driver (libcuda.so.1 loads)";
+  }
+  Status error;
+  EXPECT_EQ(runtimeOn("cuda", &error), nullptr);
+  EXPECT_EQ(kiln_status_code(error.get()), KILN_ERROR_UNSUPPORTED);
+  EXPECT_EQ(message(error).rfind("device cuda: no CUDA driver: ", 0), 0u) << message(error);
+  EXPECT_NE(message(error).find("libcuda.so.1"), std::string::npos) << message(error);
+}
+
+TEST(RuntimeApi, cpu_refuses_an_artifact_with_code_for_other_devices_only) {
+  ArtifactWriter writer = kiln::test::makeAddArtifact(code());
+  writer.program().codeObjects[0].device = "cuda";
+  writer.program().codeObjects[0].target = "x86-64-linux-cuda-cuda_capability_80";
+  Runtime runtime = makeRuntime();
+  Status error;
+  EXPECT_EQ(load(runtime.get(), writer.serialize(), &error), nullptr);
+  EXPECT_EQ(kiln_status_code(error.get()), KILN_ERROR_UNSUPPORTED);
+  EXPECT_EQ(message(error),
+            "the artifact has code for cuda only; compile it with --target=host to run on "
+            "device cpu");
+  writer.program().codeObjects[0].device = "metal";
+  writer.program().codeObjects[0].format = "macho-dylib";
+  EXPECT_EQ(load(runtime.get(), writer.serialize(), &error), nullptr);
+  EXPECT_EQ(kiln_status_code(error.get()), KILN_ERROR_UNSUPPORTED);
+  EXPECT_EQ(message(error),
+            "the artifact has code for metal only (its metal code runs only on macOS); "
+            "compile it with --target=host to run on device cpu");
+}
+
+TEST(RuntimeApi, cpu_loads_its_code_among_other_devices) {
+  // The other devices' objects are not even ELF files: they are never loaded.
+  std::vector<uint8_t> junk(64, 0);
+  ArtifactWriter writer = kiln::test::makeAddArtifact(code());
+  writer.addCodeObject("cuda", "x86-64-linux-cuda-cuda_capability_80", "elf-shared-object", junk);
+  writer.addCodeObject("metal", "arm-64-osx-metal", "macho-dylib", junk);
+  Runtime runtime = makeRuntime();
+  Module module = load(runtime.get(), writer.serialize());
+  ASSERT_TRUE(module);
+  Session s = session(module.get());
+  runAdd(s.get());
+  expectSums(s.get());
 }
 
 TEST(RuntimeApi, introspects_entry_points_and_signatures) {

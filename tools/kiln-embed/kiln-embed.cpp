@@ -39,13 +39,16 @@ constexpr const char *kUsage =
     "  --max-length N       tokens per text, [CLS] and [SEP] included; longer texts are\n"
     "                       truncated (default 128, capped by the model's positions)\n"
     "  --threads N          kernel threads (default: one per CPU)\n"
+    "  --device D           where the kernels run: cpu (default) or cuda (an NVIDIA GPU;\n"
+    "                       a model directory is then compiled with --target=cuda, an\n"
+    "                       artifact must have been)\n"
     "  --tokenizer PATH     tokenizer.json (or its directory), when MODEL is an artifact\n"
     "  --cache-dir DIR      compiled models (default $XDG_CACHE_HOME/kiln/models or\n"
     "                       ~/.cache/kiln/models); compiling a model there removes what\n"
     "                       other kiln builds compiled of it with these options\n";
 
 struct Options {
-  std::string model, output, tokenizer, cacheDir;
+  std::string model, output, tokenizer, cacheDir, device = "cpu";
   std::vector<std::string> texts;
   bool similarity = false;
   long batch = 0, maxLength = 0, threads = 0;
@@ -95,6 +98,8 @@ Options parse(int argc, char **argv) {
       o.maxLength = count(arg, value(), 2);
     } else if (arg == "--threads") {
       o.threads = count(arg, value(), 0);
+    } else if (arg == "--device") {
+      o.device = value();
     } else if (arg == "--tokenizer") {
       o.tokenizer = value();
     } else if (arg == "--cache-dir") {
@@ -117,8 +122,10 @@ Options parse(int argc, char **argv) {
   return o;
 }
 
-/// The cached artifact for a model directory, compiling it first when it is not there.
-std::string compiledModel(const Options &o, const safetensors::ModelDirectory &model) {
+/// The cached artifact for a model directory, compiling it first when it is not there
+/// (or when `runtime` cannot load it).
+std::string compiledModel(const Options &o, const safetensors::ModelDirectory &model,
+                          kiln_runtime *runtime) {
   // Every file the importer reads decides the artifact.
   std::vector<std::string> inputs{model.config().path()};
   for (const auto &file : model.checkpoint().files())
@@ -130,9 +137,14 @@ std::string compiledModel(const Options &o, const safetensors::ModelDirectory &m
     die(key.error().message);
   std::string batch = std::to_string(o.batch ? o.batch : 8);
   std::string length = std::to_string(o.maxLength);
-  tools::Expected<tools::CachedArtifact> compiled = tools::compileIntoCache(
-      "kiln-embed", o.model, o.cacheDir, "embed-" + *key + "-" + batch + "x" + length,
-      {model.directory(), "--batch", batch, "--seq-len", length});
+  std::string name = "embed-" + *key + "-" + batch + "x" + length;
+  std::vector<std::string> args{model.directory(), "--batch", batch, "--seq-len", length};
+  if (o.device != "cpu") {
+    name += "-" + o.device;
+    args.push_back("--target=" + o.device);
+  }
+  tools::Expected<tools::CachedArtifact> compiled =
+      tools::compileIntoCache("kiln-embed", o.model, o.cacheDir, name, args, runtime);
   if (!compiled)
     die(compiled.error().message);
   return compiled->path;
@@ -157,6 +169,13 @@ std::string abbreviate(const float *values, size_t size) {
 
 int main(int argc, char **argv) {
   Options o = parse(argc, argv);
+  // First, so that a missing device is reported before a compile.
+  kiln_runtime_options runtimeOptions;
+  kiln_runtime_options_init(&runtimeOptions);
+  runtimeOptions.num_threads = int32_t(o.threads);
+  runtimeOptions.device = o.device.c_str();
+  kiln_runtime *runtime = nullptr;
+  check(kiln_runtime_create(&runtimeOptions, &runtime), "creating the runtime");
   bool isArtifact = fs::path(o.model).extension() == ".kiln";
   std::string artifact = o.model, tokenizerPath = o.tokenizer;
   if (!isArtifact) {
@@ -170,7 +189,7 @@ int main(int argc, char **argv) {
         die(positions.error());
       o.maxLength = std::min<long>(*positions, 128);
     }
-    artifact = compiledModel(o, **model);
+    artifact = compiledModel(o, **model, runtime);
     if (tokenizerPath.empty())
       tokenizerPath = (*model)->directory() + "tokenizer.json";
   } else if (tokenizerPath.empty()) {
@@ -181,11 +200,6 @@ int main(int argc, char **argv) {
   kiln_tokenizer *tokenizer = nullptr;
   check(kiln_tokenizer_load(tokenizerPath.c_str(), &tokenizer), "loading the tokenizer");
 
-  kiln_runtime_options runtimeOptions;
-  kiln_runtime_options_init(&runtimeOptions);
-  runtimeOptions.num_threads = int32_t(o.threads);
-  kiln_runtime *runtime = nullptr;
-  check(kiln_runtime_create(&runtimeOptions, &runtime), "creating the runtime");
   kiln_module *module = nullptr;
   check(kiln_module_load_file(runtime, artifact.c_str(), &module), artifact);
   kiln_embedder_options embedderOptions;

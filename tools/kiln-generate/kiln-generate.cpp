@@ -58,6 +58,9 @@ constexpr const char *kUsage =
     "  --min-p P             (default 0.05; 0 = off)\n"
     "  --repeat-penalty R    (default 1 = off, as llama.cpp)\n"
     "  --threads N           kernel threads (default: one per CPU)\n"
+    "  --device D            where the kernels run: cpu (default) or cuda (an NVIDIA GPU;\n"
+    "                        a model is then compiled with --target=cuda, an artifact\n"
+    "                        must have been)\n"
     "  --vocab FILE          the tokenizer (a GGUF file, tokenizer.json or a model\n"
     "                        directory), when MODEL is a .kiln artifact\n"
     "  --cache-dir DIR       compiled models (default $XDG_CACHE_HOME/kiln/models or\n"
@@ -74,7 +77,7 @@ constexpr const char *kUsage =
     "time, then each new token costs one single-token pass.\n";
 
 struct Options {
-  std::string model, prompt, vocab, cacheDir, statsJson, tracePath;
+  std::string model, prompt, vocab, cacheDir, statsJson, tracePath, device = "cpu";
   int tokens = 32, ctx = 256, batch = 32, threads = 0;
   bool profile = false;
   bool fullWindowCaches = false;
@@ -148,6 +151,8 @@ Options parse(int argc, char **argv) {
       o.sampling.repetitionPenalty = static_cast<float>(number(arg, value()));
     } else if (arg == "--threads") {
       o.threads = static_cast<int>(number(arg, value()));
+    } else if (arg == "--device") {
+      o.device = value();
     } else if (arg == "--vocab") {
       o.vocab = value();
     } else if (arg == "--cache-dir") {
@@ -193,8 +198,8 @@ tools::Expected<std::string> modelKey(const std::string &model) {
 }
 
 /// The cached KV-cache artifact for a GGUF model or a Hugging Face model directory,
-/// compiling it first when it is not there yet.
-tools::CachedArtifact compiledModel(const Options &o) {
+/// compiling it first when it is not there yet (or `runtime` cannot load it).
+tools::CachedArtifact compiledModel(const Options &o, kiln_runtime *runtime) {
   tools::Expected<std::string> key = modelKey(o.model);
   if (!key)
     die(key.error().message);
@@ -208,8 +213,12 @@ tools::CachedArtifact compiledModel(const Options &o) {
     args.push_back("--full-window-caches");
     variant += "-fullwindow";
   }
+  if (o.device != "cpu") {
+    args.push_back("--target=" + o.device);
+    variant += "-" + o.device;
+  }
   tools::Expected<tools::CachedArtifact> compiled =
-      tools::compileIntoCache("kiln-generate", o.model, o.cacheDir, variant, args);
+      tools::compileIntoCache("kiln-generate", o.model, o.cacheDir, variant, args, runtime);
   if (!compiled)
     die(compiled.error().message);
   return *compiled;
@@ -220,6 +229,13 @@ tools::CachedArtifact compiledModel(const Options &o) {
 int main(int argc, char **argv) {
   Options o = parse(argc, argv);
   auto loadStart = Clock::now();
+  // First, so that a missing device is reported before a compile.
+  kiln_runtime_options runtimeOptions;
+  kiln_runtime_options_init(&runtimeOptions);
+  runtimeOptions.num_threads = o.threads;
+  runtimeOptions.device = o.device.c_str();
+  kiln_runtime *runtime = nullptr;
+  check(kiln_runtime_create(&runtimeOptions, &runtime), "creating the runtime");
   bool isArtifact = fs::path(o.model).extension() == ".kiln";
   std::string vocabPath = isArtifact ? o.vocab : o.model;
   if (vocabPath.empty())
@@ -228,15 +244,11 @@ int main(int argc, char **argv) {
   if (!tokenizer)
     die(vocabPath + ": " + tokenizer.error());
 
-  tools::CachedArtifact compiled = isArtifact ? tools::CachedArtifact{o.model} : compiledModel(o);
+  tools::CachedArtifact compiled =
+      isArtifact ? tools::CachedArtifact{o.model} : compiledModel(o, runtime);
   const std::string &artifact = compiled.path;
   double compileSeconds = compiled.compileSeconds;
 
-  kiln_runtime_options runtimeOptions;
-  kiln_runtime_options_init(&runtimeOptions);
-  runtimeOptions.num_threads = o.threads;
-  kiln_runtime *runtime = nullptr;
-  check(kiln_runtime_create(&runtimeOptions, &runtime), "creating the runtime");
   kiln_module *module = nullptr;
   check(kiln_module_load_file(runtime, artifact.c_str(), &module), artifact);
   // A KV-cache model: @prefill (a batch of tokens) and @decode (one token) over one

@@ -75,20 +75,15 @@ std::string kilnCacheDirectory(const std::string &name) {
 
 namespace {
 
-// Why the artifact at `path` cannot be used (empty: it can): the runtime loads it as the
-// tool will, so a truncated or corrupt file (checksums, every program check) or one
-// built for another CPU is found here rather than at the tool's own load.
-std::string unusableBecause(const std::string &path) {
-  kiln_runtime_options options{1};
-  kiln_runtime *runtime = nullptr;
+// Why the artifact at `path` cannot be used (empty: it can): the tool's runtime loads
+// it, so a truncated or corrupt file (checksums, every program check) or one built for
+// another CPU or device is found here rather than at the tool's own load.
+std::string unusableBecause(const std::string &path, kiln_runtime *runtime) {
   kiln_module *module = nullptr;
-  kiln_status status = kiln_runtime_create(&options, &runtime);
-  if (!status)
-    status = kiln_module_load_file(runtime, path.c_str(), &module);
+  kiln_status status = kiln_module_load_file(runtime, path.c_str(), &module);
   std::string why = status ? kiln_status_message(status) : "";
   kiln_status_free(status);
   kiln_module_release(module);
-  kiln_runtime_release(runtime);
   return why;
 }
 
@@ -173,7 +168,8 @@ std::string tuningDatabaseState() {
 
 Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
                                           const std::string &cacheDir, const std::string &name,
-                                          const std::vector<std::string> &arguments) {
+                                          const std::vector<std::string> &arguments,
+                                          kiln_runtime *runtime) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path compiler = fs::read_symlink("/proc/self/exe", ec).parent_path() / "kiln-compile";
@@ -194,7 +190,7 @@ Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::st
   fs::path artifact = cache / (name + "-" + *compilerHash + ".kiln");
   // An artifact enters the cache only by rename of a complete file, so one that is
   // there and loads can be used without the lock.
-  if (fs::exists(artifact) && unusableBecause(artifact.string()).empty())
+  if (fs::exists(artifact) && unusableBecause(artifact.string(), runtime).empty())
     return CachedArtifact{artifact.string()};
 
   // One compile per artifact at a time: a second process waits here, then finds the
@@ -209,7 +205,7 @@ Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::st
     if (errno != EINTR)
       return Error{"cannot lock " + lockPath + ": " + std::strerror(errno)};
   if (fs::exists(artifact)) {
-    std::string why = unusableBecause(artifact.string());
+    std::string why = unusableBecause(artifact.string(), runtime);
     if (why.empty())
       return CachedArtifact{artifact.string()};
     // Replaced by the rename below, never deleted first: a process that found it

@@ -4,6 +4,7 @@
 #define KILN_TOOLS_HOSTFILES_H
 
 #include "Expected.h"
+#include "kiln/runtime.h"
 
 #include <string>
 #include <vector>
@@ -29,8 +30,9 @@ struct CachedArtifact {
 // kiln-compile reads (`--tune=use`, its default: $KILN_TUNING_DB, else the cache
 // directory's tuning.sqlite; its size and modification time with its write-ahead log's,
 // so that schedules tuned after a model was cached are compiled in; a PostgreSQL URL
-// counts as its text only: tuning into a shared store later does not invalidate). When it is missing, or there but the runtime does not load it
-// (truncated, corrupt, for another CPU), the kiln-compile beside the running executable
+// counts as its text only: tuning into a shared store later does not invalidate). When
+// it is missing, or there but `runtime` (the tool's) does not load it (truncated,
+// corrupt, for another CPU or device), the kiln-compile beside the running executable
 // compiles it (`kiln-compile ARGUMENTS... -o <partial file>`, renamed into place only
 // on success, so an interrupted compile leaves no artifact), and
 // "<tool>: compiling <what> (once; cached as ...)" goes to stderr. Compiles of one
@@ -38,7 +40,8 @@ struct CachedArtifact {
 // waits and then uses the first one's artifact.
 Expected<CachedArtifact> compileIntoCache(const std::string &tool, const std::string &what,
                                           const std::string &cacheDir, const std::string &name,
-                                          const std::vector<std::string> &arguments);
+                                          const std::vector<std::string> &arguments,
+                                          kiln_runtime *runtime);
 
 } // namespace kiln::tools
 

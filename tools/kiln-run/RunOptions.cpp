@@ -49,6 +49,9 @@ std::string runUsage() {
          "  --atol A                    absolute tolerance for floats (default 1e-5)\n"
          "  --entry NAME                entry point to run (default: the only one)\n"
          "  --threads N                 kernel worker threads (default 0: one per CPU)\n"
+         "  --device D                  where the kernels run: cpu (default) or cuda (an\n"
+         "                              NVIDIA GPU; the model needs code for it:\n"
+         "                              kiln-compile --target=cuda)\n"
          "  --repeat N                  run N times, report the mean time (default 1)\n"
          "  --profile                   time every kernel call: print a table per kernel\n"
          "                              and write a Chrome trace (Perfetto opens it)\n"
@@ -111,7 +114,7 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
     static const char *const valuedOptions[] = {"--input",  "--output",  "--compare",
                                                 "--output-dir", "--entry", "--rtol",
                                                 "--atol",   "--threads", "--repeat",
-                                                "--trace", "--interleave"};
+                                                "--trace", "--interleave", "--device"};
     if (std::find(std::begin(valuedOptions), std::end(valuedOptions), option) ==
         std::end(valuedOptions))
       return Error{"unknown option '" + option + "' (see --help)"};
@@ -133,6 +136,8 @@ Expected<RunOptions> parseRunOptions(int argc, char **argv) {
       options.outputDir = value;
     } else if (option == "--entry") {
       options.entryPoint = value;
+    } else if (option == "--device") {
+      options.device = value;
     } else if (option == "--interleave") {
       options.interleavePath = value;
     } else if (option == "--trace") {

@@ -26,6 +26,7 @@ struct RunOptions {
   Tolerance tolerance{1e-4, 1e-5};
   std::string entryPoint; // empty: the module's only entry point
   int threads = 0;        // 0: one per online CPU
+  std::string device = "cpu"; // kiln_runtime_options.device: "cpu" or "cuda"
   int repeat = 1;
   bool profile = false;
   std::string tracePath; // with profile: where the Chrome trace goes

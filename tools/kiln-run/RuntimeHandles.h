@@ -25,10 +25,12 @@ inline MaybeError statusError(kiln_status status, const std::string &context) {
   return error;
 }
 
-inline Expected<RuntimeHandle> createRuntime(int numThreads) {
+// A runtime of `numThreads` kernel threads (0: one per CPU) on `device` ("cpu", "cuda").
+inline Expected<RuntimeHandle> createRuntime(int numThreads, const std::string &device = "cpu") {
   kiln_runtime_options options;
   kiln_runtime_options_init(&options);
   options.num_threads = numThreads;
+  options.device = device.c_str();
   kiln_runtime *runtime = nullptr;
   if (MaybeError error =
           statusError(kiln_runtime_create(&options, &runtime), "cannot create the runtime"))

@@ -252,7 +252,7 @@ Expected<SessionHandle> sessionWithInputs(kiln_module *module, size_t entry,
 }
 
 Expected<int> runModel(const RunOptions &options) {
-  Expected<RuntimeHandle> runtime = createRuntime(options.threads);
+  Expected<RuntimeHandle> runtime = createRuntime(options.threads, options.device);
   if (!runtime)
     return runtime.error();
   Expected<ModuleHandle> module = loadModule(runtime->get(), options.modelPath);
@@ -268,6 +268,8 @@ Expected<int> runModel(const RunOptions &options) {
   if (!options.quiet) {
     std::printf("model: %s (target %s)\n", options.modelPath.c_str(),
                 kiln_module_target(module->get()));
+    if (options.device != "cpu")
+      std::printf("device: %s\n", kiln_runtime_device(runtime->get()));
     std::printf("entry point: %s\n", formatSignature(*signature).c_str());
   }
 

@@ -2,10 +2,10 @@
  * run them. C11; no exceptions, no C++ types cross this boundary.
  *
  * Objects and ownership
- *   kiln_runtime  process-level settings (thread count). Immutable once created.
+ *   kiln_runtime  process-level settings (thread count, device). Immutable once created.
  *   kiln_module   a loaded, validated artifact: program, weights (zero-copy when loaded
- *                 from a file) and the CPU code object. Immutable; share it freely
- *                 across threads.
+ *                 from a file) and the code object for the runtime's device. Immutable;
+ *                 share it freely across threads.
  *   kiln_session  one entry point's working memory (arena, inputs). Use a session from
  *                 one thread at a time; create one session per concurrent caller.
  *                 kiln_session_run or kiln_session_set_input called while another
@@ -101,21 +101,33 @@ typedef struct kiln_runtime_options {
   /* Worker threads for the kernels of every module loaded by this runtime; 0 means
    * one per online CPU. */
   int32_t num_threads;
+  /* The device that runs the kernels: NULL or "cpu", the host CPU; "cuda", an NVIDIA
+   * GPU (HL_GPU_DEVICE picks one of several, as in Halide) through the CUDA driver,
+   * which the runtime loads when asked (libkiln_runtime.so does not link it). Modules
+   * then need code for that device (kiln-compile --target=cuda). "metal" is reserved:
+   * KILN_ERROR_UNSUPPORTED on Linux. An unknown name is KILN_ERROR_INVALID_ARGUMENT. */
+  const char *device;
 } kiln_runtime_options;
 
 /* Fills `options` with the defaults. */
 KILN_API void kiln_runtime_options_init(kiln_runtime_options *options);
 
-/* `options` may be NULL (defaults); it is read during the call only. */
+/* `options` may be NULL (defaults); it is read during the call only. A device that is
+ * not there (no CUDA driver, no GPU) is KILN_ERROR_UNSUPPORTED, saying why. */
 KILN_API kiln_status kiln_runtime_create(const kiln_runtime_options *options,
                                          kiln_runtime **out_runtime);
 KILN_API void kiln_runtime_release(kiln_runtime *runtime);
+/* The runtime's device, for people: "cpu", or e.g. "cuda: NVIDIA H200 (sm_90)". Owned
+ * by the runtime; "" for NULL. */
+KILN_API const char *kiln_runtime_device(const kiln_runtime *runtime);
 
 /* ---- modules -------------------------------------------------------------------- */
 
 /* Maps the file read-only and validates all of it (checksums included); weights are
- * used in place from the mapping. The file must not be modified or truncated while
- * the module is alive. */
+ * used in place from the mapping (on a GPU, copied there at the first session). The
+ * file must not be modified or truncated while the module is alive. An artifact
+ * without code for the runtime's device is KILN_ERROR_UNSUPPORTED, naming the devices
+ * it has code for. */
 KILN_API kiln_status kiln_module_load_file(kiln_runtime *runtime, const char *path,
                                            kiln_module **out_module);
 
