@@ -12,12 +12,22 @@
 
 namespace kiln {
 
+/// One kernel's code for a GPU, as text (PTX for CUDA, Metal Shading Language for
+/// Metal): inside the code object too, kept here for tools and tests.
+struct DeviceSource {
+  std::string kernel;
+  std::string language; // "ptx", "metal"
+  std::string text;
+};
+
 /// Machine code for one device, as the runtime loads it.
 struct CodeObject {
-  std::string device; // "cpu"
+  std::string device; // "cpu", "cuda", "metal"
   std::string target; // the backend's resolved target, e.g. a Halide target string
-  std::string format; // "elf-shared-object"
+  std::string format; // "elf-shared-object", "macho-dylib"
   std::vector<char> bytes;
+  /// For a GPU: each kernel's device code (empty for kernels taken from a cache).
+  std::vector<DeviceSource> sources;
 };
 
 /// A kernel as the runtime calls it: `<name>_argv(void **args)`.
@@ -28,7 +38,7 @@ struct KernelInfo {
   std::string schedule; // the schedule's knobs, for reports
 };
 
-/// How emitCodeObject compiles.
+/// How emitCodeObjects compiles.
 struct CompileOptions {
   /// Kernels compiled at the same time (0: one per hardware thread).
   unsigned jobs = 0;
@@ -40,6 +50,8 @@ struct CompileOptions {
   /// part of that key, so a cache serves runs of one compiler build only (kiln-tune
   /// keeps one per session, where candidates differ in one kernel).
   std::string kernelCache;
+  /// A directory to write each kernel's GPU code into (PTX, MSL), or empty.
+  std::string deviceCodeDirectory;
 };
 
 /// Choices that change a kernel's numerics, which only the user may make (the
@@ -73,13 +85,14 @@ public:
   virtual std::string describeScheduleSpace() const = 0;
   /// The lowered form of every kernel added so far, for humans (Halide statements).
   virtual mlir::FailureOr<std::string> printKernels(mlir::Location loc) = 0;
-  /// Compiles every kernel added so far into one code object.
-  virtual mlir::FailureOr<CodeObject> emitCodeObject(mlir::Location loc,
-                                                     const CompileOptions &options) = 0;
+  /// Compiles every kernel added so far into code objects: one per target the backend
+  /// compiles for (a CUDA backend may build several GPU architectures).
+  virtual mlir::FailureOr<std::vector<CodeObject>>
+  emitCodeObjects(mlir::Location loc, const CompileOptions &options) = 0;
 };
 
-/// Creates the backend that handles `target` ("host", "arm-64-linux", or another
-/// target string a backend accepts); on failure returns null and says why in `error`.
+/// Creates the backend that handles `target` ("host", "arm-64-linux", "cuda",
+/// "metal", or another target string a backend accepts); on failure returns null and says why in `error`.
 std::unique_ptr<Backend> createBackend(llvm::StringRef target, std::string &error,
                                        const NumericsOptions &numerics = {});
 

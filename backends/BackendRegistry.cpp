@@ -2,6 +2,8 @@
 #include "backends/Backend.h"
 
 #include "backends/cpu/CpuBackend.h"
+#include "backends/cuda/CudaBackend.h"
+#include "backends/metal/MetalBackend.h"
 
 namespace kiln {
 
@@ -19,6 +21,10 @@ struct BackendEntry {
 const BackendEntry kBackends[] = {
     {"cpu", "host, arm-64-linux, or a Halide CPU target string", cpu::handlesTarget,
      cpu::createCpuBackend},
+    {"cuda", "cuda, cuda-sm_NN[-sm_MM...] (PTX per architecture; default sm_80)",
+     cuda::handlesTarget, cuda::createCudaBackend},
+    {"metal", "metal (Apple GPUs, arm64 macOS)", metal::handlesTarget,
+     metal::createMetalBackend},
 };
 } // namespace
 

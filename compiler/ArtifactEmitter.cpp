@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "compiler/CompilerVersion.h"
 #include "llvm/Support/Path.h"
@@ -24,6 +25,29 @@ namespace art = kiln::artifact;
 namespace kiln {
 
 namespace {
+
+/// Writes each kernel's GPU code of `code` into `directory` as <kernel>.<sm_NN>.ptx
+/// (CUDA; one file per architecture) or <kernel>.metal.
+LogicalResult writeDeviceSources(Location loc, const CodeObject &code,
+                                        StringRef directory) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(directory))
+    return emitError(loc) << "cannot create the directory '" << directory << "': " << ec.message();
+  std::string suffix = "." + (code.sources.empty() ? "" : code.sources.front().language);
+  size_t capability = code.target.find("cuda_capability_");
+  if (capability != std::string::npos)
+    suffix = ".sm_" + code.target.substr(capability + 16, 2) + suffix;
+  for (const DeviceSource &source : code.sources) {
+    llvm::SmallString<256> file(directory);
+    llvm::sys::path::append(file, source.kernel + suffix);
+    std::error_code ec;
+    llvm::raw_fd_ostream out(file, ec);
+    if (ec)
+      return emitError(loc) << "cannot write '" << file << "': " << ec.message();
+    out << source.text;
+  }
+  return success();
+}
+
 
 std::optional<art::DType> toDType(Type type) {
   if (type.isF32())
@@ -469,12 +493,17 @@ FailureOr<ArtifactSummary> Emitter::emit(ModuleOp module, StringRef path,
 
   // A program of reshapes and constants only (an ONNX Reshape or Identity) needs no code.
   if (summary.kernels != 0) {
-    FailureOr<CodeObject> code = backend.emitCodeObject(module.getLoc(), options);
-    if (failed(code))
+    FailureOr<std::vector<CodeObject>> codes = backend.emitCodeObjects(module.getLoc(), options);
+    if (failed(codes))
       return failure();
-    summary.codeBytes = code->bytes.size();
-    writer.addCodeObject(code->device, code->target, code->format,
-                         std::vector<uint8_t>(code->bytes.begin(), code->bytes.end()));
+    for (const CodeObject &code : *codes) {
+      summary.codeBytes += code.bytes.size();
+      writer.addCodeObject(code.device, code.target, code.format,
+                           std::vector<uint8_t>(code.bytes.begin(), code.bytes.end()));
+      if (!options.deviceCodeDirectory.empty() &&
+          failed(writeDeviceSources(module.getLoc(), code, options.deviceCodeDirectory)))
+        return failure();
+    }
   }
 
   art::ArtifactError error = writer.writeFile(path.str());

@@ -19,3 +19,10 @@ config.substitutions.append(("%kiln_src_root", config.kiln_src_root))
 # defaults unless they name a database (this file is never created).
 config.environment["KILN_TUNING_DB"] = os.path.join(config.test_exec_root,
                                                     "no-tuning-database.sqlite")
+
+# The CUDA toolkit's PTX assembler, for the CUDA backend's tests (REQUIRES: ptxas).
+import shutil
+ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

@@ -76,16 +76,9 @@ void placeDefinition(Halide::Stage stage, const std::vector<Halide::Var> &args,
   }
 }
 
-/// Each knob's name, field and candidate values, in field order: the one table that
-/// space(), str() and set() read.
-struct KnobField {
-  const char *name;
-  int64_t KernelSchedule::*field;
-  std::vector<int64_t> values;
-};
-
-const std::vector<KnobField> &knobFields() {
-  static const std::vector<KnobField> fields = {
+/// Each knob's name, field and candidate values, in field order.
+const std::vector<KnobField<KernelSchedule>> &knobFields() {
+  static const std::vector<KnobField<KernelSchedule>> fields = {
       {"vector_width", &KernelSchedule::vectorWidth, {1, 4, 8, 16, 32}},
       {"parallel", &KernelSchedule::parallel, {0, 1}},
       {"parallel_grain", &KernelSchedule::parallelGrain, {1, 2, 4, 8, 16}},
@@ -102,46 +95,45 @@ const std::vector<KnobField> &knobFields() {
 }
 } // namespace
 
-std::vector<Knob> KernelSchedule::space() {
-  std::vector<Knob> knobs;
-  for (const KnobField &f : knobFields())
-    knobs.push_back({f.name, f.values});
-  return knobs;
-}
+std::vector<Knob> KernelSchedule::space() { return knobSpace(knobFields()); }
 
-std::string KernelSchedule::str() const {
-  std::ostringstream os;
-  for (const KnobField &f : knobFields())
-    os << (&f == &knobFields().front() ? "" : " ") << f.name << "=" << this->*f.field;
-  return os.str();
-}
+std::string KernelSchedule::str() const { return knobsText(*this, knobFields()); }
 
-std::string KernelSchedule::set(llvm::StringRef text) {
-  llvm::SmallVector<llvm::StringRef> tokens;
-  text.split(tokens, ' ', -1, /*KeepEmpty=*/false);
-  for (llvm::StringRef token : tokens) {
-    llvm::StringRef name = token.split('=').first, value = token.split('=').second;
-    const auto &fields = knobFields();
-    auto field = std::find_if(fields.begin(), fields.end(),
-                              [&](const KnobField &f) { return name == f.name; });
-    if (field == fields.end()) {
-      std::string known;
-      for (const KnobField &f : fields)
-        known += std::string(known.empty() ? "" : ", ") + f.name;
-      return "unknown schedule knob '" + name.str() + "' (knobs: " + known + ")";
-    }
-    int64_t number;
-    if (value.getAsInteger(10, number))
-      return "schedule knob '" + name.str() + "' needs an integer value, got '" + value.str() + "'";
-    if (std::find(field->values.begin(), field->values.end(), number) == field->values.end()) {
-      std::string values;
-      for (int64_t v : field->values)
-        values += (values.empty() ? "" : ", ") + std::to_string(v);
-      return "schedule knob " + name.str() + "=" + value.str() + " is outside its space {" +
-             values + "}";
-    }
-    this->*field->field = number;
+std::string KernelSchedule::set(llvm::StringRef text) { return setKnobs(*this, text, knobFields()); }
+
+std::string describeKnobs(const std::vector<Knob> &knobs) {
+  std::string text;
+  for (const Knob &knob : knobs) {
+    text += knob.name + ":";
+    for (int64_t value : knob.values)
+      text += " " + std::to_string(value);
+    text += "\n";
   }
+  return text;
+}
+
+std::string checkKnob(llvm::StringRef name, llvm::StringRef value,
+                      const std::vector<std::pair<const char *, const std::vector<int64_t> *>> &knobs,
+                      size_t &found, int64_t &number) {
+  auto knob = std::find_if(knobs.begin(), knobs.end(),
+                           [&](const auto &k) { return name == k.first; });
+  if (knob == knobs.end()) {
+    std::string known;
+    for (const auto &k : knobs)
+      known += std::string(known.empty() ? "" : ", ") + k.first;
+    return "unknown schedule knob '" + name.str() + "' (knobs: " + known + ")";
+  }
+  if (value.getAsInteger(10, number))
+    return "schedule knob '" + name.str() + "' needs an integer value, got '" + value.str() + "'";
+  const std::vector<int64_t> &values = *knob->second;
+  if (std::find(values.begin(), values.end(), number) == values.end()) {
+    std::string list;
+    for (int64_t v : values)
+      list += (list.empty() ? "" : ", ") + std::to_string(v);
+    return "schedule knob " + name.str() + "=" + value.str() + " is outside its space {" + list +
+           "}";
+  }
+  found = static_cast<size_t>(knob - knobs.begin());
   return "";
 }
 

@@ -5,6 +5,9 @@
 
 #include "backends/halide/DispatchLowering.h"
 
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+
 #include <string>
 #include <vector>
 
@@ -15,6 +18,62 @@ struct Knob {
   std::string name;
   std::vector<int64_t> values;
 };
+
+/// A schedule's knob: its name, its field in schedule type S, the values it may take.
+/// A schedule type keeps one table of these, which its space(), str() and set() read.
+template <typename S> struct KnobField {
+  const char *name;
+  int64_t S::*field;
+  std::vector<int64_t> values;
+};
+
+/// "name: v1 v2 ..." per knob, as Backend::describeScheduleSpace prints it.
+std::string describeKnobs(const std::vector<Knob> &knobs);
+
+/// The knobs of `fields` and their values.
+template <typename S> std::vector<Knob> knobSpace(const std::vector<KnobField<S>> &fields) {
+  std::vector<Knob> knobs;
+  for (const KnobField<S> &f : fields)
+    knobs.push_back({f.name, f.values});
+  return knobs;
+}
+
+/// "name=value ..." of every knob of `fields`, in their order.
+template <typename S>
+std::string knobsText(const S &schedule, const std::vector<KnobField<S>> &fields) {
+  std::string text;
+  for (const KnobField<S> &f : fields)
+    text += (text.empty() ? "" : " ") + std::string(f.name) + "=" +
+            std::to_string(schedule.*f.field);
+  return text;
+}
+
+/// What is wrong with the knob `name`=`value` of `fields` (unknown, not an integer,
+/// outside its space), or empty; the field it names in `found`.
+std::string checkKnob(llvm::StringRef name, llvm::StringRef value,
+                      const std::vector<std::pair<const char *, const std::vector<int64_t> *>> &knobs,
+                      size_t &found, int64_t &number);
+
+/// Sets the knobs `text` names ("a=1 b=2"; the others keep their values), or returns
+/// what is wrong with it.
+template <typename S>
+std::string setKnobs(S &schedule, llvm::StringRef text, const std::vector<KnobField<S>> &fields) {
+  std::vector<std::pair<const char *, const std::vector<int64_t> *>> knobs;
+  for (const KnobField<S> &f : fields)
+    knobs.push_back({f.name, &f.values});
+  llvm::SmallVector<llvm::StringRef> tokens;
+  text.split(tokens, ' ', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef token : tokens) {
+    size_t found = 0;
+    int64_t number = 0;
+    std::string error = checkKnob(token.split('=').first, token.split('=').second, knobs, found,
+                                  number);
+    if (!error.empty())
+      return error;
+    schedule.*fields[found].field = number;
+  }
+  return "";
+}
 
 /// How a kernel runs. Every field is a knob of the schedule space.
 struct KernelSchedule {

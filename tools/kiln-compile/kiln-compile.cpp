@@ -47,7 +47,9 @@ cl::opt<std::string> outputPath(
     cl::value_desc("path"), cl::cat(category));
 cl::opt<std::string> target("target",
                             cl::desc("Target to compile for: host (this CPU, its features "
-                                     "detected), arm-64-linux, or a Halide target string"),
+                                     "detected), arm-64-linux, a Halide CPU target string; "
+                                     "cuda (= cuda-sm_80), cuda-sm_NN[-sm_MM...] (one code "
+                                     "object per GPU architecture); metal (Apple GPUs)"),
                             cl::init("host"), cl::cat(category));
 cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Artifact),
                    cl::values(clEnumValN(Emit::Artifact, "artifact",
@@ -118,6 +120,11 @@ cl::opt<std::string> tuningDb("tuning-db",
 cl::opt<std::string> tuneBudget("tune-budget",
                                 cl::desc("With --tune=tune: kiln-tune's --budget (default 10m)"),
                                 cl::init("10m"), cl::value_desc("time"), cl::cat(category));
+cl::opt<std::string> deviceCodeDir(
+    "emit-device-code",
+    cl::desc("With a GPU target, also write each kernel's GPU code into this directory: "
+             "<kernel>.sm_NN.ptx (cuda) or <kernel>.metal"),
+    cl::value_desc("dir"), cl::cat(category));
 cl::opt<std::string> kernelCache(
     "kernel-cache",
     cl::desc("Reuse compiled kernels from DIR and add those compiled (for kiln-tune, whose "
@@ -555,6 +562,7 @@ int main(int argc, char **argv) {
     kiln::CompileOptions compileOptions;
     compileOptions.jobs = jobs;
     compileOptions.kernelCache = kernelCache;
+    compileOptions.deviceCodeDirectory = deviceCodeDir;
     if (::isatty(STDERR_FILENO))
       compileOptions.progress = showProgress;
     FailureOr<kiln::ArtifactSummary> summary = kiln::emitArtifact(
