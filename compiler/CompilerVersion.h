@@ -4,7 +4,7 @@
 #define KILN_COMPILER_COMPILERVERSION_H
 
 namespace kiln {
-constexpr const char *kCompilerVersion = "kiln 0.1.0";
+constexpr const char *kCompilerVersion = "kiln 0.2.0";
 } // namespace kiln
 
 #endif // KILN_COMPILER_COMPILERVERSION_H

@@ -109,7 +109,9 @@ typedef struct kiln_runtime_options {
   const char *device;
 } kiln_runtime_options;
 
-/* Fills `options` with the defaults. */
+/* Fills `options` with the defaults. Always start from it: options structs grow at
+ * their end between minor versions (0.2 added `device`), and the library's soname
+ * carries the minor version until 1.0. */
 KILN_API void kiln_runtime_options_init(kiln_runtime_options *options);
 
 /* `options` may be NULL (defaults); it is read during the call only. A device that is
