@@ -195,6 +195,7 @@ Measurement CandidateMeasurement::measure(const std::string &database, bool writ
                                    trace,
                                    "--quiet"};
   runArgs.insert(runArgs.end(), setup.inputArgs.begin(), setup.inputArgs.end());
+  runArgs.insert(runArgs.end(), setup.runArgs.begin(), setup.runArgs.end());
   if (!setup.entry.empty())
     runArgs.insert(runArgs.end(), {"--entry", setup.entry});
   std::string reference = pathIn(setup.workDirectory, "reference");

@@ -20,6 +20,8 @@ struct MeasurementSetup {
   std::vector<std::string> compileArgs;
   /// --input options of every run.
   std::vector<std::string> inputArgs;
+  /// Other options of every run (--device cuda for a GPU target).
+  std::vector<std::string> runArgs;
   std::string entry; // --entry (empty: the only one)
   std::string workDirectory;
   /// Runs measured, after `warmup` that are not (caches, page faults, thread start).

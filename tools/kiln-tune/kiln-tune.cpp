@@ -317,6 +317,7 @@ struct ModelKernels {
   std::vector<TunableKernel> kernels;
   std::vector<kiln::tuning::SearchKnob> space;
   std::string target; // the backend's resolved target, part of the database key
+  std::string device; // where its code runs: kiln-run --device
 };
 
 /// Imports the model and runs kiln's pipeline and the backend's lowering (no code
@@ -363,6 +364,7 @@ std::optional<ModelKernels> loadModel(llvm::StringRef work, std::vector<std::str
 
   ModelKernels model;
   model.target = backend->target();
+  model.device = backend->name().str();
   model.space = parseSpace(backend->describeScheduleSpace());
   std::map<std::string, size_t> kernelOfKey;
   unsigned dispatchIndex = 0;
@@ -722,6 +724,9 @@ int main(int argc, char **argv) {
     setup.compileArgs.insert(setup.compileArgs.end(), {"--ctx", std::to_string(contextLength)});
   if (fullWindowCaches)
     setup.compileArgs.push_back("--full-window-caches");
+  // A GPU target's candidates run on that GPU.
+  if (model->device != "cpu")
+    setup.runArgs = {"--device", model->device};
   setup.entry = entry;
   setup.workDirectory = std::string(work);
   setup.runs = std::max(1u, runs.getValue());
