@@ -71,7 +71,7 @@ ProfileReport::Track &ProfileReport::track(const std::string &name) {
   for (Track &t : tracks)
     if (t.name == name)
       return t;
-  tracks.push_back(Track{name, {}, {}, {}, {}});
+  tracks.push_back(Track{name, {}, {}, {}, {}, {}});
   return tracks.back();
 }
 
@@ -220,8 +220,11 @@ MaybeError ProfileReport::writeChromeTrace(const std::string &path,
     const Track &t = tracks[i];
     int tid = int(i) + 1;
     dropped += t.summary.dropped_trace_events;
+    nlohmann::json trackArgs = {{"name", t.name}};
+    if (!t.interleaved.empty())
+      trackArgs["interleaved"] = t.interleaved;
     events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", tid},
-                      {"args", {{"name", t.name}}}});
+                      {"args", std::move(trackArgs)}});
     for (const Span &span : t.spans)
       events.push_back({{"name", span.name}, {"cat", "run"}, {"ph", "X"},
                         {"ts", micros(span.startNs)},

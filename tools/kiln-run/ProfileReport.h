@@ -28,6 +28,12 @@ public:
   // kernels it contains: a run, a token.
   void addSpan(const std::string &track, const std::string &name, uint64_t startNs,
                uint64_t endNs);
+  // Marks `track` as the session of `artifact`, run interleaved with the model's: the
+  // trace says so in the track's `interleaved` argument, which tools read (kiln-tune)
+  // rather than the display name.
+  void markInterleaved(const std::string &track, const std::string &artifact) {
+    this->track(track).interleaved = artifact;
+  }
 
   // For each session: runs and time inside and between kernels, the cost of the
   // shortest dispatches, and one row per kernel (what it computes, where, dispatches,
@@ -48,6 +54,7 @@ private:
   };
   struct Track {
     std::string name;
+    std::string interleaved; // markInterleaved's artifact, or empty
     kiln_profile_summary summary;
     std::vector<Dispatch> dispatches;
     std::vector<kiln_trace_event> events;

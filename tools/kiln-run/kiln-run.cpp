@@ -373,9 +373,11 @@ Expected<int> runModel(const RunOptions &options) {
   if (options.profile) {
     if (MaybeError error = profile.addSession(session->get(), signature->name))
       return *error;
-    if (other)
+    if (other) {
       if (MaybeError error = profile.addSession(other->get(), otherTrack))
         return *error;
+      profile.markInterleaved(otherTrack, options.interleavePath);
+    }
     std::printf("profile:\n%s", profile.table().c_str());
     if (MaybeError error = profile.writeChromeTrace(options.tracePath, "kiln-run"))
       return *error;

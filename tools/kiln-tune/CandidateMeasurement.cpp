@@ -69,7 +69,7 @@ nlohmann::json parseTrace(const std::string &path, std::string &error) {
 
 /// Reads one track of a parsed trace: kernel calls by dispatch, inside numbered run
 /// spans, of the model's track (`interleaved` false) or of the artifact kiln-run
-/// interleaved with it (true; its track's name says "(interleaved: ...)"), into `runNs`
+/// interleaved with it (true; its track has an `interleaved` argument), into `runNs`
 /// and `dispatchNs` (and the kernels' descriptions into `what`, when given).
 bool readTrack(const nlohmann::json &trace, unsigned warmup, bool interleaved,
                std::vector<double> *runNs, std::map<unsigned, std::vector<double>> &dispatchNs,
@@ -77,8 +77,7 @@ bool readTrack(const nlohmann::json &trace, unsigned warmup, bool interleaved,
   int track = -1;
   for (const auto &event : trace["traceEvents"])
     if (event.value("name", "") == "thread_name" && event.contains("args") &&
-        (event["args"].value("name", "").find(" (interleaved: ") != std::string::npos) ==
-            interleaved)
+        event["args"].contains("interleaved") == interleaved)
       track = event.value("tid", -1);
   if (track < 0) {
     error = std::string("the profile trace has no track of the ") +
@@ -235,7 +234,7 @@ Measurement CandidateMeasurement::measure(const std::string &database, bool writ
   bool read = !parsed.is_null() &&
               readTrack(parsed, setup.warmup, false, &m.runNs, m.dispatchNs, &m.what, error) &&
               (writeReference || referenceArtifact.empty() ||
-               readTrack(parsed, setup.warmup, true, nullptr, m.referenceDispatchNs, nullptr,
+               readTrack(parsed, setup.warmup, true, &m.referenceRunNs, m.referenceDispatchNs, nullptr,
                          error));
   if (!read) {
     m.status = "crashed";

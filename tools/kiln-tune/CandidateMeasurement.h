@@ -51,6 +51,8 @@ struct Measurement {
   /// interleaved with every later candidate, run by run (--interleave). Empty for the
   /// reference itself.
   std::map<unsigned, std::vector<double>> referenceDispatchNs;
+  /// The interleaved reference's whole runs (ns), measured ones only.
+  std::vector<double> referenceRunNs;
 
   /// The median over measured runs of the time the given dispatches took together.
   double medianNs(const std::vector<unsigned> &dispatches) const;

@@ -495,10 +495,12 @@ public:
                                 : kernel.defaultSchedule);
   }
 
-  /// The whole model with what the database now holds against the defaults, measured
-  /// in turn: the median over the rounds of each one's median run. None when the
-  /// database holds nothing but defaults for these kernels (two measurements of the same
-  /// code differ by noise alone: tens of percent for a model that runs in microseconds).
+  /// The whole model with what the database now holds against the defaults, run by
+  /// run in one process (the defaults' artifact interleaved with the tuned one, as
+  /// candidates are measured): the median over the rounds of each one's median run.
+  /// None when the database holds nothing but defaults for these kernels (two
+  /// measurements of the same code differ by noise alone: tens of percent for a model
+  /// that runs in microseconds).
   llvm::Expected<std::optional<std::pair<double, double>>>
   endToEnd(const std::vector<TunableKernel> &kernels, const std::string &database) {
     bool anyTuned = false;
@@ -512,14 +514,15 @@ public:
       return std::nullopt;
     std::vector<double> plainRuns, tunedRuns;
     for (int round = 0; round < kConfirmations; ++round) {
-      kiln::tune::Measurement plain = measurement.measure("");
       kiln::tune::Measurement tuned = measurement.measure(database);
-      for (const kiln::tune::Measurement *m : {&plain, &tuned})
-        if (m->status != "ok")
-          return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                         "the model did not run (" + m->status + "):\n" +
-                                             m->detail);
-      plainRuns.push_back(kiln::tune::median(plain.runNs));
+      if (tuned.status != "ok")
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "the model did not run (" + tuned.status + "):\n" +
+                                           tuned.detail);
+      if (tuned.referenceRunNs.empty())
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "the tuned model ran without the defaults beside it");
+      plainRuns.push_back(kiln::tune::median(tuned.referenceRunNs));
       tunedRuns.push_back(kiln::tune::median(tuned.runNs));
     }
     return std::pair{kiln::tune::median(plainRuns), kiln::tune::median(tunedRuns)};
