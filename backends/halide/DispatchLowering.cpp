@@ -597,7 +597,12 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     kernel.inputs.push_back(param);
     std::vector<Var> vars = makeVars(type.getRank(), "i");
     Func wrapper(kernel.name + "_in" + std::to_string(i) + "_f");
-    if (vars.empty()) {
+    if (options.narrow64BitInputs && element->is_int_or_uint() && element->bits() == 64) {
+      std::vector<Halide::Expr> at(vars.begin(), vars.end());
+      wrapper(vars) = Halide::cast(element->with_bits(32), param(at));
+      kernel.hostStages.push_back(wrapper);
+      kernel.context += "narrowed input " + std::to_string(i) + ";";
+    } else if (vars.empty()) {
       wrapper() = param();
     } else if (isFiniteHalfWeight(arg)) {
       // Widened here, in the short form only finite values allow; the widening copies
@@ -628,6 +633,24 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     Stage *reduction = kernel.stage(f.name());
     // The reduction the output is computed from tile by tile, if any.
     std::string tiledReduction;
+    std::optional<Halide::Type> resultType = toHalideType(type.getElementType());
+    // A 64-bit integer result where the GPU has none is written on the host, widened
+    // from the 32 bits its narrowed inputs carry.
+    if (options.narrow64BitInputs && resultType && resultType->is_int_or_uint() &&
+        resultType->bits() == 64) {
+      std::vector<Var> vars = makeVars(type.getRank(), "o");
+      Func widened(kernel.name + "_out" + std::to_string(i));
+      std::vector<Expr> at(vars.rbegin(), vars.rend());
+      widened(reversed(ArrayRef<Var>(vars))) = Halide::cast(*resultType, f(at));
+      kernel.hostStages.push_back(widened);
+      f = widened;
+      for (int d = 0; d < type.getRank(); ++d)
+        f.output_buffer().dim(d).set_bounds(
+            0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
+      kernel.outputs.push_back(f);
+      kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, "", 1});
+      continue;
+    }
     bool needsCopy = isa<BlockArgument>(value) || reduction ||
                      llvm::any_of(kernel.outputs, [&](const Func &o) { return o.name() == f.name(); });
     if (needsCopy) {
@@ -2475,6 +2498,7 @@ LoweringOptions LoweringOptions::forTarget(const Halide::Target &target) {
   LoweringOptions options;
   options.integerDot4 = target.arch == Halide::Target::X86 &&
                         target.has_feature(Halide::Target::AVX512_SapphireRapids);
+  options.narrow64BitInputs = target.has_feature(Halide::Target::Metal);
   options.hardwareHalfToFloat =
       !target.has_gpu_feature() &&
       ((target.arch == Halide::Target::X86 && target.has_feature(Halide::Target::F16C)) ||

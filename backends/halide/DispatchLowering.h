@@ -64,6 +64,10 @@ struct LoweredKernel {
   /// What the algorithm depends on outside the dispatch's body (which results are
   /// written in place over state); part of the kernel's identity with the body.
   std::string context;
+  /// Funcs a GPU schedule computes on the host before the kernel's GPU stages (the
+  /// 64-bit integer inputs narrowed for a GPU without 64-bit integers); the CPU
+  /// inlines them like any pure Func.
+  std::vector<Halide::Func> hostStages;
 
   Halide::Pipeline pipeline() const { return Halide::Pipeline(outputs); }
   /// The stage computing the Func named `name`, or null.
@@ -87,6 +91,10 @@ struct LoweringOptions {
   /// The target has 4-way byte dot products that Halide 14 emits (vpdpbusd: its
   /// AVX512_SapphireRapids feature); elsewhere the integer path uses 2-way int16 ones.
   bool integerDot4 = false;
+  /// The GPU has no 64-bit integers (Metal): 64-bit integer inputs (positions, cache
+  /// offsets) are narrowed to 32 bits on the host (LoweredKernel::hostStages), so the
+  /// device code never loads one.
+  bool narrow64BitInputs = false;
 
   /// The options `target` supports.
   static LoweringOptions forTarget(const Halide::Target &target);

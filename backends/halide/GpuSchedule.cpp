@@ -175,6 +175,12 @@ void applyGpuSchedule(LoweredKernel &kernel, const GpuSchedule &schedule) {
   // Every Func of the pipeline, by name: the outputs and what they call, transitively.
   std::map<std::string, Halide::Internal::Function> functions =
       Halide::Internal::build_environment(roots);
+  // On the host: the inputs narrowed to 32 bits, 64-bit results widened from them.
+  std::set<std::string> onHost;
+  for (Halide::Func &f : kernel.hostStages) {
+    f.compute_root();
+    onHost.insert(f.name());
+  }
   // Products placed in tiles with their readers first.
   std::set<std::string> tiled;
   for (const Stage &stage : kernel.stages) {
@@ -195,7 +201,7 @@ void applyGpuSchedule(LoweredKernel &kernel, const GpuSchedule &schedule) {
   for (auto &[name, function] : functions) {
     Halide::Func f(function);
     bool stored = outputs.count(name) || stages.count(name) || !function.can_be_inlined();
-    if (!stored || tiledInto.count(name) || tiled.count(name))
+    if (!stored || tiledInto.count(name) || tiled.count(name) || onHost.count(name))
       continue; // inlined into whatever reads it; computed in its reader's threads; tiled
     if (!outputs.count(name))
       f.compute_root();

@@ -29,7 +29,7 @@ import onnx_vs_onnxruntime as onnx_models  # noqa: E402
 # A GPU sums in another order than onnxruntime's CPU kernels (one thread per output,
 # a different association than the CPU's vector lanes).
 RTOL, ATOL = 1e-4, 1e-5
-METAL_NO_INT64 = "Metal does not support 64-bit integers"
+METAL_ONE_ROW_CACHE_WRITE = "Name not in Scope: kiln_k"
 PTXAS_ARCHS = {"sm_80": ["sm_80"], "sm_86": ["sm_86", "sm_90"]}
 
 
@@ -165,9 +165,9 @@ def main():
             metal_dir = os.path.join(work, name + ".metal")
             error = compile_model(bin_dir, path, os.path.join(work, name + ".metal.kiln"),
                                   "metal", metal_dir, extra)
-            if error and METAL_NO_INT64 in error:
-                # Halide's Metal backend has no 64-bit integers, and kiln's positions
-                # and cache offsets are i64 tensors: a known limit, counted apart.
+            if error and METAL_ONE_ROW_CACHE_WRITE in error:
+                # Halide 14 fails on a one-row KV-cache write (a decode step) for Metal,
+                # whose i64 offset is narrowed on the host: a known limit, counted apart.
                 metal_refused.append(name)
                 error = None
             elif not error:
@@ -187,7 +187,8 @@ def main():
         else:
             print(f"PASS {name}")
     if metal_refused:
-        print(f"KNOWN LIMIT metal: {METAL_NO_INT64} ({', '.join(metal_refused)})")
+        print(f"KNOWN LIMIT metal: Halide 14 fails on one-row KV-cache writes "
+              f"({', '.join(metal_refused)})")
     if skipped_reason:
         print(f"SKIP running on a GPU: {skipped_reason}")
     print(f"{len(cases) - len(failures)} models compiled for cuda and metal, "
