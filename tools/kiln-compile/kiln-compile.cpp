@@ -445,6 +445,9 @@ int main(int argc, char **argv) {
   std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error, numerics);
   if (!backend)
     return fail(error);
+  if (!deviceCodeDir.empty() && backend->name() == "cpu")
+    return fail("--emit-device-code needs a GPU target (--target=cuda or --target=metal); " +
+                backend->target() + " has no GPU code");
   if (scheduleSpace) {
     llvm::outs() << backend->describeScheduleSpace();
     return 0;
