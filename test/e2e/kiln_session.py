@@ -35,11 +35,13 @@ class Runtime:
             getattr(lib, name).argtypes = [p]
         self.lib = lib
 
+        # runtime.h's kiln_runtime_options, field for field (device NULL: the CPU).
         class Options(ctypes.Structure):
-            _fields_ = [("num_threads", ctypes.c_int32)]
+            _fields_ = [("num_threads", ctypes.c_int32), ("device", ctypes.c_char_p)]
 
         handle = ctypes.c_void_p()
-        self.check(lib.kiln_runtime_create(ctypes.byref(Options(threads)), ctypes.byref(handle)))
+        self.check(lib.kiln_runtime_create(ctypes.byref(Options(threads, None)),
+                                           ctypes.byref(handle)))
         self.handle = handle
 
     def check(self, status):
