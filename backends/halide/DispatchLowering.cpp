@@ -454,6 +454,8 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
   LogicalResult lowerCacheWrite(CacheWriteOp op);
+  LogicalResult lowerOneRowCacheWrite(CacheWriteOp op, Func f, const std::vector<Var> &vars,
+                                      Expr offset, Halide::Type type);
   LogicalResult lowerCausalConv1d(CausalConv1dOp op);
   LogicalResult lowerSelectiveScan(SelectiveScanOp op);
   LogicalResult lowerWkv(WkvOp op);
@@ -2151,6 +2153,8 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
   f(args) = inPlace ? Halide::undef(type) : *old;
   if (inPlace)
     kernel.context += "in-place;"; // per cache_write, in body order
+  if (options.narrow64BitInputs && count == 1)
+    return lowerOneRowCacheWrite(op, f, vars, *offset, type);
   Halide::RDom r(0, static_cast<int>(count), "cw_row");
   Expr row;
   if (op.getRing()) {
@@ -2181,6 +2185,35 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
     if (vector > 1 && width >= vector)
       f.update(0).vectorize(f.args()[0], vector, Halide::TailStrategy::GuardWithIf);
   };
+  return success();
+}
+
+LogicalResult KernelBuilder::lowerOneRowCacheWrite(CacheWriteOp op, Func f,
+                                                   const std::vector<Var> &vars, Expr offset,
+                                                   Halide::Type type) {
+  // One row (a decode step) without a reduction domain: Halide 14 fails on a one-point
+  // domain for Metal once the offset comes from a host stage. The row's index is an
+  // expression of the offset; a row outside the cache writes back what is there.
+  int64_t cacheRows = shapeOf(op.getCache()).front();
+  Expr row, valid;
+  if (op.getRing()) {
+    Expr position = Halide::cast(Halide::Int(32), Halide::clamp(offset, -1, kMaxPosition));
+    valid = position >= 0;
+    row = position % static_cast<int>(cacheRows);
+  } else {
+    row = Halide::cast(Halide::Int(32), Halide::clamp(offset, -1, static_cast<int>(cacheRows)));
+    valid = row >= 0 && row < static_cast<int>(cacheRows);
+  }
+  std::vector<Expr> rowAt{Expr(0)}, cacheAt{Halide::clamp(row, 0, static_cast<int>(cacheRows - 1))};
+  rowAt.insert(rowAt.end(), vars.begin() + 1, vars.end());
+  cacheAt.insert(cacheAt.end(), vars.begin() + 1, vars.end());
+  FailureOr<Expr> fresh = read(op, op.getRows(), rowAt);
+  if (failed(fresh))
+    return failure();
+  std::vector<Expr> at(cacheAt.rbegin(), cacheAt.rend());
+  f(at) = Halide::select(valid, Halide::cast(type, *fresh), f(at));
+  tensors[op.getResult()] = f;
+  kernel.context += "one-row write;";
   return success();
 }
 
