@@ -454,8 +454,7 @@ private:
   LogicalResult lowerRope(RopeOp op);
   LogicalResult lowerAttention(AttentionOp op);
   LogicalResult lowerCacheWrite(CacheWriteOp op);
-  LogicalResult lowerOneRowCacheWrite(CacheWriteOp op, Func f, const std::vector<Var> &vars,
-                                      Expr offset, Halide::Type type);
+
   LogicalResult lowerCausalConv1d(CausalConv1dOp op);
   LogicalResult lowerSelectiveScan(SelectiveScanOp op);
   LogicalResult lowerWkv(WkvOp op);
@@ -635,31 +634,21 @@ FailureOr<LoweredKernel> KernelBuilder::build() {
     Stage *reduction = kernel.stage(f.name());
     // The reduction the output is computed from tile by tile, if any.
     std::string tiledReduction;
-    std::optional<Halide::Type> resultType = toHalideType(type.getElementType());
-    // A 64-bit integer result where the GPU has none is written on the host, widened
+    // A 64-bit integer result where the GPU has none is copied out on the host, widened
     // from the 32 bits its narrowed inputs carry.
-    if (options.narrow64BitInputs && resultType && resultType->is_int_or_uint() &&
-        resultType->bits() == 64) {
-      std::vector<Var> vars = makeVars(type.getRank(), "o");
-      Func widened(kernel.name + "_out" + std::to_string(i));
-      std::vector<Expr> at(vars.rbegin(), vars.rend());
-      widened(reversed(ArrayRef<Var>(vars))) = Halide::cast(*resultType, f(at));
-      kernel.hostStages.push_back(widened);
-      f = widened;
-      for (int d = 0; d < type.getRank(); ++d)
-        f.output_buffer().dim(d).set_bounds(
-            0, static_cast<int>(type.getShape()[type.getRank() - 1 - d]));
-      kernel.outputs.push_back(f);
-      kernel.stages.push_back({f, type.getShape().vec(), /*isOutput=*/true, "", 1});
-      continue;
-    }
-    bool needsCopy = isa<BlockArgument>(value) || reduction ||
+    std::optional<Halide::Type> resultType = toHalideType(type.getElementType());
+    bool widened = options.narrow64BitInputs && resultType && resultType->is_int_or_uint() &&
+                   resultType->bits() == 64;
+    bool needsCopy = widened || isa<BlockArgument>(value) || reduction ||
                      llvm::any_of(kernel.outputs, [&](const Func &o) { return o.name() == f.name(); });
     if (needsCopy) {
       std::vector<Var> vars = makeVars(type.getRank(), "o");
       Func copy(kernel.name + "_out" + std::to_string(i));
-      copy(reversed(ArrayRef<Var>(vars))) = f(reversed(ArrayRef<Var>(vars)));
-      if (reduction)
+      Expr element = f(reversed(ArrayRef<Var>(vars)));
+      copy(reversed(ArrayRef<Var>(vars))) = widened ? Halide::cast(*resultType, element) : element;
+      if (widened)
+        kernel.hostStages.push_back(copy);
+      else if (reduction)
         tiledReduction = f.name();
       f = copy;
     } else if (auto context = attentionContexts.find(value); context != attentionContexts.end()) {
@@ -2153,30 +2142,42 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
   f(args) = inPlace ? Halide::undef(type) : *old;
   if (inPlace)
     kernel.context += "in-place;"; // per cache_write, in body order
-  if (options.narrow64BitInputs && count == 1)
-    return lowerOneRowCacheWrite(op, f, vars, *offset, type);
-  Halide::RDom r(0, static_cast<int>(count), "cw_row");
-  Expr row;
+  // One row on Metal (a decode step) is written without a reduction domain: Halide 14
+  // fails on a one-point domain once the offset comes from a host stage
+  // (narrow64BitInputs). A row outside the cache then writes back what is there.
+  bool oneRow = options.narrow64BitInputs && count == 1;
+  std::optional<Halide::RDom> domain;
+  if (!oneRow)
+    domain.emplace(0, static_cast<int>(count), "cw_row");
+  Expr step = domain ? Expr(domain->x) : Expr(0);
+  Expr row, valid;
   if (op.getRing()) {
     // Position p + r in row (p + r) mod T (Halide's % of a positive divisor is never
     // negative); positions below 0 are dropped.
     Expr first = Halide::clamp(*offset, -static_cast<int>(count), kMaxPosition);
-    Expr position = Halide::cast(Halide::Int(32), first) + r;
-    r.where(position >= 0);
+    Expr position = Halide::cast(Halide::Int(32), first) + step;
+    valid = position >= 0;
     row = position % static_cast<int>(cacheRows);
   } else {
     Expr first = Halide::cast(Halide::Int(32),
                               Halide::clamp(*offset, -1, static_cast<int>(cacheRows)));
-    row = first + r;
-    r.where(row >= 0 && row < static_cast<int>(cacheRows));
+    row = first + step;
+    valid = row >= 0 && row < static_cast<int>(cacheRows);
   }
-  std::vector<Expr> rowAt{r}, cacheAt{Halide::clamp(row, 0, static_cast<int>(cacheRows - 1))};
+  std::vector<Expr> rowAt{step}, cacheAt{Halide::clamp(row, 0, static_cast<int>(cacheRows - 1))};
   rowAt.insert(rowAt.end(), vars.begin() + 1, vars.end());
   cacheAt.insert(cacheAt.end(), vars.begin() + 1, vars.end());
   FailureOr<Expr> fresh = read(op, op.getRows(), rowAt);
   if (failed(fresh))
     return failure();
-  f(std::vector<Expr>(cacheAt.rbegin(), cacheAt.rend())) = Halide::cast(type, *fresh);
+  std::vector<Expr> at(cacheAt.rbegin(), cacheAt.rend());
+  if (domain) {
+    domain->where(valid);
+    f(at) = Halide::cast(type, *fresh);
+  } else {
+    f(at) = Halide::select(valid, Halide::cast(type, *fresh), f(at));
+    kernel.context += "one-row write;";
+  }
   tensors[op.getResult()] = f;
   // A few rows at a run-time offset: each row's elements in vectors, one thread.
   int64_t width = cacheShape.back();
@@ -2185,35 +2186,6 @@ LogicalResult KernelBuilder::lowerCacheWrite(CacheWriteOp op) {
     if (vector > 1 && width >= vector)
       f.update(0).vectorize(f.args()[0], vector, Halide::TailStrategy::GuardWithIf);
   };
-  return success();
-}
-
-LogicalResult KernelBuilder::lowerOneRowCacheWrite(CacheWriteOp op, Func f,
-                                                   const std::vector<Var> &vars, Expr offset,
-                                                   Halide::Type type) {
-  // One row (a decode step) without a reduction domain: Halide 14 fails on a one-point
-  // domain for Metal once the offset comes from a host stage. The row's index is an
-  // expression of the offset; a row outside the cache writes back what is there.
-  int64_t cacheRows = shapeOf(op.getCache()).front();
-  Expr row, valid;
-  if (op.getRing()) {
-    Expr position = Halide::cast(Halide::Int(32), Halide::clamp(offset, -1, kMaxPosition));
-    valid = position >= 0;
-    row = position % static_cast<int>(cacheRows);
-  } else {
-    row = Halide::cast(Halide::Int(32), Halide::clamp(offset, -1, static_cast<int>(cacheRows)));
-    valid = row >= 0 && row < static_cast<int>(cacheRows);
-  }
-  std::vector<Expr> rowAt{Expr(0)}, cacheAt{Halide::clamp(row, 0, static_cast<int>(cacheRows - 1))};
-  rowAt.insert(rowAt.end(), vars.begin() + 1, vars.end());
-  cacheAt.insert(cacheAt.end(), vars.begin() + 1, vars.end());
-  FailureOr<Expr> fresh = read(op, op.getRows(), rowAt);
-  if (failed(fresh))
-    return failure();
-  std::vector<Expr> at(cacheAt.rbegin(), cacheAt.rend());
-  f(at) = Halide::select(valid, Halide::cast(type, *fresh), f(at));
-  tensors[op.getResult()] = f;
-  kernel.context += "one-row write;";
   return success();
 }
 

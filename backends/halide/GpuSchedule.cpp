@@ -83,6 +83,26 @@ void placeUpdates(Halide::Func f, const std::string &name, const GpuSchedule &sc
   }
 }
 
+/// Computes `f` at root, each of its definitions one launch (an output is at root
+/// already; a pure definition that is undef, an in-place write, has nothing to
+/// launch). Returns the thread loop of its pure definition, if it has one.
+std::optional<Halide::Var> placeAtRoot(Halide::Func f, bool isOutput, const GpuSchedule &schedule) {
+  if (!isOutput)
+    f.compute_root();
+  const std::vector<Halide::Expr> &values = f.function().values();
+  bool undefinedPure = std::all_of(values.begin(), values.end(), [](const Halide::Expr &e) {
+    return Halide::Internal::is_undef(e);
+  });
+  std::optional<Halide::Var> thread;
+  if (!undefinedPure) {
+    std::vector<Halide::Var> args = f.args();
+    thread = placeOnGpu(f, std::vector<Halide::VarOrRVar>(args.begin(), args.end()), f.name(),
+                        schedule);
+  }
+  placeUpdates(f, f.name(), schedule, /*onGpu=*/true);
+  return thread;
+}
+
 /// Places the product `stage` and its pointwise reader `reader` in square tiles (see
 /// GpuSchedule::tile), if the product is one: a single reduction variable, at least a
 /// tile of rows and of columns, an operand read along the columns. Returns whether it
@@ -203,17 +223,8 @@ void applyGpuSchedule(LoweredKernel &kernel, const GpuSchedule &schedule) {
     bool stored = outputs.count(name) || stages.count(name) || !function.can_be_inlined();
     if (!stored || tiledInto.count(name) || tiled.count(name) || onHost.count(name))
       continue; // inlined into whatever reads it; computed in its reader's threads; tiled
-    if (!outputs.count(name))
-      f.compute_root();
-    bool undefinedPure = std::all_of(function.values().begin(), function.values().end(),
-                                     [](const Halide::Expr &e) { return Halide::Internal::is_undef(e); });
-    if (!undefinedPure) {
-      std::vector<Halide::Var> args = f.args();
-      std::vector<Halide::VarOrRVar> vars(args.begin(), args.end());
-      if (std::optional<Halide::Var> thread = placeOnGpu(f, vars, name, schedule))
-        threadLoops.emplace(name, *thread);
-    }
-    placeUpdates(f, name, schedule, /*onGpu=*/true);
+    if (std::optional<Halide::Var> thread = placeAtRoot(f, outputs.count(name), schedule))
+      threadLoops.emplace(name, *thread);
   }
   // A reduction whose only reader reads it point by point (a matmul's output copy or
   // epilogue, attention's score tiles) is computed in that reader's threads: each
@@ -224,15 +235,12 @@ void applyGpuSchedule(LoweredKernel &kernel, const GpuSchedule &schedule) {
       continue;
     Halide::Func f(functions.at(name));
     auto loop = threadLoops.find(reader);
-    if (loop != threadLoops.end() && functions.count(reader)) {
-      f.compute_at(Halide::Func(functions.at(reader)), loop->second);
-      placeUpdates(f, name, schedule, /*onGpu=*/false);
+    if (loop == threadLoops.end()) {
+      placeAtRoot(f, /*isOutput=*/false, schedule);
       continue;
     }
-    f.compute_root();
-    std::vector<Halide::Var> args = f.args();
-    placeOnGpu(f, std::vector<Halide::VarOrRVar>(args.begin(), args.end()), name, schedule);
-    placeUpdates(f, name, schedule, /*onGpu=*/true);
+    f.compute_at(Halide::Func(functions.at(reader)), loop->second);
+    placeUpdates(f, name, schedule, /*onGpu=*/false);
   }
 }
 
