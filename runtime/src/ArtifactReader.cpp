@@ -316,7 +316,80 @@ private:
       if (!isNew)
         return fail("kernel ", i, ": the name \"", std::string(str(k.name())),
                     "\" is also kernel ", known->second, "'s");
+      if (const LibraryCall *call = knownLibraryCall(k))
+        if (auto err = validateLibraryCall(k, *call))
+          return fail("kernel ", i, " (", std::string(str(k.name())), "): library call ",
+                      std::string(kCublasGemm), ": ", err.message);
     }
+    return {};
+  }
+
+  // The fields of a cublas.gemm call, as cuBLAS takes them: sizes as int, batch strides
+  // as long long.
+  static ArtifactError validateLibraryCall(const Kernel &kernel, const LibraryCall &call) {
+    constexpr uint32_t kMaxInt = std::numeric_limits<int32_t>::max();
+    constexpr uint64_t kMaxLongLong = std::numeric_limits<int64_t>::max();
+    const std::pair<const char *, uint32_t> positions[] = {
+        {"a", call.a()}, {"b", call.b()}, {"c", call.c()}};
+    for (auto [name, position] : positions)
+      if (position >= kernel.num_args())
+        return fail(name, " is argument ", position, " but the kernel takes ",
+                    kernel.num_args());
+    if (call.c() == call.a() || call.c() == call.b())
+      return fail("c is argument ", call.c(), ", which is also ",
+                  call.c() == call.a() ? "a" : "b", " (cuBLAS does not write its inputs)");
+    const std::pair<const char *, uint32_t> sizes[] = {
+        {"batch", call.batch()}, {"m", call.m()}, {"n", call.n()}, {"k", call.k()}};
+    for (auto [name, size] : sizes)
+      if (size < 1 || size > kMaxInt)
+        return fail(name, " is ", size, " (must be 1 to ", kMaxInt, ", cuBLAS's int)");
+    const std::pair<const char *, uint64_t> strides[] = {
+        {"a_batch_stride", call.a_batch_stride()}, {"b_batch_stride", call.b_batch_stride()}};
+    for (auto [name, stride] : strides)
+      if (stride > kMaxLongLong)
+        return fail(name, " is ", stride, ", more than cuBLAS's long long");
+    std::string_view compute = str(call.compute());
+    if (compute != "f32" && compute != "tf32")
+      return fail("unknown compute \"", std::string(compute), "\" (expected f32 or tf32)");
+    return {};
+  }
+
+  // The buffers a dispatch gives a cublas.gemm call: f32, C exactly batch dense m x n
+  // matrices, A and B at least as long as the call reads, C apart from both.
+  ArtifactError validateLibraryOperands(const LibraryCall &call, const Dispatch &dispatch) {
+    struct Operand {
+      const char *name;
+      uint32_t position;
+      uint64_t stride, rows, columns;
+    };
+    const Operand operands[] = {
+        {"A", call.a(), call.a_batch_stride(), call.m(), call.k()},
+        {"B", call.b(), call.b_batch_stride(), call.k(), call.n()},
+        {"C", call.c(), uint64_t(call.m()) * call.n(), call.m(), call.n()},
+    };
+    for (const Operand &o : operands) {
+      uint32_t id = dispatch.args()->Get(o.position);
+      const Buffer &b = buffer(id);
+      std::string which = cat("its ", o.name, " (argument ", o.position, ", buffer ", id, ")");
+      if (b.type()->dtype() != DType::F32)
+        return fail(which, " is ", runtime::findDType(b.type()->dtype())->name,
+                    ", not f32");
+      // ((batch - 1) * stride + rows * columns) * 4 bytes; each size < 2^31.
+      uint64_t elements = 0, bytes = 0;
+      if (__builtin_mul_overflow(uint64_t(call.batch() - 1), o.stride, &elements) ||
+          __builtin_add_overflow(elements, o.rows * o.columns, &elements) ||
+          __builtin_mul_overflow(elements, uint64_t(4), &bytes))
+        return fail(which, " would span more bytes than a 64-bit size holds");
+      bool exact = o.position == call.c();
+      if (exact ? b.size() != bytes : b.size() < bytes)
+        return fail(which, " has ", b.size(), " bytes but the call ",
+                    exact ? "writes " : "reads ", bytes);
+    }
+    uint32_t c = view.storage[dispatch.args()->Get(call.c())];
+    if (c == view.storage[dispatch.args()->Get(call.a())] ||
+        c == view.storage[dispatch.args()->Get(call.b())])
+      return fail("its C (buffer ", dispatch.args()->Get(call.c()),
+                  ") is the bytes of its A or B (cuBLAS does not write its inputs)");
     return {};
   }
 
@@ -397,6 +470,10 @@ private:
           return fail(at, " writes its last argument, buffer ", last,
                       ", which is a weight (weights are read-only)");
       }
+      if (const LibraryCall *call = knownLibraryCall(k))
+        if (auto err = validateLibraryOperands(*call, dispatch))
+          return fail(at, ": kernel ", dispatch.kernel(), " (", std::string(str(k.name())),
+                      ") calls ", std::string(kCublasGemm), ": ", err.message);
       if (!isPrintableUtf8(str(dispatch.location())))
         return fail(at, ": its location is not printable UTF-8");
       if (!isPrintableUtf8(str(dispatch.summary())))
@@ -448,6 +525,11 @@ std::vector<const CodeObjectBytes *> ArtifactView::codeFor(std::string_view devi
     if (str(c.object->device()) == device)
       found.push_back(&c);
   return found;
+}
+
+const LibraryCall *knownLibraryCall(const Kernel &kernel) {
+  const LibraryCall *call = kernel.library();
+  return call && str(call->function()) == kCublasGemm ? call : nullptr;
 }
 
 uint64_t checksum(const void *data, size_t size) { return XXH64(data, size, 0); }

@@ -60,6 +60,14 @@ struct ArtifactView {
 // fills `view` (when non-null).
 ArtifactError validateArtifact(const uint8_t *data, size_t size, ArtifactView *view);
 
+// The library call the reader knows: "cublas.gemm" (artifact.fbs's LibraryCall).
+constexpr std::string_view kCublasGemm = "cublas.gemm";
+
+// The kernel's library call when its function is one this reader knows (and so has
+// validated, with every dispatch's operands); null when it has none, or one a newer
+// compiler wrote, which is ignored: the kernel's own code runs.
+const LibraryCall *knownLibraryCall(const Kernel &kernel);
+
 // The most dimensions a tensor may have. Halide's kernels read the dimensions they
 // were compiled for before they check the buffer's count, so sessions give every
 // buffer this many dimension slots (zero past its rank): a kernel given a buffer of

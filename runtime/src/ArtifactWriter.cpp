@@ -75,8 +75,15 @@ std::vector<uint8_t> serializeProgram(const ProgramDesc &p) {
   for (const BufferDesc &b : p.buffers)
     buffers.push_back(CreateBuffer(fbb, build(fbb, b.type), b.kind, b.index, b.offset, b.size));
   std::vector<flatbuffers::Offset<Kernel>> kernels;
-  for (const KernelDesc &k : p.kernels)
-    kernels.push_back(CreateKernelDirect(fbb, k.name.c_str(), k.numArgs));
+  for (const KernelDesc &k : p.kernels) {
+    const LibraryCallDesc &l = k.library;
+    auto library = l.function.empty()
+                       ? 0
+                       : CreateLibraryCallDirect(fbb, l.function.c_str(), l.a, l.b, l.c, l.batch,
+                                                 l.m, l.n, l.k, l.aBatchStride, l.bBatchStride,
+                                                 l.transposeB, l.compute.c_str());
+    kernels.push_back(CreateKernelDirect(fbb, k.name.c_str(), k.numArgs, library));
+  }
   std::vector<flatbuffers::Offset<EntryPoint>> entries;
   for (const EntryPointDesc &e : p.entryPoints) {
     std::vector<flatbuffers::Offset<Dispatch>> dispatches;

@@ -26,9 +26,19 @@ struct BufferDesc {
   uint64_t size = 0;
 };
 
+struct LibraryCallDesc {
+  std::string function;          // empty: the kernel has no library call
+  uint32_t a = 0, b = 0, c = 0;  // positions in each dispatch's args
+  uint32_t batch = 1, m = 0, n = 0, k = 0;
+  uint64_t aBatchStride = 0, bBatchStride = 0; // elements; 0: one matrix for every batch
+  bool transposeB = false;
+  std::string compute = "f32";   // or "tf32"
+};
+
 struct KernelDesc {
   std::string name;
   uint32_t numArgs = 0;
+  LibraryCallDesc library{};
 };
 
 struct DispatchDesc {

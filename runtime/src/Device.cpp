@@ -1,7 +1,12 @@
 // Devices: finding the one a runtime asks for (the CUDA driver through dlopen), choosing
-// the code object for it, and the device memory protocol of sessions on a GPU, through
-// the Halide runtime that a GPU code object carries (HalideRuntime.h).
+// the code object for it, the device memory protocol of sessions on a GPU, through
+// the Halide runtime that a GPU code object carries (HalideRuntime.h), and the library
+// calls a CUDA device makes through cuBLAS (also dlopen'ed) in Halide's context.
 #include "Device.h"
+
+#include "CublasApi.h"
+
+#include <HalideRuntimeCuda.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,6 +16,21 @@
 
 namespace kiln::runtime {
 namespace {
+
+struct Symbol {
+  const char *name;
+  void **slot;
+};
+
+// Looks every symbol up in a dlopen'ed library; the first one missing, or null.
+const char *resolve(void *library, std::initializer_list<Symbol> symbols) {
+  for (const Symbol &symbol : symbols) {
+    *symbol.slot = dlsym(library, symbol.name);
+    if (!*symbol.slot)
+      return symbol.name;
+  }
+  return nullptr;
+}
 
 // ---- the CUDA driver ----------------------------------------------------------------
 
@@ -46,24 +66,16 @@ const CudaDriver &cudaDriver() {
     }
     if (!d.handle)
       return d;
-    struct Symbol {
-      const char *name;
-      void **slot;
-    };
-    const Symbol symbols[] = {
-        {"cuInit", reinterpret_cast<void **>(&d.init)},
-        {"cuDeviceGetCount", reinterpret_cast<void **>(&d.deviceCount)},
-        {"cuDeviceGet", reinterpret_cast<void **>(&d.device)},
-        {"cuDeviceGetAttribute", reinterpret_cast<void **>(&d.attribute)},
-        {"cuDeviceGetName", reinterpret_cast<void **>(&d.name)},
-    };
-    for (const Symbol &symbol : symbols) {
-      *symbol.slot = dlsym(d.handle, symbol.name);
-      if (!*symbol.slot) {
-        d.error = cat("the driver library has no ", symbol.name);
-        d.handle = nullptr;
-        return d;
-      }
+    const char *missing = resolve(
+        d.handle, {{"cuInit", reinterpret_cast<void **>(&d.init)},
+                   {"cuDeviceGetCount", reinterpret_cast<void **>(&d.deviceCount)},
+                   {"cuDeviceGet", reinterpret_cast<void **>(&d.device)},
+                   {"cuDeviceGetAttribute", reinterpret_cast<void **>(&d.attribute)},
+                   {"cuDeviceGetName", reinterpret_cast<void **>(&d.name)}});
+    if (missing) {
+      d.error = cat("the driver library has no ", missing);
+      d.handle = nullptr;
+      return d;
     }
     d.error.clear();
     return d;
@@ -133,6 +145,8 @@ Error findCuda(RuntimeDevice *out) {
                  found.ordinal, ": CUDA error ", result);
   found.model = model;
   found.capability = major * 10 + minor;
+  const char *cublas = std::getenv("KILN_CUBLAS");
+  found.cublas = !(cublas && std::string_view(cublas) == "0");
   found.description = cat("cuda: ", found.model, " (sm_", found.capability,
                           count > 1 ? cat(", device ", found.ordinal, " of ", count) : "", ")");
   *out = std::move(found);
@@ -198,6 +212,165 @@ Error halideFailure(kiln_error code, const std::string &what, int result) {
   std::string why = takeKernelError();
   return error(code, what, " failed with Halide error ", result, why.empty() ? "" : ": ", why);
 }
+
+// ---- cuBLAS --------------------------------------------------------------------------
+
+// cuBLAS's functions (CublasApi.h), and the driver's that make a context current.
+struct CublasLibrary {
+  void *handle = nullptr;
+  std::string error; // why it could not be loaded
+  cublas::CreateFn create = nullptr;
+  cublas::DestroyFn destroy = nullptr;
+  cublas::SetStreamFn setStream = nullptr;
+  cublas::GemmStridedBatchedExFn gemm = nullptr;
+  cublas::GetVersionFn version = nullptr; // optional: for the device's description
+  int (*pushContext)(void *context) = nullptr;  // cuCtxPushCurrent_v2
+  int (*popContext)(void **context) = nullptr;  // cuCtxPopCurrent_v2
+};
+
+// Loaded by the first module whose kernels call it, once per process and never
+// unloaded; RTLD_LOCAL, as only the runtime looks its functions up.
+const CublasLibrary &cublasLibrary() {
+  static const CublasLibrary library = [] {
+    CublasLibrary l;
+    for (const char *name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
+      l.handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (l.handle)
+        break;
+      const char *why = dlerror();
+      if (l.error.empty())
+        l.error = why ? why : cat("cannot load ", name);
+    }
+    if (!l.handle)
+      return l;
+    l.error.clear();
+    l.version = reinterpret_cast<cublas::GetVersionFn>(dlsym(l.handle, "cublasGetVersion_v2"));
+    if (const char *missing = resolve(
+            l.handle, {{"cublasCreate_v2", reinterpret_cast<void **>(&l.create)},
+                       {"cublasDestroy_v2", reinterpret_cast<void **>(&l.destroy)},
+                       {"cublasSetStream_v2", reinterpret_cast<void **>(&l.setStream)},
+                       {"cublasGemmStridedBatchedEx", reinterpret_cast<void **>(&l.gemm)}}))
+      l.error = cat("the cuBLAS library has no ", missing);
+    else if (const char *missing = resolve(
+                 cudaDriver().handle,
+                 {{"cuCtxPushCurrent_v2", reinterpret_cast<void **>(&l.pushContext)},
+                  {"cuCtxPopCurrent_v2", reinterpret_cast<void **>(&l.popContext)}}))
+      l.error = cat("the driver library has no ", missing);
+    if (!l.error.empty())
+      l.handle = nullptr;
+    return l;
+  }();
+  return library;
+}
+
+Error cublasCheck(const char *function, int status) {
+  return status == cublas::kStatusSuccess
+             ? Error{}
+             : error(KILN_ERROR_KERNEL_FAILED, function, " failed with cuBLAS status ", status);
+}
+
+// One module's cuBLAS: a handle made in the Halide CUDA context its kernels run in,
+// and calls made there on Halide's stream, so they are ordered with Halide's launches
+// and copies, and a Halide device sync waits for them. cuBLAS works in the calling
+// thread's current context; Halide's is made current around each use. Sessions of a
+// module may run on different threads and share the handle: a mutex serializes its use.
+class CublasGemm {
+public:
+  ~CublasGemm() {
+    if (handle)
+      (void)inContext(
+          [&](void *) { return cublasCheck("cublasDestroy_v2", library->destroy(handle)); });
+  }
+
+  // Empty when the device makes its calls; else why not, for the device's description.
+  std::string start(const RuntimeDevice &device, const CodeObject &code) {
+    if (!device.cublas)
+      return "cuBLAS off (KILN_CUBLAS=0)";
+    library = &cublasLibrary();
+    if (!library->handle)
+      return cat("no cuBLAS (", library->error, ")");
+    acquire = reinterpret_cast<halide_cuda_acquire_context_t>(
+        code.symbol("halide_cuda_acquire_context"));
+    release = reinterpret_cast<halide_cuda_release_context_t>(
+        code.symbol("halide_cuda_release_context"));
+    getStream = reinterpret_cast<halide_cuda_get_stream_t>(code.symbol("halide_cuda_get_stream"));
+    if (!acquire || !release || !getStream)
+      return "no cuBLAS (the code object lacks Halide's CUDA context functions)";
+    void *created = nullptr;
+    if (Error err = inContext(
+            [&](void *) { return cublasCheck("cublasCreate_v2", library->create(&created)); }))
+      return cat("no cuBLAS (", err.message, ")");
+    handle = created;
+    int version = 0;
+    if (library->version && library->version(handle, &version) == cublas::kStatusSuccess)
+      note = cat("cuBLAS ", version);
+    else
+      note = "cuBLAS";
+    return {};
+  }
+
+  bool ready() const { return handle != nullptr; }
+  std::string note;
+
+  // Row-major C = A op(B), each of `batch`, as cuBLAS's column-major GEMM: a row-major
+  // matrix is its transpose in column-major order, so it computes C^T = op(B)^T A^T with
+  // cuBLAS's "A" our B (op T when B is stored n x k) and its "B" our A.
+  Error gemm(const artifact::LibraryCall &call, const std::vector<void *> &args) {
+    auto address = [&](uint32_t position) {
+      return reinterpret_cast<void *>(
+          uintptr_t(static_cast<halide_buffer_t *>(args[position])->device));
+    };
+    // Every size fits an int and every stride a long long (validateArtifact).
+    int m = int(call.m()), n = int(call.n()), k = int(call.k());
+    bool transposeB = call.transpose_b();
+    bool tf32 = call.compute() && call.compute()->string_view() == "tf32";
+    int compute = tf32 ? cublas::kCompute32FFastTF32 : cublas::kCompute32F;
+    const float one = 1, zero = 0; // host scalars: cuBLAS's default pointer mode
+    std::lock_guard<std::mutex> lock(mutex);
+    return inContext([&](void *stream) {
+      if (Error err = cublasCheck("cublasSetStream_v2", library->setStream(handle, stream)))
+        return err;
+      return cublasCheck(
+          "cublasGemmStridedBatchedEx",
+          library->gemm(handle, transposeB ? cublas::kOpT : cublas::kOpN, cublas::kOpN, n, m, k,
+                        &one, address(call.b()), cublas::kR32F, transposeB ? k : n,
+                        (long long)call.b_batch_stride(), address(call.a()), cublas::kR32F, k,
+                        (long long)call.a_batch_stride(), &zero, address(call.c()),
+                        cublas::kR32F, n, (long long)m * n, int(call.batch()), compute,
+                        cublas::kGemmDefault));
+    });
+  }
+
+private:
+  // Runs `body(stream)` with Halide's context (created if need be) current on this
+  // thread; Halide's acquire holds its context lock until the release.
+  template <typename Body> Error inContext(Body &&body) {
+    void *context = nullptr;
+    if (int result = acquire(nullptr, &context, true))
+      return halideFailure(KILN_ERROR_KERNEL_FAILED, "acquiring Halide's CUDA context", result);
+    Error err;
+    if (int result = library->pushContext(context)) {
+      err = error(KILN_ERROR_KERNEL_FAILED, "cuCtxPushCurrent failed with CUDA error ", result);
+    } else {
+      void *stream = nullptr;
+      if (int result = getStream(nullptr, context, &stream))
+        err = halideFailure(KILN_ERROR_KERNEL_FAILED, "getting Halide's CUDA stream", result);
+      else
+        err = body(stream);
+      void *popped = nullptr;
+      library->popContext(&popped);
+    }
+    release(nullptr);
+    return err;
+  }
+
+  const CublasLibrary *library = nullptr;
+  halide_cuda_acquire_context_t acquire = nullptr;
+  halide_cuda_release_context_t release = nullptr;
+  halide_cuda_get_stream_t getStream = nullptr;
+  void *handle = nullptr;
+  std::mutex mutex;
+};
 
 // The bytes a session's buffer spans: dense, innermost dimension first.
 uint64_t byteSize(const halide_buffer_t &buffer) {
@@ -268,6 +441,7 @@ public:
       buffer(arg).flags = startFlags[index(arg)];
   }
   int waitForKernel(const std::vector<void *> &args) override;
+  Error callLibrary(const artifact::LibraryCall &call, const std::vector<void *> &args) override;
   Error afterDispatch(const std::vector<void *> &args) override;
   Error finishRun() override;
 
@@ -289,14 +463,20 @@ private:
 
 class HalideDevice final : public Device {
 public:
-  HalideDevice(std::string name, const HalideApi &api, HostRange weights)
-      : name(std::move(name)), api(api), weightsHost(weights) {}
+  HalideDevice(std::string name, const HalideApi &api, HostRange weights,
+               std::unique_ptr<CublasGemm> cublas)
+      : name(std::move(name)), api(api), cublas(std::move(cublas)), weightsHost(weights) {}
   ~HalideDevice() override {
     // The module's sessions, their state blocks and so their storages are gone; this
-    // frees the weights, then Halide's context and compiled kernels.
+    // destroys the cuBLAS handle and frees the weights, then Halide's context and
+    // compiled kernels.
+    cublas.reset();
     weights.reset();
     api.release(nullptr, api.interface);
   }
+
+  bool runs(const artifact::LibraryCall &) const override { return cublas && cublas->ready(); }
+  std::string libraryNote() const override { return cublas ? cublas->note : std::string(); }
 
   Error mirror(HostRange host, std::unique_ptr<DeviceMemory> *out) override {
     out->reset();
@@ -387,6 +567,8 @@ public:
 
   const std::string name;
   const HalideApi api;
+  // Null when the program calls no cuBLAS.
+  std::unique_ptr<CublasGemm> cublas;
 
 private:
   // The weights' mirror, uploaded by the first attach; null without weights.
@@ -427,6 +609,11 @@ int HalideSession::waitForKernel(const std::vector<void *> &args) {
     if (buffer(arg).device)
       return device.api.sync(nullptr, &buffer(arg));
   return 0;
+}
+
+Error HalideSession::callLibrary(const artifact::LibraryCall &call,
+                                 const std::vector<void *> &args) {
+  return device.cublas->gemm(call, args);
 }
 
 Error HalideSession::afterDispatch(const std::vector<void *> &args) {
@@ -517,13 +704,9 @@ Error chooseCodeObject(const artifact::ArtifactView &view, const RuntimeDevice &
 std::unique_ptr<Device> cpuDevice() { return std::make_unique<CpuDevice>(); }
 
 Error halideDevice(const RuntimeDevice &device, const CodeObject &code, HostRange weights,
-                   std::unique_ptr<Device> *out) {
+                   bool callsCublas, std::unique_ptr<Device> *out) {
   HalideApi api;
   std::string interfaceSymbol = cat("halide_", device.name, "_device_interface");
-  struct Symbol {
-    const char *name;
-    void **slot;
-  };
   const halide_device_interface_t *(*interface)() = nullptr;
   const Symbol symbols[] = {
       {interfaceSymbol.c_str(), reinterpret_cast<void **>(&interface)},
@@ -550,7 +733,14 @@ Error halideDevice(const RuntimeDevice &device, const CodeObject &code, HostRang
   // choice would be.
   if (auto setDevice = reinterpret_cast<void (*)(int)>(code.symbol("halide_set_gpu_device")))
     setDevice(device.ordinal);
-  *out = std::make_unique<HalideDevice>(device.name, api, weights);
+  std::unique_ptr<CublasGemm> cublas;
+  if (callsCublas && device.name == "cuda") {
+    cublas = std::make_unique<CublasGemm>();
+    std::string why = cublas->start(device, code);
+    if (!why.empty())
+      cublas->note = cat(why, ": library GEMMs run as Halide kernels");
+  }
+  *out = std::make_unique<HalideDevice>(device.name, api, weights, std::move(cublas));
   return {};
 }
 

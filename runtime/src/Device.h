@@ -23,11 +23,12 @@ struct RuntimeDevice {
   std::string model;               // the GPU's name: "NVIDIA H200"
   int ordinal = 0;                 // which CUDA device (HL_GPU_DEVICE's numbering)
   int capability = 0;              // CUDA compute capability, major * 10 + minor
+  bool cublas = true;              // false when KILN_CUBLAS=0: library GEMMs run as kernels
 };
 
 // Checks `name` (NULL means the CPU) and finds that device. For cuda: the driver,
-// dlopen'ed (the runtime never links it), and the GPU Halide's runtime would pick
-// (HL_GPU_DEVICE, else the one with the most multiprocessors).
+// dlopen'ed (the runtime never links it), the GPU Halide's runtime would pick
+// (HL_GPU_DEVICE, else the one with the most multiprocessors), and KILN_CUBLAS.
 Error findDevice(const char *name, RuntimeDevice *out);
 
 // The artifact's code object for `device`, or null when the program has no kernels.
@@ -72,6 +73,10 @@ public:
   // Waits for the kernel just launched (launches are asynchronous), so that a
   // profile times it; a non-zero Halide error code if it failed.
   virtual int waitForKernel(const std::vector<void *> &args) = 0;
+  // Does a kernel's library call (one its Device runs) on the dispatch's arguments,
+  // in place of the kernel; waitForKernel waits for it as for a kernel.
+  virtual Error callLibrary(const artifact::LibraryCall &call,
+                            const std::vector<void *> &args) = 0;
   virtual Error afterDispatch(const std::vector<void *> &args) = 0;
   virtual Error finishRun() = 0;
 };
@@ -86,14 +91,23 @@ public:
   // Points every buffer at its bytes' device copy (in the module's weights or one of
   // the mirrors) for the session's lifetime; null on the CPU.
   virtual Error attach(const SessionMemory &memory, std::unique_ptr<DeviceSession> *out) = 0;
+  // Whether a dispatch of a kernel with this (known) library call makes the call
+  // through its DeviceSession instead of running the kernel.
+  virtual bool runs(const artifact::LibraryCall &) const { return false; }
+  // What the device found of the library its module's calls need, for people: "cuBLAS
+  // 130000", or why the kernels run instead; empty when the module calls none.
+  virtual std::string libraryNote() const { return {}; }
 };
 
 std::unique_ptr<Device> cpuDevice();
 
 // The device of a loaded GPU code object, through the Halide runtime functions it
 // exports. `weights` is the module's weights section, uploaded at the first attach.
+// With `callsCublas` (the program has cublas.gemm calls) on cuda, unless KILN_CUBLAS=0:
+// cuBLAS, dlopen'ed once per process, and a handle in Halide's CUDA context, made now;
+// where either fails, the device runs no library call and its note says why.
 Error halideDevice(const RuntimeDevice &device, const CodeObject &code, HostRange weights,
-                   std::unique_ptr<Device> *out);
+                   bool callsCublas, std::unique_ptr<Device> *out);
 
 } // namespace kiln::runtime
 

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -95,6 +96,21 @@ struct kiln_runtime {
   std::atomic<int> refs{1};
   int numThreads = 1;
   kiln::runtime::RuntimeDevice device;
+  // The description with what the first module whose kernels call a library found of
+  // it ("cuda: ... (sm_90), cuBLAS 130000"): written once, so that the strings
+  // kiln_runtime_device hands out stay valid for the runtime's lifetime. (A mutex, not
+  // std::call_once, whose thread-local state would make the library need ld.so.)
+  std::mutex libraryNoteMutex;
+  std::string describedWithLibrary;
+  std::atomic<bool> hasLibraryNote{false};
+
+  void noteLibrary(const std::string &note) {
+    std::lock_guard<std::mutex> lock(libraryNoteMutex);
+    if (hasLibraryNote.load(std::memory_order_relaxed))
+      return;
+    describedWithLibrary = cat(device.description, ", ", note);
+    hasLibraryNote.store(true, std::memory_order_release);
+  }
 };
 
 extern "C" {
@@ -132,7 +148,11 @@ kiln_status kiln_runtime_create(const kiln_runtime_options *options,
 void kiln_runtime_release(kiln_runtime *runtime) { release(runtime); }
 
 const char *kiln_runtime_device(const kiln_runtime *runtime) {
-  return runtime ? runtime->device.description.c_str() : "";
+  if (!runtime)
+    return "";
+  return runtime->hasLibraryNote.load(std::memory_order_acquire)
+             ? runtime->describedWithLibrary.c_str()
+             : runtime->device.description.c_str();
 }
 
 } // extern "C"
@@ -203,6 +223,9 @@ struct kiln_module {
   artifact::ArtifactView view;
   kiln::runtime::CodeObject code;
   std::unique_ptr<kiln::runtime::Device> device;
+  // Per kernel, the library call its dispatches make instead of running it; null where
+  // the kernel runs (no call, one this runtime does not know, or a device without it).
+  std::vector<const artifact::LibraryCall *> libraryCalls;
   std::vector<EntryInfo> entries;
 
   Error load(kiln_runtime *owner) {
@@ -216,16 +239,30 @@ struct kiln_module {
     if (chosen)
       if (auto err = code.load(*view.program, *chosen, owner->numThreads))
         return err;
+    const artifact::Program &program = *view.program;
+    std::vector<const artifact::LibraryCall *> calls;
+    if (program.kernels())
+      for (const artifact::Kernel *kernel : *program.kernels())
+        calls.push_back(artifact::knownLibraryCall(*kernel));
     if (chosen && owner->device.name != "cpu") {
       // Weights are only read, from the file mapping as on the CPU.
       kiln::runtime::HostRange weights{const_cast<uint8_t *>(view.weights.data),
                                        view.weights.size};
-      if (auto err = kiln::runtime::halideDevice(owner->device, code, weights, &device))
+      bool callsCublas = std::any_of(calls.begin(), calls.end(),
+                                     [](const artifact::LibraryCall *call) { return call; });
+      if (auto err =
+              kiln::runtime::halideDevice(owner->device, code, weights, callsCublas, &device))
         return err;
     } else {
       device = kiln::runtime::cpuDevice();
     }
-    const artifact::Program &program = *view.program;
+    for (const artifact::LibraryCall *&call : calls)
+      if (call && !device->runs(*call))
+        call = nullptr;
+    libraryCalls = std::move(calls);
+    std::string note = device->libraryNote();
+    if (!note.empty())
+      owner->noteLibrary(note);
     if (program.entry_points())
       for (const artifact::EntryPoint *entry : *program.entry_points()) {
         EntryInfo info{entry->name()->c_str(), {}, {}};
@@ -691,22 +728,27 @@ struct kiln_session {
         for (void *arg : argv[d])
           static_cast<halide_buffer_t *>(arg)->flags = 0;
       }
-      kiln::runtime::KernelFn call = module->code.kernel(kernel);
       auto at = [&] {
         return cat("entry point ", entry->name, ": dispatch ", d, ": kernel ",
                    p.kernels()->Get(kernel)->name()->c_str());
       };
-      int result;
+      // The kernel, or the library call its device makes instead (only a device
+      // session makes one: libraryCalls is null on the CPU).
+      const artifact::LibraryCall *library = module->libraryCalls[kernel];
+      uint64_t start = timing ? monotonicNs() : 0;
+      int result = 0;
+      if (library) {
+        if (auto err = device->callLibrary(*library, argv[d]))
+          return error(err.code, at(), ": ", err.message);
+      } else {
+        result = module->code.kernel(kernel)(argv[d].data());
+      }
       if (timing) {
-        uint64_t start = monotonicNs();
-        result = call(argv[d].data());
-        // A GPU kernel runs after its launch returns: wait for it, so the time is its.
+        // GPU work runs after its launch returns: wait for it, so the time is its.
         if (device && result == 0)
           result = device->waitForKernel(argv[d]);
         end = monotonicNs();
         timing->record(d, start, end);
-      } else {
-        result = call(argv[d].data());
       }
       if (result != 0) {
         std::string why = kiln::runtime::takeKernelError();

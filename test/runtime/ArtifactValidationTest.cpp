@@ -488,3 +488,77 @@ TEST(ArtifactWriter, writes_the_serialized_bytes) {
   ASSERT_FALSE(err) << err.message;
   EXPECT_EQ(kiln::test::readFile(path), writer.serialize());
 }
+
+// ---- library calls ------------------------------------------------------------------
+
+namespace {
+
+// The add artifact's kernel "add" as a cublas.gemm of C (2x3) = A (2x1) . B (1x3): its
+// dispatches' f32[2x3] buffers (24 bytes) hold A's 8 and B's 12 bytes, and C exactly.
+LibraryCallDesc gemmCall() {
+  return LibraryCallDesc{std::string(kCublasGemm), 0, 1, 2, 1, 2, 3, 1, 2, 3, false, "f32"};
+}
+
+std::string libraryCallError(const std::function<void(LibraryCallDesc &)> &edit) {
+  return programError([&](ProgramDesc &p) {
+    p.kernels[0].library = gemmCall();
+    edit(p.kernels[0].library);
+  });
+}
+
+} // namespace
+
+TEST(ArtifactValidation, accepts_a_library_call_and_ignores_unknown_functions) {
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &) {}), "");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) {
+              call = LibraryCallDesc{"rocblas.gemm", 7, 7, 7, 0, 0, 0, 0, 0, 0, false, "f8"};
+            }),
+            "")
+      << "a newer compiler's call: the kernel runs";
+  std::vector<uint8_t> file = validFile();
+  ArtifactView view;
+  ASSERT_FALSE(validateArtifact(file.data(), file.size(), &view));
+  EXPECT_EQ(knownLibraryCall(*view.program->kernels()->Get(0)), nullptr);
+}
+
+TEST(ArtifactValidation, rejects_library_call_fields_cublas_cannot_take) {
+  const std::string at = "kernel 0 (add): library call cublas.gemm: ";
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.c = 3; }),
+            at + "c is argument 3 but the kernel takes 3");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.c = 0; }),
+            at + "c is argument 0, which is also a (cuBLAS does not write its inputs)");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.m = 0; }),
+            at + "m is 0 (must be 1 to 2147483647, cuBLAS's int)");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.batch = 1u << 31; }),
+            at + "batch is 2147483648 (must be 1 to 2147483647, cuBLAS's int)");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.bBatchStride = UINT64_MAX; }),
+            at + "b_batch_stride is 18446744073709551615, more than cuBLAS's long long");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.compute = "f16"; }),
+            at + "unknown compute \"f16\" (expected f32 or tf32)");
+}
+
+TEST(ArtifactValidation, rejects_library_call_operands_that_do_not_fit) {
+  const std::string at = "entry point 0 (main): dispatch 0: kernel 0 (add) calls cublas.gemm: ";
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) { call.n = 2; }),
+            at + "its C (argument 2, buffer 2) has 24 bytes but the call writes 16");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) {
+              call = LibraryCallDesc{std::string(kCublasGemm), 0, 1, 2, 2, 1, 3, 1, 6, 0};
+            }),
+            at + "its A (argument 0, buffer 0) has 24 bytes but the call reads 28");
+  EXPECT_EQ(libraryCallError([](LibraryCallDesc &call) {
+              call = LibraryCallDesc{std::string(kCublasGemm), 0, 1, 2, 2, 1, 3, 1, 1, 1ull << 62};
+            }),
+            at + "its B (argument 1, buffer 1) would span more bytes than a 64-bit size holds");
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.kernels[0].library = gemmCall();
+              p.buffers[0].type.dtype = DType::I32;
+            }),
+            at + "its A (argument 0, buffer 0) is i32, not f32");
+  EXPECT_EQ(programError([](ProgramDesc &p) {
+              p.kernels[0].library = gemmCall();
+              p.entryPoints[0].dispatches[0].args = {0, 1, 5};
+              p.entryPoints[0].dispatches[1].args = {2, 3, 4};
+              p.buffers[5] = BufferDesc{TensorDesc{DType::F32, {6}}, BufferKind::Alias, 0, 0, 24};
+            }),
+            at + "its C (buffer 5) is the bytes of its A or B (cuBLAS does not write its inputs)");
+}

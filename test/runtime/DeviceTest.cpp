@@ -1,10 +1,13 @@
 // The cuda device through the C API, without a GPU: ctest runs this with a fake CUDA
 // driver first on LD_LIBRARY_PATH (FakeCudaDriver.c) and the artifacts carry a fake
 // CUDA code object (TestGpuKernels.c) whose "device memory" is host memory of its own.
-// Finding the device, choosing the code object for its architecture, and the device
-// memory protocol: weights, inputs, outputs, aliases, state and host stages.
+// Finding the device, choosing the code object for its architecture, the device
+// memory protocol (weights, inputs, outputs, aliases, state and host stages), and
+// library GEMMs through a fake cuBLAS (FakeCublas.c, beside the fake driver).
 #include "TestArtifacts.h"
 #include "ApiHandles.h"
+#include "FakeCuda.h"
+#include "Text.h"
 #include "kiln/runtime.h"
 
 #include <gtest/gtest.h>
@@ -35,7 +38,8 @@ class Device : public ::testing::Test {
 protected:
   void SetUp() override {
     for (const char *name :
-         {"KILN_FAKE_CUDA_DEVICES", "KILN_FAKE_CUDA_INIT_ERROR", "HL_GPU_DEVICE"})
+         {"KILN_FAKE_CUDA_DEVICES", "KILN_FAKE_CUDA_INIT_ERROR", "HL_GPU_DEVICE", "KILN_CUBLAS",
+          "KILN_FAKE_CUBLAS_STATUS", "KILN_FAKE_CUBLAS_CREATE_STATUS"})
       unsetenv(name);
     void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     bool fake = driver && dlsym(driver, "kiln_fake_cuda_driver");
@@ -287,4 +291,255 @@ TEST_F(Device, profiles_device_dispatches) {
   EXPECT_EQ(summary.runs, 1u);
   EXPECT_EQ(summary.trace_event_count, 2u);
   EXPECT_GE(summary.run_ns, summary.kernel_ns);
+}
+
+// ---- library GEMMs ------------------------------------------------------------------
+
+namespace {
+
+const std::vector<uint8_t> &cpuCode() {
+  static const std::vector<uint8_t> bytes = kiln::test::readFile(KILN_TEST_KERNELS_PATH);
+  return bytes;
+}
+
+// A GEMM kernel with a cublas.gemm library call: C[p] = A[p] . op(B[p]) for p < batch,
+// B one matrix for every p when shared, stored n x k when transposed.
+struct Gemm {
+  uint32_t batch, m, n, k;
+  bool sharedB, transposeB;
+  const char *compute;
+};
+
+const Gemm kGemms[] = {
+    {1, 3, 4, 5, false, false, "f32"}, // plain
+    {3, 2, 4, 5, true, false, "f32"},  // batched, one B for the batch (a shared weight)
+    {2, 3, 2, 4, false, true, "f32"},  // batched, B transposed
+    {1, 2, 3, 4, true, true, "tf32"},  // TF32 requested
+};
+
+std::string describe(const Gemm &g) {
+  return kiln::cat(g.batch, "x", g.m, "x", g.n, "x", g.k, g.sharedB ? " shared B" : "",
+             g.transposeB ? " B^T" : "", " ", g.compute);
+}
+
+std::vector<int64_t> matrices(uint32_t batch, uint32_t rows, uint32_t columns) {
+  if (batch > 1)
+    return {batch, rows, columns};
+  return {rows, columns};
+}
+
+// The kernel "matmul" (or "matmul_bt") of the CPU or the fake CUDA code object, which
+// computes the same as the call, plainly row-major (TestMatmul.h).
+std::vector<uint8_t> gemmArtifact(const Gemm &g, bool onGpu,
+                                  std::string function = std::string(kCublasGemm)) {
+  TensorDesc a{DType::F32, matrices(g.batch, g.m, g.k)};
+  TensorDesc b{DType::F32, g.transposeB ? matrices(g.sharedB ? 1 : g.batch, g.n, g.k)
+                                        : matrices(g.sharedB ? 1 : g.batch, g.k, g.n)};
+  TensorDesc c{DType::F32, matrices(g.batch, g.m, g.n)};
+  ArtifactWriter writer = kiln::test::makeSingleKernelArtifact(
+      onGpu ? gpuCode() : cpuCode(), g.transposeB ? "matmul_bt" : "matmul", {a, b}, {c});
+  if (onGpu) {
+    writer.program().codeObjects[0].device = "cuda";
+    writer.program().codeObjects[0].target = kSm80;
+  }
+  writer.program().kernels[0].library =
+      LibraryCallDesc{function, 0, 1, 2, g.batch, g.m, g.n, g.k, uint64_t(g.m) * g.k,
+                      g.sharedB ? 0 : uint64_t(g.k) * g.n, g.transposeB, g.compute};
+  return writer.serialize();
+}
+
+// Small integers: every product and sum is exact in f32, and every input in TF32, so
+// all ways of computing a GEMM agree exactly.
+std::vector<float> values(size_t count, int step, int modulus) {
+  std::vector<float> out(count);
+  for (size_t i = 0; i < count; ++i)
+    out[i] = float(int(i * size_t(step) % size_t(modulus)) - modulus / 2);
+  return out;
+}
+
+// The fake cuBLAS's record of its GEMM calls (FakeCublas.c).
+class Cublas {
+public:
+  Cublas() : library(dlopen("libcublas.so.13", RTLD_NOW | RTLD_LOCAL)) {}
+  ~Cublas() {
+    if (library)
+      dlclose(library);
+  }
+  bool fake() const { return library && dlsym(library, "kiln_fake_cublas"); }
+  void reset() const { function<void (*)()>("kiln_fake_cublas_reset")(); }
+  int calls(kiln_fake_cublas_call *last = nullptr) const {
+    return function<int (*)(kiln_fake_cublas_call *)>("kiln_fake_cublas_calls")(last);
+  }
+  int handles() const { return function<int (*)()>("kiln_fake_cublas_handles")(); }
+
+private:
+  template <typename F> F function(const char *name) const {
+    return reinterpret_cast<F>(dlsym(library, name));
+  }
+  void *library;
+};
+
+} // namespace
+
+class DeviceCublas : public Device {
+protected:
+  void SetUp() override {
+    Device::SetUp();
+    ASSERT_TRUE(cublas.fake()) << "libcublas.so.13 is not the fake cuBLAS; run this through "
+                                  "ctest, which puts it first on LD_LIBRARY_PATH";
+    cublas.reset();
+  }
+
+  static Runtime cpu() {
+    kiln_runtime *runtime = nullptr;
+    Status status(kiln_runtime_create(nullptr, &runtime));
+    EXPECT_EQ(status, nullptr) << message(status);
+    return Runtime(runtime);
+  }
+
+  // C after one run of `file` (the GEMM `g`), or empty when a step fails; the run's
+  // failure goes to `runFailure` when given.
+  static std::vector<float> run(kiln_runtime *runtime, const std::vector<uint8_t> &file,
+                                const Gemm &g, Status *runFailure = nullptr) {
+    Module module = load(runtime, file);
+    if (!module)
+      return {};
+    Session s = session(module.get());
+    std::vector<float> a = values(size_t(g.batch) * g.m * g.k, 7, 11);
+    std::vector<float> b = values(size_t(g.sharedB ? 1 : g.batch) * g.k * g.n, 5, 9);
+    std::vector<float> c(size_t(g.batch) * g.m * g.n);
+    auto ok = [](kiln_status raw) {
+      Status status(raw);
+      EXPECT_EQ(status, nullptr) << message(status);
+      return !status;
+    };
+    if (!ok(kiln_session_set_input(s.get(), 0, a.data(), a.size() * sizeof(float))) ||
+        !ok(kiln_session_set_input(s.get(), 1, b.data(), b.size() * sizeof(float))))
+      return {};
+    if (runFailure) {
+      runFailure->reset(kiln_session_run(s.get()));
+      if (*runFailure)
+        return {};
+    } else if (!ok(kiln_session_run(s.get()))) {
+      return {};
+    }
+    if (!ok(kiln_session_copy_output(s.get(), 0, c.data(), c.size() * sizeof(float))))
+      return {};
+    return c;
+  }
+
+  Cublas cublas;
+};
+
+TEST_F(DeviceCublas, runs_library_gemms_through_cublas_in_halides_context) {
+  Runtime host = cpu();
+  Runtime runtime = cuda();
+  for (const Gemm &g : kGemms) {
+    SCOPED_TRACE(describe(g));
+    std::vector<float> expected = run(host.get(), gemmArtifact(g, false), g);
+    ASSERT_FALSE(expected.empty());
+    cublas.reset();
+    EXPECT_EQ(run(runtime.get(), gemmArtifact(g, true), g), expected);
+    EXPECT_EQ(cublas.calls(), 1) << "one call per dispatch";
+    EXPECT_EQ(cublas.handles(), 0) << "the module's handle is destroyed with it";
+    // Row-major C = A op(B) is column-major C^T = op(B)^T A^T.
+    kiln_fake_cublas_call call{};
+    cublas.calls(&call);
+    EXPECT_EQ(call.transa, g.transposeB ? 1 : 0);
+    EXPECT_EQ(call.transb, 0);
+    EXPECT_EQ(call.m, int(g.n));
+    EXPECT_EQ(call.n, int(g.m));
+    EXPECT_EQ(call.k, int(g.k));
+    EXPECT_EQ(call.lda, int(g.transposeB ? g.k : g.n));
+    EXPECT_EQ(call.ldb, int(g.k));
+    EXPECT_EQ(call.ldc, int(g.n));
+    EXPECT_EQ(call.stride_a, g.sharedB ? 0 : g.k * g.n);
+    EXPECT_EQ(call.stride_b, g.m * g.k);
+    EXPECT_EQ(call.stride_c, g.m * g.n);
+    EXPECT_EQ(call.batch, int(g.batch));
+    EXPECT_EQ(call.compute_type, std::string(g.compute) == "tf32" ? 77 : 68);
+  }
+  EXPECT_STREQ(kiln_runtime_device(runtime.get()), "cuda: kiln fake GPU 0 (sm_80), cuBLAS 130000");
+}
+
+TEST_F(DeviceCublas, runs_the_kernels_when_kiln_cublas_is_0) {
+  setenv("KILN_CUBLAS", "0", 1);
+  Runtime host = cpu();
+  Runtime runtime = cuda();
+  EXPECT_STREQ(kiln_runtime_device(runtime.get()), "cuda: kiln fake GPU 0 (sm_80)")
+      << "no module has needed cuBLAS yet";
+  for (const Gemm &g : kGemms) {
+    SCOPED_TRACE(describe(g));
+    std::vector<float> expected = run(host.get(), gemmArtifact(g, false), g);
+    ASSERT_FALSE(expected.empty());
+    EXPECT_EQ(run(runtime.get(), gemmArtifact(g, true), g), expected);
+  }
+  EXPECT_EQ(cublas.calls(), 0);
+  EXPECT_STREQ(kiln_runtime_device(runtime.get()),
+               "cuda: kiln fake GPU 0 (sm_80), cuBLAS off (KILN_CUBLAS=0): library GEMMs run "
+               "as Halide kernels");
+}
+
+TEST_F(DeviceCublas, runs_the_kernels_when_no_cublas_handle_can_be_made) {
+  setenv("KILN_FAKE_CUBLAS_CREATE_STATUS", "3", 1);
+  Runtime host = cpu();
+  Runtime runtime = cuda();
+  const Gemm &g = kGemms[1];
+  std::vector<float> expected = run(host.get(), gemmArtifact(g, false), g);
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(run(runtime.get(), gemmArtifact(g, true), g), expected);
+  EXPECT_EQ(cublas.calls(), 0);
+  EXPECT_STREQ(kiln_runtime_device(runtime.get()),
+               "cuda: kiln fake GPU 0 (sm_80), no cuBLAS (cublasCreate_v2 failed with cuBLAS "
+               "status 3): library GEMMs run as Halide kernels");
+}
+
+TEST_F(DeviceCublas, reports_a_failed_cublas_call) {
+  setenv("KILN_FAKE_CUBLAS_STATUS", "13", 1); // CUBLAS_STATUS_EXECUTION_FAILED
+  Runtime runtime = cuda();
+  Status failure;
+  EXPECT_TRUE(run(runtime.get(), gemmArtifact(kGemms[0], true), kGemms[0], &failure).empty());
+  EXPECT_EQ(kiln_status_code(failure.get()), KILN_ERROR_KERNEL_FAILED);
+  EXPECT_EQ(message(failure), "entry point main: dispatch 0: kernel matmul: "
+                              "cublasGemmStridedBatchedEx failed with cuBLAS status 13");
+}
+
+TEST_F(DeviceCublas, profiles_library_dispatches) {
+  Runtime runtime = cuda();
+  Module module = load(runtime.get(), gemmArtifact(kGemms[1], true));
+  ASSERT_TRUE(module);
+  Session s = session(module.get());
+  std::vector<float> a(3 * 2 * 5, 1.0f), b(5 * 4, 1.0f);
+  EXPECT_OK(kiln_session_set_input(s.get(), 0, a.data(), a.size() * sizeof(float)));
+  EXPECT_OK(kiln_session_set_input(s.get(), 1, b.data(), b.size() * sizeof(float)));
+  EXPECT_OK(kiln_session_start_profiling(s.get(), nullptr));
+  EXPECT_OK(kiln_session_run(s.get()));
+  EXPECT_EQ(cublas.calls(), 1);
+  kiln_dispatch_profile profile;
+  EXPECT_OK(kiln_session_dispatch_profile(s.get(), 0, &profile));
+  EXPECT_STREQ(profile.kernel, "matmul");
+  EXPECT_EQ(profile.calls, 1u);
+  kiln_profile_summary summary;
+  EXPECT_OK(kiln_session_profile_summary(s.get(), &summary));
+  EXPECT_EQ(summary.trace_event_count, 1u);
+  EXPECT_EQ(summary.kernel_ns, profile.total_ns);
+}
+
+// 2x2 . 2x2 by hand: A = [[-5, 2], [-2, 5]], B = [[-4, 1], [-3, 2]] (values()).
+const Gemm kSmall{1, 2, 2, 2, false, false, "f32"};
+const std::vector<float> kSmallProduct{14, -1, -7, 8};
+
+TEST_F(DeviceCublas, cpu_runs_the_kernels_of_library_calls) {
+  Runtime runtime = cpu();
+  EXPECT_EQ(run(runtime.get(), gemmArtifact(kSmall, false), kSmall), kSmallProduct);
+  EXPECT_EQ(cublas.calls(), 0);
+  EXPECT_STREQ(kiln_runtime_device(runtime.get()), "cpu");
+}
+
+TEST_F(DeviceCublas, runs_the_kernels_of_library_calls_it_does_not_know) {
+  Runtime runtime = cuda();
+  EXPECT_EQ(run(runtime.get(), gemmArtifact(kSmall, true, "rocblas.gemm"), kSmall),
+            kSmallProduct);
+  EXPECT_EQ(cublas.calls(), 0);
+  EXPECT_STREQ(kiln_runtime_device(runtime.get()), "cuda: kiln fake GPU 0 (sm_80)");
 }

@@ -1,12 +1,14 @@
 /* A stand-in for the CUDA driver (libcuda.so.1) with the five functions the runtime's
- * device probe calls, so kiln-device-tests runs without a GPU. It describes fake GPUs:
+ * device probe calls, and the context stack cuBLAS calls are made in (the fake cuBLAS
+ * reads it through kiln_fake_cuda_current_context), so kiln-device-tests runs without
+ * a GPU. It describes fake GPUs:
  * device 0 is sm_80 with 108 multiprocessors, device 1 sm_86 with 84, device 2 sm_90
  * with 132. The environment shapes it at each call: KILN_FAKE_CUDA_DEVICES (how many,
  * 0 to 3; default 1) and KILN_FAKE_CUDA_INIT_ERROR (cuInit's result; default 0). */
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { kInvalidValue = 1, kInvalidDevice = 101 };
+enum { kInvalidValue = 1, kInvalidDevice = 101, kInvalidContext = 201 };
 
 static const struct {
   int major, minor, multiprocessors;
@@ -62,3 +64,25 @@ int cuDeviceGetName(char *name, int length, int device) {
   snprintf(name, (size_t)length, "kiln fake GPU %d", device);
   return 0;
 }
+
+/* Each thread's stack of current contexts, as cuCtxPushCurrent keeps it. */
+static _Thread_local void *contexts[8];
+static _Thread_local int depth;
+
+int cuCtxPushCurrent_v2(void *context) {
+  if (!context || depth == 8)
+    return kInvalidContext;
+  contexts[depth++] = context;
+  return 0;
+}
+
+int cuCtxPopCurrent_v2(void **context) {
+  if (depth == 0)
+    return kInvalidContext;
+  --depth;
+  if (context)
+    *context = contexts[depth];
+  return 0;
+}
+
+void *kiln_fake_cuda_current_context(void) { return depth ? contexts[depth - 1] : NULL; }

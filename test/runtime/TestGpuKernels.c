@@ -6,8 +6,14 @@
  * (halide_copy_to_device), computes there and marks its output device-dirty; a host
  * stage makes them current on the host (halide_copy_to_host) and marks its output
  * host-dirty. The Halide functions follow HalideRuntime.h's contracts and stop the
- * process, naming the broken rule, where Halide's would fail or abort. */
+ * process, naming the broken rule, where Halide's would fail or abort. Halide's CUDA
+ * context and stream (HalideRuntimeCuda.h) are fakes the fake cuBLAS checks for. */
+#include "FakeCuda.h"
+#include "TestMatmul.h"
+
 #include <HalideRuntime.h>
+
+#include <stdbool.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +168,37 @@ void halide_device_release(void *user_context, const struct halide_device_interf
            "buffer detached");
 }
 
+/* Halide's CUDA context is held from acquire to release (a lock in Halide's runtime):
+ * acquiring it again before the release would deadlock there. */
+static struct kiln_fake_cuda_context context = {KILN_FAKE_HALIDE_CONTEXT, 0};
+static struct kiln_fake_cuda_stream stream = {KILN_FAKE_HALIDE_STREAM};
+
+int halide_cuda_acquire_context(void *user_context, void **ctx, bool create) {
+  (void)user_context;
+  (void)create;
+  if (context.acquired)
+    broken("halide_cuda_acquire_context is not called again before its release");
+  context.acquired = 1;
+  *ctx = &context;
+  return 0;
+}
+
+int halide_cuda_release_context(void *user_context) {
+  (void)user_context;
+  if (!context.acquired)
+    broken("halide_cuda_release_context follows halide_cuda_acquire_context");
+  context.acquired = 0;
+  return 0;
+}
+
+int halide_cuda_get_stream(void *user_context, void *ctx, void **out) {
+  (void)user_context;
+  if (ctx != &context || !context.acquired)
+    broken("halide_cuda_get_stream gets the context acquired");
+  *out = &stream;
+  return 0;
+}
+
 /* ---- kernels -------------------------------------------------------------------- */
 
 static int64_t dense_f32_elements(const struct halide_buffer_t *b) {
@@ -248,6 +285,23 @@ int increment_argv(void **args) {
   return 0;
 }
 
+/* The GEMMs of TestMatmul.h as GPU stages: C = A . B, and C = A . B^T (matmul_bt). */
+static int matmul(void **args, int transpose_b) {
+  struct halide_buffer_t *a = args[0], *b = args[1], *c = args[2];
+  if (dense_f32_elements(a) < 0 || dense_f32_elements(b) < 0 || dense_f32_elements(c) < 0)
+    return failed("matmul: not three dense f32 buffers");
+  const float *x = on_device(a), *y = on_device(b);
+  float *z = on_device(c);
+  if (!x || !y || !z)
+    return -1;
+  if (kiln_test_matmul(a, b, c, transpose_b, x, y, z))
+    return failed("matmul: the shapes do not fit together");
+  c->flags |= halide_buffer_flag_device_dirty;
+  return 0;
+}
+int matmul_argv(void **args) { return matmul(args, 0); }
+int matmul_bt_argv(void **args) { return matmul(args, 1); }
+
 static const struct halide_filter_argument_t unnamed_arguments[3];
 #define KILN_TEST_METADATA(kernel, count)                                                   \
   const struct halide_filter_metadata_t *kernel##_metadata(void) {                         \
@@ -259,3 +313,5 @@ KILN_TEST_METADATA(add, 3)
 KILN_TEST_METADATA(host_add, 3)
 KILN_TEST_METADATA(scale2, 2)
 KILN_TEST_METADATA(increment, 2)
+KILN_TEST_METADATA(matmul, 3)
+KILN_TEST_METADATA(matmul_bt, 3)

@@ -4,6 +4,7 @@
  * are not what the runtime promised. */
 #define _POSIX_C_SOURCE 199309L /* nanosleep */
 #include "TestGate.h"
+#include "TestMatmul.h"
 
 #include <HalideRuntime.h>
 
@@ -87,6 +88,17 @@ int threads_argv(void **args) {
   return 0;
 }
 
+/* The GEMMs of TestMatmul.h: C = A . B, and C = A . B^T (matmul_bt). */
+static int matmul(void **args, int transpose_b) {
+  const halide_buffer_t *a = args[0], *b = args[1], *c = args[2];
+  if (dense_f32_elements(a) < 0 || dense_f32_elements(b) < 0 || dense_f32_elements(c) < 0)
+    return -1;
+  return kiln_test_matmul(a, b, c, transpose_b, (const float *)a->host, (const float *)b->host,
+                          (float *)c->host);
+}
+int matmul_argv(void **args) { return matmul(args, 0); }
+int matmul_bt_argv(void **args) { return matmul(args, 1); }
+
 int fail_argv(void **args) {
   (void)args;
   return -3;
@@ -112,6 +124,8 @@ static const struct halide_filter_argument_t unnamed_arguments[8];
 KILN_TEST_METADATA(add, 3)
 KILN_TEST_METADATA(scale2, 2)
 KILN_TEST_METADATA(transpose, 2)
+KILN_TEST_METADATA(matmul, 3)
+KILN_TEST_METADATA(matmul_bt, 3)
 KILN_TEST_METADATA(describe, 2)
 KILN_TEST_METADATA(threads, 1)
 KILN_TEST_METADATA(fail, 1)
