@@ -5,7 +5,9 @@
 
 #include "dialects/Kiln/KilnDialect.h"
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,12 +32,31 @@ struct CodeObject {
   std::vector<DeviceSource> sources;
 };
 
+/// A GEMM a device library computes instead of a kernel's own code (cuBLAS on CUDA),
+/// where the runtime's device has the library: for each b < batch, row-major
+/// C[b] (m x n) = A[b] (m x k) . B[b] (k x n), or B[b]^T where B is stored n x k, in
+/// float32 (the artifact's LibraryCall).
+struct LibraryCall {
+  std::string function;  // "cublas.gemm"
+  unsigned a = 0, b = 0, c = 0; // positions of A, B and C among the kernel's arguments
+  uint32_t batch = 1, m = 0, n = 0, k = 0;
+  uint64_t aBatchStride = 0, bBatchStride = 0; // elements; 0: one matrix for every batch
+  bool transposeB = false;
+  std::string compute = "f32"; // "f32" (IEEE float32) or "tf32" (inputs rounded to TF32)
+};
+
 /// A kernel as the runtime calls it: `<name>_argv(void **args)`.
 struct KernelInfo {
   std::string name;
   unsigned index = 0; // its place among the backend's kernels, in the order they were added
   unsigned numArgs = 0;
   std::string schedule; // the schedule's knobs, for reports
+  /// The knobs (of describeScheduleSpace) that change this kernel's code: what a tuner
+  /// searches for it. The others leave it as it is.
+  std::vector<std::string> knobs;
+  /// Where a library computes the kernel instead (the kernel is compiled all the same:
+  /// the runtime runs it where the library is missing).
+  std::optional<LibraryCall> library;
 };
 
 /// How emitCodeObjects compiles.
@@ -63,6 +84,10 @@ struct NumericsOptions {
   /// llama.cpp on the same file (which rounds activations the same way, in blocks of
   /// 256 for K-quants), and 1.2-1.6x faster decoding than f32 activations.
   bool int8Activations = true;
+  /// GEMMs a GPU library computes (LibraryCall) round their inputs to TF32 (10-bit
+  /// mantissas, float32 accumulation): several times faster on tensor cores, about
+  /// 1e-3 relative error. Default: IEEE float32, equal to the CPU path within rounding.
+  bool tf32 = false;
 };
 
 class Backend {

@@ -7,7 +7,9 @@ libkiln_runtime.so, the e2e ONNX models and the bundled MLP compiled for
 reference, computed here on the CPU); also a transformer block large enough to time
 (`--repeat`), and `run.sh`. `bash DIR/run.sh` (there) runs each model with
 `kiln-run --device cuda --compare` against onnxruntime's outputs, then times the
-larger ones with `--profile`, and prints the GPU and the driver it found. Gemma 3's
+larger ones and a 2048^3 float GEMM (also with --tf32) with `--profile`, each with
+cuBLAS and with kiln's own kernels in its place (KILN_CUBLAS=0), and prints the GPU
+and the driver it found. Gemma 3's
 weights (247 MB) are too large to carry to a lent machine (64 MiB); its GPU numbers
 need a machine with kiln built on it (`kiln-generate --device cuda`).
 
@@ -48,6 +50,15 @@ def timed_block(rng):
                              [w("w1", [d, f]), w("w2", [f, d])])
 
 
+def square_gemm(n=2048):
+    """x . x for an n x n float input: one GEMM of 2 n^3 operations (cuBLAS's, with
+    --gpu-library=auto), timed against the GPU's FP32 and TF32 peaks."""
+    from onnx import TensorProto, helper
+    return onnx_models.model(f"gemm_{n}", [helper.make_node("MatMul", ["x", "x"], ["y"], name="gemm")],
+                             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])], [])
+
+
 def prepare(out, bin_dir):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(os.path.join(out, "bin"))
@@ -66,6 +77,7 @@ def prepare(out, bin_dir):
                                        onnx_models.elementwise, onnx_models.tiled_mlp,
                                        onnx_models.conv_bn_relu, onnx_models.in_place_softmax)]
     models.append(timed_block(rng))
+    models.append(square_gemm())
     lines = ["#!/usr/bin/env bash",
              "# Written by bench/gpu_check.py prepare: runs kiln's CUDA artifacts on this GPU.",
              'cd "$(dirname "$0")"', "export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}",
@@ -77,27 +89,39 @@ def prepare(out, bin_dir):
         onnx.save(m, path)
         feeds = onnx_models.random_inputs(rng, m)
         expected = ort.InferenceSession(path).run(None, feeds)
-        artifact = name + ".kiln"
-        done = subprocess.run([os.path.join(bin_dir, "kiln-compile"), path, "-o",
-                               os.path.join(out, artifact), "--target=cuda-sm_80-sm_90"],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"kiln-compile {name} failed:\n{done.stderr}")
+        timed = name in ("mlp_block", "attention_block") or name.startswith("gemm_")
+        # The GEMM is only timed: its 16 MiB result is not carried as well.
+        expected = [] if name.startswith("gemm_") else expected
+        variants = [("", [])] + ([(".tf32", ["--tf32"])] if name.startswith("gemm_") else [])
+        for suffix, extra in variants:
+            done = subprocess.run([os.path.join(bin_dir, "kiln-compile"), path, "-o",
+                                   os.path.join(out, name + suffix + ".kiln"),
+                                   "--target=cuda-sm_80-sm_90", *extra],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"kiln-compile {name}{suffix} failed:\n{done.stderr}")
         os.remove(path)
-        args = [f"bin/kiln-run {artifact} --device cuda"]
+        inputs = []
         for key, data in feeds.items():
             np.save(os.path.join(out, f"{name}.{key}.npy"), data)
-            args.append(f"--input {key}={name}.{key}.npy")
+            inputs.append(f"--input {key}={name}.{key}.npy")
         compare = []
         for o, data in zip(m.graph.output, expected):
             np.save(os.path.join(out, f"{name}.{o.name}.expected.npy"), data)
             compare.append(f"--compare {o.name}={name}.{o.name}.expected.npy")
-        lines.append(f"echo '== {name}: against onnxruntime (rtol {RTOL}, atol {ATOL})'")
-        lines.append(" ".join(args + compare + [f"--rtol {RTOL} --atol {ATOL}"]) +
-                     " || failed=$((failed + 1))")
-        if name in ("mlp_block", "attention_block"):
-            lines.append(f"echo '== {name}: timing'")
-            lines.append(" ".join(args + ["--repeat 50 --profile"]) + " || failed=$((failed + 1))")
+        # Each check with cuBLAS and with kiln's own kernels in its place (KILN_CUBLAS=0).
+        for cublas in ("1", "0"):
+            run = f"KILN_CUBLAS={cublas} bin/kiln-run {name}.kiln --device cuda " + " ".join(inputs)
+            if compare:
+                lines.append(f"echo '== {name} KILN_CUBLAS={cublas}: against onnxruntime "
+                             f"(rtol {RTOL}, atol {ATOL})'")
+                lines.append(" ".join([run] + compare + [f"--rtol {RTOL} --atol {ATOL}"]) +
+                             " || failed=$((failed + 1))")
+            if timed:
+                for suffix, _ in variants:
+                    lines.append(f"echo '== {name}{suffix} KILN_CUBLAS={cublas}: timing'")
+                    lines.append(run.replace(f"{name}.kiln", f"{name}{suffix}.kiln") +
+                                 " --repeat 20 --profile || failed=$((failed + 1))")
     lines.append('echo "gpu check: $failed failed"')
     lines.append("exit $((failed > 0))")
     with open(os.path.join(out, "run.sh"), "w") as f:

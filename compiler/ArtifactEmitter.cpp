@@ -450,8 +450,26 @@ LogicalResult Emitter::lowerKernels(func::FuncOp func) {
     FailureOr<KernelInfo> kernel = backend.addKernel(dispatch);
     if (failed(kernel))
       return WalkResult::interrupt();
-    if (kernel->index == kernels.size())
-      kernels.push_back({kernel->name, kernel->numArgs});
+    if (kernel->index == kernels.size()) {
+      art::KernelDesc desc{kernel->name, kernel->numArgs};
+      if (const std::optional<LibraryCall> &call = kernel->library) {
+        art::LibraryCallDesc &library = desc.library;
+        library.function = call->function;
+        library.a = call->a;
+        library.b = call->b;
+        library.c = call->c;
+        library.batch = call->batch;
+        library.m = call->m;
+        library.n = call->n;
+        library.k = call->k;
+        library.aBatchStride = call->aBatchStride;
+        library.bBatchStride = call->bBatchStride;
+        library.transposeB = call->transposeB;
+        library.compute = call->compute;
+      }
+      kernels.push_back(std::move(desc));
+      summary.libraryKernels += kernel->library ? 1 : 0;
+    }
     kernelOf[dispatch.getOperation()] = kernel->index;
     ++summary.dispatches;
     return WalkResult::advance();

@@ -29,6 +29,9 @@ struct ArtifactSummary {
   unsigned dispatches = 0;
   unsigned dispatchesBeforeFusion = 0;
   unsigned kernels = 0; // distinct: identical dispatches share one
+  /// Of those, the kernels a device library computes where the runtime has it
+  /// (LibraryCall: cuBLAS GEMMs).
+  unsigned libraryKernels = 0;
   uint64_t arenaBytes = 0;
   uint64_t arenaLowerBound = 0;
   uint64_t weightBytes = 0;

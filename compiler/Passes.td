@@ -154,6 +154,34 @@ def FuseElementwise : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def MarkLibraryProducts : Pass<"kiln-mark-library-products", "mlir::func::FuncOp"> {
+  let summary = "Marks float GEMM dispatches that a device library computes (cuBLAS)";
+  let description = [{
+    For a GPU target with a vendor GEMM library: a dispatch that is a plain float32
+    GEMM (its one result a `linalg.generic` of loops (batch..., m, n, k) multiplying
+    and accumulating two of its inputs into a zero fill, A read as [batch..., m, k] or
+    [m, k], B as [batch..., k, n], [batch..., n, k], [k, n] or [n, k]) doing at least
+    `min-flops` operations gets `kiln.library`, a dictionary saying how the library is
+    called: `function` ("cublas.gemm"), the positions `a` and `b` of A and B among the
+    dispatch's inputs, `batch`, `m`, `n`, `k`, the element strides between batches of
+    A and B (0: one matrix for every batch) and `transpose_b` (B stored n x k). Runs
+    before kiln-fuse-epilogues, which leaves marked dispatches alone: the library
+    writes the product, and the epilogue (bias, activation, residual) is a kernel of its
+    own that reads it. The backend still compiles the dispatch's own kernel, which the
+    runtime runs where the library is missing, and its schedule may turn the library
+    off for that kernel (the CUDA knob `gpu_library=0`). Products over packed weights,
+    or with another initial value, or with extents beyond a 32-bit int, are not marked.
+  }];
+  let options = [
+    Option<"library", "library", "std::string", "\"cublas\"",
+           "The library: cublas (the only one)">,
+    Option<"minFlops", "min-flops", "int64_t", "2097152",
+           "Fewest multiply-adds times two a GEMM needs to be marked (smaller ones "
+           "stay fused with their epilogues)">,
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 def FuseEpilogues : Pass<"kiln-fuse-epilogues", "mlir::func::FuncOp"> {
   let summary = "Merges an elementwise consumer into the contraction that feeds it";
   let description = [{
@@ -167,7 +195,8 @@ def FuseEpilogues : Pass<"kiln-fuse-epilogues", "mlir::func::FuncOp"> {
     consumer per contraction (the fused dispatch is no longer elementwise); the
     elementwise chains it absorbs were formed by `kiln-fuse-elementwise` before.
     Dispatches that decode packed weights, or whose contraction is a kiln op
-    (attention), are left alone: their kernels have schedules of their own.
+    (attention), are left alone: their kernels have schedules of their own; so are
+    dispatches `kiln-mark-library-products` gave to a library (`kiln.library`).
   }];
   let dependentDialects = ["kiln::KilnDialect"];
 }

@@ -42,6 +42,12 @@ void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &option
   pm.addNestedPass<func::FuncOp>(createFormDispatches());
   pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
+  // GEMMs a GPU library computes better stay apart from their epilogues.
+  if (!options.library.empty()) {
+    MarkLibraryProductsOptions library;
+    library.library = options.library;
+    pm.addNestedPass<func::FuncOp>(createMarkLibraryProducts(library));
+  }
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   pm.addPass(createCanonicalizerPass());
   // Plan memory over the final dispatch order, then record the schedules chosen.
@@ -51,6 +57,10 @@ void kiln::buildDefaultPipeline(OpPassManager &pm, const PipelineOptions &option
   selection.tuningDb = options.tuningDatabase;
   selection.target = options.target;
   pm.addNestedPass<func::FuncOp>(createSelectSchedules(selection));
+}
+
+std::string kiln::gemmLibraryFor(const std::string &backendName) {
+  return backendName == "cuda" ? "cublas" : "";
 }
 
 void kiln::registerPipelines() {

@@ -20,6 +20,9 @@ struct PipelineOptions {
   /// part of its key.
   std::string tuningDatabase;
   std::string target;
+  /// The GPU library that computes large float GEMMs ("cublas"; empty: none), their
+  /// dispatches marked by kiln-mark-library-products and kept apart from epilogues.
+  std::string library;
   /// Weight-only quantization of float weights: "" (none), "int8", "int4" or "int4-zp"
   /// (kiln-quantize-weights), and which weights stay float (its keep-float option).
   std::string quantize;
@@ -35,6 +38,10 @@ struct PipelineOptions {
   /// (kiln-return-product-inputs).
   bool returnProductInputs = false;
 };
+
+/// The GEMM library of a backend (PipelineOptions::library): "cublas" for "cuda",
+/// empty for the others.
+std::string gemmLibraryFor(const std::string &backendName);
 
 /// Appends kiln's default pipeline (what `kiln-compile` runs) to `pm`, which must
 /// operate on a builtin.module.

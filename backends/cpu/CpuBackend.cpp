@@ -41,9 +41,11 @@ protected:
       if (!error.empty())
         return dispatch.emitOpError("has kiln.schedule '") << chosen.getValue() << "': " << error;
     }
-    return Schedule{schedule.str(), [schedule](halide::LoweredKernel &lowered) {
+    Schedule chosen{schedule.str(), [schedule](halide::LoweredKernel &lowered) {
                       halide::applySchedule(lowered, schedule);
                     }};
+    chosen.knobs = halide::KernelSchedule::knobsFor(halide::dispatchReduces(dispatch));
+    return chosen;
   }
 
 private:

@@ -62,12 +62,16 @@ std::vector<Halide::Target> parseTarget(llvm::StringRef target, std::string &err
 }
 
 /// Activations stay f32 on the GPU (LoweringOptions::forTarget leaves the int8 path,
-/// a CPU decoding speed-up built on x86/arm dot-product instructions, off).
+/// a CPU decoding speed-up built on x86/arm dot-product instructions, off). GEMMs that
+/// kiln-mark-library-products marked are cuBLAS calls where the runtime finds cuBLAS
+/// (the `gpu_library` knob), in IEEE float32 unless NumericsOptions::tf32.
 class CudaBackend : public halide::GpuAotBackend {
 public:
-  explicit CudaBackend(std::vector<Halide::Target> targets)
+  CudaBackend(std::vector<Halide::Target> targets, const NumericsOptions &numerics)
       : GpuAotBackend("cuda", targets, "elf-shared-object",
-                      halide::LoweringOptions::forTarget(targets.front())) {}
+                      halide::LoweringOptions::forTarget(targets.front())) {
+    libraryCompute = numerics.tf32 ? "tf32" : "f32";
+  }
 };
 
 } // namespace
@@ -77,11 +81,11 @@ bool handlesTarget(llvm::StringRef target) {
 }
 
 std::unique_ptr<Backend> createCudaBackend(llvm::StringRef target, std::string &error,
-                                           const NumericsOptions &) {
+                                           const NumericsOptions &numerics) {
   std::vector<Halide::Target> targets = parseTarget(target, error);
   if (targets.empty())
     return nullptr;
-  return std::make_unique<CudaBackend>(std::move(targets));
+  return std::make_unique<CudaBackend>(std::move(targets), numerics);
 }
 
 } // namespace kiln::cuda

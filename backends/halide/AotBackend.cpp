@@ -14,6 +14,7 @@
 
 #include <condition_variable>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -142,6 +143,79 @@ std::string AotBackend::target() const {
   return text;
 }
 
+namespace {
+
+/// The LibraryCall that a dispatch's `kiln.library` (kiln-mark-library-products)
+/// describes, checked against the dispatch's tensors: an attribute written by hand or
+/// by another tool must not make the runtime read or write past a buffer.
+FailureOr<LibraryCall> libraryCallOf(DispatchOp dispatch, DictionaryAttr attr) {
+  auto fail = [&](const llvm::Twine &why) {
+    return dispatch.emitOpError("has kiln.library ") << attr << ": " << why;
+  };
+  auto function = attr.getAs<StringAttr>("function");
+  if (!function || function.getValue() != "cublas.gemm")
+    return fail("function must be \"cublas.gemm\" (the only library function)");
+  auto integer = [&](llvm::StringRef name, int64_t low, int64_t high, int64_t &out) {
+    auto value = attr.getAs<IntegerAttr>(name);
+    if (!value || value.getValue().getSignificantBits() > 64)
+      return fail("needs the integer '" + name + "'"), false;
+    out = value.getInt();
+    if (out < low || out > high)
+      return fail("'" + name + "' is " + llvm::Twine(out) + ", outside [" + llvm::Twine(low) +
+                  ", " + llvm::Twine(high) + "]"),
+             false;
+    return true;
+  };
+  constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
+  int64_t inputs = dispatch.getInputs().size();
+  int64_t a, b, batch, m, n, k, aStride, bStride;
+  if (!integer("a", 0, inputs - 1, a) || !integer("b", 0, inputs - 1, b) ||
+      !integer("batch", 1, kIntMax, batch) || !integer("m", 1, kIntMax, m) ||
+      !integer("n", 1, kIntMax, n) || !integer("k", 1, kIntMax, k) ||
+      !integer("a_batch_stride", 0, kIntMax * kIntMax, aStride) ||
+      !integer("b_batch_stride", 0, kIntMax * kIntMax, bStride))
+    return failure();
+  auto transpose = attr.getAs<BoolAttr>("transpose_b");
+  if (!transpose)
+    return fail("needs the boolean 'transpose_b'");
+  if (dispatch.getNumResults() != 1)
+    return fail("the dispatch must have one result, C");
+  // Elements each operand must hold (in doubles: the factors are below 2^31 and 2^62,
+  // so no product overflows before the comparison).
+  auto holds = [&](Value value, double elements, bool exactly, const char *what) {
+    auto type = dyn_cast<RankedTensorType>(value.getType());
+    if (!type || !type.hasStaticShape() || !type.getElementType().isF32())
+      return fail(llvm::Twine(what) + " must be a float32 tensor"), false;
+    double has = double(type.getNumElements());
+    if (exactly ? has != elements : has < elements)
+      return fail(llvm::Twine(what) + " has " + llvm::Twine(type.getNumElements()) +
+                  " elements and the call " + (exactly ? "writes " : "reads ") +
+                  std::to_string(int64_t(elements))),
+             false;
+    return true;
+  };
+  double dm = double(m), dn = double(n), dk = double(k), last = double(batch - 1);
+  if (!holds(dispatch.getInputs()[a], last * double(aStride) + dm * dk, false, "A") ||
+      !holds(dispatch.getInputs()[b], last * double(bStride) + dk * dn, false, "B") ||
+      !holds(dispatch.getResult(0), double(batch) * dm * dn, true, "C"))
+    return failure();
+  LibraryCall call;
+  call.function = function.getValue().str();
+  call.a = unsigned(a);
+  call.b = unsigned(b);
+  call.c = unsigned(inputs);
+  call.batch = uint32_t(batch);
+  call.m = uint32_t(m);
+  call.n = uint32_t(n);
+  call.k = uint32_t(k);
+  call.aBatchStride = uint64_t(aStride);
+  call.bBatchStride = uint64_t(bStride);
+  call.transposeB = transpose.getValue();
+  return call;
+}
+
+} // namespace
+
 FailureOr<KernelInfo> AotBackend::addKernel(DispatchOp dispatch) {
   // The schedule is part of what a kernel is and is chosen from the lowered form, so
   // every dispatch is lowered, once, under a name of its own (Halide would rename a
@@ -159,6 +233,17 @@ FailureOr<KernelInfo> AotBackend::addKernel(DispatchOp dispatch) {
       kernelByFingerprint.try_emplace(fingerprint, static_cast<unsigned>(kernels.size()));
   if (!isNew)
     return kernels[known->second].info;
+  std::optional<LibraryCall> library;
+  if (!schedule->libraryCompute.empty())
+    if (auto attr = dispatch->getAttrOfType<DictionaryAttr>("kiln.library")) {
+      FailureOr<LibraryCall> call = libraryCallOf(dispatch, attr);
+      if (failed(call)) {
+        kernelByFingerprint.erase(known);
+        return failure();
+      }
+      call->compute = schedule->libraryCompute;
+      library = std::move(*call);
+    }
   try {
     schedule->apply(*kernel);
   } catch (const Halide::Error &error) {
@@ -167,7 +252,7 @@ FailureOr<KernelInfo> AotBackend::addKernel(DispatchOp dispatch) {
   }
   KernelInfo info{kernelName, static_cast<unsigned>(kernels.size()),
                   static_cast<unsigned>(kernel->inputs.size() + kernel->outputs.size()),
-                  schedule->text};
+                  schedule->text, schedule->knobs, std::move(library)};
   kernels.push_back({std::move(*kernel), info, std::move(fingerprint), dispatch, *schedule});
   return info;
 }
@@ -383,12 +468,13 @@ void AotBackend::compileKernel(const AddedKernel &kernel, const Halide::Target &
 }
 
 std::string GpuAotBackend::describeScheduleSpace() const {
-  return describeKnobs(GpuSchedule::space());
+  return describeKnobs(GpuSchedule::space(!libraryCompute.empty()));
 }
 
 FailureOr<AotBackend::Schedule> GpuAotBackend::chooseSchedule(const LoweredKernel &,
                                                               DispatchOp dispatch) {
   GpuSchedule schedule;
+  schedule.hasLibrary = !libraryCompute.empty();
   if (auto chosen = dispatch->getAttrOfType<StringAttr>("kiln.schedule")) {
     std::string error = schedule.set(chosen.getValue());
     if (!error.empty())
@@ -396,6 +482,9 @@ FailureOr<AotBackend::Schedule> GpuAotBackend::chooseSchedule(const LoweredKerne
   }
   Schedule chosen{schedule.str(),
                   [schedule](LoweredKernel &lowered) { applyGpuSchedule(lowered, schedule); }};
+  if (schedule.hasLibrary && schedule.library)
+    chosen.libraryCompute = libraryCompute;
+  chosen.knobs = schedule.knobsFor(dispatchReduces(dispatch), dispatch->hasAttr("kiln.library"));
   if (schedule.tile != 0) {
     GpuSchedule untiled = schedule;
     untiled.tile = 0;

@@ -45,6 +45,12 @@ protected:
     /// (its internal errors on some placements), or none.
     std::function<void(LoweredKernel &)> fallback = {};
     std::string fallbackText = {};
+    /// Non-empty: a dispatch kiln-mark-library-products marked (`kiln.library`) is
+    /// computed by the library where the runtime has it, with this LibraryCall compute
+    /// ("f32", "tf32").
+    std::string libraryCompute = {};
+    /// The knobs that change this kernel's code (KernelInfo::knobs).
+    std::vector<std::string> knobs = {};
   };
   /// The schedule of `kernel` (lowered from `dispatch`): the backend's default, over
   /// which the knobs of the dispatch's `kiln.schedule` attribute are set. Emits an
@@ -112,6 +118,9 @@ public:
 protected:
   mlir::FailureOr<Schedule> chooseSchedule(const LoweredKernel &kernel,
                                            DispatchOp dispatch) override;
+  /// The backend's GEMM library computes marked dispatches with this LibraryCall
+  /// compute ("f32", "tf32"); empty (the default): no library, no `gpu_library` knob.
+  std::string libraryCompute;
 };
 
 /// Halide's host target, less the features this CPU lacks that Halide assumes.

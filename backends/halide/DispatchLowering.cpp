@@ -2520,4 +2520,16 @@ FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, StringRef name,
   }
 }
 
+bool dispatchReduces(DispatchOp dispatch) {
+  bool found = false;
+  dispatch.getBody().walk([&](Operation *op) {
+    if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op))
+      found |= linalgOp.getNumReductionLoops() > 0;
+    else if (op->getDialect() && op->getDialect()->getNamespace() == "kiln" &&
+             op->getNumRegions() == 0 && op->getName().getStringRef() != "kiln.yield")
+      found = true;
+  });
+  return found;
+}
+
 } // namespace kiln::halide

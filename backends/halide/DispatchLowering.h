@@ -100,6 +100,11 @@ struct LoweringOptions {
   static LoweringOptions forTarget(const Halide::Target &target);
 };
 
+/// Whether `dispatch` reduces (a contraction, a norm, attention: a linalg op with
+/// reduction loops or a named kiln op, which carries its own loops); an elementwise
+/// kernel's schedule has fewer knobs that change its code.
+bool dispatchReduces(DispatchOp dispatch);
+
 /// Builds the Halide algorithm for `dispatch`, or emits an error at the first op it
 /// cannot translate (naming the op) and fails.
 mlir::FailureOr<LoweredKernel> lowerDispatch(DispatchOp dispatch, llvm::StringRef name,

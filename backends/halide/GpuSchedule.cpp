@@ -10,13 +10,18 @@ namespace kiln::halide {
 
 namespace {
 
-const std::vector<KnobField<GpuSchedule>> &knobFields() {
+const std::vector<KnobField<GpuSchedule>> &knobFields(bool hasLibrary) {
   static const std::vector<KnobField<GpuSchedule>> fields = {
       {"gpu_threads", &GpuSchedule::threads, {32, 64, 128, 256, 512, 1024}},
       {"gpu_reduction_unroll", &GpuSchedule::reductionUnroll, {1, 2, 4, 8}},
       {"gpu_tile", &GpuSchedule::tile, {0, 8, 16, 32}},
   };
-  return fields;
+  static const std::vector<KnobField<GpuSchedule>> withLibrary = [] {
+    std::vector<KnobField<GpuSchedule>> all = fields;
+    all.push_back({"gpu_library", &GpuSchedule::library, {0, 1}});
+    return all;
+  }();
+  return hasLibrary ? withLibrary : fields;
 }
 
 /// The pure variables an update definition of `f` computes point by point: the
@@ -173,11 +178,22 @@ bool placeTiled(const Stage &stage, Halide::Func reader, const GpuSchedule &sche
 
 } // namespace
 
-std::vector<Knob> GpuSchedule::space() { return knobSpace(knobFields()); }
+std::vector<Knob> GpuSchedule::space(bool hasLibrary) { return knobSpace(knobFields(hasLibrary)); }
 
-std::string GpuSchedule::str() const { return knobsText(*this, knobFields()); }
+std::vector<std::string> GpuSchedule::knobsFor(bool reduces, bool libraryDispatch) const {
+  std::vector<std::string> names;
+  for (const KnobField<GpuSchedule> &f : knobFields(hasLibrary))
+    if (f.field == &GpuSchedule::library ? libraryDispatch
+                                         : reduces || f.field == &GpuSchedule::threads)
+      names.push_back(f.name);
+  return names;
+}
 
-std::string GpuSchedule::set(llvm::StringRef text) { return setKnobs(*this, text, knobFields()); }
+std::string GpuSchedule::str() const { return knobsText(*this, knobFields(hasLibrary)); }
+
+std::string GpuSchedule::set(llvm::StringRef text) {
+  return setKnobs(*this, text, knobFields(hasLibrary));
+}
 
 void applyGpuSchedule(LoweredKernel &kernel, const GpuSchedule &schedule) {
   std::set<std::string> stages, outputs;

@@ -30,9 +30,19 @@ struct GpuSchedule {
   /// matmul's B, attention's keys) staged in shared memory, where every row of the
   /// tile reads it; 0: no tiles.
   int64_t tile = 16;
+  /// For a backend with a GEMM library (cuBLAS on CUDA): whether a dispatch that
+  /// kiln-mark-library-products gave to the library is computed by it (1) or by this
+  /// kernel alone (0). A knob only where the backend has a library (`hasLibrary`).
+  int64_t library = 1;
+  bool hasLibrary = false;
 
-  /// The knobs and their candidate values, in field order.
-  static std::vector<Knob> space();
+  /// The knobs and their candidate values, in field order (`gpu_library` last, with
+  /// a library).
+  static std::vector<Knob> space(bool hasLibrary = false);
+  /// The knobs that change the code of a kernel that reduces or not (elementwise:
+  /// `gpu_threads` alone), and whose dispatch a library computes (`gpu_library`, with
+  /// `hasLibrary`) or not: what a tuner searches for it.
+  std::vector<std::string> knobsFor(bool reduces, bool libraryDispatch) const;
   /// "gpu_threads=256 gpu_reduction_unroll=1".
   std::string str() const;
   /// As KernelSchedule::set: sets the knobs `text` names, or says what is wrong.

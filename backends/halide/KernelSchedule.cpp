@@ -97,6 +97,15 @@ const std::vector<KnobField<KernelSchedule>> &knobFields() {
 
 std::vector<Knob> KernelSchedule::space() { return knobSpace(knobFields()); }
 
+std::vector<std::string> KernelSchedule::knobsFor(bool reduces) {
+  std::vector<std::string> names;
+  for (const KnobField<KernelSchedule> &f : knobFields())
+    if (reduces || f.field == &KernelSchedule::vectorWidth || f.field == &KernelSchedule::parallel ||
+        f.field == &KernelSchedule::parallelGrain)
+      names.push_back(f.name);
+  return names;
+}
+
 std::string KernelSchedule::str() const { return knobsText(*this, knobFields()); }
 
 std::string KernelSchedule::set(llvm::StringRef text) { return setKnobs(*this, text, knobFields()); }

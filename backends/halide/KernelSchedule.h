@@ -109,6 +109,10 @@ struct KernelSchedule {
 
   /// The knobs and their candidate values, in field order.
   static std::vector<Knob> space();
+  /// The knobs that change the code of a kernel that reduces (a contraction, a norm,
+  /// attention: every knob) or does not (elementwise: placed by its vector width and
+  /// parallel split alone): what a tuner searches for it.
+  static std::vector<std::string> knobsFor(bool reduces);
   /// "vector_width=8 parallel=1 ..." for reports and the tuning database.
   std::string str() const;
   /// Sets the knobs `text` names ("tile_rows=8 tile_vectors=3", str()'s form; knobs

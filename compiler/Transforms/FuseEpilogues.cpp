@@ -76,8 +76,8 @@ struct FuseEpiloguesPass : kiln::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
     forEachDispatch(getOperation(), [&](DispatchOp consumer, llvm::DenseSet<Operation *> &erased) {
       for (Value input : consumer.getInputs()) {
         auto producer = input.getDefiningOp<DispatchOp>();
-        if (!producer || !feedsOnly(producer, consumer) || !endsInContraction(producer) ||
-            !readsPointwise(producer, consumer))
+        if (!producer || producer->hasAttr("kiln.library") || !feedsOnly(producer, consumer) ||
+            !endsInContraction(producer) || !readsPointwise(producer, consumer))
           continue;
         erased.insert(producer);
         erased.insert(consumer);

@@ -40,13 +40,15 @@ def find_ptxas():
 
 
 def compile_model(bin_dir, path, artifact, target, code_dir, extra=()):
+    """(error or None, the kernels cuBLAS computes where the runtime has it)."""
     shutil.rmtree(code_dir, ignore_errors=True)
     args = [os.path.join(bin_dir, "kiln-compile"), path, "-o", artifact,
             f"--target={target}", f"--emit-device-code={code_dir}", *extra]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
-        return f"kiln-compile --target={target} failed:\n{done.stderr}"
-    return None
+        return f"kiln-compile --target={target} failed:\n{done.stderr}", 0
+    library = re.search(r"\((\d+) of them cuBLAS GEMMs", done.stderr)
+    return None, int(library.group(1)) if library else 0
 
 
 def check_ptx(ptxas, code_dir):
@@ -86,9 +88,20 @@ def check_metal(code_dir):
     return None, len(files)
 
 
-def run_on_cuda(bin_dir, artifact, feeds, expected, work, name):
+def check_loads(bin_dir, artifact):
+    """The runtime reads the cuda artifact (its checks of every buffer, kernel and
+    cuBLAS call against its dispatches) and stops only at running it on this CPU."""
+    done = subprocess.run([os.path.join(bin_dir, "kiln-run"), artifact, "--device", "cpu"],
+                          capture_output=True, text=True)
+    if "the artifact has code for cuda only" not in done.stderr:
+        return f"kiln-run does not read the cuda artifact as valid:\n{done.stderr}"
+    return None
+
+
+def run_on_cuda(bin_dir, artifact, feeds, expected, work, name, cublas=True):
     """Runs the cuda artifact with kiln-run --device cuda and compares; returns
-    (ok, message); ok is None when no GPU is here (message: the runtime's reason)."""
+    (ok, message); ok is None when no GPU is here (message: the runtime's reason).
+    Without `cublas` (KILN_CUBLAS=0), kiln's own kernels compute the library GEMMs."""
     args = [os.path.join(bin_dir, "kiln-run"), artifact, "--device", "cuda", "--quiet"]
     for key, data in feeds.items():
         file = os.path.join(work, f"{name}.{key}.npy")
@@ -99,7 +112,8 @@ def run_on_cuda(bin_dir, artifact, feeds, expected, work, name):
         np.save(file, data)
         args += ["--compare", f"{key}={file}"]
     args += ["--rtol", str(RTOL), "--atol", str(ATOL)]
-    done = subprocess.run(args, capture_output=True, text=True)
+    env = dict(os.environ, KILN_CUBLAS="1" if cublas else "0")
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
     output = done.stdout + done.stderr
     if done.returncode != 0 and re.search(r"no CUDA driver|no CUDA device", output):
         return None, output.strip().splitlines()[-1]
@@ -152,18 +166,22 @@ def main():
         cases.append((os.path.basename(path)[:-5], path, None, None, ["--kv-cache", "--seq-len=16", "--ctx=128"]))
 
     failures, runs, skipped_reason = [], 0, None
-    counts = {"ptx": 0, "metal": 0}
+    counts = {"ptx": 0, "metal": 0, "cublas": 0}
     for name, path, feeds, expected, extra in cases:
         artifact = os.path.join(work, name + ".cuda.kiln")
         code_dir = os.path.join(work, name + ".cuda")
-        error = compile_model(bin_dir, path, artifact, "cuda-sm_80-sm_90", code_dir, extra)
+        error, library = compile_model(bin_dir, path, artifact, "cuda-sm_80-sm_90", code_dir,
+                                       extra)
+        counts["cublas"] += library
+        if not error:
+            error = check_loads(bin_dir, artifact)
         if not error and ptxas:
             error, n = check_ptx(ptxas, code_dir)
             counts["ptx"] += n
         if not error:
             metal_dir = os.path.join(work, name + ".metal")
-            error = compile_model(bin_dir, path, os.path.join(work, name + ".metal.kiln"),
-                                  "metal", metal_dir, extra)
+            error, _ = compile_model(bin_dir, path, os.path.join(work, name + ".metal.kiln"),
+                                     "metal", metal_dir, extra)
             if not error:
                 error, n = check_metal(metal_dir)
                 counts["metal"] += n
@@ -175,6 +193,11 @@ def main():
                 error = f"on the GPU, kiln-run disagrees with onnxruntime:\n{message}"
             else:
                 runs += 1
+                if library:  # and the same GEMMs in kiln's own kernels
+                    ok, message = run_on_cuda(bin_dir, artifact, feeds, expected, work, name,
+                                              cublas=False)
+                    if not ok:
+                        error = f"with KILN_CUBLAS=0, kiln-run disagrees with onnxruntime:\n{message}"
         if error:
             failures.append(name)
             print(f"FAIL {name}: {error}")
@@ -183,7 +206,8 @@ def main():
     if skipped_reason:
         print(f"SKIP running on a GPU: {skipped_reason}")
     print(f"{len(cases) - len(failures)} models compiled for cuda and metal, "
-          f"{counts['ptx']} PTX files assembled, {counts['metal']} Metal sources checked, "
+          f"{counts['ptx']} PTX files assembled ({counts['cublas']} kernels cuBLAS GEMMs "
+          f"where the runtime has cuBLAS), {counts['metal']} Metal sources checked, "
           f"{runs} models run on a GPU, {len(failures)} failed")
     return 1 if failures else 0
 

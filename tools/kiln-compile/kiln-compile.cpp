@@ -96,6 +96,23 @@ cl::opt<Activations> activations(
                clEnumValN(Activations::F32, "f32",
                           "kept in f32 (the closest to the exact result, slower)")),
     cl::init(Activations::Int8), cl::cat(category));
+enum class GpuLibrary { Auto, None };
+cl::opt<GpuLibrary> gpuLibrary(
+    "gpu-library",
+    cl::desc("--target=cuda: who computes large float32 GEMMs (matmuls over float "
+             "weights or activations, not packed ones)"),
+    cl::values(clEnumValN(GpuLibrary::Auto, "auto",
+                          "cuBLAS, where the runtime finds it (kiln's own kernel elsewhere), "
+                          "the epilogue a kernel of its own; a schedule's gpu_library=0 "
+                          "keeps a kernel off it (default)"),
+               clEnumValN(GpuLibrary::None, "none",
+                          "kiln's own kernels, epilogues fused")),
+    cl::init(GpuLibrary::Auto), cl::cat(category));
+cl::opt<bool> tf32("tf32",
+                   cl::desc("--target=cuda: cuBLAS GEMMs round their inputs to TF32 (10-bit "
+                            "mantissas, float32 sums): faster on tensor cores, about 1e-3 "
+                            "relative error (default: IEEE float32)"),
+                   cl::cat(category));
 cl::opt<std::string> schedule(
     "schedule",
     cl::desc("Override schedule knobs of every kernel, e.g. 'tile_rows=4 tile_vectors=2' "
@@ -132,7 +149,9 @@ cl::opt<std::string> kernelCache(
     cl::value_desc("DIR"), cl::cat(category));
 cl::opt<bool> scheduleSpace("schedule-space",
                             cl::desc("Print the target's schedule knobs and the values each "
-                                     "may take, then exit"),
+                                     "may take, then exit; with a model, also each kernel "
+                                     "and the knobs that change its code (what kiln-tune "
+                                     "searches for it)"),
                             cl::cat(category));
 cl::opt<std::string> reportJson(
     "report-json",
@@ -243,6 +262,10 @@ int compileFloatVariant(const char *argv0, const std::string &artifact, bool for
     args.push_back("--full-window-caches");
   if (activations == Activations::F32)
     args.push_back("--activations=f32");
+  if (gpuLibrary == GpuLibrary::None)
+    args.push_back("--gpu-library=none");
+  if (tf32)
+    args.push_back("--tf32");
   if (!schedule.empty())
     args.insert(args.end(), {"--schedule", schedule});
   args.push_back(tune == Tune::Off ? "--tune=off" : "--tune=use");
@@ -395,6 +418,7 @@ nlohmann::ordered_json report(const kiln::ArtifactSummary &summary) {
           {"kernels_before_fusion", summary.dispatchesBeforeFusion},
           {"kernels_after_fusion", summary.dispatches},
           {"unique_kernels", summary.kernels},
+          {"library_kernels", summary.libraryKernels},
           {"arena_bytes", summary.arenaBytes},
           {"arena_lower_bound_bytes", summary.arenaLowerBound},
           {"weight_bytes_before", summary.weightBytesBefore},
@@ -442,13 +466,18 @@ int main(int argc, char **argv) {
   std::string error;
   kiln::NumericsOptions numerics;
   numerics.int8Activations = activations == Activations::Int8;
+  numerics.tf32 = tf32;
   std::unique_ptr<kiln::Backend> backend = kiln::createBackend(target, error, numerics);
   if (!backend)
     return fail(error);
+  std::string gemmLibrary = kiln::gemmLibraryFor(backend->name().str());
+  if (tf32 && (gemmLibrary.empty() || gpuLibrary == GpuLibrary::None))
+    return fail("--tf32 rounds the inputs of cuBLAS GEMMs: it needs --target=cuda and "
+                "--gpu-library=auto");
   if (!deviceCodeDir.empty() && backend->name() == "cpu")
     return fail("--emit-device-code needs a GPU target (--target=cuda or --target=metal); " +
                 backend->target() + " has no GPU code");
-  if (scheduleSpace) {
+  if (scheduleSpace && inputPath.empty()) {
     llvm::outs() << backend->describeScheduleSpace();
     return 0;
   }
@@ -491,6 +520,8 @@ int main(int argc, char **argv) {
   }
   kiln::PipelineOptions pipelineOptions;
   pipelineOptions.schedule = schedule;
+  if (gpuLibrary == GpuLibrary::Auto)
+    pipelineOptions.library = gemmLibrary;
   // Calibration inputs, one list per forward pass: --calibration's files, or
   // --calibration-text's runs written into a work directory removed at exit.
   std::vector<kiln::tools::CalibrationRun> calibrationRuns;
@@ -554,6 +585,25 @@ int main(int argc, char **argv) {
   kiln::buildDefaultPipeline(pm, pipelineOptions);
   if (failed(pm.run(*module)))
     return 1;
+  if (scheduleSpace) {
+    // Each kernel and the knobs that change its code (what kiln-tune searches for it).
+    llvm::outs() << backend->describeScheduleSpace();
+    unsigned listed = 0;
+    WalkResult walked = module->walk([&](kiln::DispatchOp dispatch) {
+      FailureOr<kiln::KernelInfo> kernel = backend->addKernel(dispatch);
+      if (failed(kernel))
+        return WalkResult::interrupt();
+      if (kernel->index < listed)
+        return WalkResult::advance(); // a kernel an earlier dispatch shares
+      ++listed;
+      llvm::outs() << kernel->name << ":";
+      for (const std::string &knob : kernel->knobs)
+        llvm::outs() << " " << knob;
+      llvm::outs() << "\n";
+      return WalkResult::advance();
+    });
+    return walked.wasInterrupted() ? 1 : 0;
+  }
 
   std::string output = outputPath;
   if (output.empty())
@@ -574,8 +624,12 @@ int main(int argc, char **argv) {
       return 1;
     llvm::errs() << "kiln-compile: wrote " << output << " for " << backend->target() << ": "
                  << summary->dispatches << " dispatches (" << summary->dispatchesBeforeFusion
-                 << " before fusion), " << summary->kernels
-                 << " unique kernels, arena " << summary->arenaBytes
+                 << " before fusion), " << summary->kernels << " unique kernels"
+                 << (summary->libraryKernels
+                         ? " (" + std::to_string(summary->libraryKernels) +
+                               " of them cuBLAS GEMMs where the runtime finds cuBLAS)"
+                         : std::string())
+                 << ", arena " << summary->arenaBytes
                  << " bytes (lower bound " << summary->arenaLowerBound << "), weights "
                  << summary->weightBytes << " bytes, code " << summary->codeBytes << " bytes\n";
     nlohmann::ordered_json json = report(*summary);

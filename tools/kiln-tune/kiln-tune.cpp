@@ -150,7 +150,7 @@ struct TunableKernel {
   std::string key;
   std::string defaultSchedule; // the backend's, KernelSchedule::str() form
   std::vector<unsigned> dispatches;
-  bool reduces = false;
+  std::vector<std::string> knobs; // those that change its code (KernelInfo::knobs)
   std::string what;
   double defaultNs = 0;
   // Results.
@@ -159,21 +159,6 @@ struct TunableKernel {
   unsigned trials = 0, failed = 0;
   bool tuned = false;
 };
-
-/// Whether `dispatch` reduces (a contraction, a norm, attention): only then do the
-/// tile, panel, unroll and stream knobs change its code. An elementwise kernel is
-/// placed by its vector width and parallel split alone.
-bool reduces(kiln::DispatchOp dispatch) {
-  bool found = false;
-  dispatch.getBody().walk([&](Operation *op) {
-    if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op))
-      found |= linalgOp.getNumReductionLoops() > 0;
-    else if (op->getDialect() && op->getDialect()->getNamespace() == "kiln" &&
-             op->getNumRegions() == 0 && op->getName().getStringRef() != "kiln.yield")
-      found = true; // named kiln ops (attention, rms_norm, ...) carry their own loops
-  });
-  return found;
-}
 
 /// The knobs of `description` ("name: v1 v2" per line, Backend::describeScheduleSpace).
 std::vector<kiln::tuning::SearchKnob> parseSpace(llvm::StringRef description) {
@@ -347,7 +332,10 @@ std::optional<ModelKernels> loadModel(llvm::StringRef work, std::vector<std::str
   if (!module)
     return std::nullopt;
   PassManager pm(&context);
-  kiln::buildDefaultPipeline(pm);
+  // The dispatches kiln-compile forms for this target (its --gpu-library=auto).
+  kiln::PipelineOptions pipeline;
+  pipeline.library = kiln::gemmLibraryFor(backend->name().str());
+  kiln::buildDefaultPipeline(pm, pipeline);
   if (failed(pm.run(*module)))
     return std::nullopt;
   func::FuncOp entryFunc;
@@ -378,7 +366,7 @@ std::optional<ModelKernels> loadModel(llvm::StringRef work, std::vector<std::str
       TunableKernel kernel;
       kernel.key = key;
       kernel.defaultSchedule = info->schedule;
-      kernel.reduces = reduces(dispatch);
+      kernel.knobs = info->knobs;
       model.kernels.push_back(std::move(kernel));
     }
     model.kernels[it->second].dispatches.push_back(dispatchIndex++);
@@ -414,8 +402,7 @@ searchSpaceOf(const TunableKernel &kernel, const std::vector<kiln::tuning::Searc
   llvm::SmallVector<llvm::StringRef> tokens;
   llvm::StringRef(kernel.defaultSchedule).split(tokens, ' ', -1, false);
   for (const kiln::tuning::SearchKnob &knob : space) {
-    if (!kernel.reduces && knob.name != "vector_width" && knob.name != "parallel" &&
-        knob.name != "parallel_grain")
+    if (std::find(kernel.knobs.begin(), kernel.knobs.end(), knob.name) == kernel.knobs.end())
       continue;
     for (llvm::StringRef token : tokens) {
       int64_t value;
