@@ -32,6 +32,21 @@ const char *resolve(void *library, std::initializer_list<Symbol> symbols) {
   return nullptr;
 }
 
+// The first of `names` dlopen loads with `flags`, or null with the first failure's
+// message in `error`.
+void *openFirst(std::initializer_list<const char *> names, int flags, std::string &error) {
+  for (const char *name : names) {
+    if (void *handle = dlopen(name, flags)) {
+      error.clear();
+      return handle;
+    }
+    const char *why = dlerror();
+    if (error.empty())
+      error = why ? why : cat("cannot load ", name);
+  }
+  return nullptr;
+}
+
 // ---- the CUDA driver ----------------------------------------------------------------
 
 // The driver API functions the probe calls (cuda.h: CUresult and CUdevice are ints).
@@ -56,14 +71,7 @@ constexpr int kComputeCapabilityMinor = 76;
 const CudaDriver &cudaDriver() {
   static const CudaDriver driver = [] {
     CudaDriver d;
-    for (const char *name : {"libcuda.so.1", "libcuda.so"}) {
-      d.handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
-      if (d.handle)
-        break;
-      const char *why = dlerror();
-      if (d.error.empty())
-        d.error = why ? why : cat("cannot load ", name);
-    }
+    d.handle = openFirst({"libcuda.so.1", "libcuda.so"}, RTLD_NOW | RTLD_GLOBAL, d.error);
     if (!d.handle)
       return d;
     const char *missing = resolve(
@@ -233,17 +241,10 @@ struct CublasLibrary {
 const CublasLibrary &cublasLibrary() {
   static const CublasLibrary library = [] {
     CublasLibrary l;
-    for (const char *name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
-      l.handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (l.handle)
-        break;
-      const char *why = dlerror();
-      if (l.error.empty())
-        l.error = why ? why : cat("cannot load ", name);
-    }
+    l.handle = openFirst({"libcublas.so.13", "libcublas.so.12", "libcublas.so"},
+                         RTLD_NOW | RTLD_LOCAL, l.error);
     if (!l.handle)
       return l;
-    l.error.clear();
     l.version = reinterpret_cast<cublas::GetVersionFn>(dlsym(l.handle, "cublasGetVersion_v2"));
     if (const char *missing = resolve(
             l.handle, {{"cublasCreate_v2", reinterpret_cast<void **>(&l.create)},
