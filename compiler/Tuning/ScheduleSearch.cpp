@@ -236,11 +236,25 @@ private:
     return true;
   }
 
+  /// Generation 0 after the initial point: `localStart` of it neighbours of the
+  /// initial point (a knob or two changed), the rest uniform random points.
   bool fillRandom() {
-    for (unsigned i = 1; i < options.population; ++i)
-      if (std::optional<Genome> point = unmeasured(std::nullopt, 0, 100))
-        if (!std::count(pending.begin(), pending.end(), *point))
-          pending.push_back(*point);
+    unsigned local = unsigned(options.localStart * options.population);
+    auto fresh = [&](std::optional<Genome> from, double rate) -> std::optional<Genome> {
+      for (unsigned tries = 0; tries < 100; ++tries) {
+        std::optional<Genome> point = unmeasured(from, rate, 100);
+        if (point && !std::count(pending.begin(), pending.end(), *point))
+          return point;
+      }
+      return std::nullopt;
+    };
+    for (unsigned i = 1; i < options.population; ++i) {
+      std::optional<Genome> point = i <= local ? fresh(initial, 1.0 / space.size()) : std::nullopt;
+      if (!point)
+        point = fresh(std::nullopt, 0);
+      if (point)
+        pending.push_back(*point);
+    }
     return !pending.empty();
   }
 

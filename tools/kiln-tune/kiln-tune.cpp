@@ -44,8 +44,11 @@ cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model file>"), cl::cat
 cl::opt<std::string> budgetText("budget",
                                 cl::desc("Time to spend, e.g. 90s, 10m, 1h (default 10m)"),
                                 cl::init("10m"), cl::value_desc("time"), cl::cat(category));
-cl::opt<unsigned> population("population", cl::desc("Genetic algorithm: individuals per "
-                                                    "generation (default 24)"),
+cl::opt<unsigned> population("population",
+                             cl::desc("Genetic algorithm: individuals per generation (default: "
+                                      "a quarter of the trials a kernel's share of the budget "
+                                      "buys, 6 to 24, so that it breeds at least four "
+                                      "generations)"),
                              cl::init(24), cl::cat(category));
 cl::opt<unsigned> generations("generations",
                               cl::desc("Genetic algorithm: at most this many generations per "
@@ -446,6 +449,13 @@ public:
     auto [knobs, initial] = searchSpaceOf(kernel, space);
     kiln::tuning::SearchOptions options;
     options.population = population;
+    if (population.getNumOccurrences() == 0 && candidateSeconds > 0) {
+      // With 24 individuals and a budget of 40 trials, generation 0 would be most of
+      // the search: random search by another name.
+      double trials = std::chrono::duration<double>(deadline - Clock::now()).count() /
+                      candidateSeconds;
+      options.population = unsigned(std::clamp(trials / 4, 6.0, 24.0));
+    }
     options.maxGenerations = generations;
     options.seed = seed;
     std::unique_ptr<kiln::tuning::ScheduleSearch> search =
