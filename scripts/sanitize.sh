@@ -39,7 +39,7 @@ sanitized_build "$ASAN_DIR" address,undefined \
   kiln-runtime-tests kiln-make-test-artifact kiln-llm-c-api-test kiln-embedder-c-api-test \
   kiln-gguf-tests kiln-safetensors-tests kiln-tokenizer-tests kiln-llm-tests \
   kiln-tokenizer-c-api-test kiln-persistent-state-test kiln-concurrent-sessions-test \
-  kiln-artifact-bitflip-test kiln-kernel-heap-tests \
+  kiln-artifact-bitflip-test kiln-kernel-heap-tests kiln-device-tests \
   kiln-fuzz-loader kiln-fuzz-gguf kiln-fuzz-tokenizer-json kiln-fuzz-safetensors \
   kiln-fuzz-onnx-wire-format kiln-fuzz-seeds kiln-fuzz-gguf-seeds kiln-fuzz-safetensors-seeds
 sanitized_build "$TSAN_DIR" thread \
@@ -48,13 +48,14 @@ sanitized_build "$TSAN_DIR" thread \
 
 failed=0
 # Not here: the runtime library's dependency check (a sanitized library depends on the
-# sanitizer runtime by design) and the tests that load the library into Python, which is
-# not sanitized.
+# sanitizer runtime by design), the tests that load the library into Python, which is
+# not sanitized, and the check of the cuBLAS declarations against CUDA's headers (it
+# runs when it compiles; nothing to sanitize).
 echo "kiln sanitize: ASan + UBSan"
 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir "$ASAN_DIR" --output-on-failure -j "$JOBS" \
   -R '^(runtime|gguf|safetensors|tokenizers|llm|fuzz)\.|^e2e\.(persistent_state|concurrent_sessions|onnx_vs_onnxruntime|onnx_new_ir_version|kiln_ops_vs_numpy|generate_vs_numpy|generate_hf_vs_numpy|minilm_vs_numpy|thread_count_determinism)' \
-  -E 'shared_library_needs_only_system_libraries|pretokenizers_vs_llamacpp' || failed=1
+  -E 'shared_library_needs_only_system_libraries|pretokenizers_vs_llamacpp|cublas_declarations_match_cuda_headers' || failed=1
 echo "kiln sanitize: TSan"
 TSAN_OPTIONS="halt_on_error=1:suppressions=$ROOT/test/runtime/tsan.supp" \
   ctest --test-dir "$TSAN_DIR" --output-on-failure -j "$JOBS" \
