@@ -236,25 +236,44 @@ private:
     return true;
   }
 
-  /// Generation 0 after the initial point: `localStart` of it neighbours of the
-  /// initial point (a knob or two changed), the rest uniform random points.
+  /// Generation 0 after the initial point: the seeds, then neighbours of the initial
+  /// point (a knob or two changed) up to `localStart` of the population, the rest
+  /// uniform random points.
   bool fillRandom() {
+    std::vector<Genome> order; // in the order they are measured
+    auto listed = [&](const Genome &point) {
+      return known(point) || std::count(order.begin(), order.end(), point);
+    };
+    auto inSpace = [&](const Genome &point) {
+      if (point.size() != space.size())
+        return false;
+      for (size_t i = 0; i < point.size(); ++i)
+        if (point[i] >= space[i].values.size())
+          return false;
+      return true;
+    };
+    for (const Genome &seed : options.seeds)
+      if (order.size() + 1 < options.population && inSpace(seed) && !listed(seed))
+        order.push_back(seed);
     unsigned local = unsigned(options.localStart * options.population);
     auto fresh = [&](std::optional<Genome> from, double rate) -> std::optional<Genome> {
       for (unsigned tries = 0; tries < 100; ++tries) {
         std::optional<Genome> point = unmeasured(from, rate, 100);
-        if (point && !std::count(pending.begin(), pending.end(), *point))
+        if (point && !listed(*point))
           return point;
       }
       return std::nullopt;
     };
-    for (unsigned i = 1; i < options.population; ++i) {
-      std::optional<Genome> point = i <= local ? fresh(initial, 1.0 / space.size()) : std::nullopt;
+    while (order.size() + 1 < options.population) {
+      std::optional<Genome> point =
+          order.size() < local ? fresh(initial, 1.0 / space.size()) : std::nullopt;
       if (!point)
         point = fresh(std::nullopt, 0);
-      if (point)
-        pending.push_back(*point);
+      if (!point)
+        break;
+      order.push_back(*point);
     }
+    pending.assign(order.rbegin(), order.rend()); // propose() takes from the back
     return !pending.empty();
   }
 

@@ -41,6 +41,10 @@ struct SearchOptions {
   /// kernels the good points are around it, and a budget of tens of trials is spent
   /// better there than on 24 uniform points. 0: all random.
   double localStart = 0.5;
+  /// Genetic algorithm: points of generation 0 measured right after the initial one,
+  /// before the neighbours and random points (kiln-tune: the winners of the kernels
+  /// it tuned before this one).
+  std::vector<Genome> seeds;
   uint64_t seed = 1;
 };
 

@@ -204,4 +204,29 @@ TEST(ScheduleSearchTest, near_a_good_default_the_genetic_algorithm_needs_half_th
   EXPECT_LT(local[3], uniform[3]);
 }
 
+TEST(ScheduleSearchTest, the_genetic_algorithm_measures_its_seeds_right_after_the_initial_point) {
+  // kiln-tune seeds the GA with the winners of the kernels it tuned before; a seed
+  // outside the space, the initial point again, or a repeat is dropped.
+  SearchOptions options;
+  options.population = 8;
+  Genome initial(9, 0), first(9, 0), second(9, 1), outside(9, 0);
+  first[3] = 2;
+  outside[0] = 5; // knob 0 has 5 values
+  options.seeds = {first, outside, initial, second, first};
+  auto search = createSearch("ga", kernelLikeSpace(), initial, options);
+  std::vector<Genome> measured;
+  while (std::optional<Genome> g = search->next()) {
+    search->tell(*g, cost(*g));
+    measured.push_back(*g);
+    if (measured.size() == 8)
+      break;
+  }
+  ASSERT_EQ(measured.size(), 8u);
+  EXPECT_EQ(measured[0], initial);
+  EXPECT_EQ(measured[1], first);
+  EXPECT_EQ(measured[2], second);
+  EXPECT_EQ(std::count(measured.begin(), measured.end(), first), 1);
+  EXPECT_EQ(std::count(measured.begin(), measured.end(), outside), 0);
+}
+
 } // namespace

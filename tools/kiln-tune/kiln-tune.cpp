@@ -456,6 +456,11 @@ public:
                       candidateSeconds;
       options.population = unsigned(std::clamp(trials / 4, 6.0, 24.0));
     }
+    // The kernels of one model share shape classes, and what won on one often wins on
+    // the next: the GA measures the earlier kernels' winners first (random search and
+    // SA stay the uninformed baselines).
+    if (searchKind == "ga")
+      options.seeds = earlierWinners(knobs, initial);
     options.maxGenerations = generations;
     options.seed = seed;
     std::unique_ptr<kiln::tuning::ScheduleSearch> search =
@@ -605,8 +610,38 @@ private:
     kernel.confirmedTunedNs = holds ? mean(winnerTimes) : kernel.confirmedDefaultNs;
     kernel.tunedSchedule = holds ? winner : kernel.defaultSchedule;
     kernel.tuned = true;
+    if (holds)
+      winners.push_back(winner);
     return llvm::Error::success();
   }
+
+  /// The confirmed winners of the kernels tuned before, as points of `knobs` (the
+  /// knobs they do not name keep `initial`'s values), those that differ from it.
+  std::vector<kiln::tuning::Genome> earlierWinners(const std::vector<kiln::tuning::SearchKnob> &knobs,
+                                                   const kiln::tuning::Genome &initial) const {
+    std::vector<kiln::tuning::Genome> points;
+    for (const std::string &winner : winners) {
+      kiln::tuning::Genome point = initial;
+      llvm::SmallVector<llvm::StringRef> tokens;
+      llvm::StringRef(winner).split(tokens, ' ', -1, false);
+      for (size_t i = 0; i < knobs.size(); ++i)
+        for (llvm::StringRef token : tokens) {
+          int64_t value;
+          if (token.split('=').first != knobs[i].name ||
+              token.split('=').second.getAsInteger(10, value))
+            continue;
+          auto at = std::find(knobs[i].values.begin(), knobs[i].values.end(), value);
+          if (at != knobs[i].values.end())
+            point[i] = static_cast<unsigned>(at - knobs[i].values.begin());
+        }
+      if (point != initial && std::find(points.begin(), points.end(), point) == points.end())
+        points.push_back(point);
+    }
+    return points;
+  }
+
+  /// The schedules that beat the default in their confirmation rounds, in tuning order.
+  std::vector<std::string> winners;
 
   kiln::tune::CandidateMeasurement &measurement;
   kiln::tuning::TuningDatabase &db;
