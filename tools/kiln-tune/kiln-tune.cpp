@@ -397,6 +397,21 @@ std::optional<ModelKernels> loadModel(llvm::StringRef work, std::vector<std::str
   return model;
 }
 
+/// The index of `knob`'s value in a schedule's "name=value" tokens, if it names one of
+/// the knob's values.
+std::optional<unsigned> knobValueIn(llvm::ArrayRef<llvm::StringRef> tokens,
+                                    const kiln::tuning::SearchKnob &knob) {
+  for (llvm::StringRef token : tokens) {
+    int64_t value;
+    if (token.split('=').first != knob.name || token.split('=').second.getAsInteger(10, value))
+      continue;
+    auto at = std::find(knob.values.begin(), knob.values.end(), value);
+    if (at != knob.values.end())
+      return static_cast<unsigned>(at - knob.values.begin());
+  }
+  return std::nullopt;
+}
+
 /// The knobs of `space` that matter for `kernel`, and the point of its default schedule.
 std::pair<std::vector<kiln::tuning::SearchKnob>, kiln::tuning::Genome>
 searchSpaceOf(const TunableKernel &kernel, const std::vector<kiln::tuning::SearchKnob> &space) {
@@ -407,15 +422,9 @@ searchSpaceOf(const TunableKernel &kernel, const std::vector<kiln::tuning::Searc
   for (const kiln::tuning::SearchKnob &knob : space) {
     if (std::find(kernel.knobs.begin(), kernel.knobs.end(), knob.name) == kernel.knobs.end())
       continue;
-    for (llvm::StringRef token : tokens) {
-      int64_t value;
-      if (token.split('=').first != knob.name || token.split('=').second.getAsInteger(10, value))
-        continue;
-      auto at = std::find(knob.values.begin(), knob.values.end(), value);
-      if (at != knob.values.end()) {
-        knobs.push_back(knob);
-        initial.push_back(static_cast<unsigned>(at - knob.values.begin()));
-      }
+    if (std::optional<unsigned> value = knobValueIn(tokens, knob)) {
+      knobs.push_back(knob);
+      initial.push_back(*value);
     }
   }
   return {knobs, initial};
@@ -625,15 +634,8 @@ private:
       llvm::SmallVector<llvm::StringRef> tokens;
       llvm::StringRef(winner).split(tokens, ' ', -1, false);
       for (size_t i = 0; i < knobs.size(); ++i)
-        for (llvm::StringRef token : tokens) {
-          int64_t value;
-          if (token.split('=').first != knobs[i].name ||
-              token.split('=').second.getAsInteger(10, value))
-            continue;
-          auto at = std::find(knobs[i].values.begin(), knobs[i].values.end(), value);
-          if (at != knobs[i].values.end())
-            point[i] = static_cast<unsigned>(at - knobs[i].values.begin());
-        }
+        if (std::optional<unsigned> value = knobValueIn(tokens, knobs[i]))
+          point[i] = *value;
       if (point != initial && std::find(points.begin(), points.end(), point) == points.end())
         points.push_back(point);
     }
