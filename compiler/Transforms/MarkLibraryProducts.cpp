@@ -39,20 +39,13 @@ std::optional<unsigned> inputPosition(DispatchOp dispatch, Value value) {
   return arg.getArgNumber();
 }
 
-/// `value` is a tensor filled with float zero by a generic of the dispatch (linalg.fill,
-/// generalized: its scalar input yielded at every point).
+/// `value` is a tensor filled with float zero by a generic of the dispatch (a
+/// linalg.fill, generalized).
 bool isZeroFill(Value value) {
   auto fill = value.getDefiningOp<linalg::GenericOp>();
-  if (!fill || fill.getNumReductionLoops() != 0 || fill.getNumDpsInputs() != 1 ||
-      fill.getNumDpsInits() != 1 || !fill.getDpsInitOperand(0)->get().getDefiningOp<tensor::EmptyOp>())
-    return false;
-  Block &body = fill.getRegion().front();
-  auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  if (body.getOperations().size() != 1 || yield.getOperand(0) != body.getArgument(0))
-    return false;
+  std::optional<Value> scalar = fill ? linalg::isaFillOpInterface(fill) : std::nullopt;
   FloatAttr zero;
-  return matchPattern(fill.getDpsInputOperand(0)->get(), m_Constant(&zero)) &&
-         zero.getValue().isZero();
+  return scalar && matchPattern(*scalar, m_Constant(&zero)) && zero.getValue().isZero();
 }
 
 /// The body multiplies its two inputs and adds the product to the accumulator.
