@@ -625,7 +625,8 @@ private:
   }
 
   /// The confirmed winners of the kernels tuned before, as points of `knobs` (the
-  /// knobs they do not name keep `initial`'s values), those that differ from it.
+  /// knobs they do not name keep `initial`'s values). The search drops the initial
+  /// point and repeats among them.
   std::vector<kiln::tuning::Genome> earlierWinners(const std::vector<kiln::tuning::SearchKnob> &knobs,
                                                    const kiln::tuning::Genome &initial) const {
     std::vector<kiln::tuning::Genome> points;
@@ -636,8 +637,7 @@ private:
       for (size_t i = 0; i < knobs.size(); ++i)
         if (std::optional<unsigned> value = knobValueIn(tokens, knobs[i]))
           point[i] = *value;
-      if (point != initial && std::find(points.begin(), points.end(), point) == points.end())
-        points.push_back(point);
+      points.push_back(point);
     }
     return points;
   }
