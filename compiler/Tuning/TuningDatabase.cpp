@@ -85,9 +85,14 @@ llvm::Expected<sqlite3 *> openChecked(const std::string &path, int flags, bool m
     value = sqlite3_column_int64(s.stmt, 0);
     return true;
   };
+  // The three reads in one transaction, so that they see one state of the file: read
+  // one by one, another tuner's schema could be committed between them (an
+  // application_id of 0 and tables: "another application's database").
   int64_t applicationId = 0, version = 0, objects = 0;
-  if (!pragma("PRAGMA application_id", applicationId) || !pragma("PRAGMA user_version", version) ||
-      !pragma("SELECT count(*) FROM sqlite_master", objects))
+  if (sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK ||
+      !pragma("PRAGMA application_id", applicationId) || !pragma("PRAGMA user_version", version) ||
+      !pragma("SELECT count(*) FROM sqlite_master", objects) ||
+      sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
     return closeWith("is not a SQLite database kiln can read (" + std::string(sqlite3_errmsg(db)) +
                      "); it was left as it is: move it away or name another with "
                      "--tuning-db or KILN_TUNING_DB");
