@@ -6,10 +6,12 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
+#include <thread>
 
 namespace kiln::tuning {
 
@@ -160,6 +162,7 @@ public:
   ~SqliteTuningDatabase() override { sqlite3_close(db); }
 
   llvm::Error execute(const char *sql);
+  llvm::Error useWriteAheadLog();
   llvm::Error record(const std::vector<Trial> &trials) override;
   llvm::Expected<std::optional<BestSchedule>> best(const TuningKey &key) override;
   llvm::Expected<std::vector<Trial>> trials(bool confirmedOnly) override;
@@ -193,8 +196,7 @@ TuningDatabase::openForWriting(const std::string &path) {
   if (!db)
     return db.takeError();
   auto opened = std::make_unique<SqliteTuningDatabase>(*db, path);
-  // WAL: readers (compiles) never block the writer (a tuner) nor each other.
-  if (llvm::Error e = opened->execute("PRAGMA journal_mode = WAL"))
+  if (llvm::Error e = opened->useWriteAheadLog())
     return std::move(e);
   return std::move(opened);
 }
@@ -227,6 +229,35 @@ llvm::Error SqliteTuningDatabase::execute(const char *sql) {
   std::string why = message ? message : sqlite3_errmsg(db);
   sqlite3_free(message);
   return error("tuning database '" + path() + "': " + sql + ": " + why);
+}
+
+/// WAL: readers (compiles) never block the writer (a tuner) nor each other. Switching a
+/// new file to WAL takes an exclusive lock, and while another connection reads the file
+/// (a second tuner opening the same new file) SQLite answers SQLITE_BUSY at once, without
+/// the busy handler, or leaves the mode as it was: so retry until the busy timeout.
+llvm::Error SqliteTuningDatabase::useWriteAheadLog() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    std::string mode;
+    char *message = nullptr;
+    int status = sqlite3_exec(
+        db, "PRAGMA journal_mode = WAL",
+        [](void *out, int columns, char **values, char **) {
+          if (columns > 0 && values[0])
+            *static_cast<std::string *>(out) = values[0];
+          return 0;
+        },
+        &mode, &message);
+    std::string why = message ? message : sqlite3_errmsg(db);
+    sqlite3_free(message);
+    if (status == SQLITE_OK && mode == "wal")
+      return llvm::Error::success();
+    bool busy = status == SQLITE_BUSY || status == SQLITE_LOCKED || status == SQLITE_OK;
+    if (!busy || std::chrono::steady_clock::now() >= deadline)
+      return error("tuning database '" + path() + "': cannot switch it to write-ahead logging: " +
+                   (status == SQLITE_OK ? "the journal mode stayed '" + mode + "'" : why));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 llvm::Error SqliteTuningDatabase::insert(const Trial &trial) {

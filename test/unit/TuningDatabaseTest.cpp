@@ -5,6 +5,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
+#include <cstdio>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -199,13 +200,16 @@ TEST_F(TuningDatabaseTest, processes_creating_and_writing_one_file_at_once_lose_
     ASSERT_GE(child, 0);
     if (child == 0) {
       auto db = TuningDatabase::openForWriting(file);
+      // The child's error goes to stderr: the parent's failure says only "status".
       if (!db) {
-        llvm::consumeError(db.takeError());
+        std::fprintf(stderr, "child %d: %s\n", int(getpid()),
+                     llvm::toString(db.takeError()).c_str());
         _exit(2);
       }
       for (int i = 0; i < 100; ++i)
         if (llvm::Error e = (*db)->record(trial(kKey, "vector_width=8", 100 + i, true))) {
-          llvm::consumeError(std::move(e));
+          std::fprintf(stderr, "child %d, trial %d: %s\n", int(getpid()), i,
+                       llvm::toString(std::move(e)).c_str());
           _exit(3);
         }
       _exit(0);
