@@ -385,23 +385,48 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   return true;
 }
 
+/// What a register file allows a tiled reduction's register tile, and what a broadcast
+/// costs there.
+struct RegisterFile {
+  int64_t accumulators; ///< the most accumulators
+  int64_t registers;    ///< accumulators + loaded vectors + the broadcast fit in one
+                        ///< register fewer than this (0: no such limit)
+  double broadcastCost; ///< cycles a broadcast of the row operand adds to a step
+};
+
+/// AVX-512 and arm64: 32 vector registers, a quarter free for the loaded vectors.
+constexpr RegisterFile kWideRegisterFile{24, 0, 0.1};
+/// AVX2: 16 registers. Tiles that left fewer than two free spilled (3 vectors x 4 rows,
+/// 12 accumulators: the convnet 1.26x slower than with 1 x 8); with at most 12
+/// accumulators a step's loads no longer hide behind its FMAs, so a broadcast costs as
+/// much as a vector load: 1 x 8 tiles (9 loads per 8 FMAs) ran the convnet's
+/// convolutions at 46-59% of the FMA peak, 2 x 4 (6 loads) 1.09-1.16x faster end to
+/// end, while the BERT block's GEMMs (128 rows) keep 2 x 6, 2-11% faster than 2 x 4
+/// or 3 x 3 (AMD EPYC, 2 threads, kiln-run --interleave).
+constexpr RegisterFile kAvx2RegisterFile{12, 16, 0.5};
+
 /// The register tile (vectors across, rows) for a tiled reduction whose output has
-/// `columns` columns and `rowExtent` rows, with `accumulators` vector registers to
-/// spare: the one with the least modelled time per useful multiply-add. A step of the
-/// reduction issues vectors*rows FMAs (two a cycle, each 4 cycles deep: fewer than 8
-/// independent ones stall) and loads `vectors` vectors (a stream from L2, ~half a cycle
-/// each) and `rows` broadcasts (~0.1); tiles that overhang the output recompute
-/// columns or rows. On a 2-core Xeon (AVX-512) the model orders 128x768x3072 tiles as
-/// measured: 8x3 vectors 138 GFLOP/s, 12x2 134, 6x4 131, 16x1 111 (one thread).
+/// `columns` columns and `rowExtent` rows: the one with the least modelled time per
+/// useful multiply-add. A step of the reduction issues vectors*rows FMAs (two a cycle,
+/// each 4 cycles deep: fewer than 8 independent ones stall) and loads `vectors` vectors
+/// (a stream from L2, ~half a cycle each) and `rows` broadcasts; tiles that overhang
+/// the output recompute columns or rows. Rows are among `rowChoices` (tile_rows' values:
+/// a default outside the tuner's space would take the knob out of its search). On a
+/// 2-core Xeon (AVX-512) the model orders 128x768x3072 tiles as measured: 8x3 vectors
+/// 138 GFLOP/s, 12x2 134, 6x4 131, 16x1 111 (one thread).
 std::pair<int64_t, int64_t> registerTile(int64_t columns, int64_t rowExtent, int64_t vector,
-                                         int64_t accumulators) {
+                                         const RegisterFile &file,
+                                         const std::vector<int64_t> &rowChoices) {
   std::pair<int64_t, int64_t> best{1, 1};
   double bestCost = 1e30;
   for (int64_t vectors = 1; vectors <= 4 && vectors * vector <= columns; ++vectors)
-    for (int64_t rows = 1; rows <= rowExtent && vectors * rows <= accumulators; ++rows) {
+    for (int64_t rows : rowChoices) {
+      if (rows > rowExtent || vectors * rows > file.accumulators ||
+          (file.registers && vectors * rows + vectors + 1 >= file.registers))
+        continue;
       double fmas = static_cast<double>(vectors * rows);
       double cycles = std::max(fmas / 2, 4.0) + 0.5 * static_cast<double>(vectors) +
-                      0.1 * static_cast<double>(rows);
+                      file.broadcastCost * static_cast<double>(rows);
       int64_t width = vectors * vector;
       double useful = static_cast<double>(columns) / (((columns + width - 1) / width) * width) *
                       static_cast<double>(rowExtent) / (((rowExtent + rows - 1) / rows) * rows);
@@ -424,8 +449,15 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
         widest = t;
   schedule.vectorWidth = std::max(1, target.natural_vector_size(widest));
   // The register tile of the kernel's tiled reduction: AVX-512 and arm64 have 32
-  // vector registers, AVX2 16; a quarter stay free for the loaded vectors.
-  int64_t registers = target.arch == Halide::Target::X86 && !target.has_feature(Halide::Target::AVX512) ? 16 : 32;
+  // vector registers, AVX2 16.
+  const RegisterFile &file =
+      target.arch == Halide::Target::X86 && !target.has_feature(Halide::Target::AVX512)
+          ? kAvx2RegisterFile
+          : kWideRegisterFile;
+  const std::vector<int64_t> *rowChoices = nullptr;
+  for (const KnobField<KernelSchedule> &f : knobFields())
+    if (f.field == &KernelSchedule::tileRows)
+      rowChoices = &f.values;
   for (const Stage &stage : kernel.stages) {
     if (stage.tiledInto.empty() || stage.decodedBlock > 0 || stage.placeItself)
       continue;
@@ -433,7 +465,7 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
     if (rank < 2 || stage.tileRowArg >= rank || stage.shape.back() < schedule.vectorWidth)
       continue;
     auto [vectors, rows] = registerTile(stage.shape.back(), stage.shape[rank - 1 - stage.tileRowArg],
-                                        schedule.vectorWidth, registers * 3 / 4);
+                                        schedule.vectorWidth, file, *rowChoices);
     schedule.tileVectors = vectors;
     schedule.tileRows = rows;
     break;

@@ -151,7 +151,7 @@ cl::opt<bool> scheduleSpace("schedule-space",
                             cl::desc("Print the target's schedule knobs and the values each "
                                      "may take, then exit; with a model, also each kernel "
                                      "and the knobs that change its code (what kiln-tune "
-                                     "searches for it)"),
+                                     "searches for it) with their default values"),
                             cl::cat(category));
 cl::opt<std::string> reportJson(
     "report-json",
@@ -599,6 +599,13 @@ int main(int argc, char **argv) {
       llvm::outs() << kernel->name << ":";
       for (const std::string &knob : kernel->knobs)
         llvm::outs() << " " << knob;
+      // Its default schedule, those knobs' values (the rest do not change its code).
+      llvm::outs() << "\n  default:";
+      llvm::SmallVector<llvm::StringRef> settings;
+      llvm::StringRef(kernel->schedule).split(settings, ' ', -1, false);
+      for (llvm::StringRef setting : settings)
+        if (llvm::is_contained(kernel->knobs, setting.split('=').first.str()))
+          llvm::outs() << " " << setting;
       llvm::outs() << "\n";
       return WalkResult::advance();
     });
