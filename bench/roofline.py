@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 import machine  # noqa: E402
 
 # "decode: 47 runs of 382 dispatches, 507.682 ms (10.802 ms per run)"
-SESSION = re.compile(r"^(\S+): (\d+) runs of \d+ dispatches, ([0-9.]+) (us|ms|s) ")
+SESSION = re.compile(r"^(\S+): (\d+) runs? of \d+ dispatches, ([0-9.]+) (us|ms|s) ")
 # "  inside kernels 503.216 ms (99.1%); between kernels 4.466 ms (0.9%, ...)"
 BETWEEN = re.compile(r"between kernels ([0-9.]+) (us|ms|s)")
 SCALE = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -86,7 +86,7 @@ def main():
         ran = subprocess.run(command, capture_output=True, text=True)
     if ran.returncode != 0:
         sys.exit(f"the command failed (exit {ran.returncode}):\n{ran.stdout}{ran.stderr}")
-    sessions = parse_profile(ran.stdout)
+    sessions = parse_profile(ran.stdout + ran.stderr)  # kiln-generate prints it on stderr
     if not sessions:
         sys.exit(f"no --profile table in the command's output:\n{ran.stdout}")
 
