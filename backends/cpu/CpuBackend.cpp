@@ -44,7 +44,7 @@ protected:
     Schedule chosen{schedule.str(), [schedule](halide::LoweredKernel &lowered) {
                       halide::applySchedule(lowered, schedule);
                     }};
-    chosen.knobs = halide::KernelSchedule::knobsFor(halide::dispatchReduces(dispatch));
+    chosen.knobs = halide::KernelSchedule::knobsFor(kernel, halide::dispatchReduces(dispatch));
     return chosen;
   }
 

@@ -1504,6 +1504,7 @@ struct ProductRoot {
 /// computed at root, and over an output that total is inlined into.
 template <typename Place>
 void placeProduct(Stage &stage, Func total, Var n, Var m, Place place) {
+  stage.placesProduct = true;
   stage.placeItself = [=](const KernelSchedule &schedule) mutable {
     total.compute_root();
     place(schedule, ProductRoot{total, n, m});

@@ -51,6 +51,9 @@ struct Stage {
   /// that reads it pointwise (tiledInto): its loops over the result then run in the
   /// output, which the result is inlined into (no buffer and copy of its own).
   std::function<void(const KernelSchedule &, Halide::Func output)> placeIntoOutput = {};
+  /// placeItself is a product's (placeProduct): it reads only the knobs parallel,
+  /// product_panel and product_rows (KernelSchedule::knobsFor).
+  bool placesProduct = false;
 };
 
 /// The Halide algorithm of one dispatch: one ImageParam per dispatch input (in order),

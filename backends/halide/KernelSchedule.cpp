@@ -1,5 +1,6 @@
 // The schedule knobs of a kernel, the heuristic default, and their application.
 #include "backends/halide/KernelSchedule.h"
+#include <set>
 
 #include <algorithm>
 #include <sstream>
@@ -103,6 +104,61 @@ std::vector<std::string> KernelSchedule::knobsFor(bool reduces) {
     if (reduces || f.field == &KernelSchedule::vectorWidth || f.field == &KernelSchedule::parallel ||
         f.field == &KernelSchedule::parallelGrain)
       names.push_back(f.name);
+  return names;
+}
+
+std::vector<std::string> KernelSchedule::knobsFor(const LoweredKernel &kernel, bool reduces) {
+  bool products = false, tiled = false, packed = false, placedOtherwise = false, plain = false;
+  // The outputs tiled reductions are computed in, and those self-placed products place
+  // their loops in (the conditions of applySchedule): placed with them.
+  std::set<std::string> tiledOutputs;
+  for (const Stage &stage : kernel.stages) {
+    if (stage.tiledInto.empty())
+      continue;
+    auto found = std::find_if(kernel.stages.begin(), kernel.stages.end(),
+                              [&](const Stage &s) { return s.func.name() == stage.tiledInto; });
+    const Stage *output = found == kernel.stages.end() ? nullptr : &*found;
+    if (!stage.placeItself ||
+        (stage.placeIntoOutput && output && output->isOutput && !output->placeItself &&
+         output->shape == stage.shape && output->func.dimensions() == 2))
+      tiledOutputs.insert(stage.tiledInto);
+  }
+  for (const Stage &stage : kernel.stages) {
+    if (stage.placeItself) {
+      products |= stage.placesProduct;
+      placedOtherwise |= !stage.placesProduct; // attention, norms, cache writes: any knob
+    } else if (!stage.tiledInto.empty()) {
+      tiled = true;
+      packed |= stage.decodedBlock > 0;
+    } else if (!tiledOutputs.count(stage.func.name())) {
+      plain = true;
+    }
+  }
+  std::vector<std::string> all = knobsFor(reduces);
+  if (placedOtherwise)
+    return all;
+  // A tiled reduction's output is placed with it. (Without its tile, tile_vectors=0, the
+  // pair is placed as plain stages and parallel_grain and reduction_unroll matter too:
+  // left out, as the empirical check found them dead under the default tiles.)
+  auto live = [&](const std::string &name) {
+    if (name == "parallel")
+      return true;
+    if (name == "vector_width")
+      return plain || tiled;
+    if (name == "parallel_grain" || name == "reduction_unroll")
+      return plain;
+    if (name == "tile_vectors" || name == "tile_rows" || name == "panel_kib")
+      return tiled;
+    if (name == "stream_rows" || name == "stream_chains")
+      return packed;
+    if (name == "product_panel" || name == "product_rows")
+      return products;
+    return true; // a knob added later: searched until it is placed here
+  };
+  std::vector<std::string> names;
+  for (const std::string &name : all)
+    if (live(name))
+      names.push_back(name);
   return names;
 }
 

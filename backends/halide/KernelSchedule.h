@@ -76,6 +76,8 @@ std::string setKnobs(S &schedule, llvm::StringRef text, const std::vector<KnobFi
 }
 
 /// How a kernel runs. Every field is a knob of the schedule space.
+struct LoweredKernel;
+
 struct KernelSchedule {
   /// SIMD lanes along the innermost output dimension (1: scalar code).
   int64_t vectorWidth = 8;
@@ -113,6 +115,12 @@ struct KernelSchedule {
   /// attention: every knob) or does not (elementwise: placed by its vector width and
   /// parallel split alone): what a tuner searches for it.
   static std::vector<std::string> knobsFor(bool reduces);
+  /// The same, narrowed by how `kernel`'s stages are placed (applySchedule): a product
+  /// that places itself reads parallel, product_panel and product_rows; the register
+  /// tile's knobs exist for a tiled reduction, stream_rows and stream_chains for one
+  /// over packed blocks. On Gemma 3's decode products 3 of the 11 knobs change the code:
+  /// a search over all 11 spent most of its trials on artifacts it had measured.
+  static std::vector<std::string> knobsFor(const LoweredKernel &kernel, bool reduces);
   /// "vector_width=8 parallel=1 ..." for reports and the tuning database.
   std::string str() const;
   /// Sets the knobs `text` names ("tile_rows=8 tile_vectors=3", str()'s form; knobs
