@@ -101,6 +101,29 @@ TEST_F(CandidateMeasurementTest, outputs_that_differ_from_the_reference_are_a_mi
   EXPECT_NE(m.detail.find("probs"), std::string::npos) << m.detail;
 }
 
+// A candidate whose compile gives an artifact a reusing measure ran before is not run
+// again: its measurement comes back. Changed inputs stand for "not run": run, the
+// candidate would now mismatch.
+TEST_F(CandidateMeasurementTest, an_artifact_measured_before_is_not_run_again) {
+  CandidateMeasurement measurement(setup());
+  ASSERT_EQ(measurement.measure("", true).status, "ok");
+  Measurement first = measurement.measure("", false, /*reuse=*/true);
+  ASSERT_EQ(first.status, "ok") << first.detail;
+  EXPECT_FALSE(first.reused);
+  std::fstream file(input, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(-4 * 16, std::ios::end);
+  float threes[16];
+  std::fill(std::begin(threes), std::end(threes), 3.0f);
+  file.write(reinterpret_cast<const char *>(threes), sizeof threes);
+  file.close();
+  Measurement again = measurement.measure("", false, /*reuse=*/true);
+  EXPECT_TRUE(again.reused);
+  EXPECT_EQ(again.status, "ok");
+  EXPECT_EQ(again.runNs, first.runNs);
+  // Without reuse (a confirmation round) it runs, and the changed inputs show.
+  EXPECT_EQ(measurement.measure("", false).status, "mismatch");
+}
+
 /// A .npy file of f32 zeros.
 void writeZeros(const std::string &path, int rows, int columns) {
   std::vector<float> zeros(static_cast<size_t>(rows) * columns, 0.0f);

@@ -5,6 +5,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/xxhash.h"
 
 #include <algorithm>
 #include <chrono>
@@ -166,7 +167,8 @@ double Measurement::relativeToReference(const std::vector<unsigned> &dispatches)
   return median(ratios);
 }
 
-Measurement CandidateMeasurement::measure(const std::string &database, bool writeReference) {
+Measurement CandidateMeasurement::measure(const std::string &database, bool writeReference,
+                                          bool reuse) {
   Measurement m;
   std::string artifact = pathIn(setup.workDirectory, "candidate.kiln");
   std::string log = pathIn(setup.workDirectory, "candidate.log");
@@ -182,6 +184,27 @@ Measurement CandidateMeasurement::measure(const std::string &database, bool writ
     m.detail = tail(log);
     return m;
   }
+  std::optional<uint64_t> artifactHash;
+  if (reuse && !writeReference)
+    if (auto bytes = llvm::MemoryBuffer::getFile(artifact, /*IsText=*/false,
+                                                 /*RequiresNullTerminator=*/false)) {
+      artifactHash = llvm::xxh3_64bits((*bytes)->getBuffer());
+      auto known = byArtifact.find(*artifactHash);
+      if (known != byArtifact.end()) {
+        Measurement again = known->second;
+        again.reused = true;
+        return again;
+      }
+    }
+  Measurement measured = runArtifact(artifact, log, writeReference);
+  if (artifactHash && measured.status != "timeout")
+    byArtifact[*artifactHash] = measured;
+  return measured;
+}
+
+Measurement CandidateMeasurement::runArtifact(const std::string &artifact, const std::string &log,
+                                              bool writeReference) {
+  Measurement m;
   std::string trace = pathIn(setup.workDirectory, "trace.json");
   llvm::sys::fs::remove(trace);
   std::vector<std::string> runArgs{setup.runner,

@@ -5,6 +5,7 @@
 #ifndef KILN_TOOLS_KILN_TUNE_CANDIDATEMEASUREMENT_H
 #define KILN_TOOLS_KILN_TUNE_CANDIDATEMEASUREMENT_H
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -45,6 +46,9 @@ struct Measurement {
   std::map<unsigned, std::string> what;
   /// Whole runs (ns), measured ones only.
   std::vector<double> runNs;
+  /// Not run: the compile gave the artifact of an earlier measurement, whose times these
+  /// are (measure's `reuse`).
+  bool reused = false;
 
   /// The reference's dispatch times in the same runs: kiln-run runs the reference's
   /// artifact (the default schedules, kept by the measure with writeReference)
@@ -71,11 +75,22 @@ public:
 
   /// Compiles the model with the schedules of `database` (a tuning database; empty:
   /// every default, --tune=off) and runs it. The first call with `writeReference`
-  /// keeps its outputs as the reference later calls are compared with.
-  Measurement measure(const std::string &database, bool writeReference = false);
+  /// keeps its outputs as the reference later calls are compared with. With `reuse`, an
+  /// artifact byte for byte the same as one an earlier reusing call measured is not run
+  /// again: that measurement comes back, marked reused. Schedules that differ only where
+  /// a kernel's code does not (a tile as tall as the output at both values, a panel
+  /// wider than the columns) compile to the same artifact, and a search meets such
+  /// points often; a confirmation must not reuse.
+  Measurement measure(const std::string &database, bool writeReference = false,
+                      bool reuse = false);
 
 private:
+  /// Runs the compiled `artifact` (measure's second half).
+  Measurement runArtifact(const std::string &artifact, const std::string &log, bool writeReference);
+
   MeasurementSetup setup;
+  /// The measurements of reusing calls, by the XXH3 of their artifact's bytes.
+  std::map<uint64_t, Measurement> byArtifact;
   std::vector<std::string> compareArgs;
   std::string referenceArtifact; // kept by the writeReference measure
 };

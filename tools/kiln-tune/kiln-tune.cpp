@@ -160,6 +160,7 @@ struct TunableKernel {
   std::string tunedSchedule;
   double confirmedDefaultNs = 0, confirmedTunedNs = 0;
   unsigned trials = 0, failed = 0;
+  unsigned reused = 0; // trials whose artifact an earlier one had: not run again
   bool tuned = false;
 };
 
@@ -480,9 +481,10 @@ public:
       if (!point)
         break;
       std::string schedule = withKnobs(kernel.defaultSchedule, search->describe(*point));
-      llvm::Expected<kiln::tune::Measurement> m = measure(kernel, schedule);
+      llvm::Expected<kiln::tune::Measurement> m = measure(kernel, schedule, /*reuse=*/true);
       if (!m)
         return m.takeError();
+      kernel.reused += m->reused;
       double cost = m->status == "ok" ? costOf(kernel, *m)
                                       : std::numeric_limits<double>::infinity();
       if (*point == initial)
@@ -551,17 +553,21 @@ private:
 
   /// Compiles the model with `schedule` for `kernel` alone (through a scratch database
   /// the compile reads as it would the user's) and runs it.
+  /// With `reuse` (the searches; never the confirmations), a candidate compiling to an
+  /// artifact measured before gets that measurement (CandidateMeasurement::measure).
   llvm::Expected<kiln::tune::Measurement> measure(const TunableKernel &kernel,
-                                                  const std::string &schedule) {
+                                                  const std::string &schedule, bool reuse = false) {
     Clock::time_point start = Clock::now();
     if (llvm::Error e = writeScratchDatabase(
             scratch, {kernel.key, target, kiln::kCompilerVersion}, schedule))
       return std::move(e);
-    kiln::tune::Measurement m = measurement.measure(scratch);
+    kiln::tune::Measurement m = measurement.measure(scratch, false, reuse);
     double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    candidateSeconds = candidates ? (candidateSeconds * candidates + seconds) / (candidates + 1)
-                                  : seconds;
-    ++candidates;
+    if (!m.reused) { // the cost a budget plans with: a compile and the runs
+      candidateSeconds = candidates ? (candidateSeconds * candidates + seconds) / (candidates + 1)
+                                    : seconds;
+      ++candidates;
+    }
     return m;
   }
 
@@ -833,8 +839,10 @@ int main(int argc, char **argv) {
     if (llvm::Error e = tuner.tune(k, model->space, kernelDeadline, label, progress))
       return fail(llvm::toString(std::move(e)));
     char line[256];
-    snprintf(line, sizeof line, "%s: %u trials (%u failed), default %s, tuned %s (%.2fx)",
-             label.c_str(), k.trials, k.failed, formatNs(k.confirmedDefaultNs).c_str(),
+    snprintf(line, sizeof line,
+             "%s: %u trials (%u failed, %u compiled to an artifact measured before), default "
+             "%s, tuned %s (%.2fx)",
+             label.c_str(), k.trials, k.failed, k.reused, formatNs(k.confirmedDefaultNs).c_str(),
              formatNs(k.confirmedTunedNs).c_str(), k.confirmedDefaultNs / k.confirmedTunedNs);
     progress.finish(line);
   }
