@@ -39,6 +39,15 @@ protected:
     return s;
   }
 
+  /// The input's last 16 values become 3: a run over it no longer matches the reference.
+  void changeInput() const {
+    std::fstream file(input, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-4 * 16, std::ios::end);
+    float threes[16];
+    std::fill(std::begin(threes), std::end(threes), 3.0f);
+    file.write(reinterpret_cast<const char *>(threes), sizeof threes);
+  }
+
   llvm::SmallString<128> directory;
   std::string input;
 };
@@ -88,14 +97,8 @@ TEST(MeasurementTest, relative_times_compare_each_run_with_the_reference_beside_
 TEST_F(CandidateMeasurementTest, outputs_that_differ_from_the_reference_are_a_mismatch) {
   CandidateMeasurement measurement(setup());
   ASSERT_EQ(measurement.measure("", true).status, "ok");
-  // Other inputs stand for a schedule that computes something else: the input's last
-  // 16 values become 3.
-  std::fstream file(input, std::ios::in | std::ios::out | std::ios::binary);
-  file.seekp(-4 * 16, std::ios::end);
-  float ones[16];
-  std::fill(std::begin(ones), std::end(ones), 3.0f);
-  file.write(reinterpret_cast<const char *>(ones), sizeof ones);
-  file.close();
+  // Other inputs stand for a schedule that computes something else.
+  changeInput();
   Measurement m = measurement.measure("");
   EXPECT_EQ(m.status, "mismatch");
   EXPECT_NE(m.detail.find("probs"), std::string::npos) << m.detail;
@@ -110,12 +113,7 @@ TEST_F(CandidateMeasurementTest, an_artifact_measured_before_is_not_run_again) {
   Measurement first = measurement.measure("", false, /*reuse=*/true);
   ASSERT_EQ(first.status, "ok") << first.detail;
   EXPECT_FALSE(first.reused);
-  std::fstream file(input, std::ios::in | std::ios::out | std::ios::binary);
-  file.seekp(-4 * 16, std::ios::end);
-  float threes[16];
-  std::fill(std::begin(threes), std::end(threes), 3.0f);
-  file.write(reinterpret_cast<const char *>(threes), sizeof threes);
-  file.close();
+  changeInput();
   Measurement again = measurement.measure("", false, /*reuse=*/true);
   EXPECT_TRUE(again.reused);
   EXPECT_EQ(again.status, "ok");
