@@ -19,6 +19,8 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <utility>
+
 using namespace mlir;
 using Halide::Expr;
 using Halide::Func;
@@ -30,9 +32,13 @@ std::vector<Halide::Argument> LoweredKernel::arguments() const {
   return std::vector<Halide::Argument>(inputs.begin(), inputs.end());
 }
 
-Stage *LoweredKernel::stage(const std::string &name) {
+const Stage *LoweredKernel::stage(const std::string &name) const {
   auto it = llvm::find_if(stages, [&](const Stage &s) { return s.func.name() == name; });
   return it == stages.end() ? nullptr : &*it;
+}
+
+Stage *LoweredKernel::stage(const std::string &name) {
+  return const_cast<Stage *>(std::as_const(*this).stage(name));
 }
 
 namespace {

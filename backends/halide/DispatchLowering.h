@@ -75,6 +75,7 @@ struct LoweredKernel {
   Halide::Pipeline pipeline() const { return Halide::Pipeline(outputs); }
   /// The stage computing the Func named `name`, or null.
   Stage *stage(const std::string &name);
+  const Stage *stage(const std::string &name) const;
   std::vector<Halide::Argument> arguments() const;
 };
 

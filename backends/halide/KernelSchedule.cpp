@@ -1,8 +1,8 @@
 // The schedule knobs of a kernel, the heuristic default, and their application.
 #include "backends/halide/KernelSchedule.h"
-#include <set>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 
 namespace kiln::halide {
@@ -107,6 +107,15 @@ std::vector<std::string> KernelSchedule::knobsFor(bool reduces) {
   return names;
 }
 
+namespace {
+/// A self-placed product `stage` runs its loops inside `output` (its tiledInto stage, or
+/// null): an output of the same 2-D shape that reads it pointwise.
+bool placesIntoOutput(const Stage &stage, const Stage *output) {
+  return stage.placeIntoOutput && output && output->isOutput && !output->placeItself &&
+         output->shape == stage.shape && output->func.dimensions() == 2;
+}
+} // namespace
+
 std::vector<std::string> KernelSchedule::knobsFor(const LoweredKernel &kernel, bool reduces) {
   bool products = false, tiled = false, packed = false, placedOtherwise = false, plain = false;
   // The outputs tiled reductions are computed in, and those self-placed products place
@@ -115,12 +124,7 @@ std::vector<std::string> KernelSchedule::knobsFor(const LoweredKernel &kernel, b
   for (const Stage &stage : kernel.stages) {
     if (stage.tiledInto.empty())
       continue;
-    auto found = std::find_if(kernel.stages.begin(), kernel.stages.end(),
-                              [&](const Stage &s) { return s.func.name() == stage.tiledInto; });
-    const Stage *output = found == kernel.stages.end() ? nullptr : &*found;
-    if (!stage.placeItself ||
-        (stage.placeIntoOutput && output && output->isOutput && !output->placeItself &&
-         output->shape == stage.shape && output->func.dimensions() == 2))
+    if (!stage.placeItself || placesIntoOutput(stage, kernel.stage(stage.tiledInto)))
       tiledOutputs.insert(stage.tiledInto);
   }
   for (const Stage &stage : kernel.stages) {
@@ -533,8 +537,7 @@ void applySchedule(LoweredKernel &kernel, const KernelSchedule &schedule) {
   std::vector<std::string> tiled;
   for (Stage &stage : kernel.stages) {
     Stage *output = stage.tiledInto.empty() ? nullptr : kernel.stage(stage.tiledInto);
-    if (stage.placeIntoOutput && output && output->isOutput && !output->placeItself &&
-        output->shape == stage.shape && output->func.dimensions() == 2) {
+    if (placesIntoOutput(stage, output)) {
       stage.placeIntoOutput(schedule, output->func);
       tiled.push_back(stage.func.name());
       tiled.push_back(output->func.name());
