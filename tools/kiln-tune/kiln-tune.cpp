@@ -838,7 +838,7 @@ int main(int argc, char **argv) {
         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(slice - confirming));
     if (llvm::Error e = tuner.tune(k, model->space, kernelDeadline, label, progress))
       return fail(llvm::toString(std::move(e)));
-    char line[256];
+    char line[512];
     snprintf(line, sizeof line,
              "%s: %u trials (%u failed, %u compiled to an artifact measured before), default "
              "%s, tuned %s (%.2fx)",
