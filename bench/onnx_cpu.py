@@ -1,14 +1,24 @@
 """Side-by-side CPU latency: kiln vs onnxruntime on the same models, inputs and thread
 count, in one run. Prints one row per model with both latencies and their ratio.
 
-usage: python bench/onnx_cpu.py [--threads N] [--repeat N] [--bin build/bin]
+With --kernels N it then profiles both engines on each model, in alternating rounds
+(kiln-run --profile, then onnxruntime with its profiler) so that the machine's drift
+touches both alike, and prints each one's N heaviest kernels (kiln) and nodes
+(onnxruntime, after its graph optimizations: fused and NCHWc nodes keep names of their
+own) with the median over the rounds of their mean time per run. Matching a kiln kernel to
+the onnxruntime node(s) that compute the same thing is left to the reader: fusion differs
+(kiln folds a GELU into its product, onnxruntime runs it as five nodes).
+
+usage: python bench/onnx_cpu.py [--threads N] [--repeat N] [--bin build/bin] [--kernels N]
 (use the test venv's python: scripts/setup.sh prints nothing about it, but the venv is
 ~/.cache/kiln/venv-*/bin/python)
 """
 import argparse
+import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +31,8 @@ import onnxruntime as ort
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "e2e"))
 import onnx_vs_onnxruntime as models  # noqa: E402  (the e2e test's model builders)
+sys.path.insert(0, HERE)
+import roofline  # noqa: E402  (the parser of kiln-run --profile tables)
 
 
 def cpu_name():
@@ -57,19 +69,75 @@ def kiln_latency(bin_dir, path, feeds, threads, repeat, work):
     out = ran.stdout
     match = re.search(r"time: ([0-9.]+) (us|ms|s)", out)
     value, unit = float(match.group(1)), match.group(2)
-    return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+    return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit], args
 
 
-def ort_latency(path, feeds, threads, repeat):
+def ort_session(path, threads, profile=False):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    options.enable_profiling = profile
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def ort_latency(path, feeds, threads, repeat):
+    session = ort_session(path, threads)
     session.run(None, feeds)
     start = time.perf_counter()
     for _ in range(repeat):
         session.run(None, feeds)
     return (time.perf_counter() - start) / repeat
+
+
+def kiln_kernels(run_args, repeat, work):
+    """Mean microseconds per run of each kiln kernel ("kernel what, where"), from one
+    kiln-run --profile of `repeat` runs (run_args: kiln_latency's command)."""
+    at = run_args.index("--repeat")
+    args = run_args[:at] + run_args[at + 2:] + ["--repeat", str(repeat), "--trace",
+                                                os.path.join(work, "kiln-trace.json")]
+    ran = subprocess.run(args, capture_output=True, text=True, check=True)
+    sessions = roofline.parse_profile(ran.stdout)
+    if not sessions:
+        sys.exit("kiln-run --profile printed no profile table:\n" + ran.stdout)
+    runs = sessions[0]["runs"]
+    return {f"{row['kernel']} {row['what']}": row["total_ms"] * 1e3 / runs for row in sessions[0]["rows"]}
+
+
+def ort_nodes(path, feeds, threads, repeat):
+    """Mean microseconds per run of each onnxruntime node ("name (OpType)"), from its
+    profiler over `repeat` runs after one warm-up run (not counted)."""
+    session = ort_session(path, threads, profile=True)
+    for _ in range(repeat + 1):
+        session.run(None, feeds)
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    warm_up = min((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])
+    totals = {}
+    for e in events:
+        name = e.get("name", "")
+        if e.get("cat") != "Node" or not name.endswith("_kernel_time") or e["ts"] < warm_up["ts"] + warm_up["dur"]:
+            continue
+        key = f"{name[:-len('_kernel_time')]} ({e.get('args', {}).get('op_name', '?')})"
+        totals[key] = totals.get(key, 0.0) + e["dur"]
+    return {key: us / repeat for key, us in totals.items()}
+
+
+def print_kernels(kiln_rounds, ort_rounds, top):
+    """Both engines' `top` heaviest kernels, the median over the rounds of each one's mean
+    time per run, side by side."""
+    def medians(rounds):
+        keys = set().union(*rounds)
+        return sorted(((statistics.median(r.get(k, 0.0) for r in rounds), k) for k in keys), reverse=True)
+    kiln, other = medians(kiln_rounds), medians(ort_rounds)
+    total_k = statistics.median(sum(r.values()) for r in kiln_rounds)
+    total_o = statistics.median(sum(r.values()) for r in ort_rounds)
+    print(f"  {'kiln kernel':<50}{'us/run':>9}   {'onnxruntime node':<44}{'us/run':>9}")
+    for i in range(min(top, max(len(kiln), len(other)))):
+        left = f"  {kiln[i][1][:49]:<50}{kiln[i][0]:>9.1f}" if i < len(kiln) else " " * 61
+        right = f"   {other[i][1][:43]:<44}{other[i][0]:>9.1f}" if i < len(other) else ""
+        print(left + right)
+    print(f"  {'all kernels (' + str(len(kiln)) + ')':<50}{total_k:>9.1f}   "
+          f"{'all nodes (' + str(len(other)) + ')':<44}{total_o:>9.1f}")
 
 
 def wide_mlp(rng):
@@ -179,6 +247,10 @@ def main():
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--only", nargs="*", help="run only these models")
     parser.add_argument("--bin", default=os.path.join(HERE, "..", "build", "bin"))
+    parser.add_argument("--kernels", type=int, default=0, metavar="N",
+                        help="then profile both engines and print each one's N heaviest kernels")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --kernels: alternating profiled rounds per engine (median)")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     print(f"CPU: {cpu_name()}; threads {args.threads}; mean of {args.repeat} runs after one warm-up")
@@ -197,9 +269,17 @@ def main():
         for name, path, feeds in cases:
             if args.only and name not in args.only:
                 continue
-            k = kiln_latency(args.bin, path, feeds, args.threads, args.repeat, work)
+            k, run_args = kiln_latency(args.bin, path, feeds, args.threads, args.repeat, work)
             o = ort_latency(path, feeds, args.threads, args.repeat)
             print(f"{name:<14}{k * 1e6:>10.1f}us{o * 1e6:>12.1f}us{k / o:>10.2f}")
+            if args.kernels > 0:
+                kiln_rounds, ort_rounds = [], []
+                for _ in range(args.rounds):
+                    kiln_rounds.append(kiln_kernels(run_args, args.repeat, work))
+                    ort_rounds.append(ort_nodes(path, feeds, args.threads, args.repeat))
+                print(f"  per kernel, median of {args.rounds} alternating profiled rounds of "
+                      f"{args.repeat} runs each (profiling adds its own overhead to both):")
+                print_kernels(kiln_rounds, ort_rounds, args.kernels)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def parse_profile(text):
         if len(fields) >= 9 and fields[0].startswith("kiln_k") and fields[-3].endswith("%"):
             try:
                 calls, mean_us = int(fields[-6]), float(fields[-4])
-                gbs, gflops = float(fields[-2]), float(fields[-1])
+                # A kernel that does no arithmetic (a pad, a copy) prints "-" for GFLOP/s.
+                gbs, gflops = float(fields[-2]), 0.0 if fields[-1] == "-" else float(fields[-1])
             except ValueError:
                 continue
             sessions[-1]["rows"].append({"kernel": fields[0], "what": " ".join(fields[1:-7]),
