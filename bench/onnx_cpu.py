@@ -72,11 +72,14 @@ def kiln_latency(bin_dir, path, feeds, threads, repeat, work):
     return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit], args
 
 
-def ort_session(path, threads, profile=False):
+def ort_session(path, threads, profile_prefix=None):
+    """An onnxruntime CPU session; with profile_prefix, its profiler on, writing there."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.enable_profiling = profile
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -103,10 +106,10 @@ def kiln_kernels(run_args, repeat, work):
     return {f"{row['kernel']} {row['what']}": row["total_ms"] * 1e3 / runs for row in sessions[0]["rows"]}
 
 
-def ort_nodes(path, feeds, threads, repeat):
+def ort_nodes(path, feeds, threads, repeat, work):
     """Mean microseconds per run of each onnxruntime node ("name (OpType)"), from its
     profiler over `repeat` runs after one warm-up run (not counted)."""
-    session = ort_session(path, threads, profile=True)
+    session = ort_session(path, threads, os.path.join(work, "onnxruntime-profile"))
     for _ in range(repeat + 1):
         session.run(None, feeds)
     with open(session.end_profiling()) as f:
@@ -276,7 +279,7 @@ def main():
                 kiln_rounds, ort_rounds = [], []
                 for _ in range(args.rounds):
                     kiln_rounds.append(kiln_kernels(run_args, args.repeat, work))
-                    ort_rounds.append(ort_nodes(path, feeds, args.threads, args.repeat))
+                    ort_rounds.append(ort_nodes(path, feeds, args.threads, args.repeat, work))
                 print(f"  per kernel, median of {args.rounds} alternating profiled rounds of "
                       f"{args.repeat} runs each (profiling adds its own overhead to both):")
                 print_kernels(kiln_rounds, ort_rounds, args.kernels)
