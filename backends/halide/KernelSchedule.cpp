@@ -91,6 +91,7 @@ const std::vector<KnobField<KernelSchedule>> &knobFields() {
       {"stream_chains", &KernelSchedule::streamChains, {1, 2, 4, 8}},
       {"product_panel", &KernelSchedule::productPanel, {0, 128, 256, 512, 1024}},
       {"product_rows", &KernelSchedule::productRows, {0, 2, 4, 8, 12, 16}},
+      {"tile_lanes", &KernelSchedule::tileLanes, {0, 1}},
   };
   return fields;
 }
@@ -151,7 +152,7 @@ std::vector<std::string> KernelSchedule::knobsFor(const LoweredKernel &kernel, b
       return plain || tiled;
     if (name == "parallel_grain" || name == "reduction_unroll")
       return plain;
-    if (name == "tile_vectors" || name == "tile_rows" || name == "panel_kib")
+    if (name == "tile_vectors" || name == "tile_rows" || name == "panel_kib" || name == "tile_lanes")
       return tiled;
     if (name == "stream_rows" || name == "stream_chains")
       return packed;
@@ -360,7 +361,9 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
     outer.push_back(panel);
   std::vector<Halide::VarOrRVar> order{xi, yi, tileColumn, yo};
   order.insert(order.end(), outer.begin(), outer.end());
-  out.reorder(order).vectorize(xi, static_cast<int>(vector)).unroll(yi);
+  // The tile's columns in vectors of `vector` lanes, or as one vector (tileLanes).
+  int lanes = static_cast<int>(schedule.tileLanes ? width : vector);
+  out.reorder(order).vectorize(xi, lanes).unroll(yi);
   Halide::Var panelLoop = panel, taskLoop;
   bool fusedTasks = false;
   if (schedule.parallel && elements(shape) * reduction.reductionSize >= kParallelThreshold) {
@@ -422,7 +425,7 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
   std::vector<Halide::VarOrRVar> pureOrder{inner[0], inner[rowArg]};
   for (int d : otherDims)
     pureOrder.push_back(inner[d]);
-  red.reorder(pureOrder).vectorize(inner[0], static_cast<int>(vector)).unroll(inner[rowArg]);
+  red.reorder(pureOrder).vectorize(inner[0], lanes).unroll(inner[rowArg]);
   for (int u = 0; u < red.num_update_definitions(); ++u) {
     Halide::Stage update = red.update(u);
     std::vector<Halide::VarOrRVar> updateOrder{inner[0], inner[rowArg]};
@@ -440,7 +443,7 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
       updateOrder.push_back(r);
     for (int d : otherDims)
       updateOrder.push_back(inner[d]);
-    update.reorder(updateOrder).vectorize(inner[0], static_cast<int>(vector)).unroll(inner[rowArg]);
+    update.reorder(updateOrder).vectorize(inner[0], lanes).unroll(inner[rowArg]);
   }
   return true;
 }
@@ -528,6 +531,10 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
                                         schedule.vectorWidth, file, *rowChoices);
     schedule.tileVectors = vectors;
     schedule.tileRows = rows;
+    // Where the tile overhangs the output's columns, its columns are one vector.
+    int64_t columns = stage.shape.back();
+    int64_t width = std::min(vectors, columns / schedule.vectorWidth) * schedule.vectorWidth;
+    schedule.tileLanes = width > schedule.vectorWidth && columns % width != 0 ? 1 : 0;
     break;
   }
   return schedule;
