@@ -5,6 +5,7 @@
 #include "llvm/Support/Path.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -43,6 +44,55 @@ struct Curve {
 struct KernelCurves {
   std::string label, model;
   std::map<std::string, Curve> bySearch; // the latest session of each search
+};
+
+/// How one search fared against another's final best on the kernels where that best was
+/// a speed-up worth the name (kTellingSpeedup): per such kernel, the trials the first
+/// needed to reach it as a fraction of the other's trials (infinity: not reached).
+struct Chase {
+  std::vector<double> ratios;
+
+  /// Adds a kernel's curves and returns its table cell: the trials `chaser` needed to
+  /// reach `target`'s final best, or "not reached".
+  std::string add(const std::vector<double> &chaser, const std::vector<double> &target) {
+    auto reached = std::find_if(chaser.begin(), chaser.end(),
+                                [&](double s) { return s >= target.back(); });
+    // Kernels where the target search found nothing to speak of say nothing about the
+    // searches: any of them "reaches" the default at once.
+    bool telling = target.back() >= kTellingSpeedup;
+    double trials = static_cast<double>(reached - chaser.begin() + 1);
+    if (telling)
+      ratios.push_back(reached != chaser.end() ? trials / target.size()
+                                               : std::numeric_limits<double>::infinity());
+    return reached != chaser.end() ? std::to_string(reached - chaser.begin() + 1) : "not reached";
+  }
+
+  /// "On the median kernel ..." for `chaser` reaching `target`'s final best.
+  std::string summary(const char *chaser, const char *target) {
+    char line[320];
+    if (ratios.empty()) {
+      snprintf(line, sizeof line,
+               "<p>%s found no speed-up of %.0f%% or more on any kernel: nothing to compare "
+               "%s with.</p>\n",
+               target, 100 * (kTellingSpeedup - 1), chaser);
+      line[3] = static_cast<char>(toupper(line[3]));
+      return line;
+    }
+    std::sort(ratios.begin(), ratios.end());
+    double median = ratios[ratios.size() / 2];
+    if (std::isfinite(median))
+      snprintf(line, sizeof line,
+               "<p>On the median kernel %s reached %s's final best in %.0f%% of %s's trials "
+               "(over the %zu kernels where %s found a speed-up of at least %.0f%%).</p>\n",
+               chaser, target, 100 * median, target, ratios.size(), target,
+               100 * (kTellingSpeedup - 1));
+    else
+      snprintf(line, sizeof line,
+               "<p>On the median kernel %s did not reach %s's final best (over the %zu "
+               "kernels where %s found a speed-up of at least %.0f%%).</p>\n",
+               chaser, target, ratios.size(), target, 100 * (kTellingSpeedup - 1));
+    return line;
+  }
 };
 
 std::string escape(const std::string &text) {
@@ -157,11 +207,12 @@ llvm::Expected<std::string> writeConvergenceReport(const std::vector<tuning::Tri
           "<p>Each plot: the best speed-up over the default schedule after each trial (the "
           "first trial of every search is the default), for the latest session of each "
           "search. The table: how many trials the genetic algorithm needed to reach random "
-          "search's final best.</p>\n<table><tr><th>kernel</th><th>model</th>"
-          "<th>GA</th><th>SA</th><th>random</th><th>GA trials to reach random's best</th>"
-          "<th>random's trials</th></tr>\n";
+          "search's final best, and random search the genetic algorithm's.</p>\n<table><tr>"
+          "<th>kernel</th><th>model</th><th>GA</th><th>SA</th><th>random</th>"
+          "<th>GA trials to reach random's best</th><th>random's trials</th>"
+          "<th>random trials to reach GA's best</th><th>GA's trials</th></tr>\n";
   std::ostringstream plots;
-  std::vector<double> ratios;
+  Chase gaChasing, randomChasing;
   for (size_t i = 0; i < order.size(); ++i) {
     const KernelCurves &kernel = kernels[order[i]];
     std::string file = "kernel-" + std::to_string(i) + ".svg";
@@ -184,44 +235,18 @@ llvm::Expected<std::string> writeConvergenceReport(const std::vector<tuning::Tri
     auto ga = kernel.bySearch.find("ga"), random = kernel.bySearch.find("random");
     if (ga != kernel.bySearch.end() && random != kernel.bySearch.end()) {
       std::vector<double> g = ga->second.speedups(), r = random->second.speedups();
-      auto reached = std::find_if(g.begin(), g.end(), [&](double s) { return s >= r.back(); });
-      // Kernels where random search found nothing to speak of say nothing about the
-      // searches: any of them "reaches" the default at once.
-      bool telling = r.back() >= kTellingSpeedup;
-      if (reached != g.end()) {
-        page << "<td>" << reached - g.begin() + 1 << "</td>";
-        if (telling)
-          ratios.push_back(static_cast<double>(reached - g.begin() + 1) / r.size());
-      } else {
-        page << "<td>not reached</td>";
-        if (telling)
-          ratios.push_back(std::numeric_limits<double>::infinity());
-      }
-      page << "<td>" << r.size() << "</td>";
+      page << "<td>" << gaChasing.add(g, r) << "</td><td>" << r.size() << "</td><td>"
+           << randomChasing.add(r, g) << "</td><td>" << g.size() << "</td>";
     } else {
-      page << "<td>-</td><td>-</td>";
+      page << "<td>-</td><td>-</td><td>-</td><td>-</td>";
     }
     page << "</tr>\n";
     plots << "<h2 id=\"k" << i << "\">kernel " << i << ": " << escape(kernel.label) << "</h2>\n"
           << "<p>" << escape(kernel.model) << "</p>\n<img src=\"" << file << "\">\n";
   }
-  page << "</table>\n";
-  if (!ratios.empty()) {
-    std::sort(ratios.begin(), ratios.end());
-    double median = ratios[ratios.size() / 2];
-    char line[256];
-    snprintf(line, sizeof line,
-             "<p>On the median kernel the genetic algorithm reached random search's final best "
-             "in %.0f%% of random search's trials (over the %zu kernels where random search "
-             "found a speed-up of at least %.0f%%).</p>\n",
-             100 * median, ratios.size(), 100 * (kTellingSpeedup - 1));
-    page << (std::isfinite(median) ? line
-                                   : "<p>On the median kernel the genetic algorithm did not "
-                                     "reach random search's final best.</p>\n");
-  } else {
-    page << "<p>Random search found no speed-up of 2% or more on any kernel: nothing to "
-            "compare the genetic algorithm with.</p>\n";
-  }
+  page << "</table>\n"
+       << gaChasing.summary("the genetic algorithm", "random search")
+       << randomChasing.summary("random search", "the genetic algorithm");
   page << plots.str() << "</body></html>\n";
   llvm::SmallString<256> index(directory);
   llvm::sys::path::append(index, "index.html");

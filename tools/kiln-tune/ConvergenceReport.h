@@ -13,7 +13,8 @@ namespace kiln::tune {
 /// Writes DIR/index.html and one DIR/kernel-N.svg per kernel that a search tuned: the
 /// best speed-up over the default schedule against trials, one line per search (the
 /// latest session of each), and per kernel the trials the genetic algorithm needed to
-/// reach random search's final best. Returns the page's path.
+/// reach random search's final best and random search the GA's, with the median of each
+/// over the kernels where the other search found at least 2%. Returns the page's path.
 llvm::Expected<std::string> writeConvergenceReport(const std::vector<tuning::Trial> &trials,
                                                    const std::string &directory);
 
