@@ -59,12 +59,12 @@ struct Chase {
                                 [&](double s) { return s >= target.back(); });
     // Kernels where the target search found nothing to speak of say nothing about the
     // searches: any of them "reaches" the default at once.
-    bool telling = target.back() >= kTellingSpeedup;
-    double trials = static_cast<double>(reached - chaser.begin() + 1);
+    bool telling = target.back() >= kTellingSpeedup, found = reached != chaser.end();
+    size_t trials = static_cast<size_t>(reached - chaser.begin()) + 1;
     if (telling)
-      ratios.push_back(reached != chaser.end() ? trials / target.size()
-                                               : std::numeric_limits<double>::infinity());
-    return reached != chaser.end() ? std::to_string(reached - chaser.begin() + 1) : "not reached";
+      ratios.push_back(found ? static_cast<double>(trials) / static_cast<double>(target.size())
+                             : std::numeric_limits<double>::infinity());
+    return found ? std::to_string(trials) : "not reached";
   }
 
   /// "On the median kernel ..." for `chaser` reaching `target`'s final best.
