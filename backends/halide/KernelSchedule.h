@@ -110,10 +110,11 @@ struct KernelSchedule {
   int64_t productRows = 0;
   /// 1: a register tile's columns are one Halide vector of the tile's width
   /// (tileVectors * vectorWidth lanes, which LLVM splits into native registers) rather
-  /// than tileVectors vectors of vectorWidth lanes. The same registers either way; on
-  /// outputs the tile overhangs (the convnet's 28- and 56-wide convolutions in 16-column
-  /// tiles) one 16-lane vector ran 1.05-1.07x faster on AVX2, on BERT's 768-column
-  /// products (no overhang) 0.87-0.98x. The default is 1 where the tile overhangs.
+  /// than tileVectors vectors of vectorWidth lanes, which Halide leaves as a loop. The
+  /// same registers either way; on outputs the tile overhangs (the convnet's 28- and
+  /// 56-wide convolutions in 16-column tiles) one 16-lane vector ran 1.00-1.09x faster on
+  /// AVX2, on BERT's 768-column products (no overhang) 0.87-1.00x. The default is 1 where
+  /// the tile overhangs.
   int64_t tileLanes = 0;
 
   /// The knobs and their candidate values, in field order.

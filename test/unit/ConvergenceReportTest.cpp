@@ -63,11 +63,26 @@ TEST_F(ConvergenceReportTest, counts_the_trials_each_search_needed_to_reach_the_
             std::string::npos)
       << html;
   EXPECT_NE(html.find("On the median kernel the genetic algorithm reached random search's "
-                      "final best in 50% of random search's trials (over the 1 kernels"),
+                      "final best in 50% of random search's trials (over the 1 kernel "),
             std::string::npos)
       << html;
   EXPECT_NE(html.find("On the median kernel random search did not reach the genetic "
-                      "algorithm's final best (over the 1 kernels"),
+                      "algorithm's final best (over the 1 kernel "),
+            std::string::npos)
+      << html;
+}
+
+TEST_F(ConvergenceReportTest, gives_the_median_over_the_kernels) {
+  // The GA reaches random search's final best in 1, 0.5 and 1.5 times random's trials.
+  add("8x8", "random", {100, 80});
+  add("8x8", "ga", {100, 80});
+  add("16x16", "random", {100, 90, 80, 70});
+  add("16x16", "ga", {100, 70});
+  add("24x24", "random", {100, 50});
+  add("24x24", "ga", {100, 90, 50});
+  std::string html = page();
+  EXPECT_NE(html.find("On the median kernel the genetic algorithm reached random search's "
+                      "final best in 100% of random search's trials (over the 3 kernels "),
             std::string::npos)
       << html;
 }
@@ -86,7 +101,7 @@ TEST_F(ConvergenceReportTest, leaves_out_kernels_where_the_other_search_found_un
             std::string::npos)
       << html;
   EXPECT_NE(html.find("On the median kernel random search did not reach the genetic "
-                      "algorithm's final best (over the 1 kernels"),
+                      "algorithm's final best (over the 1 kernel "),
             std::string::npos)
       << html;
   trials.clear();

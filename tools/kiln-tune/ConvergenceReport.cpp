@@ -80,17 +80,18 @@ struct Chase {
     }
     std::sort(ratios.begin(), ratios.end());
     double median = ratios[ratios.size() / 2];
+    const char *kernels = ratios.size() == 1 ? "kernel" : "kernels";
     if (std::isfinite(median))
       snprintf(line, sizeof line,
                "<p>On the median kernel %s reached %s's final best in %.0f%% of %s's trials "
-               "(over the %zu kernels where %s found a speed-up of at least %.0f%%).</p>\n",
-               chaser, target, 100 * median, target, ratios.size(), target,
+               "(over the %zu %s where %s found a speed-up of at least %.0f%%).</p>\n",
+               chaser, target, 100 * median, target, ratios.size(), kernels, target,
                100 * (kTellingSpeedup - 1));
     else
       snprintf(line, sizeof line,
                "<p>On the median kernel %s did not reach %s's final best (over the %zu "
-               "kernels where %s found a speed-up of at least %.0f%%).</p>\n",
-               chaser, target, ratios.size(), target, 100 * (kTellingSpeedup - 1));
+               "%s where %s found a speed-up of at least %.0f%%).</p>\n",
+               chaser, target, ratios.size(), kernels, target, 100 * (kTellingSpeedup - 1));
     return line;
   }
 };
