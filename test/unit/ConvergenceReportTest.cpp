@@ -52,24 +52,25 @@ protected:
   std::vector<tuning::Trial> trials;
 };
 
+/// Whether `html` holds `text`; the page on failure.
+::testing::AssertionResult contains(const std::string &html, const std::string &text) {
+  if (html.find(text) != std::string::npos)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no '" << text << "' in:\n" << html;
+}
+
 TEST_F(ConvergenceReportTest, counts_the_trials_each_search_needed_to_reach_the_others_best) {
   // Random search: 1.25x at its third of four trials. The GA: 1.25x at its second trial
   // (half of random's four), 1.43x at its third, which random search never reached.
   add("64x64", "random", {100, 90, 80, 95});
   add("64x64", "ga", {100, 80, 70});
   std::string html = page();
-  EXPECT_NE(html.find("<td>1.43x</td><td>-</td><td>1.25x</td><td>2</td><td>4</td>"
-                      "<td>not reached</td><td>3</td>"),
-            std::string::npos)
-      << html;
-  EXPECT_NE(html.find("On the median kernel the genetic algorithm reached random search's "
-                      "final best in 50% of random search's trials (over the 1 kernel "),
-            std::string::npos)
-      << html;
-  EXPECT_NE(html.find("On the median kernel random search did not reach the genetic "
-                      "algorithm's final best (over the 1 kernel "),
-            std::string::npos)
-      << html;
+  EXPECT_TRUE(contains(html, "<td>1.43x</td><td>-</td><td>1.25x</td><td>2</td><td>4</td>"
+                             "<td>not reached</td><td>3</td>"));
+  EXPECT_TRUE(contains(html, "On the median kernel the genetic algorithm reached random search's "
+                             "final best in 50% of random search's trials (over the 1 kernel "));
+  EXPECT_TRUE(contains(html, "On the median kernel random search did not reach the genetic "
+                             "algorithm's final best (over the 1 kernel "));
 }
 
 TEST_F(ConvergenceReportTest, gives_the_median_over_the_kernels) {
@@ -81,10 +82,8 @@ TEST_F(ConvergenceReportTest, gives_the_median_over_the_kernels) {
   add("24x24", "random", {100, 50});
   add("24x24", "ga", {100, 90, 50});
   std::string html = page();
-  EXPECT_NE(html.find("On the median kernel the genetic algorithm reached random search's "
-                      "final best in 100% of random search's trials (over the 3 kernels "),
-            std::string::npos)
-      << html;
+  EXPECT_TRUE(contains(html, "On the median kernel the genetic algorithm reached random search's "
+                             "final best in 100% of random search's trials (over the 3 kernels "));
 }
 
 TEST_F(ConvergenceReportTest, leaves_out_kernels_where_the_other_search_found_under_two_percent) {
@@ -96,22 +95,16 @@ TEST_F(ConvergenceReportTest, leaves_out_kernels_where_the_other_search_found_un
   add("32x32", "random", {100, 100});
   add("32x32", "ga", {100, 101});
   std::string html = page();
-  EXPECT_NE(html.find("Random search found no speed-up of 2% or more on any kernel: nothing "
-                      "to compare the genetic algorithm with."),
-            std::string::npos)
-      << html;
-  EXPECT_NE(html.find("On the median kernel random search did not reach the genetic "
-                      "algorithm's final best (over the 1 kernel "),
-            std::string::npos)
-      << html;
+  EXPECT_TRUE(contains(html, "Random search found no speed-up of 2% or more on any kernel: nothing "
+                             "to compare the genetic algorithm with."));
+  EXPECT_TRUE(contains(html, "On the median kernel random search did not reach the genetic "
+                             "algorithm's final best (over the 1 kernel "));
   trials.clear();
   add("32x32", "random", {100, 100});
   add("32x32", "ga", {100, 101});
   html = page();
-  EXPECT_NE(html.find("The genetic algorithm found no speed-up of 2% or more on any kernel: "
-                      "nothing to compare random search with."),
-            std::string::npos)
-      << html;
+  EXPECT_TRUE(contains(html, "The genetic algorithm found no speed-up of 2% or more on any kernel: "
+                             "nothing to compare random search with."));
 }
 
 } // namespace
