@@ -301,6 +301,12 @@ bool streamPackedRows(Stage &reduction, Stage &output, const KernelSchedule &sch
   return true;
 }
 
+/// The columns of a register tile of `tileVectors` vectors of `vector` lanes over an
+/// output `columns` wide: whole vectors, no more than the output holds.
+int64_t tileWidth(int64_t tileVectors, int64_t columns, int64_t vector) {
+  return std::min(tileVectors, columns / vector) * vector;
+}
+
 /// Computes `reduction` tile by tile inside `output`, as a GEMM micro-kernel: output
 /// tiles of tileVectors*vectorWidth columns by tileRows rows (rows along
 /// Stage::tileRowArg), the reduction's pure and update definitions vectorized along the
@@ -319,7 +325,7 @@ bool tileReductionIntoOutput(Stage &reduction, Stage &output, const KernelSchedu
       rowArg < 1 || rowArg >= rank || shape.back() < vector)
     return false;
   int64_t columns = shape.back(), rowExtent = shape[rank - 1 - rowArg];
-  int64_t width = std::min(schedule.tileVectors, columns / vector) * vector;
+  int64_t width = tileWidth(schedule.tileVectors, columns, vector);
   int64_t rows = std::min(schedule.tileRows, rowExtent);
   // The output dimensions outside the tile (Halide argument indices, innermost first:
   // batches, a convolution's output rows) and how many points they span.
@@ -533,7 +539,7 @@ KernelSchedule defaultSchedule(const LoweredKernel &kernel, const Halide::Target
     schedule.tileRows = rows;
     // Where the tile overhangs the output's columns, its columns are one vector.
     int64_t columns = stage.shape.back();
-    int64_t width = std::min(vectors, columns / schedule.vectorWidth) * schedule.vectorWidth;
+    int64_t width = tileWidth(vectors, columns, schedule.vectorWidth);
     schedule.tileLanes = width > schedule.vectorWidth && columns % width != 0 ? 1 : 0;
     break;
   }
